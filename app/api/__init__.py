@@ -1,0 +1,1 @@
+"""The HTTP API: create_app() and the routes, a thin layer over app.store."""

@@ -1,0 +1,58 @@
+"""create_app(): the FastAPI application, its lifespan and its routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.api.middleware import BodyLimitMiddleware, JSONBodyMiddleware
+from app.api.deps import Stores
+from app.api.errors import install_error_handlers
+from app.api.routes import events, health, runs, threads
+from app.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+MIN_REDIS_VERSION = (7, 0)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API; with no settings, they come from the environment."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stores = Stores.connect(settings)
+        _check_server(stores)
+        app.state.stores = stores
+        try:
+            yield
+        finally:
+            stores.redis.close()
+
+    app = FastAPI(
+        title="threadwatch",
+        version=__version__,
+        description="Thread status for AI agent runtimes; LangGraph threads API on Redis.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(JSONBodyMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    for module in (health, threads, runs, events):
+        app.include_router(module.router)
+    return app
+
+
+def _check_server(stores: Stores) -> None:
+    """Fail at start, not on the first search, when Redis is too old or unreachable."""
+    info = stores.redis.info("server")
+    version = tuple(int(p) for p in str(info["redis_version"]).split(".")[:2])
+    if version < MIN_REDIS_VERSION:
+        raise RuntimeError(
+            f"Redis {info['redis_version']} is too old: threadwatch needs Redis >= 7.0 "
+            "(SINTERCARD, ZINTERCARD) or Valkey"
+        )

@@ -1,0 +1,47 @@
+"""Request-scoped dependencies: the stores created in the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from redis import Redis
+
+from app.settings import Settings
+from app.store.keys import Keys
+from app.store.runs import RunStore
+from app.store.scripts import Scripts
+from app.store.search import ThreadSearch
+from app.store.threads import ThreadStore
+
+
+@dataclass
+class Stores:
+    """Everything a route needs, sharing one connection pool and one set of scripts."""
+
+    redis: Redis
+    threads: ThreadStore
+    search: ThreadSearch
+    runs: RunStore
+
+    @classmethod
+    def connect(cls, settings: Settings) -> Stores:
+        if not settings.redis_url:
+            raise RuntimeError(
+                "REDIS_URL is not set: point it at a Redis server, or run `threadwatch dev` "
+                "to start an embedded one"
+            )
+        redis = Redis.from_url(settings.redis_url, health_check_interval=30)
+        keys = Keys(settings.key_prefix)
+        scripts = Scripts(redis)
+        threads = ThreadStore(redis, keys, scripts)
+        search = ThreadSearch(redis, keys, threads, settings.search_walk_budget)
+        return cls(redis, threads, search, RunStore(redis, keys, scripts))
+
+
+def get_stores(request: Request) -> Stores:
+    return request.app.state.stores
+
+
+StoresDep = Annotated[Stores, Depends(get_stores)]

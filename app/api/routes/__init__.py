@@ -1,0 +1,1 @@
+"""One module per noun: health, threads, runs, events."""

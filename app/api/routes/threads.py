@@ -1,0 +1,127 @@
+"""/threads: the LangGraph threads API (create, get, patch, delete, search, count, copy,
+prune), with the same shapes, defaults, status codes and error texts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Header, Path, Query, Response
+
+from app.api.deps import StoresDep
+from app.api.projection import project
+from app.api.responses import json_response
+from app.models import (
+    ThreadCount,
+    ThreadCreate,
+    ThreadId,
+    ThreadPatch,
+    ThreadPrune,
+    ThreadSearch,
+    strip_reserved,
+)
+from app.store.search import ThreadQuery
+
+router = APIRouter(prefix="/threads", tags=["threads"])
+ThreadIdPath = Annotated[ThreadId, Path(description="The thread's UUID.")]
+
+
+@router.post("")
+def create_thread(stores: StoresDep, body: ThreadCreate | None = None) -> Response:
+    """Create a thread; ``if_exists=do_nothing`` returns an existing one unchanged."""
+    body = body or ThreadCreate()
+    thread = stores.threads.create(
+        body.thread_id,
+        strip_reserved(body.metadata),
+        if_exists=body.if_exists or "raise",
+        ttl=body.ttl.model_dump() if body.ttl else None,
+    )
+    return json_response(thread)
+
+
+@router.post("/search")
+def search_threads(stores: StoresDep, body: ThreadSearch | None = None) -> Response:
+    """Threads matching every filter, one page, newest ``created_at`` first by default."""
+    body = body or ThreadSearch()
+    query = ThreadQuery(
+        ids=tuple(body.ids) if body.ids is not None else None,
+        metadata=body.metadata or {},
+        values=body.values or {},
+        status=body.status,
+        limit=body.limit,
+        offset=body.offset,
+        sort_by=body.sort_by or "created_at",
+        sort_order=body.sort_order or "desc",
+    )
+    page = stores.search.search(query)
+    threads = [project(t, body.select, body.extract) for t in page.threads]
+    end = body.offset + len(threads)
+    headers = {"X-Pagination-Total": str(end)}
+    if page.has_more:
+        headers = {"X-Pagination-Next": str(end), "X-Pagination-Total": str(end + 1)}
+    return json_response(threads, headers=headers)
+
+
+@router.post("/count")
+def count_threads(stores: StoresDep, body: ThreadCount | None = None) -> Response:
+    """How many threads match; the answer is a bare JSON integer."""
+    body = body or ThreadCount()
+    query = ThreadQuery(metadata=body.metadata or {}, values=body.values or {}, status=body.status)
+    return json_response(stores.search.count(query))
+
+
+@router.post("/prune")
+def prune_threads(stores: StoresDep, body: ThreadPrune) -> Response:
+    """Delete the given threads (unknown ids are skipped)."""
+    return json_response({"pruned_count": stores.threads.prune(body.thread_ids, body.strategy)})
+
+
+@router.get("/{thread_id}")
+def get_thread(
+    stores: StoresDep,
+    thread_id: ThreadIdPath,
+    include: Annotated[str | None, Query(description="Comma list, e.g. ttl")] = None,
+) -> Response:
+    return json_response(stores.threads.get(thread_id, include_ttl="ttl" in _fields(include)))
+
+
+@router.patch("/{thread_id}")
+def patch_thread(
+    stores: StoresDep,
+    thread_id: ThreadIdPath,
+    body: ThreadPatch | None = None,
+    prefer: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Shallow-merge metadata (top-level keys replaced); status and state are untouched."""
+    body = body or ThreadPatch()
+    metadata = strip_reserved(body.metadata) if body.metadata is not None else None
+    ttl = body.ttl.model_dump() if body.ttl else None
+    thread = stores.threads.patch(thread_id, metadata, ttl)
+    if prefer and "return=minimal" in prefer:
+        return Response(status_code=204)
+    return json_response(thread)
+
+
+@router.delete("/{thread_id}", status_code=204)
+def delete_thread(stores: StoresDep, thread_id: ThreadIdPath) -> Response:
+    """Delete the thread with its runs and every index entry."""
+    stores.threads.delete(thread_id)
+    return Response(status_code=204)
+
+
+@router.post("/{thread_id}/copy")
+def copy_thread(stores: StoresDep, thread_id: ThreadIdPath) -> Response:
+    """A new idle thread with a copy of the source's metadata and values."""
+    return json_response(stores.threads.copy(thread_id))
+
+
+def _fields(include: str | None) -> set[str]:
+    """``ttl,foo`` (the Python SDK) or ``["ttl"]`` (the JS SDK sends a JSON array)."""
+    if not include:
+        return set()
+    if include.startswith("["):
+        try:
+            return {str(item) for item in orjson.loads(include)}
+        except orjson.JSONDecodeError:
+            return set()
+    return {part.strip() for part in include.split(",")}

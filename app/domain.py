@@ -1,0 +1,65 @@
+"""Domain vocabulary shared by the store, the API and the workers."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ThreadStatus(StrEnum):
+    IDLE = "idle"
+    BUSY = "busy"
+    INTERRUPTED = "interrupted"
+    ERROR = "error"
+
+
+class RunStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    ERROR = "error"
+    SUCCESS = "success"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+
+
+class EventType(StrEnum):
+    PENDING = "run.pending"
+    STARTED = "run.started"
+    SUCCEEDED = "run.succeeded"
+    INTERRUPTED = "run.interrupted"
+    FAILED = "run.failed"
+    CANCELLED = "run.cancelled"
+    TIMEOUT = "run.timeout"
+
+
+class EventResult(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+
+
+# What each event makes of its run (an interrupt() hit is a successful run on LangGraph).
+RUN_STATUS_OF_EVENT: dict[EventType, RunStatus] = {
+    EventType.PENDING: RunStatus.PENDING,
+    EventType.STARTED: RunStatus.RUNNING,
+    EventType.SUCCEEDED: RunStatus.SUCCESS,
+    EventType.INTERRUPTED: RunStatus.SUCCESS,
+    EventType.FAILED: RunStatus.ERROR,
+    EventType.CANCELLED: RunStatus.INTERRUPTED,
+    EventType.TIMEOUT: RunStatus.TIMEOUT,
+}
+
+# The thread status a terminal event leaves behind when no other run is in flight.
+THREAD_OUTCOME_OF_EVENT: dict[EventType, ThreadStatus] = {
+    EventType.SUCCEEDED: ThreadStatus.IDLE,
+    EventType.INTERRUPTED: ThreadStatus.INTERRUPTED,
+    EventType.FAILED: ThreadStatus.ERROR,
+    EventType.CANCELLED: ThreadStatus.INTERRUPTED,
+    EventType.TIMEOUT: ThreadStatus.ERROR,
+}
+
+IN_FLIGHT_EVENTS = frozenset({EventType.PENDING, EventType.STARTED})
+
+# Stripped from user metadata on create and patch, as the LangGraph server does.
+RESERVED_METADATA_KEYS = frozenset(
+    {"thread_id", "assistant_id", "run_id", "cron_id", "counters_since_delta_snapshot"}
+)

@@ -1,0 +1,165 @@
+"""Request and event models, validated with pydantic. Unknown keys are ignored, as on the
+LangGraph server (its schemas never forbid additional properties)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from app.domain import RESERVED_METADATA_KEYS, EventType, ThreadStatus
+
+
+def canonical_uuid(value: str) -> str:
+    """Lowercase hyphenated form; anything else is the LangGraph 422 text."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise ValueError("Invalid thread ID: must be a UUID") from None
+
+
+def canonical_run_uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise ValueError("Invalid run ID: must be a UUID") from None
+
+
+ThreadId = Annotated[str, AfterValidator(canonical_uuid)]
+RunId = Annotated[str, AfterValidator(canonical_run_uuid)]
+Metadata = dict[str, Any]
+
+THREAD_SELECT_FIELDS = (
+    "thread_id",
+    "created_at",
+    "updated_at",
+    "state_updated_at",
+    "metadata",
+    "config",
+    "status",
+    "values",
+    "interrupts",
+)
+ThreadSelectField = Literal[
+    "thread_id",
+    "created_at",
+    "updated_at",
+    "state_updated_at",
+    "metadata",
+    "config",
+    "status",
+    "values",
+    "interrupts",
+]
+SortBy = Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"]
+EXTRACT_ALIAS = re.compile(r"^[a-zA-Z_]\w*$")
+EXTRACT_ROOTS = ("values", "metadata", "config", "interrupts")
+MAX_EXTRACT = 10
+
+
+def strip_reserved(metadata: Metadata | None) -> Metadata:
+    """User metadata without the keys the server owns."""
+    return {k: v for k, v in (metadata or {}).items() if k not in RESERVED_METADATA_KEYS}
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class TTL(Request):
+    ttl: float = Field(gt=0, description="Minutes of inactivity before the thread expires.")
+    strategy: Literal["delete", "keep_latest"] = "delete"
+
+
+def _ttl(value: Any) -> Any:
+    """The SDKs turn a number ttl into {ttl, strategy}; accept the bare number too."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"ttl": value, "strategy": "delete"}
+    return value
+
+
+class ThreadCreate(Request):
+    thread_id: ThreadId | None = None
+    metadata: Metadata | None = None
+    if_exists: Literal["raise", "do_nothing"] | None = None
+    ttl: TTL | None = None
+
+    _ttl = field_validator("ttl", mode="before")(_ttl)
+
+
+class ThreadPatch(Request):
+    metadata: Metadata | None = None
+    ttl: TTL | None = None
+
+    _ttl = field_validator("ttl", mode="before")(_ttl)
+
+
+class ThreadFilter(Request):
+    metadata: Metadata | None = None
+    values: Metadata | None = None
+    status: ThreadStatus | None = None
+
+
+class ThreadSearch(ThreadFilter):
+    ids: list[ThreadId] | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+    sort_by: SortBy | None = None
+    sort_order: Literal["asc", "desc"] | None = None
+    select: list[ThreadSelectField] | None = None
+    extract: dict[str, str] | None = None
+
+    @field_validator("extract")
+    @classmethod
+    def _check_extract(cls, extract: dict[str, str] | None) -> dict[str, str] | None:
+        if not extract:
+            return extract
+        if len(extract) > MAX_EXTRACT:
+            raise ValueError(f"at most {MAX_EXTRACT} extract paths are allowed")
+        for alias, path in extract.items():
+            if not EXTRACT_ALIAS.match(alias) or alias in THREAD_SELECT_FIELDS:
+                raise ValueError(f"invalid extract alias {alias!r}")
+            root = re.split(r"[.\[]", path, maxsplit=1)[0]
+            if root not in EXTRACT_ROOTS:
+                raise ValueError(f"extract path {path!r} must start with one of {EXTRACT_ROOTS}")
+        return extract
+
+
+class ThreadCount(ThreadFilter):
+    pass
+
+
+class ThreadPrune(Request):
+    thread_ids: list[ThreadId]
+    strategy: Literal["delete", "keep_latest"] = "delete"
+
+
+class RunError(Request):
+    error: str
+    message: str = ""
+
+
+class RunEvent(Request):
+    """One thing a run did, reported by a worker or an external agent runtime."""
+
+    thread_id: ThreadId
+    run_id: RunId
+    type: EventType
+    at: datetime | None = None
+    values: Any = None
+    interrupts: dict[str, Any] | None = None
+    error: RunError | None = None
+    metadata: Metadata | None = None
+    # Nodes still to run when the run stopped (LangGraph's checkpoint `next`); a cancelled
+    # run with none left leaves the thread idle instead of interrupted.
+    next: list[str] | None = None
+    assistant_id: str | None = None
+    kwargs: dict[str, Any] | None = None
+    multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"] | None = None
+
+
+class RunEventBatch(Request):
+    events: list[RunEvent] = Field(max_length=1000)

@@ -1,0 +1,33 @@
+"""All settings in one typed class; environment prefix THREADWATCH_, `.env` supported."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="THREADWATCH_", env_file=".env", extra="ignore")
+
+    # REDIS_URL is the name every PaaS and compose file uses; THREADWATCH_REDIS_URL also works.
+    # None means "start an embedded Redis" (threadwatch dev only).
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "THREADWATCH_REDIS_URL")
+    )
+    key_prefix: str = "tw:"
+    host: str = "127.0.0.1"
+    port: int = 8123
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Where `threadwatch dev` keeps the embedded Redis's data between restarts.
+    data_dir: str = ".threadwatch"
+    log_level: str = "info"
+    # Search planner: walk the sort index when it is expected to read fewer ids than this
+    # many times the intersection would; the walk gives up after walk_budget ids.
+    search_walk_budget: int = Field(default=20_000, ge=100)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,134 @@
+"""Encoding between Redis hashes and API-shaped dicts: timestamps, JSON fields.
+
+Timestamps are stored as integer microseconds since the epoch (exact in a double, compact
+in a listpack) and rendered as RFC 3339 with microseconds and ``+00:00``, like LangGraph.
+JSON fields are stored as the exact bytes the API returns; reads keep them as ``RawJSON``
+and responses splice them in (``orjson.Fragment``) instead of decoding and re-encoding.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+# Hash fields holding JSON, with the value a thread has when the field is absent.
+THREAD_JSON_FIELDS: dict[str, bytes] = {
+    "metadata": b"{}",
+    "config": b"{}",
+    "values": b"null",
+    "interrupts": b"{}",
+    "error": b"null",
+}
+THREAD_TIME_FIELDS = ("created_at", "updated_at", "state_updated_at", "status_since")
+RUN_JSON_FIELDS: dict[str, bytes] = {"metadata": b"{}", "kwargs": b"{}"}
+RUN_TIME_FIELDS = ("created_at", "updated_at")
+
+
+class RawJSON(bytes):
+    """JSON text read from Redis, not yet decoded."""
+
+    def load(self) -> Any:
+        return orjson.loads(bytes(self))
+
+
+def _fragment(value: Any) -> Any:
+    if isinstance(value, RawJSON):
+        return orjson.Fragment(bytes(value))
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+def to_json(value: Any) -> bytes:
+    """Serialize an API response, splicing ``RawJSON`` fields in as they are."""
+    return orjson.dumps(value, default=_fragment)
+
+
+def materialize(value: Any) -> Any:
+    """A response value with every ``RawJSON`` decoded (for Python callers)."""
+    if isinstance(value, RawJSON):
+        return value.load()
+    if isinstance(value, dict):
+        return {k: materialize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [materialize(v) for v in value]
+    return value
+
+
+def now_us() -> int:
+    """Wall-clock time in microseconds since the epoch."""
+    return time.time_ns() // 1000
+
+
+def us_to_iso(us: int) -> str:
+    """1795547588272123 -> '2026-11-24T19:01:58.272123+00:00'."""
+    seconds, micros = divmod(int(us), 1_000_000)
+    dt = datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=micros)
+    return dt.isoformat(timespec="microseconds")
+
+
+def datetime_to_us(dt: datetime) -> int:
+    """Aware datetime -> microseconds since the epoch (naive datetimes are taken as UTC)."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON bytes as stored in Redis."""
+    return orjson.dumps(value)
+
+
+def decode_hash(raw: dict[bytes, bytes] | list[bytes]) -> dict[str, bytes]:
+    """HGETALL reply (a dict, or the flat list a Lua script returns) -> {field: raw value}."""
+    if isinstance(raw, list):
+        return {raw[i].decode(): raw[i + 1] for i in range(0, len(raw), 2)}
+    return {k.decode(): v for k, v in raw.items()}
+
+
+def thread_from_hash(thread_id: str, h: dict[str, bytes]) -> dict[str, Any]:
+    """Thread dict with every API field; JSON fields stay raw (``RawJSON``)."""
+    thread: dict[str, Any] = {"thread_id": thread_id}
+    for field in ("created_at", "updated_at", "state_updated_at"):
+        thread[field] = us_to_iso(int(h[field]))
+    thread["metadata"] = RawJSON(h.get("metadata") or THREAD_JSON_FIELDS["metadata"])
+    thread["status"] = h["status"].decode()
+    for field in ("config", "values", "interrupts", "error"):
+        thread[field] = RawJSON(h.get(field) or THREAD_JSON_FIELDS[field])
+    thread["status_since"] = us_to_iso(int(h["status_since"]))
+    return thread
+
+
+def ttl_from_hash(raw: dict[str, bytes]) -> dict[str, Any] | None:
+    """The ``ttl`` object of ``GET /threads/{id}?include=ttl``, or None without a TTL."""
+    if not raw.get("ttl_minutes"):
+        return None
+    minutes = float(raw["ttl_minutes"])
+    expires_at = int(raw["updated_at"]) + int(minutes * 60_000_000)
+    return {
+        "strategy": (raw.get("ttl_strategy") or b"delete").decode(),
+        "ttl_minutes": int(minutes) if minutes.is_integer() else minutes,
+        "expires_at": us_to_iso(expires_at),
+    }
+
+
+def run_from_hash(run_id: str, h: dict[str, bytes]) -> dict[str, Any]:
+    """Run dict in the LangGraph Run shape."""
+
+    def text(field: str) -> str | None:
+        value = h.get(field)
+        return value.decode() if value else None
+
+    return {
+        "run_id": run_id,
+        "thread_id": text("thread_id"),
+        "assistant_id": text("assistant_id"),
+        "created_at": us_to_iso(int(h["created_at"])),
+        "updated_at": us_to_iso(int(h["updated_at"])),
+        "status": text("status"),
+        "metadata": RawJSON(h.get("metadata") or RUN_JSON_FIELDS["metadata"]),
+        "kwargs": RawJSON(h.get("kwargs") or RUN_JSON_FIELDS["kwargs"]),
+        "multitask_strategy": text("multitask_strategy"),
+    }

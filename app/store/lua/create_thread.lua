@@ -1,0 +1,36 @@
+-- create_thread.lua: insert a thread with every index entry, unless it already exists.
+--
+-- KEYS[1]      thread hash
+-- KEYS[2]      status zset of the new thread's status (idle)
+-- KEYS[3..6]   order zsets: created_at, updated_at, state_updated_at, thread_id
+-- KEYS[7..]    metadata leaf sets of the new metadata
+-- ARGV[1]      thread_id
+-- ARGV[2]      metadata JSON
+-- ARGV[3]      config JSON
+-- ARGV[4]      values JSON, or "" for none (null)
+-- ARGV[5]      metadata version token ("0" for {}, a fresh random token otherwise)
+-- ARGV[6]      ttl minutes, or "" for none
+-- ARGV[7]      ttl strategy
+-- Returns {1, hash...} when created, {0, hash...} when the thread already existed
+-- (hash = HGETALL of the thread, as a flat list).
+
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {0, redis.call('HGETALL', KEYS[1])}
+end
+
+local t = redis.call('TIME')
+local now = string.format('%d%06d', t[1], t[2])
+local id = ARGV[1]
+
+redis.call('HSET', KEYS[1],
+  'created_at', now, 'updated_at', now, 'state_updated_at', now, 'status_since', now,
+  'status', 'idle', 'metadata', ARGV[2], 'config', ARGV[3], 'mver', ARGV[5])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'values', ARGV[4]) end
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'ttl_minutes', ARGV[6], 'ttl_strategy', ARGV[7]) end
+
+redis.call('ZADD', KEYS[2], now, id)
+for i = 3, 5 do redis.call('ZADD', KEYS[i], now, id) end
+redis.call('ZADD', KEYS[6], 0, id)
+for i = 7, #KEYS do redis.call('SADD', KEYS[i], id) end
+
+return {1, redis.call('HGETALL', KEYS[1])}

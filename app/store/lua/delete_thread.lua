@@ -1,0 +1,27 @@
+-- delete_thread.lua: remove a thread, its runs and every index entry, or nothing.
+--
+-- KEYS[1]      thread hash
+-- KEYS[2]      thread runs zset
+-- KEYS[3..6]   status zsets: idle, busy, interrupted, error
+-- KEYS[7..10]  order zsets: created_at, updated_at, state_updated_at, thread_id
+-- KEYS[11..]   ARGV[3] metadata leaf sets of the thread, then the run hashes
+-- ARGV[1]      thread_id
+-- ARGV[2]      metadata version token the caller read the leaf sets from
+-- ARGV[3]      number of leaf sets
+-- ARGV[4]      number of runs the caller read
+-- Returns 1 when deleted, 0 when the thread does not exist, -1 when metadata or runs
+-- changed since the caller read them (read again and retry).
+
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local mver = redis.call('HGET', KEYS[1], 'mver') or '0'
+if mver ~= ARGV[2] or redis.call('ZCARD', KEYS[2]) ~= tonumber(ARGV[4]) then
+  return -1
+end
+
+local id = ARGV[1]
+for i = 3, 10 do redis.call('ZREM', KEYS[i], id) end
+local leaves = tonumber(ARGV[3])
+for i = 11, 10 + leaves do redis.call('SREM', KEYS[i], id) end
+for i = 11 + leaves, #KEYS do redis.call('DEL', KEYS[i]) end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1

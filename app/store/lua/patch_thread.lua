@@ -1,0 +1,38 @@
+-- patch_thread.lua: replace a thread's metadata (already merged by the caller) and/or TTL,
+-- moving its metadata index entries, and bump updated_at. Status and state are untouched.
+--
+-- KEYS[1]      thread hash
+-- KEYS[2]      order zset updated_at
+-- KEYS[3..]    ARGV[4] leaf sets to leave, then the leaf sets to join
+-- ARGV[1]      thread_id
+-- ARGV[2]      metadata version token the caller merged from, or "" when metadata is unchanged
+-- ARGV[3]      new metadata JSON (ignored when ARGV[2] is "")
+-- ARGV[4]      number of leaf sets to leave
+-- ARGV[5]      ttl minutes: "" keeps the TTL, "0" removes it
+-- ARGV[6]      ttl strategy
+-- ARGV[7]      fresh version token for the new metadata
+-- Returns {1, hash...} when patched, {0} when the thread does not exist,
+-- {-1} when the metadata changed since the caller read it (read again and retry).
+
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+
+local id = ARGV[1]
+if ARGV[2] ~= '' then
+  if (redis.call('HGET', KEYS[1], 'mver') or '0') ~= ARGV[2] then return {-1} end
+  redis.call('HSET', KEYS[1], 'metadata', ARGV[3], 'mver', ARGV[7])
+  local leave = tonumber(ARGV[4])
+  for i = 3, 2 + leave do redis.call('SREM', KEYS[i], id) end
+  for i = 3 + leave, #KEYS do redis.call('SADD', KEYS[i], id) end
+end
+
+if ARGV[5] == '0' then
+  redis.call('HDEL', KEYS[1], 'ttl_minutes', 'ttl_strategy')
+elseif ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[1], 'ttl_minutes', ARGV[5], 'ttl_strategy', ARGV[6])
+end
+
+local t = redis.call('TIME')
+local now = string.format('%d%06d', t[1], t[2])
+redis.call('HSET', KEYS[1], 'updated_at', now)
+redis.call('ZADD', KEYS[2], now, id)
+return {1, redis.call('HGETALL', KEYS[1])}

@@ -1,0 +1,235 @@
+"""Run events and run records. Every event goes through lua/transition.lua.
+
+A batch is applied in two pipelined round trips: one read (which runs exist on which
+thread, and the metadata of threads whose events carry metadata), one write (a
+transition script per event). Metadata merges are computed here and checked in the script
+against the metadata version read; an event whose thread changed meanwhile is re-applied
+alone (optimistic concurrency).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from redis import Redis
+
+from app.domain import (
+    IN_FLIGHT_EVENTS,
+    RUN_STATUS_OF_EVENT,
+    THREAD_OUTCOME_OF_EVENT,
+    EventResult,
+    EventType,
+    ThreadStatus,
+)
+from app.errors import ConcurrentUpdate, RunNotFound, RunThreadMismatch, ThreadNotFound
+from app.models import RunEvent
+from app.store.codec import datetime_to_us, decode_hash, dumps, run_from_hash
+from app.store.keys import Keys
+from app.store.metadata_index import metadata_leaves
+from app.store.scripts import Scripts
+from app.store.threads import new_version
+
+# The namespace LangGraph derives system assistant ids from: uuid5(NS, graph_id).
+ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+DEFAULT_ERRORS = {
+    EventType.FAILED: {"error": "RunError", "message": "The run failed"},
+    EventType.TIMEOUT: {"error": "TimeoutError", "message": "The run timed out"},
+}
+_CODES = {1: EventResult.APPLIED, 2: EventResult.DUPLICATE, 3: EventResult.STALE}
+CAS_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one event did: its result and the thread's status before and after."""
+
+    thread_id: str
+    run_id: str
+    type: EventType
+    result: EventResult
+    old_status: ThreadStatus
+    new_status: ThreadStatus
+
+
+@dataclass
+class _MetadataState:
+    metadata: dict[str, Any]
+    version: str
+
+
+class RunStore:
+    """Applies run events and reads run records."""
+
+    def __init__(self, redis: Redis, keys: Keys, scripts: Scripts | None = None) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.scripts = scripts or Scripts(redis)
+
+    # -- events --------------------------------------------------------------------------
+
+    def apply(self, events: Sequence[RunEvent]) -> list[Applied]:
+        """Apply validated events in order; each one atomically."""
+        if not events:
+            return []
+        metadata = self._read_phase(events)
+        pipe = self.redis.pipeline(transaction=False)
+        for event in events:
+            self._transition(event, metadata, client=pipe)
+        replies = pipe.execute()
+        results: list[Applied] = []
+        for event, reply in zip(events, replies, strict=True):
+            if reply[0] == -1:
+                # The thread's metadata changed since the read, so nothing was written;
+                # tokens are unique, so the thread's later events in the batch fail too.
+                results.append(self._apply_one(event))
+            else:
+                results.append(self._result(event, reply))
+        return results
+
+    def _apply_one(self, event: RunEvent) -> Applied:
+        for _ in range(CAS_ATTEMPTS):
+            reply = self._transition(event, self._read_phase([event]))
+            if reply[0] != -1:
+                return self._result(event, reply)
+        raise ConcurrentUpdate(event.thread_id)
+
+    def _read_phase(self, events: Sequence[RunEvent]) -> dict[str, _MetadataState]:
+        """Check run ownership and read the metadata that events will merge into."""
+        with_metadata = list(dict.fromkeys(e.thread_id for e in events if e.metadata))
+        pipe = self.redis.pipeline(transaction=False)
+        for event in events:
+            pipe.hget(self.keys.run(event.run_id), "thread_id")
+        for thread_id in with_metadata:
+            pipe.hmget(self.keys.thread(thread_id), "metadata", "mver")
+        replies = pipe.execute()
+        for event, owner in zip(events, replies, strict=False):
+            if owner is not None and owner.decode() != event.thread_id:
+                raise RunThreadMismatch(event.run_id, event.thread_id)
+        states = {}
+        for thread_id, (raw, mver) in zip(with_metadata, replies[len(events) :], strict=True):
+            states[thread_id] = _MetadataState(
+                orjson.loads(raw) if raw else {}, (mver or b"0").decode()
+            )
+        return states
+
+    def _transition(
+        self, event: RunEvent, metadata: dict[str, _MetadataState], client: Any = None
+    ) -> Any:
+        """Call transition.lua for one event (on ``client``, e.g. a pipeline)."""
+        expected, merged_json, leave, join, token = "", b"", [], [], ""
+        state = metadata.get(event.thread_id)
+        merged: dict[str, Any] = state.metadata if state else {}
+        if state and event.metadata:
+            merged = {**state.metadata, **event.metadata}
+            if dumps(merged) != dumps(state.metadata):
+                old_leaves, new_leaves = metadata_leaves(state.metadata), metadata_leaves(merged)
+                leave, join = sorted(old_leaves - new_leaves), sorted(new_leaves - old_leaves)
+                expected, merged_json, token = state.version, dumps(merged), new_version()
+                # Later events of this batch merge into what this one leaves.
+                metadata[event.thread_id] = _MetadataState(merged, token)
+        terminal = event.type not in IN_FLIGHT_EVENTS
+        return self.scripts.transition(
+            keys=[
+                self.keys.thread(event.thread_id),
+                self.keys.run(event.run_id),
+                self.keys.thread_runs(event.thread_id),
+                *self.keys.statuses(),
+                *self.keys.orders(),
+                *(self.keys.metadata_leaf(leaf) for leaf in leave),
+                *(self.keys.metadata_leaf(leaf) for leaf in join),
+            ],
+            args=[
+                event.thread_id,
+                event.run_id,
+                event.type.value,
+                {EventType.PENDING: 1, EventType.STARTED: 2}.get(event.type, 3),
+                RUN_STATUS_OF_EVENT[event.type].value,
+                _outcome(event).value if terminal else "",
+                datetime_to_us(event.at) if event.at else "",
+                b"" if event.values is None else dumps(event.values),
+                expected,
+                len(leave),
+                merged_json,
+                dumps(event.interrupts or {}) if terminal else b"{}",
+                dumps(_error(event)) if terminal else b"null",
+                _assistant_id(event, merged),
+                dumps(event.metadata or {}),
+                dumps(event.kwargs or {}),
+                event.multitask_strategy or "",
+                token,
+            ],
+            client=client,
+        )
+
+    @staticmethod
+    def _result(event: RunEvent, reply: list[Any]) -> Applied:
+        code, old_status, new_status = reply
+        if code == -2:
+            raise RunThreadMismatch(event.run_id, event.thread_id)
+        return Applied(
+            event.thread_id,
+            event.run_id,
+            event.type,
+            _CODES[code],
+            ThreadStatus(_text(old_status)),
+            ThreadStatus(_text(new_status)),
+        )
+
+    # -- run records ---------------------------------------------------------------------
+
+    def get(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        raw = self.redis.hgetall(self.keys.run(run_id))
+        fields = decode_hash(raw)
+        if not raw or fields.get("thread_id", b"").decode() != thread_id:
+            raise RunNotFound(run_id)
+        return run_from_hash(run_id, fields)
+
+    def list(
+        self, thread_id: str, limit: int = 10, offset: int = 0, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Runs of a thread, newest first."""
+        if not self.redis.exists(self.keys.thread(thread_id)):
+            raise ThreadNotFound(thread_id)
+        newest_first = self.redis.zrevrange(self.keys.thread_runs(thread_id), 0, -1)
+        run_ids = [r.decode() for r in newest_first]
+        pipe = self.redis.pipeline(transaction=False)
+        for run_id in run_ids:
+            pipe.hgetall(self.keys.run(run_id))
+        runs = [
+            run_from_hash(run_id, decode_hash(raw))
+            for run_id, raw in zip(run_ids, pipe.execute(), strict=True)
+            if raw
+        ]
+        if status:
+            runs = [run for run in runs if run["status"] == status]
+        return runs[offset : offset + limit]
+
+
+def _outcome(event: RunEvent) -> ThreadStatus:
+    if event.type is EventType.CANCELLED and event.next == [] and not event.interrupts:
+        return ThreadStatus.IDLE
+    return THREAD_OUTCOME_OF_EVENT[event.type]
+
+
+def _error(event: RunEvent) -> dict[str, str] | None:
+    if event.error is not None:
+        return event.error.model_dump()
+    return DEFAULT_ERRORS.get(event.type)
+
+
+def _assistant_id(event: RunEvent, metadata: dict[str, Any]) -> str:
+    """The event's assistant, else the thread's, else the system assistant of its graph."""
+    merged = {**metadata, **(event.metadata or {})}
+    if event.assistant_id or merged.get("assistant_id"):
+        return str(event.assistant_id or merged["assistant_id"])
+    graph_id = merged.get("graph_id")
+    return str(uuid.uuid5(ASSISTANT_NAMESPACE, str(graph_id))) if graph_id else ""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+

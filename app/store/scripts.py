@@ -1,0 +1,32 @@
+"""Loads the Lua scripts in ``lua/`` and registers each once per Redis client.
+
+redis-py's ``Script`` objects run by EVALSHA, reload on NOSCRIPT, and accept
+``client=pipeline`` so that many calls share one round trip.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+
+from redis import Redis
+from redis.commands.core import Script
+
+SCRIPT_NAMES = ("create_thread", "patch_thread", "delete_thread", "transition", "search")
+
+
+@cache
+def lua_source(name: str) -> str:
+    """The text of ``lua/<name>.lua`` (shipped as package data)."""
+    return files("app.store").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+
+
+class Scripts:
+    """The registered scripts of one client."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.create_thread: Script = redis.register_script(lua_source("create_thread"))
+        self.patch_thread: Script = redis.register_script(lua_source("patch_thread"))
+        self.delete_thread: Script = redis.register_script(lua_source("delete_thread"))
+        self.transition: Script = redis.register_script(lua_source("transition"))
+        self.search: Script = redis.register_script(lua_source("search"))

@@ -1,0 +1,212 @@
+"""Thread search and count, answered from the indexes (see lua/search.lua for the planner).
+
+Exact filters (status, metadata leaves of scalars and arrays of scalars) are decided by the
+indexes alone. Filters the index only narrows (``values``, long values, array elements that
+are objects, very deep paths) are checked with Postgres containment on the candidates the
+indexes leave, page by page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from redis import Redis
+
+from app.domain import ThreadStatus
+from app.store.codec import RawJSON
+from app.store.keys import Keys
+from app.store.metadata_index import CompiledFilter, compile_filter, contains
+from app.store.scripts import Scripts
+from app.store.threads import ThreadStore
+
+# Ids read per script call when candidates must be verified in Python.
+VERIFY_WINDOW = 500
+# Status order for sort_by=status, ascending (alphabetical, as Postgres orders the text).
+STATUS_ORDER = sorted(s.value for s in ThreadStatus)
+
+
+@dataclass(frozen=True)
+class ThreadQuery:
+    """A search or count, validated by the API layer."""
+
+    ids: tuple[str, ...] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    status: ThreadStatus | None = None
+    limit: int = 10
+    offset: int = 0
+    sort_by: str = "created_at"
+    sort_order: str = "desc"
+
+
+@dataclass
+class SearchPage:
+    threads: list[dict[str, Any]]
+    has_more: bool
+    plan: str
+
+
+class ThreadSearch:
+    """Search and count over the thread indexes."""
+
+    def __init__(
+        self, redis: Redis, keys: Keys, threads: ThreadStore, walk_budget: int = 20_000
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.threads = threads
+        self.scripts: Scripts = threads.scripts
+        self.walk_budget = walk_budget
+
+    # -- search --------------------------------------------------------------------------
+
+    def search(self, query: ThreadQuery, plan: str = "auto") -> SearchPage:
+        """One page of threads; ``has_more`` tells whether another page exists."""
+        threads, used = self._page(query, query.offset, query.limit + 1, plan)
+        return SearchPage(threads[: query.limit], len(threads) > query.limit, used)
+
+    def _page(
+        self, query: ThreadQuery, offset: int, count: int, plan: str
+    ) -> tuple[list[dict[str, Any]], str]:
+        if query.sort_by == "status":
+            return self._page_by_status(query, offset, count, plan), "status"
+        compiled = compile_filter(query.metadata)
+        if query.ids is not None:
+            return self._page_of_ids(query, compiled, offset, count), "ids"
+        if _exact(query, compiled):
+            used, ids = self._run_search(query, compiled, offset, count, plan)
+            return self.threads.get_many(ids), used
+        out: list[dict[str, Any]] = []
+        used = "scan"
+        matched = 0
+        for used, batch in self._candidate_batches(query, compiled, plan):
+            for thread in batch:
+                if _verify(thread, query):
+                    matched += 1
+                    if matched > offset:
+                        out.append(thread)
+                        if len(out) >= count:
+                            return out, used
+        return out, used
+
+    def _run_search(
+        self, query: ThreadQuery, compiled: CompiledFilter, offset: int, count: int, plan: str
+    ) -> tuple[str, list[str]]:
+        filters = self._filter_keys(query, compiled)
+        reply = self.scripts.search(
+            keys=[self.keys.order(query.sort_by), self.keys.scratch(), *filters],
+            args=[
+                offset,
+                count,
+                1 if query.sort_order == "desc" else 0,
+                1 if query.status else 0,
+                self.walk_budget,
+                plan,
+            ],
+        )
+        return reply[0].decode(), [member.decode() for member in reply[1:]]
+
+    def _candidate_batches(
+        self, query: ThreadQuery, compiled: CompiledFilter, plan: str
+    ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """Index candidates in sort order, VERIFY_WINDOW at a time, as threads."""
+        raw_offset = 0
+        while True:
+            used, ids = self._run_search(query, compiled, raw_offset, VERIFY_WINDOW, plan)
+            yield used, self.threads.get_many(ids)
+            if len(ids) < VERIFY_WINDOW:
+                return
+            raw_offset += VERIFY_WINDOW
+
+    def _page_of_ids(
+        self, query: ThreadQuery, compiled: CompiledFilter, offset: int, count: int
+    ) -> list[dict[str, Any]]:
+        ids = list(dict.fromkeys(query.ids or ()))
+        if not ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zmscore(self.keys.order(query.sort_by), ids)
+        filters = self._filter_keys(query, compiled)
+        for key in filters:
+            if key == filters[0] and query.status:
+                pipe.zmscore(key, ids)
+            else:
+                pipe.smismember(key, ids)
+        scores, *flags = pipe.execute()
+        keep = [
+            (score, thread_id)
+            for thread_id, score, *member in zip(ids, scores, *flags, strict=True)
+            if score is not None and all(m not in (None, 0, False) for m in member)
+        ]
+        keep.sort(reverse=query.sort_order == "desc")
+        threads = self.threads.get_many(thread_id for _, thread_id in keep)
+        if not _exact(query, compiled):
+            threads = [t for t in threads if _verify(t, query)]
+        return threads[offset : offset + count]
+
+    def _page_by_status(
+        self, query: ThreadQuery, offset: int, count: int, plan: str
+    ) -> list[dict[str, Any]]:
+        """sort_by=status: statuses in text order, thread_id order within each."""
+        order = STATUS_ORDER if query.sort_order == "asc" else STATUS_ORDER[::-1]
+        out: list[dict[str, Any]] = []
+        for status in order:
+            if query.status and query.status != status:
+                continue
+            sub = replace(query, status=ThreadStatus(status), sort_by="thread_id")
+            if offset:
+                size = self.count(sub)
+                if size <= offset:
+                    offset -= size
+                    continue
+            page, _ = self._page(sub, offset, count - len(out), plan)
+            out.extend(page)
+            offset = 0
+            if len(out) >= count:
+                break
+        return out
+
+    # -- count ---------------------------------------------------------------------------
+
+    def count(self, query: ThreadQuery) -> int:
+        """Number of threads matching the filters (limit, offset and order ignored)."""
+        compiled = compile_filter(query.metadata)
+        if query.ids is not None:
+            return len(self._page_of_ids(query, compiled, 0, len(query.ids)))
+        if not _exact(query, compiled):
+            return sum(
+                sum(1 for t in batch if _verify(t, query))
+                for _, batch in self._candidate_batches(query, compiled, "auto")
+            )
+        filters = self._filter_keys(query, compiled)
+        if not filters:
+            return int(self.redis.zcard(self.keys.order("created_at")))
+        if len(filters) == 1:
+            key = filters[0]
+            return int(self.redis.zcard(key) if query.status else self.redis.scard(key))
+        command = "ZINTERCARD" if query.status else "SINTERCARD"
+        return int(self.redis.execute_command(command, len(filters), *filters))
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _filter_keys(self, query: ThreadQuery, compiled: CompiledFilter) -> list[str]:
+        """The status zset (when filtered) first, then the metadata leaf sets."""
+        keys = [self.keys.status(query.status)] if query.status else []
+        return keys + [self.keys.metadata_leaf(leaf) for leaf in sorted(compiled.leaves)]
+
+
+def _exact(query: ThreadQuery, compiled: CompiledFilter) -> bool:
+    return compiled.exact and not query.values
+
+
+def _verify(thread: dict[str, Any], query: ThreadQuery) -> bool:
+    """Postgres containment of the metadata and values filters on a fetched thread."""
+    if query.metadata and not contains(_json(thread["metadata"]), query.metadata):
+        return False
+    return not query.values or contains(_json(thread["values"]), query.values)
+
+
+def _json(value: Any) -> Any:
+    return value.load() if isinstance(value, RawJSON) else value

@@ -1,0 +1,224 @@
+"""Thread records: create, read, patch, delete, copy, prune. Every write is one Lua script."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import orjson
+import uuid_utils
+from redis import Redis
+
+from app.domain import ThreadStatus
+from app.errors import ConcurrentUpdate, ThreadExists, ThreadNotFound
+from app.store.codec import decode_hash, dumps, thread_from_hash, ttl_from_hash
+from app.store.keys import Keys
+from app.store.metadata_index import metadata_leaves
+from app.store.scripts import Scripts
+
+CAS_ATTEMPTS = 20
+# Metadata version tokens: random, so that no other writer can produce the one expected.
+EMPTY_VERSION = "0"
+T = TypeVar("T")
+
+
+def new_version() -> str:
+    return secrets.token_hex(6)
+
+
+def new_thread_id() -> str:
+    """A time-ordered UUID, as LangGraph generates (uuid7)."""
+    return str(uuid_utils.uuid7())
+
+
+class ThreadStore:
+    """Reads and writes thread records through ``Keys`` and ``Scripts``."""
+
+    def __init__(self, redis: Redis, keys: Keys, scripts: Scripts | None = None) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.scripts = scripts or Scripts(redis)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, thread_id: str, include_ttl: bool = False) -> dict[str, Any]:
+        raw = self.redis.hgetall(self.keys.thread(thread_id))
+        if not raw:
+            raise ThreadNotFound(thread_id)
+        fields = decode_hash(raw)
+        thread = thread_from_hash(thread_id, fields)
+        if include_ttl:
+            thread["ttl"] = ttl_from_hash(fields)
+        return thread
+
+    def get_many(self, thread_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Threads in the given order; ids that no longer exist are left out."""
+        ids = list(thread_ids)
+        pipe = self.redis.pipeline(transaction=False)
+        for thread_id in ids:
+            pipe.hgetall(self.keys.thread(thread_id))
+        return [
+            thread_from_hash(thread_id, decode_hash(raw))
+            for thread_id, raw in zip(ids, pipe.execute(), strict=True)
+            if raw
+        ]
+
+    def exists(self, thread_id: str) -> bool:
+        return bool(self.redis.exists(self.keys.thread(thread_id)))
+
+    def read_metadata(self, thread_id: str) -> tuple[dict[str, Any], str, bool]:
+        """(metadata, metadata version token, exists) for an optimistic metadata update."""
+        metadata, mver = self.redis.hmget(self.keys.thread(thread_id), "metadata", "mver")
+        if metadata is None:
+            return {}, EMPTY_VERSION, False
+        return orjson.loads(metadata), (mver or b"0").decode(), True
+
+    # -- writes --------------------------------------------------------------------------
+
+    def create(
+        self,
+        thread_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        *,
+        config: dict[str, Any] | None = None,
+        values: Any = None,
+        if_exists: str = "raise",
+        ttl: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Insert a thread; with ``if_exists="do_nothing"`` return an existing one unchanged."""
+        thread_id = thread_id or new_thread_id()
+        metadata = metadata or {}
+        leaves = sorted(metadata_leaves(metadata))
+        ttl_minutes, ttl_strategy = _ttl_args(ttl)
+        created, raw = self.scripts.create_thread(
+            keys=[
+                self.keys.thread(thread_id),
+                self.keys.status(ThreadStatus.IDLE),
+                *self.keys.orders(),
+                *(self.keys.metadata_leaf(leaf) for leaf in leaves),
+            ],
+            args=[
+                thread_id,
+                dumps(metadata),
+                dumps(config or {}),
+                b"" if values is None else dumps(values),
+                new_version() if metadata else EMPTY_VERSION,
+                ttl_minutes,
+                ttl_strategy,
+            ],
+        )
+        if not created and if_exists != "do_nothing":
+            raise ThreadExists(thread_id)
+        return thread_from_hash(thread_id, decode_hash(raw))
+
+    def patch(
+        self,
+        thread_id: str,
+        metadata: dict[str, Any] | None = None,
+        ttl: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Shallow-merge ``metadata`` into the thread's (top-level keys replaced)."""
+        ttl_minutes, ttl_strategy = _ttl_args(ttl)
+
+        def attempt() -> list[Any]:
+            old, mver, exists = self.read_metadata(thread_id)
+            if not exists:
+                raise ThreadNotFound(thread_id)
+            merged = {**old, **(metadata or {})}
+            changed = merged != old or dumps(merged) != dumps(old)
+            leave, join = _leaf_diff(old, merged)
+            return self.scripts.patch_thread(
+                keys=[
+                    self.keys.thread(thread_id),
+                    self.keys.order("updated_at"),
+                    *(self.keys.metadata_leaf(leaf) for leaf in leave),
+                    *(self.keys.metadata_leaf(leaf) for leaf in join),
+                ],
+                args=[
+                    thread_id,
+                    mver if changed else "",
+                    dumps(merged),
+                    len(leave),
+                    ttl_minutes,
+                    ttl_strategy,
+                    new_version(),
+                ],
+            )
+
+        code, *rest = self._with_cas(thread_id, attempt, lambda reply: reply[0] == -1)
+        if code == 0:
+            raise ThreadNotFound(thread_id)
+        return thread_from_hash(thread_id, decode_hash(rest[0]))
+
+    def delete(self, thread_id: str) -> None:
+        """Remove the thread, its runs and every index entry."""
+
+        def attempt() -> int:
+            old, mver, exists = self.read_metadata(thread_id)
+            if not exists:
+                raise ThreadNotFound(thread_id)
+            runs = self.redis.zrange(self.keys.thread_runs(thread_id), 0, -1)
+            run_ids = [r.decode() for r in runs]
+            leaves = sorted(metadata_leaves(old))
+            return self.scripts.delete_thread(
+                keys=[
+                    self.keys.thread(thread_id),
+                    self.keys.thread_runs(thread_id),
+                    *self.keys.statuses(),
+                    *self.keys.orders(),
+                    *(self.keys.metadata_leaf(leaf) for leaf in leaves),
+                    *(self.keys.run(run_id) for run_id in run_ids),
+                ],
+                args=[thread_id, mver, len(leaves), len(run_ids)],
+            )
+
+        if self._with_cas(thread_id, attempt, lambda reply: reply == -1) == 0:
+            raise ThreadNotFound(thread_id)
+
+    def copy(self, thread_id: str) -> dict[str, Any]:
+        """A new idle thread with the source's metadata and values."""
+        raw = self.redis.hmget(self.keys.thread(thread_id), "metadata", "values")
+        if raw[0] is None:
+            raise ThreadNotFound(thread_id)
+        values = orjson.loads(raw[1]) if raw[1] else None
+        return self.create(str(uuid.uuid4()), orjson.loads(raw[0]), values=values)
+
+    def prune(self, thread_ids: Iterable[str], strategy: str = "delete") -> int:
+        """Delete (``delete``) or keep (``keep_latest``: only the latest state is kept, and
+        threads hold no older state) the given threads; unknown ids are skipped."""
+        pruned = 0
+        for thread_id in dict.fromkeys(thread_ids):
+            if strategy == "keep_latest":
+                pruned += self.exists(thread_id)
+                continue
+            try:
+                self.delete(thread_id)
+            except ThreadNotFound:
+                continue
+            pruned += 1
+        return pruned
+
+    @staticmethod
+    def _with_cas(thread_id: str, attempt: Callable[[], T], conflicted: Callable[[T], bool]) -> T:
+        for _ in range(CAS_ATTEMPTS):
+            reply = attempt()
+            if not conflicted(reply):
+                return reply
+        raise ConcurrentUpdate(thread_id)
+
+
+def _leaf_diff(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Leaf sets to leave and to join when metadata goes from ``old`` to ``new``."""
+    old_leaves, new_leaves = metadata_leaves(old), metadata_leaves(new)
+    return sorted(old_leaves - new_leaves), sorted(new_leaves - old_leaves)
+
+
+def _ttl_args(ttl: dict[str, Any] | None) -> tuple[str, str]:
+    if not ttl:
+        return "", ""
+    minutes = ttl.get("ttl")
+    if minutes is None:
+        return "", ""
+    return (repr(minutes) if minutes else "0"), str(ttl.get("strategy") or "delete")

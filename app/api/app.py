@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__
-from app.api.middleware import BodyLimitMiddleware, JSONBodyMiddleware
 from app.api.deps import Stores
 from app.api.errors import install_error_handlers
+from app.api.middleware import BodyLimitMiddleware, JSONBodyMiddleware
 from app.api.routes import events, health, runs, threads
 from app.settings import Settings, get_settings
 

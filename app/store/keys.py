@@ -18,6 +18,7 @@ Layout (prefix ``tw:`` by default):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from app.domain import ThreadStatus
 
@@ -42,18 +43,20 @@ class Keys:
     def status(self, status: ThreadStatus | str) -> str:
         return f"{self.prefix}status:{ThreadStatus(status).value}"
 
-    def statuses(self) -> list[str]:
+    @cached_property
+    def statuses(self) -> tuple[str, ...]:
         """The four status sets, in ThreadStatus order."""
-        return [self.status(s) for s in ThreadStatus]
+        return tuple(self.status(s) for s in ThreadStatus)
 
     def order(self, field: str) -> str:
         if field not in SORT_FIELDS:
             raise ValueError(f"no sort index for {field!r}")
         return f"{self.prefix}order:{field}"
 
-    def orders(self) -> list[str]:
+    @cached_property
+    def orders(self) -> tuple[str, ...]:
         """The sort indexes, in SORT_FIELDS order."""
-        return [self.order(f) for f in SORT_FIELDS]
+        return tuple(self.order(f) for f in SORT_FIELDS)
 
     def metadata_leaf(self, encoded_leaf: str) -> str:
         """Index set for one metadata leaf, already encoded by metadata_index."""

@@ -19,7 +19,6 @@ from redis import Redis
 
 from app.domain import (
     IN_FLIGHT_EVENTS,
-    RUN_STATUS_OF_EVENT,
     THREAD_OUTCOME_OF_EVENT,
     EventResult,
     EventType,
@@ -41,6 +40,8 @@ DEFAULT_ERRORS = {
 }
 _CODES = {1: EventResult.APPLIED, 2: EventResult.DUPLICATE, 3: EventResult.STALE}
 CAS_ATTEMPTS = 20
+# Events per transition.lua call: amortizes the call's cost, keeps each call short.
+EVENTS_PER_CALL = 100
 
 
 @dataclass(frozen=True)
@@ -72,54 +73,72 @@ class RunStore:
     # -- events --------------------------------------------------------------------------
 
     def apply(self, events: Sequence[RunEvent]) -> list[Applied]:
-        """Apply validated events in order; each one atomically."""
+        """Apply validated events in order; each one atomically.
+
+        An event whose run belongs to another thread is refused by the script (nothing of
+        it is written) and raises RunThreadMismatch after the batch; the batch's other
+        events are applied, and re-sending the corrected batch is harmless.
+        """
         if not events:
             return []
-        metadata = self._read_phase(events)
+        metadata = self._read_metadata(events)
         pipe = self.redis.pipeline(transaction=False)
-        for event in events:
-            self._transition(event, metadata, client=pipe)
-        replies = pipe.execute()
+        for start in range(0, len(events), EVENTS_PER_CALL):
+            self._call(events[start : start + EVENTS_PER_CALL], metadata, client=pipe)
+        replies = [reply for call in pipe.execute() for reply in _triples(call)]
         results: list[Applied] = []
+        mismatch: RunEvent | None = None
         for event, reply in zip(events, replies, strict=True):
             if reply[0] == -1:
                 # The thread's metadata changed since the read, so nothing was written;
                 # tokens are unique, so the thread's later events in the batch fail too.
-                results.append(self._apply_one(event))
-            else:
-                results.append(self._result(event, reply))
+                reply = self._apply_one(event)
+            if reply[0] == -2:
+                mismatch = mismatch or event
+                continue
+            results.append(_applied(event, reply))
+        if mismatch:
+            raise RunThreadMismatch(mismatch.run_id, mismatch.thread_id)
         return results
 
-    def _apply_one(self, event: RunEvent) -> Applied:
+    def _apply_one(self, event: RunEvent) -> list[Any]:
         for _ in range(CAS_ATTEMPTS):
-            reply = self._transition(event, self._read_phase([event]))
+            reply = _triples(self._call([event], self._read_metadata([event])))[0]
             if reply[0] != -1:
-                return self._result(event, reply)
+                return reply
         raise ConcurrentUpdate(event.thread_id)
 
-    def _read_phase(self, events: Sequence[RunEvent]) -> dict[str, _MetadataState]:
-        """Check run ownership and read the metadata that events will merge into."""
-        with_metadata = list(dict.fromkeys(e.thread_id for e in events if e.metadata))
+    def _read_metadata(self, events: Sequence[RunEvent]) -> dict[str, _MetadataState]:
+        """Metadata (and version token) of the threads whose events carry metadata."""
+        thread_ids = list(dict.fromkeys(e.thread_id for e in events if e.metadata))
+        if not thread_ids:
+            return {}
         pipe = self.redis.pipeline(transaction=False)
-        for event in events:
-            pipe.hget(self.keys.run(event.run_id), "thread_id")
-        for thread_id in with_metadata:
+        for thread_id in thread_ids:
             pipe.hmget(self.keys.thread(thread_id), "metadata", "mver")
-        replies = pipe.execute()
-        for event, owner in zip(events, replies, strict=False):
-            if owner is not None and owner.decode() != event.thread_id:
-                raise RunThreadMismatch(event.run_id, event.thread_id)
-        states = {}
-        for thread_id, (raw, mver) in zip(with_metadata, replies[len(events) :], strict=True):
-            states[thread_id] = _MetadataState(
-                orjson.loads(raw) if raw else {}, (mver or b"0").decode()
-            )
-        return states
+        return {
+            thread_id: _MetadataState(orjson.loads(raw) if raw else {}, (mver or b"0").decode())
+            for thread_id, (raw, mver) in zip(thread_ids, pipe.execute(), strict=True)
+        }
 
-    def _transition(
-        self, event: RunEvent, metadata: dict[str, _MetadataState], client: Any = None
+    def _call(
+        self, events: Sequence[RunEvent], metadata: dict[str, _MetadataState], client: Any = None
     ) -> Any:
-        """Call transition.lua for one event (on ``client``, e.g. a pipeline)."""
+        """One transition.lua call for ``events`` (on ``client``, e.g. a pipeline)."""
+        keys: list[Any] = [*self.keys.statuses, *self.keys.orders]
+        args: list[Any] = []
+        for event in events:
+            self._event_operands(event, metadata, keys, args)
+        return self.scripts.transition(keys=keys, args=args, client=client)
+
+    def _event_operands(
+        self,
+        event: RunEvent,
+        metadata: dict[str, _MetadataState],
+        keys: list[Any],
+        args: list[Any],
+    ) -> None:
+        """Append one event's keys and its 17 arguments (see transition.lua's header)."""
         expected, merged_json, leave, join, token = "", b"", [], [], ""
         state = metadata.get(event.thread_id)
         merged: dict[str, Any] = state.metadata if state else {}
@@ -131,52 +150,32 @@ class RunStore:
                 expected, merged_json, token = state.version, dumps(merged), new_version()
                 # Later events of this batch merge into what this one leaves.
                 metadata[event.thread_id] = _MetadataState(merged, token)
-        terminal = event.type not in IN_FLIGHT_EVENTS
-        return self.scripts.transition(
-            keys=[
-                self.keys.thread(event.thread_id),
-                self.keys.run(event.run_id),
-                self.keys.thread_runs(event.thread_id),
-                *self.keys.statuses(),
-                *self.keys.orders(),
-                *(self.keys.metadata_leaf(leaf) for leaf in leave),
-                *(self.keys.metadata_leaf(leaf) for leaf in join),
-            ],
-            args=[
-                event.thread_id,
-                event.run_id,
-                event.type.value,
-                {EventType.PENDING: 1, EventType.STARTED: 2}.get(event.type, 3),
-                RUN_STATUS_OF_EVENT[event.type].value,
-                _outcome(event).value if terminal else "",
-                datetime_to_us(event.at) if event.at else "",
-                b"" if event.values is None else dumps(event.values),
-                expected,
-                len(leave),
-                merged_json,
-                dumps(event.interrupts or {}) if terminal else b"{}",
-                dumps(_error(event)) if terminal else b"null",
-                _assistant_id(event, merged),
-                dumps(event.metadata or {}),
-                dumps(event.kwargs or {}),
-                event.multitask_strategy or "",
-                token,
-            ],
-            client=client,
+        keys += (
+            self.keys.thread(event.thread_id),
+            self.keys.run(event.run_id),
+            self.keys.thread_runs(event.thread_id),
         )
-
-    @staticmethod
-    def _result(event: RunEvent, reply: list[Any]) -> Applied:
-        code, old_status, new_status = reply
-        if code == -2:
-            raise RunThreadMismatch(event.run_id, event.thread_id)
-        return Applied(
+        keys += (self.keys.metadata_leaf(leaf) for leaf in leave)
+        keys += (self.keys.metadata_leaf(leaf) for leaf in join)
+        terminal = event.type not in IN_FLIGHT_EVENTS
+        args += (
             event.thread_id,
             event.run_id,
-            event.type,
-            _CODES[code],
-            ThreadStatus(_text(old_status)),
-            ThreadStatus(_text(new_status)),
+            event.type.value,
+            _outcome(event).value if terminal else "",
+            datetime_to_us(event.at) if event.at else "",
+            b"" if event.values is None else dumps(event.values),
+            expected,
+            len(leave),
+            len(join),
+            merged_json,
+            dumps(event.interrupts or {}) if terminal else b"{}",
+            dumps(_error(event)) if terminal else b"null",
+            _assistant_id(event, merged),
+            dumps(event.metadata) if event.metadata else b"{}",
+            dumps(event.kwargs) if event.kwargs else b"{}",
+            event.multitask_strategy or "",
+            token,
         )
 
     # -- run records ---------------------------------------------------------------------
@@ -207,6 +206,23 @@ class RunStore:
         if status:
             runs = [run for run in runs if run["status"] == status]
         return runs[offset : offset + limit]
+
+
+def _triples(reply: list[Any]) -> list[list[Any]]:
+    """The script's flat reply, one [code, old status, new status] per event."""
+    return [reply[i : i + 3] for i in range(0, len(reply), 3)]
+
+
+def _applied(event: RunEvent, reply: list[Any]) -> Applied:
+    code, old_status, new_status = reply
+    return Applied(
+        event.thread_id,
+        event.run_id,
+        event.type,
+        _CODES[code],
+        ThreadStatus(_text(old_status)),
+        ThreadStatus(_text(new_status)),
+    )
 
 
 def _outcome(event: RunEvent) -> ThreadStatus:

@@ -96,7 +96,7 @@ class ThreadStore:
             keys=[
                 self.keys.thread(thread_id),
                 self.keys.status(ThreadStatus.IDLE),
-                *self.keys.orders(),
+                *self.keys.orders,
                 *(self.keys.metadata_leaf(leaf) for leaf in leaves),
             ],
             args=[
@@ -166,8 +166,8 @@ class ThreadStore:
                 keys=[
                     self.keys.thread(thread_id),
                     self.keys.thread_runs(thread_id),
-                    *self.keys.statuses(),
-                    *self.keys.orders(),
+                    *self.keys.statuses,
+                    *self.keys.orders,
                     *(self.keys.metadata_leaf(leaf) for leaf in leaves),
                     *(self.keys.run(run_id) for run_id in run_ids),
                 ],

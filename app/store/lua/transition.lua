@@ -1,4 +1,5 @@
--- transition.lua: apply one run event to its run and its thread, atomically.
+-- transition.lua: apply run events to their runs and threads; each event atomically (and
+-- the whole call too, as every script). Several events per call amortize the call's cost.
 --
 -- The thread's status is derived, never set: `busy` while any of its runs is in flight
 -- (pending or running), otherwise the outcome of the terminal event with the greatest
@@ -6,140 +7,179 @@
 -- (pending < started < terminal), so duplicates and late events change nothing and every
 -- delivery order of the same events leaves the same thread.
 --
--- KEYS[1]      thread hash
--- KEYS[2]      run hash
--- KEYS[3]      thread runs zset
--- KEYS[4..7]   status zsets: idle, busy, interrupted, error
--- KEYS[8..11]  order zsets: created_at, updated_at, state_updated_at, thread_id
--- KEYS[12..]   ARGV[10] metadata leaf sets to leave, then the leaf sets to join
--- ARGV[1]      thread_id
--- ARGV[2]      run_id
--- ARGV[3]      event type (run.pending, run.started, run.succeeded, ...)
--- ARGV[4]      event rank: 1 pending, 2 started, 3 terminal
--- ARGV[5]      run status the event gives the run (pending, running, success, ...)
--- ARGV[6]      thread outcome of a terminal event (idle, interrupted, error), else ""
--- ARGV[7]      event time in µs since the epoch, or "" for now (the server's clock)
--- ARGV[8]      values JSON, or "" when the event carries none
--- ARGV[9]      metadata version token the caller merged from, or "" when metadata is unchanged
--- ARGV[10]     number of leaf sets to leave
--- ARGV[11]     new thread metadata JSON (ignored when ARGV[9] is "")
--- ARGV[12]     interrupts JSON of a terminal event ("{}" when none)
--- ARGV[13]     error JSON of a terminal event ("null" when none)
--- ARGV[14]     assistant_id for a new run record ("" for none)
--- ARGV[15]     run metadata JSON for a new run record
--- ARGV[16]     run kwargs JSON for a new run record
--- ARGV[17]     multitask_strategy for a new run record ("" for none)
--- ARGV[18]     fresh version token for the new metadata
--- Returns {code, old thread status, new thread status}; code 1 applied, 2 duplicate,
--- 3 stale, -1 metadata changed since the caller read it (retry), -2 the run belongs to
--- another thread (nothing written).
+-- KEYS[1..4]   status zsets: idle, busy, interrupted, error
+-- KEYS[5..8]   order zsets: created_at, updated_at, state_updated_at, thread_id
+-- then, per event in order:
+--   thread hash, run hash, thread runs zset,
+--   the metadata leaf sets to leave (n_leave), then those to join (n_join)
+-- ARGV, per event in order, 17 values:
+--   1 thread_id            2 run_id               3 event type (run.pending, ...)
+--   4 thread outcome of a terminal event (idle, interrupted, error), else ""
+--   5 event time, µs since the epoch, or "" for now (the server's clock)
+--   6 values JSON, or "" when the event carries none
+--   7 metadata version token the caller merged from, or "" when metadata is unchanged
+--   8 n_leave              9 n_join               10 new thread metadata JSON
+--   11 interrupts JSON of a terminal event        12 error JSON of a terminal event
+--   13 assistant_id of a new run ("" for none)    14 run metadata JSON of a new run
+--   15 run kwargs JSON of a new run               16 multitask_strategy ("" for none)
+--   17 fresh version token for the new metadata
+-- Returns, per event, three values: code, old thread status, new thread status. Codes:
+-- 1 applied, 2 duplicate, 3 stale, -1 metadata changed since the caller read it (nothing
+-- written: read again and retry), -2 the run belongs to another thread (nothing written).
 
-local thread, run, runs = KEYS[1], KEYS[2], KEYS[3]
-local status_key = {idle = KEYS[4], busy = KEYS[5], interrupted = KEYS[6], ['error'] = KEYS[7]}
-local thread_id, run_id, event_type = ARGV[1], ARGV[2], ARGV[3]
-local rank = tonumber(ARGV[4])
+local ARGS_PER_EVENT = 17
+-- Events move a run forward through these ranks; the run status each event gives
+-- (mirrors app/domain.py RUN_STATUS_OF_EVENT).
+local RANK = {['run.pending'] = 1, ['run.started'] = 2}
+local RUN_STATUS = {
+  ['run.pending'] = 'pending', ['run.started'] = 'running', ['run.succeeded'] = 'success',
+  ['run.interrupted'] = 'success', ['run.failed'] = 'error', ['run.cancelled'] = 'interrupted',
+  ['run.timeout'] = 'timeout',
+}
+local STATUS_KEY = {idle = KEYS[1], busy = KEYS[2], interrupted = KEYS[3], ['error'] = KEYS[4]}
+local CREATED, UPDATED, STATE_UPDATED, BY_ID = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local THREAD_FIELDS = {'status', 'mver', 'inflight', 'outcome', 'outcome_version',
+                       'values_version', 'status_since', 'created_at'}
 
 local t = redis.call('TIME')
 local now = string.format('%d%06d', t[1], t[2])
-local at = ARGV[7] ~= '' and ARGV[7] or now
--- Fixed-width decimal time + run id: a string order equal to (at, run_id) order.
-local version = string.rep('0', 16 - #at) .. at .. '|' .. run_id
 
--- Read and check everything before the first write.
-local exists = redis.call('EXISTS', thread) == 1
-local th = {}
-if exists then
-  local fields = {'status', 'mver', 'inflight', 'outcome', 'outcome_version', 'values_version',
-                  'status_since', 'created_at'}
-  local got = redis.call('HMGET', thread, unpack(fields))
-  for i, f in ipairs(fields) do th[f] = got[i] end
-end
-if ARGV[9] ~= '' and (th.mver or '0') ~= ARGV[9] then return {-1, '', ''} end
+local function apply(k, a)
+  local thread, run, runs = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  local thread_id, run_id, event_type = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local rank = RANK[event_type] or 3
+  local at = ARGV[a + 4] ~= '' and ARGV[a + 4] or now
+  -- Fixed-width decimal time + run id: a string order equal to (at, run_id) order.
+  local version = string.rep('0', 16 - #at) .. at .. '|' .. run_id
+  local expected = ARGV[a + 6]
 
-local r = redis.call('HMGET', run, 'thread_id', 'event', 'rank')
-if r[1] and r[1] ~= thread_id then return {-2, '', ''} end
-local run_rank = tonumber(r[3] or '0')
+  -- Read and check everything before the first write. Missing fields read as false;
+  -- every thread has a status, so it tells existence.
+  local th = {}
+  local got = redis.call('HMGET', thread, unpack(THREAD_FIELDS))
+  for i, f in ipairs(THREAD_FIELDS) do th[f] = got[i] end
+  local exists = th.status ~= false
+  if expected ~= '' and (th.mver or '0') ~= expected then return -1, '', '' end
 
-local code = 1
-if r[2] == event_type then
-  code = 2
-elseif run_rank == 3 or rank < run_rank then
-  code = 3
-end
-
--- A thread's first event creates it.
-local old_status = th.status or 'idle'
-if not exists then
-  redis.call('HSET', thread, 'created_at', now, 'updated_at', now, 'state_updated_at', now,
-    'status', 'idle', 'status_since', now, 'metadata', '{}', 'config', '{}', 'mver', '0')
-  redis.call('ZADD', KEYS[4], now, thread_id)
-  for i = 8, 10 do redis.call('ZADD', KEYS[i], now, thread_id) end
-  redis.call('ZADD', KEYS[11], 0, thread_id)
-  th.created_at = now
-end
-
-local changed = not exists
-if ARGV[9] ~= '' then
-  redis.call('HSET', thread, 'metadata', ARGV[11], 'mver', ARGV[18])
-  local leave = tonumber(ARGV[10])
-  for i = 12, 11 + leave do redis.call('SREM', KEYS[i], thread_id) end
-  for i = 12 + leave, #KEYS do redis.call('SADD', KEYS[i], thread_id) end
-  changed = true
-end
-
-local new_status = old_status
-if code == 1 then
-  changed = true
-  -- The run record.
-  if run_rank == 0 then
-    redis.call('HSET', run, 'thread_id', thread_id, 'created_at', at,
-      'metadata', ARGV[15], 'kwargs', ARGV[16])
-    if ARGV[14] ~= '' then redis.call('HSET', run, 'assistant_id', ARGV[14]) end
-    if ARGV[17] ~= '' then redis.call('HSET', run, 'multitask_strategy', ARGV[17]) end
-    redis.call('ZADD', runs, at, run_id)
-  end
-  redis.call('HSET', run, 'status', ARGV[5], 'event', event_type, 'rank', ARGV[4],
-    'updated_at', now)
-
-  -- In-flight count: +1 when a run enters pending/running, -1 when it leaves.
-  local was_inflight = (run_rank == 1 or run_rank == 2) and 1 or 0
-  local is_inflight = (rank == 1 or rank == 2) and 1 or 0
-  local inflight = tonumber(th.inflight or '0') + is_inflight - was_inflight
-  if inflight < 0 then inflight = 0 end
-  redis.call('HSET', thread, 'inflight', string.format('%d', inflight))
-
-  local outcome, outcome_version = th.outcome, th.outcome_version
-  if rank == 3 and (not outcome_version or version > outcome_version) then
-    outcome, outcome_version = ARGV[6], version
-    redis.call('HSET', thread, 'outcome', outcome, 'outcome_version', version,
-      'interrupts', ARGV[12], 'error', ARGV[13], 'state_updated_at', now)
-    redis.call('ZADD', KEYS[10], now, thread_id)
-  end
-  if ARGV[8] ~= '' and (not th.values_version or version > th.values_version) then
-    redis.call('HSET', thread, 'values', ARGV[8], 'values_version', version)
+  local r = redis.call('HMGET', run, 'thread_id', 'event', 'rank')
+  if r[1] and r[1] ~= thread_id then return -2, '', '' end
+  local run_rank = tonumber(r[3] or '0')
+  local code = 1
+  if r[2] == event_type then
+    code = 2
+  elseif run_rank == 3 or rank < run_rank then
+    code = 3
   end
 
-  -- Derive the status and since when it holds: busy from the event that made it busy,
-  -- otherwise from the time of the outcome's terminal event.
-  local since
-  if inflight > 0 then
-    new_status = 'busy'
-    since = old_status == 'busy' and th.status_since or at
-  else
-    new_status = outcome or 'idle'
-    since = outcome_version and string.match(outcome_version, '^0*(%d+)|') or th.created_at
+  -- Every thread field written goes into one HSET at the end.
+  local fields = {}
+  local function set(name, value)
+    fields[#fields + 1] = name
+    fields[#fields + 1] = value
   end
-  if new_status ~= old_status then
-    redis.call('ZREM', status_key[old_status], thread_id)
+
+  local old_status = th.status or 'idle'
+  local old_since = th.status_since
+  if not exists then
+    -- A thread's first event creates it; its status is placed below like any thread's.
+    set('created_at', now)
+    set('state_updated_at', now)
+    set('metadata', '{}')
+    set('config', '{}')
+    redis.call('ZADD', CREATED, now, thread_id)
+    redis.call('ZADD', STATE_UPDATED, now, thread_id)
+    redis.call('ZADD', BY_ID, 0, thread_id)
+    th.created_at = now
+    old_since = nil
   end
-  if new_status ~= old_status or since ~= th.status_since then
-    redis.call('ZADD', status_key[new_status], since, thread_id)
-    redis.call('HSET', thread, 'status', new_status, 'status_since', since)
+
+  local changed = not exists
+  if expected ~= '' then
+    set('metadata', ARGV[a + 9])
+    set('mver', ARGV[a + 16])
+    local first, leave, join = k + 3, tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8])
+    for i = first, first + leave - 1 do redis.call('SREM', KEYS[i], thread_id) end
+    for i = first + leave, first + leave + join - 1 do redis.call('SADD', KEYS[i], thread_id) end
+    changed = true
   end
+
+  local new_status, since = old_status, old_since
+  if code == 1 then
+    changed = true
+    if run_rank == 0 then
+      local run_fields = {'thread_id', thread_id, 'created_at', at, 'metadata', ARGV[a + 13],
+                          'kwargs', ARGV[a + 14], 'status', RUN_STATUS[event_type],
+                          'event', event_type, 'rank', rank, 'updated_at', now}
+      if ARGV[a + 12] ~= '' then
+        run_fields[#run_fields + 1] = 'assistant_id'
+        run_fields[#run_fields + 1] = ARGV[a + 12]
+      end
+      if ARGV[a + 15] ~= '' then
+        run_fields[#run_fields + 1] = 'multitask_strategy'
+        run_fields[#run_fields + 1] = ARGV[a + 15]
+      end
+      redis.call('HSET', run, unpack(run_fields))
+      redis.call('ZADD', runs, at, run_id)
+    else
+      redis.call('HSET', run, 'status', RUN_STATUS[event_type], 'event', event_type,
+        'rank', rank, 'updated_at', now)
+    end
+
+    -- In-flight count: +1 when a run enters pending/running, -1 when it leaves.
+    local was_inflight = (run_rank == 1 or run_rank == 2) and 1 or 0
+    local is_inflight = rank < 3 and 1 or 0
+    local inflight = tonumber(th.inflight or '0') + is_inflight - was_inflight
+    if inflight < 0 then inflight = 0 end
+    set('inflight', string.format('%d', inflight))
+
+    local outcome, outcome_version = th.outcome, th.outcome_version
+    if rank == 3 and (not outcome_version or version > outcome_version) then
+      outcome, outcome_version = ARGV[a + 3], version
+      set('outcome', outcome)
+      set('outcome_version', version)
+      set('interrupts', ARGV[a + 10])
+      set('error', ARGV[a + 11])
+      set('state_updated_at', now)
+      if exists then redis.call('ZADD', STATE_UPDATED, now, thread_id) end
+    end
+    if ARGV[a + 5] ~= '' and (not th.values_version or version > th.values_version) then
+      set('values', ARGV[a + 5])
+      set('values_version', version)
+    end
+
+    -- Busy since the event that made it busy; otherwise since the outcome's terminal event.
+    if inflight > 0 then
+      new_status = 'busy'
+      since = (old_status == 'busy' and old_since) or at
+    else
+      new_status = outcome or 'idle'
+      since = outcome_version and string.match(outcome_version, '^0*(%d+)|') or th.created_at
+    end
+  end
+
+  if not exists or new_status ~= old_status or since ~= old_since then
+    if exists and new_status ~= old_status then
+      redis.call('ZREM', STATUS_KEY[old_status], thread_id)
+    end
+    redis.call('ZADD', STATUS_KEY[new_status], since or now, thread_id)
+    set('status', new_status)
+    set('status_since', since or now)
+  end
+  if changed then
+    set('updated_at', now)
+    redis.call('ZADD', UPDATED, now, thread_id)
+  end
+  if #fields > 0 then redis.call('HSET', thread, unpack(fields)) end
+  return code, old_status, new_status
 end
 
-if changed then
-  redis.call('HSET', thread, 'updated_at', now)
-  redis.call('ZADD', KEYS[9], now, thread_id)
+local results = {}
+local k = 9
+for a = 1, #ARGV, ARGS_PER_EVENT do
+  local code, old_status, new_status = apply(k, a)
+  results[#results + 1] = code
+  results[#results + 1] = old_status
+  results[#results + 1] = new_status
+  k = k + 3 + tonumber(ARGV[a + 7]) + tonumber(ARGV[a + 8])
 end
-return {code, old_status, new_status}
+return results

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -137,6 +137,25 @@ class ThreadPrune(Request):
     strategy: Literal["delete", "keep_latest"] = "delete"
 
 
+# Clock skew tolerated between a runtime and this server. A later `at` would outrank
+# every real event of the thread for as long as the skew lasts, so it is refused.
+MAX_FUTURE = timedelta(minutes=15)
+MIN_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _event_time(at: datetime | None) -> datetime | None:
+    """Naive times are UTC; times beyond the tolerated skew or before 2000 are refused."""
+    if at is None:
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    if at > datetime.now(UTC) + MAX_FUTURE:
+        raise ValueError("is in the future (more than 15 minutes ahead of the server clock)")
+    if at < MIN_EVENT_TIME:
+        raise ValueError("is before 2000-01-01")
+    return at
+
+
 class RunError(Request):
     error: str
     message: str = ""
@@ -159,6 +178,8 @@ class RunEvent(Request):
     assistant_id: str | None = None
     kwargs: dict[str, Any] | None = None
     multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"] | None = None
+
+    _at = field_validator("at")(_event_time)
 
 
 class RunEventBatch(Request):

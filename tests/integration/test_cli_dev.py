@@ -1,0 +1,133 @@
+"""`threadwatch dev` end to end: embedded Redis, API, clean stop on a signal."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.processes import stop_process
+from tests.support import free_port, server_env
+
+STOP_TIMEOUT = 15.0
+
+
+def threadwatch_argv() -> list[str]:
+    """The installed console script, next to this interpreter."""
+    script = Path(sys.executable).with_name("threadwatch")
+    if not script.exists():
+        pytest.fail(f"{script} is missing: install the project (pip install -e '.[test]')")
+    return [str(script)]
+
+
+def dev_env() -> dict[str, str]:
+    """This environment without any Redis URL, so that dev starts its embedded one."""
+    return {**server_env(None), "PYTHONUNBUFFERED": "1"}
+
+
+def wait_for_ok(url: str, proc: subprocess.Popen, output: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"dev exited early:\n{output.read_text()}"
+        try:
+            response = httpx.get(f"{url}/ok", timeout=1.0)
+            if response.status_code == 200:
+                assert response.json() == {"ok": True}
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"no answer on {url}/ok within {timeout:g} s:\n{output.read_text()}")
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """{pid: command name} of the live (not zombie) descendants of `pid`, from /proc."""
+    parents: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        state, ppid = stat[stat.rindex(")") + 2 :].split()[:2]
+        if state != "Z":
+            parents[int(entry.name)] = (int(ppid), name)
+    found, frontier = {}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, (ppid, name) in parents.items():
+            if ppid == parent and child not in found:
+                found[child] = name
+                frontier.append(child)
+    return found
+
+
+def is_alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def port_is_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_dev_starts_embedded_redis_serves_and_stops_cleanly(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    port, output = free_port(), tmp_path / "dev.out"
+    with open(output, "wb") as out:
+        proc = subprocess.Popen(
+            [*threadwatch_argv(), "dev", "--port", str(port)],
+            cwd=tmp_path,
+            env=dev_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_ok(f"http://127.0.0.1:{port}", proc, output)
+        printed = output.read_text()
+        match = re.search(r"on redis://127\.0\.0\.1:(\d+), data in \.threadwatch/", printed)
+        assert match, printed
+        assert f"http://127.0.0.1:{port}/docs" in printed
+        redis_port = int(match.group(1))
+        valkeys = [p for p, name in descendants(proc.pid).items() if "valkey" in name]
+        assert len(valkeys) == 1, descendants(proc.pid)
+
+        proc.send_signal(stop_signal)
+        assert proc.wait(STOP_TIMEOUT) == 0, output.read_text()
+    finally:
+        stop_process(proc)
+    assert not any(is_alive(pid) for pid in valkeys), "valkey-server outlived threadwatch dev"
+    assert not port_is_open(redis_port)
+    assert not port_is_open(port)
+    assert (tmp_path / ".threadwatch" / "appendonlydir").is_dir()
+
+
+def test_serve_without_redis_url_exits_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*threadwatch_argv(), "serve"],
+        cwd=tmp_path,
+        env=dev_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "REDIS_URL is not set" in result.stderr

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
+from typing import Any
 
 
 class ThreadStatus(StrEnum):
@@ -63,3 +65,20 @@ IN_FLIGHT_EVENTS = frozenset({EventType.PENDING, EventType.STARTED})
 RESERVED_METADATA_KEYS = frozenset(
     {"thread_id", "assistant_id", "run_id", "cron_id", "counters_since_delta_snapshot"}
 )
+
+# The namespace LangGraph derives system assistant ids from: uuid5(NS, graph_id).
+ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+
+
+def system_assistant_id(graph_id: str) -> str:
+    """The id of the assistant LangGraph creates for a graph ("agent" -> fe096781-…)."""
+    return str(uuid.uuid5(ASSISTANT_NAMESPACE, graph_id))
+
+
+def assistant_of(metadata: dict[str, Any]) -> str:
+    """The assistant thread metadata names: ``assistant_id``, else the system assistant of
+    ``graph_id``, else "" (none)."""
+    if metadata.get("assistant_id"):
+        return str(metadata["assistant_id"])
+    graph_id = metadata.get("graph_id")
+    return system_assistant_id(str(graph_id)) if graph_id else ""

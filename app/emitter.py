@@ -3,10 +3,10 @@ script as ``POST /runs/events`` (no HTTP hop; batches are pipelined).
 
     from app.emitter import Emitter
 
-    emitter = Emitter.from_url("redis://localhost:6379/0")
-    emitter.emit(thread_id, run_id, "run.started")
-    emitter.emit(thread_id, run_id, "run.interrupted", values={...}, interrupts={...})
-    emitter.emit_many([{"thread_id": ..., "run_id": ..., "type": "run.succeeded"}, ...])
+    with Emitter.from_url("redis://localhost:6379/0") as emitter:
+        emitter.emit(thread_id, run_id, "run.started")
+        emitter.emit(thread_id, run_id, "run.interrupted", values={...}, interrupts={...})
+        emitter.emit_many([{"thread_id": ..., "run_id": ..., "type": "run.succeeded"}, ...])
 
 Each call returns once Redis has applied the events, so a crash of the caller loses
 nothing that a call returned for.
@@ -38,6 +38,16 @@ class Emitter:
     @classmethod
     def from_url(cls, url: str, key_prefix: str = "tw:") -> Emitter:
         return cls(Redis.from_url(url), key_prefix)
+
+    def close(self) -> None:
+        """Release the Redis connections."""
+        self.store.redis.close()
+
+    def __enter__(self) -> Emitter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def emit(self, thread_id: str, run_id: str, type: str, **fields: Any) -> Applied:
         """Apply one event; ``fields`` are the optional RunEvent fields (at, values, ...)."""

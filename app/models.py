@@ -70,7 +70,10 @@ class Request(BaseModel):
 
 
 class TTL(Request):
-    ttl: float = Field(gt=0, description="Minutes of inactivity before the thread expires.")
+    # At most a million years' worth of minutes, so that expires_at stays a valid date.
+    ttl: float = Field(
+        gt=0, le=1_000_000_000, description="Minutes of inactivity before the thread expires."
+    )
     strategy: Literal["delete", "keep_latest"] = "delete"
 
 
@@ -176,6 +179,8 @@ class RunEvent(Request):
     # run with none left leaves the thread idle instead of interrupted.
     next: list[str] | None = None
     assistant_id: str | None = None
+    # The run's config; it becomes the thread's config, as a run does on LangGraph.
+    config: dict[str, Any] | None = None
     kwargs: dict[str, Any] | None = None
     multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"] | None = None
 

@@ -7,12 +7,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.responses import json_response
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
-    """Pure ASGI middleware: checks Content-Length, then counts streamed bytes."""
+    """Pure ASGI middleware: a declared Content-Length over the limit is refused at once;
+    a body of unknown length (chunked) is read up to the limit first, then replayed."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -23,23 +20,32 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._reject(scope, receive, send)
+        if length is not None:
+            if length.isdigit() and int(length) > self.max_bytes:
+                await self._reject(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
-        received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
+        body, more = b"", True
+        while more:
             message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise BodyTooLarge
-            return message
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                await self._reject(scope, receive, send)
+                return
+        replayed = False
 
-        try:
-            await self.app(scope, counting_receive, send)
-        except BodyTooLarge:
-            await self._reject(scope, receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         detail = f"Request body is larger than {self.max_bytes} bytes"

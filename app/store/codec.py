@@ -8,6 +8,7 @@ and responses splice them in (``orjson.Fragment``) instead of decoding and re-en
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -42,7 +43,10 @@ def _fragment(value: Any) -> Any:
 
 def to_json(value: Any) -> bytes:
     """Serialize an API response, splicing ``RawJSON`` fields in as they are."""
-    return orjson.dumps(value, default=_fragment)
+    try:
+        return orjson.dumps(value, default=_fragment)
+    except TypeError:
+        return dumps(materialize(value))
 
 
 def materialize(value: Any) -> Any:
@@ -77,8 +81,12 @@ def datetime_to_us(dt: datetime) -> int:
 
 
 def dumps(value: Any) -> bytes:
-    """Compact JSON bytes as stored in Redis."""
-    return orjson.dumps(value)
+    """Compact JSON bytes as stored in Redis (integers beyond 64 bits included)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        # orjson refuses integers beyond 64 bits; JSON itself has no such limit.
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def decode_hash(raw: dict[bytes, bytes] | list[bytes]) -> dict[str, bytes]:

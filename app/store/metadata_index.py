@@ -36,16 +36,19 @@ _OBJECT_MARK: dict[str, Any] = {}
 _ARRAY_MARK: list[Any] = []
 
 
-def canonical_scalar(value: Any) -> Any:
-    """Integral floats become ints so that ``1.0`` and ``1`` share a leaf."""
+def scalar_json(value: Any) -> bytes:
+    """JSON text of a leaf value, one text per JSON-equal value: integral numbers are
+    written as integers of any size, so ``1.0``, ``1`` and ``1e20`` / ``10**20`` agree."""
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value).encode()
+    return orjson.dumps(value)
 
 
 def encode_leaf(path: list[str | int], value: Any) -> tuple[str, bool]:
     """Leaf text for ``value`` at ``path``, and whether it is exact (not a digest)."""
-    value_json = orjson.dumps(canonical_scalar(value))
+    value_json = scalar_json(value)
     path_json = orjson.dumps(path).decode()
     if len(value_json) > MAX_VALUE_BYTES:
         digest = hashlib.sha256(value_json).hexdigest()[:32]

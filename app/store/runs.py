@@ -9,7 +9,6 @@ alone (optimistic concurrency).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from app.domain import (
     EventResult,
     EventType,
     ThreadStatus,
+    assistant_of,
 )
 from app.errors import ConcurrentUpdate, RunNotFound, RunThreadMismatch, ThreadNotFound
 from app.models import RunEvent
@@ -32,8 +32,6 @@ from app.store.metadata_index import metadata_leaves
 from app.store.scripts import Scripts
 from app.store.threads import new_version
 
-# The namespace LangGraph derives system assistant ids from: uuid5(NS, graph_id).
-ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 DEFAULT_ERRORS = {
     EventType.FAILED: {"error": "RunError", "message": "The run failed"},
     EventType.TIMEOUT: {"error": "TimeoutError", "message": "The run timed out"},
@@ -138,7 +136,7 @@ class RunStore:
         keys: list[Any],
         args: list[Any],
     ) -> None:
-        """Append one event's keys and its 17 arguments (see transition.lua's header)."""
+        """Append one event's keys and its 19 arguments (see transition.lua's header)."""
         expected, merged_json, leave, join, token = "", b"", [], [], ""
         state = metadata.get(event.thread_id)
         merged: dict[str, Any] = state.metadata if state else {}
@@ -171,11 +169,13 @@ class RunStore:
             merged_json,
             dumps(event.interrupts or {}) if terminal else b"{}",
             dumps(_error(event)) if terminal else b"null",
-            _assistant_id(event, merged),
+            event.assistant_id or assistant_of(event.metadata or {}),
             dumps(event.metadata) if event.metadata else b"{}",
             dumps(event.kwargs) if event.kwargs else b"{}",
             event.multitask_strategy or "",
             token,
+            assistant_of(merged) if token else "",
+            dumps(event.config) if event.config else "",
         )
 
     # -- run records ---------------------------------------------------------------------
@@ -235,15 +235,6 @@ def _error(event: RunEvent) -> dict[str, str] | None:
     if event.error is not None:
         return event.error.model_dump()
     return DEFAULT_ERRORS.get(event.type)
-
-
-def _assistant_id(event: RunEvent, metadata: dict[str, Any]) -> str:
-    """The event's assistant, else the thread's, else the system assistant of its graph."""
-    merged = {**metadata, **(event.metadata or {})}
-    if event.assistant_id or merged.get("assistant_id"):
-        return str(event.assistant_id or merged["assistant_id"])
-    graph_id = merged.get("graph_id")
-    return str(uuid.uuid5(ASSISTANT_NAMESPACE, str(graph_id))) if graph_id else ""
 
 
 def _text(value: bytes | str) -> str:

@@ -23,6 +23,9 @@ from app.store.threads import ThreadStore
 
 # Ids read per script call when candidates must be verified in Python.
 VERIFY_WINDOW = 500
+# No index holds more ids than this; a larger offset is past the end (and Lua numbers,
+# doubles, could not carry it exactly).
+MAX_OFFSET = 2**53
 # Status order for sort_by=status, ascending (alphabetical, as Postgres orders the text).
 STATUS_ORDER = sorted(s.value for s in ThreadStatus)
 
@@ -64,6 +67,8 @@ class ThreadSearch:
 
     def search(self, query: ThreadQuery, plan: str = "auto") -> SearchPage:
         """One page of threads; ``has_more`` tells whether another page exists."""
+        if query.offset >= MAX_OFFSET:
+            return SearchPage([], False, "empty")
         threads, used = self._page(query, query.offset, query.limit + 1, plan)
         return SearchPage(threads[: query.limit], len(threads) > query.limit, used)
 
@@ -172,6 +177,7 @@ class ThreadSearch:
 
     def count(self, query: ThreadQuery) -> int:
         """Number of threads matching the filters (limit, offset and order ignored)."""
+        query = replace(query, sort_by="created_at")
         compiled = compile_filter(query.metadata)
         if query.ids is not None:
             return len(self._page_of_ids(query, compiled, 0, len(query.ids)))

@@ -11,7 +11,7 @@ import orjson
 import uuid_utils
 from redis import Redis
 
-from app.domain import ThreadStatus
+from app.domain import ThreadStatus, assistant_of
 from app.errors import ConcurrentUpdate, ThreadExists, ThreadNotFound
 from app.store.codec import decode_hash, dumps, thread_from_hash, ttl_from_hash
 from app.store.keys import Keys
@@ -107,6 +107,7 @@ class ThreadStore:
                 new_version() if metadata else EMPTY_VERSION,
                 ttl_minutes,
                 ttl_strategy,
+                assistant_of(metadata),
             ],
         )
         if not created and if_exists != "do_nothing":
@@ -144,6 +145,7 @@ class ThreadStore:
                     ttl_minutes,
                     ttl_strategy,
                     new_version(),
+                    assistant_of(merged),
                 ],
             )
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from app.processes import child_popen_kwargs, stop_process
 from tests.support import free_port, no_server, server_env
@@ -134,3 +135,10 @@ def run_node(js_sdk_dir: Path) -> Callable[..., str]:
         return result.stdout
 
     return run
+
+
+@pytest.fixture
+def http(api_url: str, redis_client: redis.Redis) -> Iterator[httpx.Client]:
+    """An httpx client on the API, on an empty database (flushed around the test)."""
+    with httpx.Client(base_url=api_url, timeout=30.0) as client:
+        yield client

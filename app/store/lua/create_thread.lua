@@ -11,6 +11,7 @@
 -- ARGV[5]      metadata version token ("0" for {}, a fresh random token otherwise)
 -- ARGV[6]      ttl minutes, or "" for none
 -- ARGV[7]      ttl strategy
+-- ARGV[8]      assistant_id the metadata implies, or "" (kept for runs that name none)
 -- Returns {1, hash...} when created, {0, hash...} when the thread already existed
 -- (hash = HGETALL of the thread, as a flat list).
 
@@ -27,6 +28,7 @@ redis.call('HSET', KEYS[1],
   'status', 'idle', 'metadata', ARGV[2], 'config', ARGV[3], 'mver', ARGV[5])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'values', ARGV[4]) end
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'ttl_minutes', ARGV[6], 'ttl_strategy', ARGV[7]) end
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'assistant_id', ARGV[8]) end
 
 redis.call('ZADD', KEYS[2], now, id)
 for i = 3, 5 do redis.call('ZADD', KEYS[i], now, id) end

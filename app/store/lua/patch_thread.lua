@@ -11,6 +11,7 @@
 -- ARGV[5]      ttl minutes: "" keeps the TTL, "0" removes it
 -- ARGV[6]      ttl strategy
 -- ARGV[7]      fresh version token for the new metadata
+-- ARGV[8]      assistant_id the new metadata implies, or "" (kept for runs that name none)
 -- Returns {1, hash...} when patched, {0} when the thread does not exist,
 -- {-1} when the metadata changed since the caller read it (read again and retry).
 
@@ -20,6 +21,11 @@ local id = ARGV[1]
 if ARGV[2] ~= '' then
   if (redis.call('HGET', KEYS[1], 'mver') or '0') ~= ARGV[2] then return {-1} end
   redis.call('HSET', KEYS[1], 'metadata', ARGV[3], 'mver', ARGV[7])
+  if ARGV[8] ~= '' then
+    redis.call('HSET', KEYS[1], 'assistant_id', ARGV[8])
+  else
+    redis.call('HDEL', KEYS[1], 'assistant_id')
+  end
   local leave = tonumber(ARGV[4])
   for i = 3, 2 + leave do redis.call('SREM', KEYS[i], id) end
   for i = 3 + leave, #KEYS do redis.call('SADD', KEYS[i], id) end

@@ -12,7 +12,7 @@
 -- then, per event in order:
 --   thread hash, run hash, thread runs zset,
 --   the metadata leaf sets to leave (n_leave), then those to join (n_join)
--- ARGV, per event in order, 17 values:
+-- ARGV, per event in order, 19 values:
 --   1 thread_id            2 run_id               3 event type (run.pending, ...)
 --   4 thread outcome of a terminal event (idle, interrupted, error), else ""
 --   5 event time, µs since the epoch, or "" for now (the server's clock)
@@ -23,11 +23,14 @@
 --   13 assistant_id of a new run ("" for none)    14 run metadata JSON of a new run
 --   15 run kwargs JSON of a new run               16 multitask_strategy ("" for none)
 --   17 fresh version token for the new metadata
+--   18 assistant_id the new metadata implies ("" for none), kept on the thread for runs
+--      whose events name no assistant
+--   19 config JSON of the run, which becomes the thread's config ("" for none)
 -- Returns, per event, three values: code, old thread status, new thread status. Codes:
 -- 1 applied, 2 duplicate, 3 stale, -1 metadata changed since the caller read it (nothing
 -- written: read again and retry), -2 the run belongs to another thread (nothing written).
 
-local ARGS_PER_EVENT = 17
+local ARGS_PER_EVENT = 19
 -- Events move a run forward through these ranks; the run status each event gives
 -- (mirrors app/domain.py RUN_STATUS_OF_EVENT).
 local RANK = {['run.pending'] = 1, ['run.started'] = 2}
@@ -39,7 +42,11 @@ local RUN_STATUS = {
 local STATUS_KEY = {idle = KEYS[1], busy = KEYS[2], interrupted = KEYS[3], ['error'] = KEYS[4]}
 local CREATED, UPDATED, STATE_UPDATED, BY_ID = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local THREAD_FIELDS = {'status', 'mver', 'inflight', 'outcome', 'outcome_version',
-                       'values_version', 'status_since', 'created_at'}
+                       'values_version', 'status_since', 'created_at', 'assistant_id',
+                       'config'}
+-- Fields a run is created with: its run.pending event's win, any other event only fills
+-- the missing ones, so the record does not depend on the delivery order.
+local RUN_CREATION_FIELDS = {'assistant_id', 'metadata', 'kwargs', 'multitask_strategy'}
 
 local t = redis.call('TIME')
 local now = string.format('%d%06d', t[1], t[2])
@@ -61,7 +68,8 @@ local function apply(k, a)
   local exists = th.status ~= false
   if expected ~= '' and (th.mver or '0') ~= expected then return -1, '', '' end
 
-  local r = redis.call('HMGET', run, 'thread_id', 'event', 'rank')
+  local r = redis.call('HMGET', run, 'thread_id', 'event', 'rank', 'created_at',
+    unpack(RUN_CREATION_FIELDS))
   if r[1] and r[1] ~= thread_id then return -2, '', '' end
   local run_rank = tonumber(r[3] or '0')
   local code = 1
@@ -89,14 +97,21 @@ local function apply(k, a)
     redis.call('ZADD', CREATED, now, thread_id)
     redis.call('ZADD', STATE_UPDATED, now, thread_id)
     redis.call('ZADD', BY_ID, 0, thread_id)
-    th.created_at = now
+    th.created_at, th.config = now, '{}'
     old_since = nil
   end
 
   local changed = not exists
+  local assistant = th.assistant_id
   if expected ~= '' then
     set('metadata', ARGV[a + 9])
     set('mver', ARGV[a + 16])
+    assistant = ARGV[a + 17]
+    if assistant ~= '' then
+      set('assistant_id', assistant)
+    else
+      redis.call('HDEL', thread, 'assistant_id')
+    end
     local first, leave, join = k + 3, tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8])
     for i = first, first + leave - 1 do redis.call('SREM', KEYS[i], thread_id) end
     for i = first + leave, first + leave + join - 1 do redis.call('SADD', KEYS[i], thread_id) end
@@ -107,19 +122,11 @@ local function apply(k, a)
   if code == 1 then
     changed = true
     if run_rank == 0 then
-      local run_fields = {'thread_id', thread_id, 'created_at', at, 'metadata', ARGV[a + 13],
-                          'kwargs', ARGV[a + 14], 'status', RUN_STATUS[event_type],
-                          'event', event_type, 'rank', rank, 'updated_at', now}
-      if ARGV[a + 12] ~= '' then
-        run_fields[#run_fields + 1] = 'assistant_id'
-        run_fields[#run_fields + 1] = ARGV[a + 12]
-      end
-      if ARGV[a + 15] ~= '' then
-        run_fields[#run_fields + 1] = 'multitask_strategy'
-        run_fields[#run_fields + 1] = ARGV[a + 15]
-      end
-      redis.call('HSET', run, unpack(run_fields))
+      redis.call('HSET', run, 'thread_id', thread_id, 'created_at', at, 'metadata', '{}',
+        'kwargs', '{}', 'status', RUN_STATUS[event_type], 'event', event_type, 'rank', rank,
+        'updated_at', now)
       redis.call('ZADD', runs, at, run_id)
+      if th.config == '{}' and ARGV[a + 18] == '' then set('config', '{"configurable":{}}') end
     else
       redis.call('HSET', run, 'status', RUN_STATUS[event_type], 'event', event_type,
         'rank', rank, 'updated_at', now)
@@ -142,10 +149,6 @@ local function apply(k, a)
       set('state_updated_at', now)
       if exists then redis.call('ZADD', STATE_UPDATED, now, thread_id) end
     end
-    if ARGV[a + 5] ~= '' and (not th.values_version or version > th.values_version) then
-      set('values', ARGV[a + 5])
-      set('values_version', version)
-    end
 
     -- Busy since the event that made it busy; otherwise since the outcome's terminal event.
     if inflight > 0 then
@@ -155,6 +158,38 @@ local function apply(k, a)
       new_status = outcome or 'idle'
       since = outcome_version and string.match(outcome_version, '^0*(%d+)|') or th.created_at
     end
+  end
+
+  -- Values come from the event with the greatest (at, run_id) that carries them, applied
+  -- or not, so that they too do not depend on the delivery order.
+  if ARGV[a + 5] ~= '' and (not th.values_version or version > th.values_version) then
+    set('values', ARGV[a + 5])
+    set('values_version', version)
+    changed = true
+  end
+  if ARGV[a + 18] ~= '' then
+    set('config', ARGV[a + 18])
+    changed = true
+  end
+  local offered = {ARGV[a + 12] ~= '' and ARGV[a + 12] or assistant, ARGV[a + 13],
+                   ARGV[a + 14], ARGV[a + 15]}
+  local creation = {}
+  for i, name in ipairs(RUN_CREATION_FIELDS) do
+    local current, value = r[4 + i], offered[i]
+    local empty = not current or current == '{}'
+    if value and value ~= '' and value ~= '{}' and value ~= current
+        and (event_type == 'run.pending' or empty) then
+      creation[#creation + 1] = name
+      creation[#creation + 1] = value
+    end
+  end
+  if #creation > 0 and (run_rank > 0 or code == 1) then
+    redis.call('HSET', run, unpack(creation))
+  end
+  -- A run was created when its earliest event happened, whichever arrived first.
+  if run_rank > 0 and r[4] and tonumber(at) < tonumber(r[4]) then
+    redis.call('HSET', run, 'created_at', at)
+    redis.call('ZADD', runs, at, run_id)
   end
 
   if not exists or new_status ~= old_status or since ~= old_since then

@@ -13,6 +13,23 @@ Layout (prefix ``tw:`` by default):
                                        metadata_index.py); user text only appears JSON-encoded
     {p}scratch                  zset   temporary result of a search script, deleted before
                                        the script returns
+
+LangGraph checkpoints (checkpoints.py; T = thread id and C = checkpoint id with ``%`` and
+``:`` percent-escaped, N = checkpoint namespace and R = run id as they are, always last, so
+that every key names one (T, N, C) only):
+
+    {p}ckpt:T                   set    every other ``ckpt:T:*`` key of the thread (its registry)
+    {p}ckpt:T:ns                set    checkpoint namespaces of the thread
+    {p}ckpt:T:ids:N             zset   checkpoint ids of (T, N), score 0: rank order is id
+                                       order, which is creation order for uuid6 ids
+    {p}ckpt:T:data:N            hash   <id>:checkpoint (channel_values removed), <id>:metadata
+                                       and <id>:parent of every checkpoint of (T, N)
+    {p}ckpt:T:blobs:N           hash   channel values of (T, N) by JSON [channel, version]
+    {p}ckpt:T:writes:C:N        hash   pending writes of one checkpoint by JSON [task_id, idx]
+    {p}ckpt:T:runs              set    run ids that made checkpoints of the thread
+    {p}ckpt:T:run:R             set    JSON [N, id] of the checkpoints made by run R
+    {p}ckpt-run:R               set    thread ids with checkpoints made by run R
+    {p}ckpt-threads             set    thread ids that have checkpoints
 """
 
 from __future__ import annotations
@@ -64,3 +81,39 @@ class Keys:
 
     def scratch(self) -> str:
         return f"{self.prefix}scratch"
+
+    @staticmethod
+    def _ckpt_part(value: str) -> str:
+        """A thread or checkpoint id escaped so that it holds no ``:`` (injective)."""
+        return value.replace("%", "%25").replace(":", "%3A")
+
+    def checkpoint_registry(self, thread_id: str) -> str:
+        return f"{self.prefix}ckpt:{self._ckpt_part(thread_id)}"
+
+    def checkpoint_namespaces(self, thread_id: str) -> str:
+        return f"{self.checkpoint_registry(thread_id)}:ns"
+
+    def checkpoint_ids(self, thread_id: str, checkpoint_ns: str) -> str:
+        return f"{self.checkpoint_registry(thread_id)}:ids:{checkpoint_ns}"
+
+    def checkpoint_data(self, thread_id: str, checkpoint_ns: str) -> str:
+        return f"{self.checkpoint_registry(thread_id)}:data:{checkpoint_ns}"
+
+    def checkpoint_blobs(self, thread_id: str, checkpoint_ns: str) -> str:
+        return f"{self.checkpoint_registry(thread_id)}:blobs:{checkpoint_ns}"
+
+    def checkpoint_writes(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> str:
+        thread = self.checkpoint_registry(thread_id)
+        return f"{thread}:writes:{self._ckpt_part(checkpoint_id)}:{checkpoint_ns}"
+
+    def checkpoint_thread_runs(self, thread_id: str) -> str:
+        return f"{self.checkpoint_registry(thread_id)}:runs"
+
+    def checkpoint_run_refs(self, thread_id: str, run_id: str) -> str:
+        return f"{self.checkpoint_registry(thread_id)}:run:{run_id}"
+
+    def checkpoint_run(self, run_id: str) -> str:
+        return f"{self.prefix}ckpt-run:{run_id}"
+
+    def checkpoint_threads(self) -> str:
+        return f"{self.prefix}ckpt-threads"

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from app import __version__
 from app.api.deps import Stores
 from app.api.errors import install_error_handlers
-from app.api.middleware import BodyLimitMiddleware, JSONBodyMiddleware
+from app.api.middleware import JSONBodyMiddleware
 from app.api.routes import events, health, runs, threads
 from app.settings import Settings, get_settings
 
@@ -39,8 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Thread status for AI agent runtimes; LangGraph threads API on Redis.",
         lifespan=lifespan,
     )
-    app.add_middleware(JSONBodyMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(JSONBodyMiddleware, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     for module in (health, threads, runs, events):
         app.include_router(module.router)

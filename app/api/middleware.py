@@ -1,67 +1,87 @@
-"""ASGI middleware for request bodies: a size limit, and JSON whatever the content type."""
+"""Request bodies, checked once before any route sees them: a size limit (413), strict
+JSON (422), and JSON whatever the content type."""
 
 from __future__ import annotations
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.responses import json_response
 
+BODY_METHODS = ("POST", "PATCH", "PUT")
 
-class BodyLimitMiddleware:
-    """Pure ASGI middleware: a declared Content-Length over the limit is refused at once;
-    a body of unknown length (chunked) is read up to the limit first, then replayed."""
+
+class JSONBodyMiddleware:
+    """Pure ASGI middleware for the bodies of POST, PATCH and PUT.
+
+    * A declared Content-Length over the limit is refused at once, a streamed (chunked)
+      body as soon as it passes the limit: 413.
+    * The body must be strict JSON (RFC 8259, as orjson reads it): Python's json module,
+      which FastAPI uses, also takes NaN and lone surrogates, which no JSON peer can read
+      back. Otherwise 422 "Invalid JSON in request body", LangGraph's text.
+    * Every body this API takes is JSON, so it is labelled so even when a client
+      (``curl -d``) says form data, as the LangGraph server reads it.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None:
-            if length.isdigit() and int(length) > self.max_bytes:
-                await self._reject(scope, receive, send)
-            else:
-                await self.app(scope, receive, send)
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._reject(scope, receive, send, 413, self._too_large())
             return
-        body, more = b"", True
+        body = await self._read(receive)
+        if body is None:
+            await self._reject(scope, receive, send, 413, self._too_large())
+            return
+        if body.strip():
+            try:
+                orjson.loads(body)
+            except orjson.JSONDecodeError:
+                await self._reject(scope, receive, send, 422, "Invalid JSON in request body")
+                return
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+        headers.append((b"content-type", b"application/json"))
+        await self.app({**scope, "headers": headers}, _replay(body, receive), send)
+
+    async def _read(self, receive: Receive) -> bytes | None:
+        """The whole body, or None as soon as it passes the limit."""
+        chunks: list[bytes] = []
+        size, more = 0, True
         while more:
             message = await receive()
             if message["type"] != "http.request":
                 break
-            body += message.get("body", b"")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                return None
+            chunks.append(chunk)
             more = message.get("more_body", False)
-            if len(body) > self.max_bytes:
-                await self._reject(scope, receive, send)
-                return
-        replayed = False
+        return b"".join(chunks)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
+    def _too_large(self) -> str:
+        return f"Request body is larger than {self.max_bytes} bytes"
 
-        await self.app(scope, replay, send)
-
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"Request body is larger than {self.max_bytes} bytes"
-        await json_response({"detail": detail}, status_code=413)(scope, receive, send)
+    @staticmethod
+    async def _reject(scope: Scope, receive: Receive, send: Send, code: int, detail: str) -> None:
+        await json_response({"detail": detail}, status_code=code)(scope, receive, send)
 
 
-class JSONBodyMiddleware:
-    """Every body this API takes is JSON; treat it so even when a client (``curl -d``)
-    labels it form data, as the LangGraph server does."""
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive() that hands the app the body already read, then defers to the client."""
+    sent = False
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("POST", "PATCH", "PUT"):
-            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
-            headers.append((b"content-type", b"application/json"))
-            scope = {**scope, "headers": headers}
-        await self.app(scope, receive, send)
+    return replay

@@ -86,7 +86,9 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(value)
     except TypeError:
         # orjson refuses integers beyond 64 bits; JSON itself has no such limit.
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        return json.dumps(
+            value, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode()
 
 
 def decode_hash(raw: dict[bytes, bytes] | list[bytes]) -> dict[str, bytes]:

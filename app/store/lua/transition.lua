@@ -43,10 +43,13 @@ local STATUS_KEY = {idle = KEYS[1], busy = KEYS[2], interrupted = KEYS[3], ['err
 local CREATED, UPDATED, STATE_UPDATED, BY_ID = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local THREAD_FIELDS = {'status', 'mver', 'inflight', 'outcome', 'outcome_version',
                        'values_version', 'status_since', 'created_at', 'assistant_id',
-                       'config'}
--- Fields a run is created with: its run.pending event's win, any other event only fills
--- the missing ones, so the record does not depend on the delivery order.
+                       'config', 'config_version'}
+-- Fields a run is created with. Each comes from its run.pending event if that carries it,
+-- else from the earliest event that does; `<field>_from` keeps who set it (so the record
+-- does not depend on the delivery order).
 local RUN_CREATION_FIELDS = {'assistant_id', 'metadata', 'kwargs', 'multitask_strategy'}
+local RUN_CREATION_FROM = {'assistant_id_from', 'metadata_from', 'kwargs_from',
+                           'multitask_strategy_from'}
 
 local t = redis.call('TIME')
 local now = string.format('%d%06d', t[1], t[2])
@@ -69,7 +72,7 @@ local function apply(k, a)
   if expected ~= '' and (th.mver or '0') ~= expected then return -1, '', '' end
 
   local r = redis.call('HMGET', run, 'thread_id', 'event', 'rank', 'created_at',
-    unpack(RUN_CREATION_FIELDS))
+    unpack(RUN_CREATION_FROM))
   if r[1] and r[1] ~= thread_id then return -2, '', '' end
   local run_rank = tonumber(r[3] or '0')
   local code = 1
@@ -167,25 +170,26 @@ local function apply(k, a)
     set('values_version', version)
     changed = true
   end
-  if ARGV[a + 18] ~= '' then
+  -- The thread's config is the one of the event with the greatest (at, run_id).
+  if ARGV[a + 18] ~= '' and (not th.config_version or version > th.config_version) then
     set('config', ARGV[a + 18])
+    set('config_version', version)
     changed = true
   end
   local offered = {ARGV[a + 12] ~= '' and ARGV[a + 12] or assistant, ARGV[a + 13],
                    ARGV[a + 14], ARGV[a + 15]}
+  local precedence = event_type == 'run.pending' and '0' or ('1' .. version)
   local creation = {}
   for i, name in ipairs(RUN_CREATION_FIELDS) do
-    local current, value = r[4 + i], offered[i]
-    local empty = not current or current == '{}'
-    if value and value ~= '' and value ~= '{}' and value ~= current
-        and (event_type == 'run.pending' or empty) then
+    local value, from = offered[i], r[4 + i]
+    if value and value ~= '' and value ~= '{}' and (not from or precedence < from) then
       creation[#creation + 1] = name
       creation[#creation + 1] = value
+      creation[#creation + 1] = RUN_CREATION_FROM[i]
+      creation[#creation + 1] = precedence
     end
   end
-  if #creation > 0 and (run_rank > 0 or code == 1) then
-    redis.call('HSET', run, unpack(creation))
-  end
+  if #creation > 0 then redis.call('HSET', run, unpack(creation)) end
   -- A run was created when its earliest event happened, whichever arrived first.
   if run_rank > 0 and r[4] and tonumber(at) < tonumber(r[4]) then
     redis.call('HSET', run, 'created_at', at)

@@ -1,0 +1,142 @@
+"""Builders and checks shared by the unit tests (the fixtures live in conftest.py).
+
+`index_violations` is the one description of what a consistent keyspace looks like (see
+app/store/keys.py for the layout): the store tests, the transition properties and the
+search dataset all assert that it finds nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from fastapi.testclient import TestClient
+from redis import Redis
+
+from app.api.app import create_app
+from app.api.deps import Stores
+from app.domain import ThreadStatus
+from app.models import RunEvent
+from app.settings import Settings
+from app.store.keys import SORT_FIELDS, Keys
+from app.store.metadata_index import metadata_leaves
+from app.store.runs import RunStore
+from app.store.scripts import Scripts
+from app.store.search import ThreadSearch
+from app.store.threads import ThreadStore
+
+# Event times are refused before 2000 and beyond the server clock, so tests count from here.
+BASE_TIME = datetime(2025, 1, 1, tzinfo=UTC)
+KEYS = Keys()
+
+
+def make_stores(redis: Redis, walk_budget: int = 20_000) -> Stores:
+    """The stores of one client, wired as the API's lifespan wires them."""
+    scripts = Scripts(redis)
+    threads = ThreadStore(redis, KEYS, scripts)
+    search = ThreadSearch(redis, KEYS, threads, walk_budget)
+    return Stores(redis, threads, search, RunStore(redis, KEYS, scripts))
+
+
+def make_client(redis: Redis, max_body_bytes: int = 1024 * 1024) -> TestClient:
+    """A client of the API on `redis`, without the lifespan (which would connect to Redis):
+    the stores go where the lifespan would put them. 5xx come back as responses."""
+    app = create_app(Settings(redis_url="redis://unused", max_body_bytes=max_body_bytes))
+    app.state.stores = make_stores(redis)
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def at(seconds: float) -> datetime:
+    """An event time `seconds` after BASE_TIME."""
+    return BASE_TIME + timedelta(seconds=seconds)
+
+
+def us(when: datetime | str) -> int:
+    """Microseconds since the epoch of a datetime or of an API timestamp string."""
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when)
+    return round(when.timestamp() * 1_000_000)
+
+
+def event(thread_id: str, run_id: str, type: str, **fields: Any) -> RunEvent:
+    return RunEvent.model_validate(
+        {"thread_id": thread_id, "run_id": run_id, "type": type, **fields}
+    )
+
+
+def keyspace(redis: Redis) -> set[str]:
+    return {key.decode() for key in redis.keys("*")}
+
+
+def thread_hash(redis: Redis, thread_id: str) -> dict[str, str]:
+    raw = redis.hgetall(KEYS.thread(thread_id))
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def thread_ids(redis: Redis) -> list[str]:
+    """Ids of every stored thread hash."""
+    prefix = KEYS.thread("")
+    found = (key.decode() for key in redis.keys(f"{prefix}*"))
+    return sorted(key[len(prefix) :] for key in found if not key.endswith(":runs"))
+
+
+def index_violations(redis: Redis) -> list[str]:
+    """Every way the indexes disagree with the thread hashes (empty when consistent)."""
+    problems: list[str] = []
+    ids = thread_ids(redis)
+    for thread_id in ids:
+        problems += _thread_violations(redis, thread_id)
+    problems += _dangling_members(redis, set(ids))
+    problems += _leaf_set_violations(redis, ids)
+    return problems
+
+
+def _thread_violations(redis: Redis, thread_id: str) -> list[str]:
+    h = thread_hash(redis, thread_id)
+    problems = []
+    member_of = [
+        s.value for s in ThreadStatus if redis.zscore(KEYS.status(s), thread_id) is not None
+    ]
+    if member_of != [h["status"]]:
+        problems.append(f"{thread_id}: status {h['status']!r} but in status sets {member_of}")
+    elif redis.zscore(KEYS.status(h["status"]), thread_id) != int(h["status_since"]):
+        problems.append(f"{thread_id}: status score != status_since {h['status_since']}")
+    for field in SORT_FIELDS:
+        score = redis.zscore(KEYS.order(field), thread_id)
+        want = 0 if field == "thread_id" else int(h[field])
+        if score != want:
+            problems.append(f"{thread_id}: order:{field} score {score} != {want}")
+    for run_id in redis.zrange(KEYS.thread_runs(thread_id), 0, -1):
+        owner = redis.hget(KEYS.run(run_id.decode()), "thread_id")
+        if owner is None or owner.decode() != thread_id:
+            problems.append(f"{thread_id}: run {run_id.decode()} owned by {owner!r}")
+    return problems
+
+
+def _dangling_members(redis: Redis, ids: set[str]) -> list[str]:
+    problems = []
+    for key in [*KEYS.statuses, *KEYS.orders]:
+        for member in redis.zrange(key, 0, -1):
+            if member.decode() not in ids:
+                problems.append(f"{key} holds {member.decode()}, which has no thread hash")
+    return problems
+
+
+def _leaf_set_violations(redis: Redis, ids: list[str]) -> list[str]:
+    """Each leaf set holds exactly the threads whose metadata has that leaf."""
+    expected: dict[str, set[str]] = {}
+    for thread_id in ids:
+        metadata = orjson.loads(redis.hget(KEYS.thread(thread_id), "metadata"))
+        for leaf in metadata_leaves(metadata):
+            expected.setdefault(KEYS.metadata_leaf(leaf), set()).add(thread_id)
+    actual = {
+        key.decode(): {m.decode() for m in redis.smembers(key)}
+        for key in redis.keys(f"{KEYS.metadata_leaf('')}*")
+    }
+    return [
+        f"leaf set {key}: holds {sorted(actual.get(key, set()))}, "
+        f"expected {sorted(expected.get(key, set()))}"
+        for key in sorted(set(expected) | set(actual))
+        if actual.get(key, set()) != expected.get(key, set())
+    ]

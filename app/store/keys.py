@@ -14,7 +14,7 @@ Layout (prefix ``tw:`` by default):
     {p}scratch                  zset   temporary result of a search script, deleted before
                                        the script returns
 
-LangGraph checkpoints (checkpoints.py; T = thread id and C = checkpoint id with ``%`` and
+LangGraph checkpoints (checkpoints/; T = thread id and C = checkpoint id with ``%`` and
 ``:`` percent-escaped, N = checkpoint namespace and R = run id as they are, always last, so
 that every key names one (T, N, C) only):
 

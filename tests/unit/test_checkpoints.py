@@ -1,4 +1,4 @@
-"""RedisSaver (app/store/checkpoints.py) on fakeredis: the sync API, checked against the
+"""RedisSaver (app/store/checkpoints/) on fakeredis: the sync API, checked against the
 semantics of LangGraph's InMemorySaver, and the keys it leaves behind."""
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import Checkpoint, CheckpointTuple
 from langgraph.checkpoint.serde.types import ERROR, INTERRUPT
 
-import app.store.checkpoints as checkpoints
+import app.store.checkpoints.checkpoint_ops as checkpoint_ops
+import app.store.checkpoints.saver as saver_module
 from app.store.checkpoints import CheckpointConflict, RedisSaver, SyncSession
+from app.store.checkpoints.steps import WRITE
 from app.store.keys import Keys
 
 KEYS = Keys()
@@ -135,7 +137,7 @@ def test_list_is_newest_first_with_before_and_limit(saver: RedisSaver) -> None:
 def test_list_pages_through_long_threads(
     saver: RedisSaver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(checkpoints, "PAGE", 3)
+    monkeypatch.setattr(checkpoint_ops, "PAGE", 3)
     put_chain(saver, "t", 10)
     assert ids(saver.list(config("t"))) == [f"c-{i:03d}" for i in range(9, -1, -1)]
     assert ids(saver.list(config("t"), limit=7)) == [f"c-{i:03d}" for i in range(9, 2, -1)]
@@ -321,12 +323,12 @@ def test_a_concurrent_write_restarts_a_watched_operation(
 
     class Interleaving(SyncSession):
         def run(self, step: Any) -> Any:
-            if step[0] == checkpoints.WRITE and self.watcher is not None and not interleaved:
+            if step[0] == WRITE and self.watcher is not None and not interleaved:
                 interleaved.append("put")  # a new namespace changes the watched registry
                 other.put(config("t", "late:1"), checkpoint("c-9"), {}, {})
             return super().run(step)
 
-    monkeypatch.setattr(checkpoints, "SyncSession", Interleaving)
+    monkeypatch.setattr(saver_module, "SyncSession", Interleaving)
     saver.delete_thread("t")
     assert interleaved == ["put"]
     assert keyspace(fake_redis) == set()  # the retry saw the late namespace too
@@ -339,12 +341,12 @@ def test_endless_conflicts_raise(
 
     class AlwaysConflicting(SyncSession):
         def run(self, step: Any) -> Any:
-            if step[0] == checkpoints.WRITE and self.watcher is not None:
+            if step[0] == WRITE and self.watcher is not None:
                 fake_redis.sadd(KEYS.checkpoint_registry("t"), "noise")
             return super().run(step)
 
-    monkeypatch.setattr(checkpoints, "SyncSession", AlwaysConflicting)
-    monkeypatch.setattr(checkpoints, "MAX_ATTEMPTS", 3)
+    monkeypatch.setattr(saver_module, "SyncSession", AlwaysConflicting)
+    monkeypatch.setattr(saver_module, "MAX_ATTEMPTS", 3)
     with pytest.raises(CheckpointConflict):
         saver.delete_thread("t")
 

@@ -13,8 +13,8 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from app.store import checkpoints_async
-from app.store.checkpoints import RedisSaver
+from app.store.checkpoints import RedisSaver, async_api
+from app.store.checkpoints.steps import WRITE
 from tests.unit.test_checkpoints import checkpoint, config, ids, put_chain
 
 MODES = ["aredis", "thread"]
@@ -150,14 +150,14 @@ def test_a_concurrent_write_restarts_an_async_watched_operation(
     put_chain(saver, "t", 2)
     interleaved: list[str] = []
 
-    class Interleaving(checkpoints_async.AsyncSession):
+    class Interleaving(async_api.AsyncSession):
         async def run(self, step: Any) -> Any:
-            if step[0] == checkpoints_async.WRITE and self.watcher is not None and not interleaved:
+            if step[0] == WRITE and self.watcher is not None and not interleaved:
                 interleaved.append("put")  # a new namespace changes the watched registry
                 saver.put(config("t", "late:1"), checkpoint("c-9"), {}, {})
             return await super().run(step)
 
-    monkeypatch.setattr(checkpoints_async, "AsyncSession", Interleaving)
+    monkeypatch.setattr(async_api, "AsyncSession", Interleaving)
     run(lambda s: s.adelete_thread("t"), saver, "aredis")
     assert interleaved == ["put"]
     assert fake_redis.keys("*") == []

@@ -1,0 +1,21 @@
+"""A LangGraph checkpoint saver on plain Redis (no RedisJSON / RediSearch): ``RedisSaver``.
+
+It keeps what ``InMemorySaver`` keeps, with the same semantics. Every operation is written
+once, as a generator of steps, and run by a sync or an async driver. A put or put_writes is
+one MULTI/EXEC; deleting, copying and pruning read under WATCH and restart when a concurrent
+write changed what they read. No Lua: nothing here needs a decision on the server.
+
+    steps.py           the step vocabulary (READ, WRITE, WATCH, EMIT) and CheckpointConflict
+    encoding.py        value framing, hash field names, config helpers
+    checkpoint_ops.py  per-checkpoint operations: get, list, put, put_writes
+    thread_ops.py      whole-thread operations: delete, copy, prune, delete_for_runs
+    drivers.py         sessions that run steps on redis.Redis / redis.asyncio.Redis
+    async_api.py       the async methods (aget_tuple, alist, aput, ...)
+    saver.py           RedisSaver: clients and the sync methods
+"""
+
+from app.store.checkpoints.drivers import SyncSession
+from app.store.checkpoints.saver import RedisSaver
+from app.store.checkpoints.steps import CheckpointConflict
+
+__all__ = ["CheckpointConflict", "RedisSaver", "SyncSession"]

@@ -39,6 +39,12 @@ err_console = Console(stderr=True, soft_wrap=True, highlight=False)
 HostOption = Annotated[
     str | None, typer.Option(help="Interface to bind (default: THREADWATCH_HOST, else 127.0.0.1).")
 ]
+ConfigOption = Annotated[
+    str | None,
+    typer.Option(
+        "--config", help="The langgraph.json (or its folder) whose graphs run here (default: ./)."
+    ),
+]
 PortOption = Annotated[
     int | None, typer.Option(help="Port to listen on (default: THREADWATCH_PORT, else 8123).")
 ]
@@ -141,8 +147,10 @@ def dev(
     host: HostOption = None,
     port: PortOption = None,
     reload: Annotated[bool, typer.Option(help="Restart the API when app/ changes.")] = False,
+    config: ConfigOption = None,
 ) -> None:
     """Run everything locally; starts an embedded Redis (Valkey) unless REDIS_URL is set."""
+    _use_graphs_config(config)
     settings = _settings()
     host, port = host or settings.host, port or settings.port
     with ExitStack() as stack:
@@ -171,8 +179,10 @@ def serve(
     host: HostOption = None,
     port: PortOption = None,
     workers: Annotated[int, typer.Option(min=1, help="Number of API worker processes.")] = 1,
+    config: ConfigOption = None,
 ) -> None:
     """Run the API only, against the Redis server at REDIS_URL."""
+    _use_graphs_config(config)
     settings = _settings()
     if not settings.redis_url:
         err_console.print(
@@ -190,6 +200,12 @@ def serve(
         workers=workers,
         log_level=settings.log_level,
     )
+
+
+def _use_graphs_config(config: str | None) -> None:
+    """--config reaches the API (and its children) as THREADWATCH_GRAPHS_CONFIG."""
+    if config:
+        os.environ["THREADWATCH_GRAPHS_CONFIG"] = os.path.abspath(config)
 
 
 @cli.command()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class ThreadwatchError(Exception):
     """Base error: ``detail`` is safe to show to clients, ``status_code`` is its HTTP code."""
@@ -50,3 +52,14 @@ class ConcurrentUpdate(ConflictError):
 
     def __init__(self, thread_id: str) -> None:
         super().__init__(f"Thread with ID {thread_id} was modified concurrently; retry")
+
+
+class InvalidAssistant(InvalidInputError):
+    """Neither a UUID nor a registered graph name (LangGraph's exact 422 text)."""
+
+    def __init__(self, assistant_id: str, graph_ids: Iterable[str]) -> None:
+        super().__init__(
+            f"Invalid assistant: '{assistant_id}'. Must be either:\n"
+            "- A valid assistant UUID, or\n"
+            f"- One of the registered graphs: {', '.join(graph_ids)}"
+        )

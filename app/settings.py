@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     # Search planner: walk the sort index when it is expected to read fewer ids than this
     # many times the intersection would; the walk gives up after walk_budget ids.
     search_walk_budget: int = Field(default=20_000, ge=100)
+    # The langgraph.json whose graphs run here (a file, or a folder holding one); None looks
+    # for ./langgraph.json and runs without graphs when there is none. CLI: --config.
+    graphs_config: str | None = None
 
 
 @lru_cache

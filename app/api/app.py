@@ -12,7 +12,8 @@ from app import __version__
 from app.api.deps import Stores
 from app.api.errors import install_error_handlers
 from app.api.middleware import JSONBodyMiddleware
-from app.api.routes import events, health, runs, threads
+from app.api.routes import assistants, events, health, runs, threads
+from app.graphs import load_registry
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.graphs = load_registry(settings.graphs_config)
         stores = Stores.connect(settings)
         _check_server(stores)
         app.state.stores = stores
@@ -41,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(JSONBodyMiddleware, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
-    for module in (health, threads, runs, events):
+    for module in (health, threads, runs, events, assistants):
         app.include_router(module.router)
     return app
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from redis import Redis
 
+from app.graphs import EMPTY_REGISTRY, GraphRegistry
 from app.settings import Settings
 from app.store.keys import Keys
 from app.store.runs import RunStore
@@ -45,3 +46,12 @@ def get_stores(request: Request) -> Stores:
 
 
 StoresDep = Annotated[Stores, Depends(get_stores)]
+
+
+def get_graphs(request: Request) -> GraphRegistry:
+    """The graphs the lifespan loaded; none when the app runs without it (unit tests)."""
+    graphs = getattr(request.app.state, "graphs", None)
+    return EMPTY_REGISTRY if graphs is None else graphs
+
+
+GraphsDep = Annotated[GraphRegistry, Depends(get_graphs)]

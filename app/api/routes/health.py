@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app import __version__
+from app.api.deps import GraphsDep
 
 router = APIRouter(tags=["health"])
 
@@ -16,5 +17,13 @@ def ok() -> dict[str, bool]:
 
 
 @router.get("/info")
-def info() -> dict[str, object]:
-    return {"version": __version__, "flags": {"assistants": False, "crons": False}}
+def info(graphs: GraphsDep) -> dict[str, object]:
+    """Version, features, and the graphs loaded (with the ones that failed to load)."""
+    return {
+        "version": __version__,
+        "flags": {"assistants": True, "crons": False},
+        "graphs": {
+            "loaded": list(graphs.ids()),
+            "errors": {graph_id: error.summary for graph_id, error in graphs.errors.items()},
+        },
+    }

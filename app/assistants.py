@@ -1,0 +1,238 @@
+"""System assistants: one per loaded graph, shaped as the LangGraph server registers them,
+with search and count over them and the schemas and drawings of their graphs.
+
+Assistants are not stored: they derive from the registry, so every API process answers the
+same ids, names and versions; ``created_at`` is when this process loaded its graphs.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from app.errors import InvalidInputError
+from app.graphs import GraphRegistry, LoadedGraph, open_graph
+from app.store.codec import us_to_iso
+from app.store.metadata_index import contains
+
+log = logging.getLogger(__name__)
+
+AssistantSortBy = Literal["assistant_id", "graph_id", "name", "created_at", "updated_at"]
+AssistantField = Literal[
+    "assistant_id",
+    "graph_id",
+    "name",
+    "description",
+    "config",
+    "context",
+    "created_at",
+    "updated_at",
+    "metadata",
+    "version",
+]
+# Keys of the graph config that are the server's business, not the user's (langgraph-api).
+EXCLUDED_CONFIG_SCHEMA = (
+    "__pregel_checkpointer",
+    "__pregel_store",
+    "checkpoint_id",
+    "checkpoint_ns",
+    "thread_id",
+)
+NO_VISUALIZATION = "The graph does not support visualization"
+
+
+def system_assistant(graph: LoadedGraph, created_at_us: int) -> dict[str, Any]:
+    """The assistant LangGraph creates for a graph (``version`` 1, created by the system)."""
+    stamp = us_to_iso(created_at_us)
+    return {
+        "assistant_id": graph.assistant_id,
+        "graph_id": graph.graph_id,
+        "config": {},
+        "context": {},
+        "metadata": {"created_by": "system"},
+        "name": graph.name,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "version": 1,
+        "description": graph.description,
+    }
+
+
+def get_assistant(registry: GraphRegistry, assistant_id: str) -> dict[str, Any]:
+    """By assistant UUID or graph name; the errors are those of ``resolve_assistant``."""
+    return system_assistant(registry.graph_of(assistant_id), registry.loaded_at_us)
+
+
+@dataclass(frozen=True)
+class AssistantQuery:
+    metadata: dict[str, Any] | None = None
+    graph_id: str | None = None
+    name: str | None = None
+    limit: int = 10
+    offset: int = 0
+    sort_by: AssistantSortBy | None = None
+    sort_order: Literal["asc", "desc"] | None = None
+
+
+def matching(registry: GraphRegistry, query: AssistantQuery) -> list[dict[str, Any]]:
+    """Every assistant that matches the filters (unknown ``graph_id`` is a 404, as there)."""
+    if query.graph_id is not None:
+        registry.require(query.graph_id)
+    found = []
+    for graph in registry.graphs.values():
+        assistant = system_assistant(graph, registry.loaded_at_us)
+        if _matches(assistant, query):
+            found.append(assistant)
+    return found
+
+
+def _matches(assistant: dict[str, Any], query: AssistantQuery) -> bool:
+    """Same graph, name containing ``name`` (any case), metadata containing ``metadata``."""
+    return (
+        (query.graph_id is None or assistant["graph_id"] == query.graph_id)
+        and (query.name or "").lower() in assistant["name"].lower()
+        and (not query.metadata or contains(assistant["metadata"], query.metadata))
+    )
+
+
+def search_assistants(
+    registry: GraphRegistry, query: AssistantQuery
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page of matches, newest first by default; and whether more follow."""
+    found = matching(registry, query)
+    found.sort(key=_sort_key(query.sort_by or "created_at"), reverse=query.sort_order != "asc")
+    end = query.offset + query.limit
+    return found[query.offset : end], len(found) > end
+
+
+def _sort_key(field: AssistantSortBy) -> Callable[[dict[str, Any]], Any]:
+    """Names and graph ids sort case-insensitively; ties keep langgraph.json order."""
+    if field in ("name", "graph_id"):
+        return lambda assistant: str(assistant[field]).lower()
+    return lambda assistant: assistant[field]
+
+
+def project(assistant: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
+    return {k: v for k, v in assistant.items() if k in select} if select else assistant
+
+
+def parse_xray(value: str | None) -> bool | int:
+    """``true``/``false`` or a positive depth, as langgraph-api reads the query parameter."""
+    if not value or value in ("false", "False"):
+        return False
+    if value in ("true", "True"):
+        return True
+    try:
+        depth = int(value)
+    except ValueError:
+        depth = 0
+    if depth <= 0:
+        raise InvalidInputError("Invalid xray value")
+    return depth
+
+
+async def drawable_graph(graph: LoadedGraph, xray: bool | int = False) -> dict[str, Any]:
+    """Nodes and edges as ``get_graph().to_json()`` gives them, without node class paths; a
+    plain callable is drawn as one node between start and end."""
+    if graph.kind == "callable":
+        return _one_node_drawing(graph.graph_id)
+    async with open_graph(graph) as compiled:
+        try:
+            drawing = (await compiled.aget_graph(xray=xray)).to_json()
+        except NotImplementedError:
+            raise InvalidInputError(NO_VISUALIZATION) from None
+    for node in drawing.get("nodes", []):
+        if isinstance(node.get("data"), dict):
+            node["data"].pop("id", None)
+    return drawing
+
+
+def _one_node_drawing(name: str) -> dict[str, Any]:
+    nodes = [
+        {"id": "__start__", "type": "runnable", "data": {"name": "__start__"}},
+        {"id": name, "type": "runnable", "data": {"name": name}},
+        {"id": "__end__"},
+    ]
+    edges = [{"source": "__start__", "target": name}, {"source": name, "target": "__end__"}]
+    return {"nodes": nodes, "edges": edges}
+
+
+async def graph_schemas(graph: LoadedGraph) -> dict[str, Any]:
+    """Input, output, state, config and context JSON schemas; a plain callable accepts any."""
+    if graph.kind == "callable":
+        return {"graph_id": graph.graph_id, **dict.fromkeys(_SCHEMA_KEYS, {})}
+    async with open_graph(graph) as compiled:
+        return {"graph_id": graph.graph_id, **langgraph_schemas(compiled)}
+
+
+async def subgraph_schemas(
+    graph: LoadedGraph, namespace: str | None = None, recurse: bool = False
+) -> dict[str, Any]:
+    """Schemas of each subgraph by namespace (none for a plain callable)."""
+    if graph.kind == "callable":
+        return {}
+    async with open_graph(graph) as compiled:
+        try:
+            return {
+                ns: langgraph_schemas(sub)
+                async for ns, sub in compiled.aget_subgraphs(namespace=namespace, recurse=recurse)
+            }
+        except NotImplementedError:
+            raise InvalidInputError(NO_VISUALIZATION) from None
+
+
+_SCHEMA_KEYS = ("input_schema", "output_schema", "state_schema", "config_schema", "context_schema")
+
+
+def langgraph_schemas(compiled: Any) -> dict[str, Any]:
+    """Each schema as langgraph-api builds it; one that cannot be built is None (logged)."""
+    builders: dict[str, Callable[[Any], Any]] = {
+        "input_schema": lambda g: g.get_input_jsonschema(),
+        "output_schema": lambda g: g.get_output_jsonschema(),
+        "state_schema": _state_schema,
+        "config_schema": _configurable_schema,
+        "context_schema": lambda g: g.get_context_jsonschema(),
+    }
+    return {key: _built(key, build, compiled) for key, build in builders.items()}
+
+
+def _built(key: str, build: Callable[[Any], Any], compiled: Any) -> Any:
+    try:
+        return build(compiled)
+    except Exception as exc:
+        log.warning("cannot build the %s of graph %s: %s", key, compiled.name, exc)
+        return None
+
+
+def _state_schema(compiled: Any) -> dict[str, Any]:
+    """The stream channels and their update types (Any where a type has no schema)."""
+    from langchain_core.runnables.utils import create_model
+
+    fields: dict[str, Any] = {}
+    for name in compiled.stream_channels_list:
+        update_type = compiled.channels[name].UpdateType
+        try:
+            create_model(name, __root__=(update_type, None)).model_json_schema()
+            fields[name] = (update_type, None)
+        except Exception:
+            fields[name] = (Any, None)
+    return create_model(compiled.get_name("State"), **fields).model_json_schema()
+
+
+def _configurable_schema(compiled: Any) -> dict[str, Any]:
+    """The ``configurable`` part of the config schema only, without the server's keys."""
+    from pydantic import TypeAdapter
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # langgraph-api reads it the same
+        config_model = compiled.config_schema()
+    fields = getattr(config_model, "model_fields", None) or {}
+    if "configurable" not in fields:
+        return {}
+    schema = TypeAdapter(fields["configurable"].annotation).json_schema()
+    for key in EXCLUDED_CONFIG_SCHEMA:
+        schema.get("properties", {}).pop(key, None)
+    return schema

@@ -1,0 +1,221 @@
+"""Loading ``langgraph.json``: its env, its import paths, and each graph entry, classified.
+
+A file entry is executed once per load under a module name fixed by its path, so the API and
+the workers give its classes the same name; a module entry is imported normally. A failed
+entry is logged with its traceback and kept as a ``GraphLoadError``; the others still load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from app.graphs.factories import factory_call, langgraph_types
+from app.graphs.registry import (
+    GraphConfigError,
+    GraphKind,
+    GraphLoadError,
+    GraphRegistry,
+    GraphSpec,
+    LoadedGraph,
+)
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "langgraph.json"
+_JS_SUFFIXES = (".ts", ".mts", ".cts", ".tsx", ".js", ".mjs", ".cjs", ".jsx")
+_NOT_WORD = re.compile(r"\W")
+Modules = dict[Path, ModuleType | BaseException]  # files executed in one load, or their error
+
+
+def load_registry(graphs_config: str | None, cwd: Path | None = None) -> GraphRegistry:
+    """Graphs of the configured langgraph.json, else of ./langgraph.json, else none."""
+    if graphs_config:
+        return load_graphs(graphs_config)
+    default = (cwd or Path.cwd()) / CONFIG_FILE
+    return load_graphs(default) if default.is_file() else GraphRegistry()
+
+
+def load_graphs(config: str | os.PathLike[str]) -> GraphRegistry:
+    """Apply the config's env, then import every graph; failures are kept, not raised."""
+    path = _config_file(Path(config))
+    data = read_config(path)
+    base = path.parent
+    apply_env(data.get("env"), base)
+    _extend_sys_path(base, data.get("dependencies"))
+    graphs: dict[str, LoadedGraph] = {}
+    errors: dict[str, GraphLoadError] = {}
+    modules: Modules = {}
+    for graph_id, entry in data["graphs"].items():
+        try:
+            spec = parse_spec(graph_id, entry, base)
+        except ValueError as exc:
+            errors[graph_id] = _failed(graph_id, str(entry), str(path), exc)
+            continue
+        try:
+            graphs[graph_id] = load_graph(spec, modules)
+        except (Exception, SystemExit) as exc:
+            errors[graph_id] = _failed(graph_id, spec.source, spec.location, exc)
+    log.info("graphs from %s: loaded %s; failed %s", path, list(graphs) or "none", list(errors))
+    return GraphRegistry(graphs, errors, config_path=path)
+
+
+def _failed(graph_id: str, source: str, location: str, exc: BaseException) -> GraphLoadError:
+    error = GraphLoadError.of(graph_id, source, location, exc)
+    log.error(
+        "Failed to load graph '%s' from %s: %s\n%s",
+        graph_id,
+        location,
+        error.describe(),
+        error.traceback.rstrip(),
+    )
+    return error
+
+
+def _config_file(path: Path) -> Path:
+    path = path / CONFIG_FILE if path.is_dir() else path
+    if not path.is_file():
+        raise GraphConfigError(f"graphs config {path} does not exist")
+    return path.resolve()
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The parsed langgraph.json; its ``graphs`` must be an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise GraphConfigError(f"cannot read graphs config {path}: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("graphs"), dict):
+        raise GraphConfigError(f'graphs config {path} needs a "graphs" object')
+    return data
+
+
+def apply_env(env: Any, base: Path) -> None:
+    """Set the config's ``env`` (a .env file or an object) in os.environ, overriding what is
+    there, as ``langgraph dev`` does; a variable without a value is removed."""
+    if env is None:
+        return
+    if isinstance(env, str):
+        from dotenv import dotenv_values  # a dependency of pydantic-settings
+
+        env_file = base / env
+        if not env_file.is_file():
+            log.warning("env file %s does not exist; no variables set from it", env_file)
+            return
+        env = dotenv_values(env_file)
+    if not isinstance(env, dict):
+        raise GraphConfigError('"env" must be the path of a .env file or an object')
+    for key, value in env.items():
+        if value is None:
+            os.environ.pop(str(key), None)
+        else:
+            os.environ[str(key)] = str(value)
+
+
+def _extend_sys_path(base: Path, dependencies: Any) -> None:
+    """The config's folder and its local dependency folders become importable."""
+    local = [d for d in dependencies or [] if isinstance(d, str)]
+    for entry in (".", *local):
+        folder = (base / entry).resolve()
+        if folder.is_dir() and str(folder) not in sys.path:
+            sys.path.append(str(folder))
+
+
+def parse_spec(graph_id: str, entry: Any, base: Path) -> GraphSpec:
+    """``"./agent.py:graph"``, ``"pkg.mod:graph"`` or ``{"path": ..., "description": ...}``."""
+    description = None
+    if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+        source, description = entry["path"], entry.get("description")
+    elif isinstance(entry, str):
+        source = entry
+    else:
+        raise ValueError(
+            f'expected "./file.py:variable", "package.module:variable" or an '
+            f'object with a "path", got {entry!r}'
+        )
+    target, _, attr = source.rpartition(":")
+    if not target or not attr.isidentifier():
+        raise ValueError(
+            f"'{source}' needs the form './file.py:variable' or 'package.module:variable'"
+        )
+    if target.endswith(_JS_SUFFIXES):
+        raise ValueError(f"'{source}' is a JavaScript graph; threadwatch runs Python graphs")
+    text = description if isinstance(description, str) else None
+    if "/" in target or "\\" in target or target.endswith(".py"):
+        return GraphSpec(graph_id, source, attr, path=(base / target).resolve(), description=text)
+    return GraphSpec(graph_id, source, attr, module=target, description=text)
+
+
+def load_graph(spec: GraphSpec, modules: Modules) -> LoadedGraph:
+    """Import the entry's module and classify its attribute."""
+    module = _import(spec, modules)
+    if not hasattr(module, spec.attr):
+        found = ", ".join(k for k in vars(module) if not k.startswith("_")) or "nothing"
+        raise AttributeError(f"the module has no '{spec.attr}' (it defines: {found})")
+    return classify(spec, getattr(module, spec.attr))
+
+
+def _import(spec: GraphSpec, modules: Modules) -> ModuleType:
+    """A file is executed once per load, under a name fixed by its path (the same in every
+    process, so pickled and serialized classes resolve); a module is imported normally."""
+    if spec.module is not None:
+        return importlib.import_module(spec.module)
+    assert spec.path is not None
+    if spec.path not in modules:
+        modules[spec.path] = _exec_file(spec.path)
+    found = modules[spec.path]
+    if isinstance(found, BaseException):
+        raise found
+    return found
+
+
+def _exec_file(path: Path) -> ModuleType | BaseException:
+    if not path.is_file():
+        return FileNotFoundError(f"no such file: {path.name}")
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
+    name = f"_threadwatch_graph_{_NOT_WORD.sub('_', path.stem)}_{digest}"
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        return ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except (Exception, SystemExit) as exc:
+        sys.modules.pop(name, None)
+        return exc
+    return module
+
+
+def classify(spec: GraphSpec, value: Any) -> LoadedGraph:
+    """A compiled graph, a StateGraph (compiled now), a graph factory or a plain callable."""
+    lg = langgraph_types()
+    if lg is not None and isinstance(value, lg.StateGraph):
+        value = value.compile()
+    if lg is not None and isinstance(value, lg.Pregel):
+        name = value.name if value.name and value.name != "LangGraph" else spec.graph_id
+        return LoadedGraph(spec.graph_id, "langgraph", spec.source, value, name, spec.description)
+    if not callable(value):
+        raise TypeError(
+            f"'{spec.attr}' is a {type(value).__name__}: expected a compiled "
+            "LangGraph graph, a graph factory or a callable (input, config)"
+        )
+    factory = factory_call(value)
+    if factory is not None and lg is None:
+        raise ImportError(
+            f"'{spec.attr}' is a graph factory, which needs langgraph (pip install "
+            "'threadwatch[langgraph]'); a plain callable graph takes (input, config)"
+        )
+    kind: GraphKind = "callable" if factory is None else "langgraph"
+    return LoadedGraph(
+        spec.graph_id, kind, spec.source, value, spec.graph_id, spec.description, factory
+    )

@@ -47,6 +47,13 @@ class RunThreadMismatch(ConflictError):
         super().__init__(f"Run with ID {run_id} does not belong to thread {thread_id}")
 
 
+class ThreadBusy(ConflictError):
+    """The thread has a pending or running run, so its state cannot be changed directly."""
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"Thread {thread_id} has runs in flight; wait for them to finish")
+
+
 class ConcurrentUpdate(ConflictError):
     """The optimistic metadata check kept failing (a very hot thread)."""
 

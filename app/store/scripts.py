@@ -12,7 +12,14 @@ from importlib.resources import files
 from redis import Redis
 from redis.commands.core import Script
 
-SCRIPT_NAMES = ("create_thread", "patch_thread", "delete_thread", "transition", "search")
+SCRIPT_NAMES = (
+    "create_thread",
+    "patch_thread",
+    "delete_thread",
+    "transition",
+    "search",
+    "set_state",
+)
 
 
 @cache
@@ -30,3 +37,4 @@ class Scripts:
         self.delete_thread: Script = redis.register_script(lua_source("delete_thread"))
         self.transition: Script = redis.register_script(lua_source("transition"))
         self.search: Script = redis.register_script(lua_source("search"))
+        self.set_state: Script = redis.register_script(lua_source("set_state"))

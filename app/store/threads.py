@@ -12,7 +12,7 @@ import uuid_utils
 from redis import Redis
 
 from app.domain import ThreadStatus, assistant_of
-from app.errors import ConcurrentUpdate, ThreadExists, ThreadNotFound
+from app.errors import ConcurrentUpdate, ThreadBusy, ThreadExists, ThreadNotFound
 from app.store.codec import decode_hash, dumps, thread_from_hash, ttl_from_hash
 from app.store.keys import Keys
 from app.store.metadata_index import metadata_leaves
@@ -178,6 +178,31 @@ class ThreadStore:
 
         if self._with_cas(thread_id, attempt, lambda reply: reply == -1) == 0:
             raise ThreadNotFound(thread_id)
+
+    def set_state(
+        self, thread_id: str, values: Any, interrupts: dict[str, Any], interrupted: bool
+    ) -> dict[str, Any]:
+        """The thread's state changed outside a run: new values and interrupts, and the
+        status the new checkpoint leaves (interrupted with nodes left to run, else idle)."""
+        code, *rest = self.scripts.set_state(
+            keys=[
+                self.keys.thread(thread_id),
+                *self.keys.statuses,
+                self.keys.order("updated_at"),
+                self.keys.order("state_updated_at"),
+            ],
+            args=[
+                thread_id,
+                dumps(values),
+                dumps(interrupts),
+                (ThreadStatus.INTERRUPTED if interrupted else ThreadStatus.IDLE).value,
+            ],
+        )
+        if code == 0:
+            raise ThreadNotFound(thread_id)
+        if code == -1:
+            raise ThreadBusy(thread_id)
+        return thread_from_hash(thread_id, decode_hash(rest[0]))
 
     def copy(self, thread_id: str) -> dict[str, Any]:
         """A new idle thread with the source's metadata and values."""

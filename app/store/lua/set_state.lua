@@ -1,0 +1,39 @@
+-- set_state.lua: a thread's state changed outside any run (POST /threads/{id}/state):
+-- its values, interrupts and status follow the new checkpoint, atomically.
+--
+-- The update counts as the thread's newest outcome (version "now|~state"), so runs that
+-- ended earlier no longer decide the status; a later run does.
+--
+-- KEYS[1]      thread hash
+-- KEYS[2..5]   status zsets: idle, busy, interrupted, error
+-- KEYS[6]      order zset updated_at
+-- KEYS[7]      order zset state_updated_at
+-- ARGV[1]      thread_id
+-- ARGV[2]      values JSON
+-- ARGV[3]      interrupts JSON
+-- ARGV[4]      the status the new state leaves: "interrupted" (nodes left to run) or "idle"
+-- Returns {1, hash...} when applied, {0} when the thread does not exist, {-1} when a run
+-- is pending or running on it (nothing written).
+
+local thread = KEYS[1]
+local status_key = {idle = KEYS[2], busy = KEYS[3], interrupted = KEYS[4], ['error'] = KEYS[5]}
+local got = redis.call('HMGET', thread, 'status', 'inflight')
+if not got[1] then return {0} end
+if tonumber(got[2] or '0') > 0 then return {-1} end
+
+local t = redis.call('TIME')
+local now = string.format('%d%06d', t[1], t[2])
+local version = string.rep('0', 16 - #now) .. now .. '|~state'
+local id, old_status, new_status = ARGV[1], got[1], ARGV[4]
+
+redis.call('HSET', thread, 'values', ARGV[2], 'values_version', version,
+  'interrupts', ARGV[3], 'error', 'null', 'outcome', new_status, 'outcome_version', version,
+  'updated_at', now, 'state_updated_at', now)
+if new_status ~= old_status then
+  redis.call('ZREM', status_key[old_status], id)
+end
+redis.call('ZADD', status_key[new_status], now, id)
+redis.call('HSET', thread, 'status', new_status, 'status_since', now)
+redis.call('ZADD', KEYS[6], now, id)
+redis.call('ZADD', KEYS[7], now, id)
+return {1, redis.call('HGETALL', thread)}

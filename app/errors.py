@@ -54,6 +54,16 @@ class ThreadBusy(ConflictError):
         super().__init__(f"Thread {thread_id} has runs in flight; wait for them to finish")
 
 
+class RunRejected(ConflictError):
+    """multitask_strategy="reject" while the thread has a run in flight (LangGraph's text)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Thread is already running a task. Wait for it to finish or choose a different "
+            "multitask strategy."
+        )
+
+
 class ConcurrentUpdate(ConflictError):
     """The optimistic metadata check kept failing (a very hot thread)."""
 

@@ -24,7 +24,13 @@ from app.domain import (
     ThreadStatus,
     assistant_of,
 )
-from app.errors import ConcurrentUpdate, RunNotFound, RunThreadMismatch, ThreadNotFound
+from app.errors import (
+    ConcurrentUpdate,
+    RunNotFound,
+    RunRejected,
+    RunThreadMismatch,
+    ThreadNotFound,
+)
 from app.models import RunEvent
 from app.store.codec import datetime_to_us, decode_hash, dumps, run_from_hash
 from app.store.keys import Keys
@@ -52,6 +58,8 @@ class Applied:
     result: EventResult
     old_status: ThreadStatus
     new_status: ThreadStatus
+    # For a run created here: the thread's previous last run, which this one runs after.
+    previous_run: str | None = None
 
 
 @dataclass
@@ -83,7 +91,7 @@ class RunStore:
         pipe = self.redis.pipeline(transaction=False)
         for start in range(0, len(events), EVENTS_PER_CALL):
             self._call(events[start : start + EVENTS_PER_CALL], metadata, client=pipe)
-        replies = [reply for call in pipe.execute() for reply in _triples(call)]
+        replies = [reply for call in pipe.execute() for reply in _replies(call)]
         results: list[Applied] = []
         mismatch: RunEvent | None = None
         for event, reply in zip(events, replies, strict=True):
@@ -99,9 +107,24 @@ class RunStore:
             raise RunThreadMismatch(mismatch.run_id, mismatch.thread_id)
         return results
 
-    def _apply_one(self, event: RunEvent) -> list[Any]:
+    def admit(self, event: RunEvent, reject_if_busy: bool) -> Applied:
+        """Record a run created here (its run.pending event) as the thread's last run.
+
+        With ``reject_if_busy``, refuse it (RunRejected, nothing written) while any run of
+        the thread is in flight; the check and the write are one script, so two racing
+        creations can never both pass. ``previous_run`` is the run this one comes after.
+        """
+        reply = self._apply_one(event, "reject" if reject_if_busy else "queue")
+        if reply[0] == -3:
+            raise RunRejected()
+        if reply[0] == -2:
+            raise RunThreadMismatch(event.run_id, event.thread_id)
+        return _applied(event, reply)
+
+    def _apply_one(self, event: RunEvent, admission: str = "") -> list[Any]:
         for _ in range(CAS_ATTEMPTS):
-            reply = _triples(self._call([event], self._read_metadata([event])))[0]
+            metadata = self._read_metadata([event])
+            reply = _replies(self._call([event], metadata, admission=admission))[0]
             if reply[0] != -1:
                 return reply
         raise ConcurrentUpdate(event.thread_id)
@@ -120,13 +143,17 @@ class RunStore:
         }
 
     def _call(
-        self, events: Sequence[RunEvent], metadata: dict[str, _MetadataState], client: Any = None
+        self,
+        events: Sequence[RunEvent],
+        metadata: dict[str, _MetadataState],
+        client: Any = None,
+        admission: str = "",
     ) -> Any:
         """One transition.lua call for ``events`` (on ``client``, e.g. a pipeline)."""
         keys: list[Any] = [*self.keys.statuses, *self.keys.orders]
         args: list[Any] = []
         for event in events:
-            self._event_operands(event, metadata, keys, args)
+            self._event_operands(event, metadata, keys, args, admission)
         return self.scripts.transition(keys=keys, args=args, client=client)
 
     def _event_operands(
@@ -135,8 +162,9 @@ class RunStore:
         metadata: dict[str, _MetadataState],
         keys: list[Any],
         args: list[Any],
+        admission: str = "",
     ) -> None:
-        """Append one event's keys and its 19 arguments (see transition.lua's header)."""
+        """Append one event's keys and its 20 arguments (see transition.lua's header)."""
         expected, merged_json, leave, join, token = "", b"", [], [], ""
         state = metadata.get(event.thread_id)
         merged: dict[str, Any] = state.metadata if state else {}
@@ -176,6 +204,7 @@ class RunStore:
             token,
             assistant_of(merged) if token else "",
             dumps(event.config) if event.config else "",
+            admission,
         )
 
     # -- run records ---------------------------------------------------------------------
@@ -208,13 +237,13 @@ class RunStore:
         return runs[offset : offset + limit]
 
 
-def _triples(reply: list[Any]) -> list[list[Any]]:
-    """The script's flat reply, one [code, old status, new status] per event."""
-    return [reply[i : i + 3] for i in range(0, len(reply), 3)]
+def _replies(reply: list[Any]) -> list[list[Any]]:
+    """The script's flat reply, one [code, old status, new status, previous run] per event."""
+    return [reply[i : i + 4] for i in range(0, len(reply), 4)]
 
 
 def _applied(event: RunEvent, reply: list[Any]) -> Applied:
-    code, old_status, new_status = reply
+    code, old_status, new_status, previous_run = reply
     return Applied(
         event.thread_id,
         event.run_id,
@@ -222,6 +251,7 @@ def _applied(event: RunEvent, reply: list[Any]) -> Applied:
         _CODES[code],
         ThreadStatus(_text(old_status)),
         ThreadStatus(_text(new_status)),
+        _text(previous_run) or None,
     )
 
 

@@ -26,11 +26,15 @@
 --   18 assistant_id the new metadata implies ("" for none), kept on the thread for runs
 --      whose events name no assistant
 --   19 config JSON of the run, which becomes the thread's config ("" for none)
--- Returns, per event, three values: code, old thread status, new thread status. Codes:
--- 1 applied, 2 duplicate, 3 stale, -1 metadata changed since the caller read it (nothing
--- written: read again and retry), -2 the run belongs to another thread (nothing written).
+--   20 admission of a run created here: "" (an event reported from elsewhere), "queue"
+--      (record it as the thread's last run), "reject" (the same, unless a run is in flight)
+-- Returns, per event, four values: code, old thread status, new thread status, and the
+-- thread's previous last run ("" if none; for admitted runs). Codes: 1 applied,
+-- 2 duplicate, 3 stale, -1 metadata changed since the caller read it (nothing written:
+-- read again and retry), -2 the run belongs to another thread (nothing written),
+-- -3 refused: "reject" admission while a run is in flight (nothing written).
 
-local ARGS_PER_EVENT = 19
+local ARGS_PER_EVENT = 20
 -- Events move a run forward through these ranks; the run status each event gives
 -- (mirrors app/domain.py RUN_STATUS_OF_EVENT).
 local RANK = {['run.pending'] = 1, ['run.started'] = 2}
@@ -43,7 +47,7 @@ local STATUS_KEY = {idle = KEYS[1], busy = KEYS[2], interrupted = KEYS[3], ['err
 local CREATED, UPDATED, STATE_UPDATED, BY_ID = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local THREAD_FIELDS = {'status', 'mver', 'inflight', 'outcome', 'outcome_version',
                        'values_version', 'status_since', 'created_at', 'assistant_id',
-                       'config', 'config_version'}
+                       'config', 'config_version', 'last_run'}
 -- Fields a run is created with. Each comes from its run.pending event if that carries it,
 -- else from the earliest event that does; `<field>_from` keeps who set it (so the record
 -- does not depend on the delivery order).
@@ -69,17 +73,24 @@ local function apply(k, a)
   local got = redis.call('HMGET', thread, unpack(THREAD_FIELDS))
   for i, f in ipairs(THREAD_FIELDS) do th[f] = got[i] end
   local exists = th.status ~= false
-  if expected ~= '' and (th.mver or '0') ~= expected then return -1, '', '' end
+  if expected ~= '' and (th.mver or '0') ~= expected then return -1, '', '', '' end
 
   local r = redis.call('HMGET', run, 'thread_id', 'event', 'rank', 'created_at',
     unpack(RUN_CREATION_FROM))
-  if r[1] and r[1] ~= thread_id then return -2, '', '' end
+  if r[1] and r[1] ~= thread_id then return -2, '', '', '' end
   local run_rank = tonumber(r[3] or '0')
   local code = 1
   if r[2] == event_type then
     code = 2
   elseif run_rank == 3 or rank < run_rank then
     code = 3
+  end
+  local admission, previous_run = ARGV[a + 19], ''
+  if admission ~= '' and code == 1 and run_rank == 0 then
+    if admission == 'reject' and tonumber(th.inflight or '0') > 0 then
+      return -3, th.status, th.status, ''
+    end
+    previous_run = th.last_run or ''
   end
 
   -- Every thread field written goes into one HSET at the end.
@@ -105,6 +116,7 @@ local function apply(k, a)
   end
 
   local changed = not exists
+  if admission ~= '' and code == 1 and run_rank == 0 then set('last_run', run_id) end
   local assistant = th.assistant_id
   if expected ~= '' then
     set('metadata', ARGV[a + 9])
@@ -209,16 +221,17 @@ local function apply(k, a)
     redis.call('ZADD', UPDATED, now, thread_id)
   end
   if #fields > 0 then redis.call('HSET', thread, unpack(fields)) end
-  return code, old_status, new_status
+  return code, old_status, new_status, previous_run
 end
 
 local results = {}
 local k = 9
 for a = 1, #ARGV, ARGS_PER_EVENT do
-  local code, old_status, new_status = apply(k, a)
+  local code, old_status, new_status, previous_run = apply(k, a)
   results[#results + 1] = code
   results[#results + 1] = old_status
   results[#results + 1] = new_status
+  results[#results + 1] = previous_run
   k = k + 3 + tonumber(ARGV[a + 7]) + tonumber(ARGV[a + 8])
 end
 return results

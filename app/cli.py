@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -167,8 +168,10 @@ def dev(
         # The children read the URL from THREADWATCH_REDIS_URL; REDIS_URL would win over it.
         env = {k: v for k, v in os.environ.items() if k.upper() != "REDIS_URL"}
         env["THREADWATCH_REDIS_URL"] = redis_url
-        children = [Child("api", _uvicorn_argv(host, port, settings.log_level, reload))]
-        # Later: the RQ worker and scheduler join this list.
+        children = [
+            Child("api", _uvicorn_argv(host, port, settings.log_level, reload)),
+            Child("worker", [sys.executable, "-m", "app.cli", "worker"]),
+        ]
         _print_urls(host, port)
         code = _supervise(children, env)
     raise typer.Exit(code)
@@ -200,6 +203,32 @@ def serve(
         workers=workers,
         log_level=settings.log_level,
     )
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Runs executed at once (default: THREADWATCH_WORKER_CONCURRENCY, 10)."
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Execute runs (an RQ worker process) against the Redis server at REDIS_URL."""
+    _use_graphs_config(config)
+    settings = _settings()
+    if not settings.redis_url:
+        err_console.print(
+            "[red]REDIS_URL is not set; `threadwatch worker` needs a Redis server[/red]"
+        )
+        raise typer.Exit(2)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from workers.worker import run_worker
+
+    run_worker(settings, concurrency)
 
 
 def _use_graphs_config(config: str | None) -> None:

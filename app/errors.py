@@ -80,3 +80,7 @@ class InvalidAssistant(InvalidInputError):
             "- A valid assistant UUID, or\n"
             f"- One of the registered graphs: {', '.join(graph_ids)}"
         )
+
+
+class WebhookUrlRejected(InvalidInputError):
+    """A webhook URL the policy refuses; ``detail`` is LangGraph's text (app/webhooks.py)."""

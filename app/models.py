@@ -179,6 +179,8 @@ class RunEvent(Request):
     # run with none left leaves the thread idle instead of interrupted.
     next: list[str] | None = None
     assistant_id: str | None = None
+    # The run record's own metadata, when it differs from what is merged into the thread.
+    run_metadata: dict[str, Any] | None = None
     # The run's config; it becomes the thread's config, as a run does on LangGraph.
     config: dict[str, Any] | None = None
     kwargs: dict[str, Any] | None = None
@@ -189,3 +191,49 @@ class RunEvent(Request):
 
 class RunEventBatch(Request):
     events: list[RunEvent] = Field(max_length=1000)
+
+
+MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
+StreamMode = Literal[
+    "values",
+    "messages",
+    "messages-tuple",
+    "tasks",
+    "checkpoints",
+    "updates",
+    "events",
+    "debug",
+    "custom",
+]
+
+
+class RunCommand(Request):
+    update: Any = None
+    resume: Any = None
+    goto: Any = None
+
+
+class RunCreate(Request):
+    """The body of POST /threads/{id}/runs (and /runs for stateless runs), as LangGraph's."""
+
+    assistant_id: str
+    input: Any = None
+    command: RunCommand | None = None
+    metadata: Metadata | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    checkpoint_id: str | None = None
+    checkpoint: dict[str, Any] | None = None
+    stream_mode: StreamMode | list[StreamMode] | None = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    webhook: str | None = None
+    multitask_strategy: MultitaskStrategy | None = None
+    if_not_exists: Literal["create", "reject"] | None = None
+    after_seconds: float | None = Field(default=None, ge=0)
+    on_completion: Literal["delete", "keep"] | None = None
+    on_disconnect: Literal["cancel", "continue"] | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
+    feedback_keys: list[str] | None = None

@@ -29,6 +29,19 @@ class Settings(BaseSettings):
     # The langgraph.json whose graphs run here (a file, or a folder holding one); None looks
     # for ./langgraph.json and runs without graphs when there is none. CLI: --config.
     graphs_config: str | None = None
+    # Runs one `threadwatch worker` process executes at once (LangGraph's default: 10).
+    worker_concurrency: int = Field(default=10, ge=1, le=1000)
+    # A run still going after this many seconds ends as `timeout` (LangGraph: 86400).
+    run_timeout_seconds: float = Field(default=86_400, gt=0)
+    # Webhook targets on loopback or private networks (127/8, ::1, 10/8, 172.16/12,
+    # 192.168/16, 100.64/10, fc00::/7, localhost, *.svc.cluster.local) are refused unless
+    # this is set: an SSRF guard (LangGraph refuses loopback by default, private networks
+    # only with webhooks.url.disable_private_ips). Link-local (cloud metadata), multicast and
+    # reserved addresses are refused even then. Env THREADWATCH_WEBHOOK_ALLOW_PRIVATE.
+    webhook_allow_private: bool = False
+    # Standard Webhooks signing secret for run webhooks: "whsec_<base64>" or a raw string;
+    # None sends them unsigned (LangGraph does not sign).
+    webhook_secret: str | None = None
 
 
 @lru_cache

@@ -1,1 +1,3 @@
-"""RQ jobs and worker entry; see issue 3."""
+"""RQ jobs (thin: they take ids and call app code) and the worker process entry."""
+
+RUNS_QUEUE = "threadwatch-runs"

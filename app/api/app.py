@@ -12,9 +12,11 @@ from app import __version__
 from app.api.deps import Stores
 from app.api.errors import install_error_handlers
 from app.api.middleware import JSONBodyMiddleware
-from app.api.routes import assistants, events, health, runs, threads
+from app.api.routes import assistants, events, health, runs, state, threads
 from app.graphs import load_registry
+from app.run_service import RunService
 from app.settings import Settings, get_settings
+from app.store.keys import Keys
 
 log = logging.getLogger(__name__)
 MIN_REDIS_VERSION = (7, 0)
@@ -30,6 +32,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stores = Stores.connect(settings)
         _check_server(stores)
         app.state.stores = stores
+        app.state.run_service = RunService(
+            stores.redis,
+            Keys(settings.key_prefix),
+            stores.threads,
+            stores.runs,
+            app.state.graphs,
+            settings.run_timeout_seconds,
+        )
         try:
             yield
         finally:
@@ -43,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(JSONBodyMiddleware, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
-    for module in (health, threads, runs, events, assistants):
+    for module in (health, threads, state, runs, events, assistants):
         app.include_router(module.router)
     return app
 

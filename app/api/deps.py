@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 from fastapi import Depends, Request
 from redis import Redis
@@ -16,6 +16,9 @@ from app.store.scripts import Scripts
 from app.store.search import ThreadSearch
 from app.store.threads import ThreadStore
 
+if TYPE_CHECKING:  # langgraph is optional
+    from app.store.checkpoints import RedisSaver
+
 
 @dataclass
 class Stores:
@@ -25,6 +28,12 @@ class Stores:
     threads: ThreadStore
     search: ThreadSearch
     runs: RunStore
+
+    @property
+    def saver(self) -> RedisSaver | None:
+        """The LangGraph checkpointer on the same client and keys (the one the thread store
+        copies and deletes checkpoints with); None without langgraph."""
+        return cast("RedisSaver | None", self.threads.checkpoints)
 
     @classmethod
     def connect(cls, settings: Settings) -> Stores:

@@ -13,6 +13,8 @@ Layout (prefix ``tw:`` by default):
                                        metadata_index.py); user text only appears JSON-encoded
     {p}scratch                  zset   temporary result of a search script, deleted before
                                        the script returns
+    {p}run:{run_id}:cancel      string the cancel action asked of a running run (expires)
+    {p}run:{run_id}:output      string a finished run's output for /wait and /join (expires)
 
 LangGraph checkpoints (checkpoints/; T = thread id and C = checkpoint id with ``%`` and
 ``:`` percent-escaped, N = checkpoint namespace and R = run id as they are, always last, so
@@ -81,6 +83,14 @@ class Keys:
 
     def scratch(self) -> str:
         return f"{self.prefix}scratch"
+
+    def run_output(self, run_id: str) -> str:
+        """String: the final output of a run (JSON), kept a while for /wait and /join."""
+        return f"{self.prefix}run:{run_id}:output"
+
+    def run_cancel(self, run_id: str) -> str:
+        """String: the cancel action ("interrupt" or "rollback") asked of a running run."""
+        return f"{self.prefix}run:{run_id}:cancel"
 
     @staticmethod
     def _ckpt_part(value: str) -> str:

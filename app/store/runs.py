@@ -198,7 +198,7 @@ class RunStore:
             dumps(event.interrupts or {}) if terminal else b"{}",
             dumps(_error(event)) if terminal else b"null",
             event.assistant_id or assistant_of(event.metadata or {}),
-            dumps(event.metadata) if event.metadata else b"{}",
+            dumps(_run_metadata(event)),
             dumps(event.kwargs) if event.kwargs else b"{}",
             event.multitask_strategy or "",
             token,
@@ -215,6 +215,21 @@ class RunStore:
         if not raw or fields.get("thread_id", b"").decode() != thread_id:
             raise RunNotFound(run_id)
         return run_from_hash(run_id, fields)
+
+    def delete(self, thread_id: str, run_id: str) -> None:
+        """Remove the run; the thread's status is derived again from its other runs."""
+        reply = self.scripts.delete_run(
+            keys=[
+                self.keys.thread(thread_id),
+                self.keys.run(run_id),
+                self.keys.thread_runs(thread_id),
+                *self.keys.statuses,
+                self.keys.order("updated_at"),
+            ],
+            args=[thread_id, run_id],
+        )
+        if reply[0] == 0:
+            raise RunNotFound(run_id)
 
     def list(
         self, thread_id: str, limit: int = 10, offset: int = 0, status: str | None = None
@@ -253,6 +268,10 @@ def _applied(event: RunEvent, reply: list[Any]) -> Applied:
         ThreadStatus(_text(new_status)),
         _text(previous_run) or None,
     )
+
+
+def _run_metadata(event: RunEvent) -> dict[str, Any]:
+    return event.run_metadata if event.run_metadata is not None else (event.metadata or {})
 
 
 def _outcome(event: RunEvent) -> ThreadStatus:

@@ -19,6 +19,7 @@ SCRIPT_NAMES = (
     "transition",
     "search",
     "set_state",
+    "delete_run",
 )
 
 
@@ -38,3 +39,4 @@ class Scripts:
         self.transition: Script = redis.register_script(lua_source("transition"))
         self.search: Script = redis.register_script(lua_source("search"))
         self.set_state: Script = redis.register_script(lua_source("set_state"))
+        self.delete_run: Script = redis.register_script(lua_source("delete_run"))

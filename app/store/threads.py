@@ -1,11 +1,14 @@
-"""Thread records: create, read, patch, delete, copy, prune. Every write is one Lua script."""
+"""Thread records: create, read, patch, delete, copy, prune. Every write is one Lua script.
+
+A thread's LangGraph checkpoints follow its record: ``copy`` copies them, ``delete`` and
+``prune`` remove them (through ``checkpoints``, the RedisSaver on the same keys)."""
 
 from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import orjson
 import uuid_utils
@@ -33,13 +36,43 @@ def new_thread_id() -> str:
     return str(uuid_utils.uuid7())
 
 
-class ThreadStore:
-    """Reads and writes thread records through ``Keys`` and ``Scripts``."""
+class CheckpointThreads(Protocol):
+    """The whole-thread operations of a checkpoint saver (``RedisSaver`` has them)."""
 
-    def __init__(self, redis: Redis, keys: Keys, scripts: Scripts | None = None) -> None:
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None: ...
+
+    def delete_thread(self, thread_id: str) -> None: ...
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = ...) -> None: ...
+
+
+def default_checkpoints(redis: Redis, keys: Keys) -> CheckpointThreads | None:
+    """A ``RedisSaver`` on the same client and keys; None without langgraph (optional),
+    when no thread can have checkpoints."""
+    try:
+        from app.store.checkpoints import RedisSaver
+    except ImportError:
+        return None
+    return RedisSaver(redis, keys)
+
+
+class ThreadStore:
+    """Reads and writes thread records through ``Keys`` and ``Scripts``; the checkpoints of
+    a thread are copied and removed with it (``checkpoints`` defaults to a RedisSaver)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        scripts: Scripts | None = None,
+        checkpoints: CheckpointThreads | None = None,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.scripts = scripts or Scripts(redis)
+        if checkpoints is None:
+            checkpoints = default_checkpoints(redis, keys)
+        self.checkpoints = checkpoints
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -155,7 +188,7 @@ class ThreadStore:
         return thread_from_hash(thread_id, decode_hash(rest[0]))
 
     def delete(self, thread_id: str) -> None:
-        """Remove the thread, its runs and every index entry."""
+        """Remove the thread, its runs, every index entry, then its checkpoints."""
 
         def attempt() -> int:
             old, mver, exists = self.read_metadata(thread_id)
@@ -178,6 +211,8 @@ class ThreadStore:
 
         if self._with_cas(thread_id, attempt, lambda reply: reply == -1) == 0:
             raise ThreadNotFound(thread_id)
+        if self.checkpoints is not None:
+            self.checkpoints.delete_thread(thread_id)
 
     def set_state(
         self, thread_id: str, values: Any, interrupts: dict[str, Any], interrupted: bool
@@ -205,20 +240,27 @@ class ThreadStore:
         return thread_from_hash(thread_id, decode_hash(rest[0]))
 
     def copy(self, thread_id: str) -> dict[str, Any]:
-        """A new idle thread with the source's metadata and values."""
+        """A new idle thread with the source's metadata, values and checkpoints (copied
+        first, so that the new thread never shows without its state)."""
         raw = self.redis.hmget(self.keys.thread(thread_id), "metadata", "values")
         if raw[0] is None:
             raise ThreadNotFound(thread_id)
         values = orjson.loads(raw[1]) if raw[1] else None
-        return self.create(str(uuid.uuid4()), orjson.loads(raw[0]), values=values)
+        new_id = str(uuid.uuid4())
+        if self.checkpoints is not None:
+            self.checkpoints.copy_thread(thread_id, new_id)
+        return self.create(new_id, orjson.loads(raw[0]), values=values)
 
     def prune(self, thread_ids: Iterable[str], strategy: str = "delete") -> int:
-        """Delete (``delete``) or keep (``keep_latest``: only the latest state is kept, and
-        threads hold no older state) the given threads; unknown ids are skipped."""
+        """Delete (``delete``) or keep (``keep_latest``: only each thread's latest checkpoint
+        is kept) the given threads; unknown ids are skipped."""
         pruned = 0
         for thread_id in dict.fromkeys(thread_ids):
             if strategy == "keep_latest":
-                pruned += self.exists(thread_id)
+                if self.exists(thread_id):
+                    pruned += 1
+                    if self.checkpoints is not None:
+                        self.checkpoints.prune([thread_id], strategy="keep_latest")
                 continue
             try:
                 self.delete(thread_id)

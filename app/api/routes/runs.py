@@ -1,22 +1,132 @@
-"""Run records: list and get, in the LangGraph Run shape."""
+"""Runs: create (stateful and stateless), wait, join, cancel, list, get, delete — with the
+LangGraph server's shapes, status codes and texts."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict
 
 from app.api.deps import StoresDep
 from app.api.responses import json_response
 from app.domain import RunStatus
-from app.models import RunId, ThreadId
+from app.errors import InvalidInputError, NotFoundError
+from app.models import RunCreate, RunId, ThreadId
+from app.run_service import IN_FLIGHT, RunService
+from app.store.codec import to_json
 
-router = APIRouter(prefix="/threads/{thread_id}/runs", tags=["runs"])
+router = APIRouter(tags=["runs"])
 ThreadIdPath = Annotated[ThreadId, Path(description="The thread's UUID.")]
 RunIdPath = Annotated[RunId, Path(description="The run's UUID.")]
+CancelAction = Literal["interrupt", "rollback"]
+# /wait and /join send a newline this often while the run goes on, as LangGraph does,
+# so that proxies keep the connection open.
+KEEPALIVE_SECONDS = 5.0
 
 
-@router.get("")
+def get_run_service(request: Request) -> RunService:
+    return request.app.state.run_service
+
+
+RunServiceDep = Annotated[RunService, Depends(get_run_service)]
+
+
+@router.post("/threads/{thread_id}/runs")
+def create_run(service: RunServiceDep, thread_id: ThreadIdPath, body: RunCreate) -> Response:
+    """Create a run on the thread; it is `pending` until a worker starts it."""
+    run = service.create(thread_id, body)
+    return json_response(run, headers=_locations(thread_id, run["run_id"]))
+
+
+@router.post("/threads/{thread_id}/runs/wait")
+async def create_run_and_wait(
+    service: RunServiceDep, thread_id: ThreadIdPath, body: RunCreate
+) -> Response:
+    """Create a run and answer its output once it ends."""
+    run = await asyncio.to_thread(service.create, thread_id, body)
+    return _waiting_response(service, thread_id, run["run_id"])
+
+
+@router.post("/runs")
+def create_stateless_run(service: RunServiceDep, body: RunCreate) -> Response:
+    """A run on a temporary thread (deleted when the run ends unless on_completion=keep)."""
+    run = service.create(None, body)
+    return json_response(run, headers=_locations(run["thread_id"], run["run_id"]))
+
+
+@router.post("/runs/wait")
+async def create_stateless_run_and_wait(service: RunServiceDep, body: RunCreate) -> Response:
+    run = await asyncio.to_thread(service.create, None, body)
+    return _waiting_response(service, run["thread_id"], run["run_id"])
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/join")
+async def join_run(
+    service: RunServiceDep, stores: StoresDep, thread_id: ThreadIdPath, run_id: RunIdPath
+) -> Response:
+    """Wait for the run to end and answer its output."""
+    await asyncio.to_thread(stores.runs.get, thread_id, run_id)
+    return _waiting_response(service, thread_id, run_id)
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel")
+async def cancel_run(
+    service: RunServiceDep,
+    thread_id: ThreadIdPath,
+    run_id: RunIdPath,
+    wait: Annotated[bool, Query()] = False,
+    action: Annotated[CancelAction, Query()] = "interrupt",
+) -> Response:
+    """Stop the run; 202 at once, or with ``wait`` its output once it has stopped."""
+    try:
+        await asyncio.to_thread(service.cancel, thread_id, run_id, action)
+    except NotFoundError as exc:
+        if "No matching runs" in exc.detail:
+            raise
+        raise NotFoundError("No runs found to cancel.") from None
+    if not wait:
+        return Response(status_code=202)
+    return json_response(await service.wait(thread_id, run_id))
+
+
+class CancelMany(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    thread_id: ThreadId | None = None
+    run_ids: list[RunId] | None = None
+    status: Literal["pending", "running", "all"] | None = None
+
+
+@router.post("/runs/cancel", status_code=204)
+def cancel_runs(
+    service: RunServiceDep,
+    stores: StoresDep,
+    body: CancelMany,
+    action: Annotated[CancelAction, Query()] = "interrupt",
+) -> Response:
+    """Cancel the given runs of a thread, or every run in a status."""
+    by_ids = body.thread_id is not None or body.run_ids is not None
+    if by_ids == (body.status is not None) or (by_ids and not (body.thread_id and body.run_ids)):
+        raise InvalidInputError("Either (thread_id and run_ids) or status must be given")
+    for thread_id, run_id in _targets(service, stores, body):
+        try:
+            service.cancel(thread_id, run_id, action)
+        except NotFoundError:
+            continue
+    return Response(status_code=204)
+
+
+def _targets(service: RunService, stores: StoresDep, body: CancelMany) -> list[tuple[str, str]]:
+    if body.thread_id and body.run_ids:
+        return [(body.thread_id, run_id) for run_id in body.run_ids]
+    statuses = IN_FLIGHT if body.status == "all" else (body.status,)
+    return service.runs_in_status(statuses)
+
+
+@router.get("/threads/{thread_id}/runs")
 def list_runs(
     stores: StoresDep,
     thread_id: ThreadIdPath,
@@ -29,6 +139,44 @@ def list_runs(
     return json_response(runs)
 
 
-@router.get("/{run_id}")
+@router.get("/threads/{thread_id}/runs/{run_id}")
 def get_run(stores: StoresDep, thread_id: ThreadIdPath, run_id: RunIdPath) -> Response:
     return json_response(stores.runs.get(thread_id, run_id))
+
+
+@router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
+def delete_run(
+    service: RunServiceDep, stores: StoresDep, thread_id: ThreadIdPath, run_id: RunIdPath
+) -> Response:
+    """Delete a run; one still in flight is rolled back (stopped, and its checkpoints go)."""
+    run = stores.runs.get(thread_id, run_id)
+    if run["status"] in IN_FLIGHT:
+        service.cancel(thread_id, run_id, "rollback")
+    else:
+        service.delete(thread_id, run_id)
+    return Response(status_code=204)
+
+
+def _locations(thread_id: str, run_id: str) -> dict[str, str]:
+    return {"Content-Location": f"/threads/{thread_id}/runs/{run_id}"}
+
+
+def _waiting_response(service: RunService, thread_id: str, run_id: str) -> Response:
+    """200 whose body is the output; newlines keep the connection alive meanwhile."""
+
+    async def body() -> AsyncIterator[bytes]:
+        task = asyncio.ensure_future(service.wait(thread_id, run_id))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS)
+                if done:
+                    break
+                yield b"\n"
+            output: Any = task.result()
+            yield to_json(output)
+        finally:
+            task.cancel()
+
+    location = f"/threads/{thread_id}/runs/{run_id}"
+    headers = {"Location": f"{location}/join", "Content-Location": location}
+    return StreamingResponse(body(), media_type="application/json", headers=headers)

@@ -1,0 +1,236 @@
+"""Runs created through the API: admission (multitask strategies), RQ jobs, cancel, wait.
+
+A run is recorded `pending` (the thread turns `busy`) by the same transition script as any
+run event, which also checks `reject` and names the run it must follow; its RQ job (job id =
+run id) then depends on that run's job, so a thread's runs execute one at a time, in order.
+`interrupt` and `rollback` cancel the runs in flight before the new one starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import uuid_utils
+from redis import Redis
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Dependency, Job, JobStatus
+
+from app.domain import EventType, RunStatus, system_assistant_id
+from app.errors import NotFoundError, ThreadNotFound
+from app.graphs import GraphRegistry
+from app.models import RunCreate, RunEvent
+from app.runner import checkpointer
+from app.store.keys import Keys
+from app.store.runs import RunStore
+from app.store.threads import ThreadStore
+from workers import RUNS_QUEUE
+
+IN_FLIGHT = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
+FINISHED_JOB = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+NO_MATCHING_RUN = (
+    "No matching runs to cancel. Please verify the thread ID and run IDs are correct, and the "
+    "runs haven't been deleted or completed."
+)
+
+
+class RunService:
+    """Creates, cancels and waits for runs executed by threadwatch workers."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        threads: ThreadStore,
+        runs: RunStore,
+        graphs: GraphRegistry,
+        run_timeout: float,
+    ) -> None:
+        self.redis, self.keys, self.threads, self.runs = redis, keys, threads, runs
+        self.graphs = graphs
+        self.run_timeout = run_timeout
+        self.queue = Queue(RUNS_QUEUE, connection=redis)
+
+    # -- create --------------------------------------------------------------------------
+
+    def create(self, thread_id: str | None, body: RunCreate) -> dict[str, Any]:
+        """Record the run pending and enqueue it; stateless when ``thread_id`` is None."""
+        graph_id = self.graphs.resolve_assistant(body.assistant_id)
+        assistant_id = system_assistant_id(graph_id)
+        temporary = thread_id is None
+        thread_id = thread_id or str(uuid_utils.uuid4())
+        if temporary or body.if_not_exists == "create":
+            self._create_thread(thread_id, graph_id, assistant_id, body)
+        elif not self.threads.exists(thread_id):
+            raise NotFoundError("Thread or assistant not found.")
+        run_id = str(uuid_utils.uuid7())
+        strategy = body.multitask_strategy or "enqueue"
+        admitted = self.runs.admit(
+            self._pending_event(thread_id, run_id, graph_id, assistant_id, body, temporary),
+            reject_if_busy=strategy == "reject",
+        )
+        if strategy in ("interrupt", "rollback"):
+            for other in self._in_flight(thread_id, exclude=run_id):
+                self.cancel(thread_id, other, strategy)
+        self._enqueue(run_id, admitted.previous_run, body.after_seconds)
+        return self.runs.get(thread_id, run_id)
+
+    def _create_thread(
+        self, thread_id: str, graph_id: str, assistant_id: str, body: RunCreate
+    ) -> None:
+        config_metadata = (body.config or {}).get("metadata") or {}
+        metadata = {
+            "graph_id": graph_id,
+            "assistant_id": assistant_id,
+            **config_metadata,
+            **(body.metadata or {}),
+        }
+        self.threads.create(thread_id, metadata, if_exists="do_nothing")
+
+    def _pending_event(
+        self,
+        thread_id: str,
+        run_id: str,
+        graph_id: str,
+        assistant_id: str,
+        body: RunCreate,
+        temporary: bool,
+    ) -> RunEvent:
+        kwargs = {
+            "input": body.input,
+            "command": body.command.model_dump() if body.command else None,
+            "config": body.config or {},
+            "context": body.context or {},
+            "stream_mode": body.stream_mode or ["values"],
+            "interrupt_before": body.interrupt_before,
+            "interrupt_after": body.interrupt_after,
+            "webhook": body.webhook,
+            "graph_id": graph_id,
+            "temporary": temporary,
+            "on_completion": body.on_completion or ("delete" if temporary else "keep"),
+        }
+        return RunEvent(
+            thread_id=thread_id,
+            run_id=run_id,
+            type=EventType.PENDING,
+            metadata={"graph_id": graph_id, "assistant_id": assistant_id},
+            run_metadata={**(body.metadata or {}), "assistant_id": assistant_id},
+            assistant_id=assistant_id,
+            kwargs=kwargs,
+            multitask_strategy=body.multitask_strategy or "enqueue",
+            config={
+                **(body.config or {}),
+                "configurable": (body.config or {}).get("configurable") or {},
+            },
+        )
+
+    def _enqueue(self, run_id: str, previous_run: str | None, after_seconds: float | None) -> None:
+        """One RQ job per run, after the thread's previous run's job when that one is live."""
+        options: dict[str, Any] = {
+            "job_id": run_id,
+            "job_timeout": int(self.run_timeout) + 60,
+            "result_ttl": 600,
+            "failure_ttl": 86_400,
+            "description": f"run {run_id}",
+        }
+        previous_job = self._live_job(previous_run)
+        if previous_job is not None:
+            options["depends_on"] = Dependency(jobs=[previous_job], allow_failure=True)
+        if after_seconds:
+            self.queue.enqueue_in(
+                timedelta(seconds=after_seconds), "workers.runs.execute_run", run_id, **options
+            )
+        else:
+            self.queue.enqueue("workers.runs.execute_run", run_id, **options)
+
+    def _live_job(self, run_id: str | None) -> Job | None:
+        if not run_id:
+            return None
+        try:
+            job = Job.fetch(run_id, connection=self.redis)
+        except NoSuchJobError:
+            return None
+        return None if job.get_status() in FINISHED_JOB else job
+
+    def _in_flight(self, thread_id: str, exclude: str) -> list[str]:
+        runs = self.runs.list(thread_id, limit=10_000)
+        return [r["run_id"] for r in runs if r["status"] in IN_FLIGHT and r["run_id"] != exclude]
+
+    # -- cancel --------------------------------------------------------------------------
+
+    def cancel(self, thread_id: str, run_id: str, action: str = "interrupt") -> None:
+        """Stop a pending or running run: ``interrupt`` keeps it (status interrupted) with
+        its checkpoints; ``rollback`` deletes it and the checkpoints it wrote."""
+        run = self.runs.get(thread_id, run_id)
+        if run["status"] not in IN_FLIGHT:
+            raise NotFoundError(NO_MATCHING_RUN)
+        # The worker watches this flag while the run executes, and checks it at start.
+        self.redis.set(self.keys.run_cancel(run_id), action, ex=int(self.run_timeout) + 3600)
+        if run["status"] == RunStatus.PENDING.value:
+            self._cancel_pending(thread_id, run_id, action)
+
+    def _cancel_pending(self, thread_id: str, run_id: str, action: str) -> None:
+        """A run that has not started ends here: no worker will execute it."""
+        try:
+            Job.fetch(run_id, connection=self.redis).cancel(enqueue_dependents=True)
+        except NoSuchJobError:
+            pass
+        if action == "rollback":
+            self.runs.delete(thread_id, run_id)
+            return
+        event = RunEvent(thread_id=thread_id, run_id=run_id, type=EventType.CANCELLED, next=[])
+        self.runs.apply([event])
+
+    def delete(self, thread_id: str, run_id: str) -> None:
+        """Delete an ended run with the checkpoints it wrote."""
+        self.runs.get(thread_id, run_id)
+        saver = checkpointer(self.redis, self.keys)
+        if saver is not None:
+            saver.delete_for_runs([run_id])
+        self.runs.delete(thread_id, run_id)
+
+    def runs_in_status(self, statuses: tuple[str | None, ...]) -> list[tuple[str, str]]:
+        """(thread_id, run_id) of every run in these statuses (for POST /runs/cancel)."""
+        found = []
+        for key in self.redis.scan_iter(match=self.keys.run("*"), count=1000):
+            name = key.decode()
+            if name.count(":") != self.keys.run("x").count(":"):
+                continue
+            status, thread_id = self.redis.hmget(key, "status", "thread_id")
+            if status and thread_id and status.decode() in statuses:
+                found.append((thread_id.decode(), name.rsplit(":", 1)[1]))
+        return found
+
+    # -- wait ----------------------------------------------------------------------------
+
+    async def wait(self, thread_id: str, run_id: str, timeout: float | None = None) -> Any:
+        """The run's output once it has ended (polling, 20 ms growing to 250 ms)."""
+        delay, deadline = 0.02, (time.monotonic() + timeout) if timeout else None
+        while True:
+            status = await asyncio.to_thread(self._status, thread_id, run_id)
+            if status not in IN_FLIGHT:
+                return await asyncio.to_thread(self.output, thread_id, run_id)
+            if deadline and time.monotonic() > deadline:
+                raise TimeoutError(run_id)
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+
+    def _status(self, thread_id: str, run_id: str) -> str | None:
+        raw = self.redis.hmget(self.keys.run(run_id), "status", "thread_id")
+        if raw[1] is None:
+            return None  # deleted (rollback, or its temporary thread is gone)
+        return raw[0].decode() if raw[0] else None
+
+    def output(self, thread_id: str, run_id: str) -> Any:
+        """What /wait and /join answer for an ended run."""
+        raw = self.redis.get(self.keys.run_output(run_id))
+        if raw is not None:
+            return orjson.loads(raw)
+        try:
+            return self.threads.get(thread_id)["values"]
+        except ThreadNotFound:
+            return None

@@ -1,0 +1,307 @@
+"""Executes one run: its graph, from start to a terminal event, reported through the same
+transition script as external run events.
+
+LangGraph graphs run with ``astream`` on an event loop, checkpointing to Redis, so that a
+cancel (a flag in Redis, checked every CANCEL_POLL seconds) stops the run at once: the task
+is cancelled, whatever node is running; a sync node finishes in its executor thread but its
+result is dropped. Plain callables run as they are (sync ones in a thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+from redis import Redis
+
+from app.graphs import GraphRegistry, LoadedGraph, open_graph
+from app.models import RunEvent
+from app.store.codec import decode_hash
+from app.store.keys import Keys
+from app.store.runs import RunStore
+from app.store.threads import ThreadStore
+
+log = logging.getLogger(__name__)
+CANCEL_POLL = 0.1
+# Seconds a cancelled run's graph gets to unwind before the worker moves on.
+CANCEL_GRACE = 5.0
+# Seconds a finished run's output stays readable by /wait and /join.
+OUTPUT_TTL = 3600
+
+
+@dataclass
+class Outcome:
+    """How a run ended: the terminal event's type and what it carries."""
+
+    type: str
+    values: Any = None
+    interrupts: dict[str, Any] | None = None
+    next: list[str] | None = None
+    error: dict[str, str] | None = None
+
+
+class RunCancelled(Exception):
+    """The run was asked to stop (``action`` is interrupt or rollback)."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(action)
+        self.action = action
+
+
+@dataclass
+class Runner:
+    """Everything a worker process needs to execute runs, built once per process."""
+
+    redis: Redis
+    keys: Keys
+    graphs: GraphRegistry
+    run_timeout: float
+
+    def __post_init__(self) -> None:
+        self.threads = ThreadStore(self.redis, self.keys)
+        self.runs = RunStore(self.redis, self.keys, self.threads.scripts)
+        self.saver = checkpointer(self.redis, self.keys)
+
+    def execute(self, run_id: str) -> str | None:
+        """Run ``run_id`` unless it already ended or was cancelled; the terminal event type."""
+        fields = decode_hash(self.redis.hgetall(self.keys.run(run_id)))
+        if not fields or fields.get("status") != b"pending":
+            log.info("run %s is not pending any more; nothing to do", run_id)
+            return None
+        thread_id = fields["thread_id"].decode()
+        kwargs = orjson.loads(fields.get("kwargs") or b"{}")
+        self._emit(thread_id, run_id, "run.started")
+        return run_to_end(self._execute(thread_id, run_id, fields, kwargs))
+
+    async def _execute(
+        self, thread_id: str, run_id: str, fields: dict[str, bytes], kwargs: dict[str, Any]
+    ) -> str:
+        outcome = await self._outcome(thread_id, run_id, fields, kwargs)
+        await asyncio.to_thread(self._finish, thread_id, run_id, kwargs, outcome)
+        return outcome.type
+
+    def _finish(
+        self, thread_id: str, run_id: str, kwargs: dict[str, Any], outcome: Outcome
+    ) -> None:
+        """Report how the run ended (before any wait for an abandoned node)."""
+        if outcome.type == "rollback":
+            self._roll_back(thread_id, run_id)
+            return
+        # Written before the terminal event, so whoever sees the run end finds its output.
+        output = orjson.dumps(output_of(outcome))
+        self.redis.set(self.keys.run_output(run_id), output, ex=OUTPUT_TTL)
+        self._emit(
+            thread_id,
+            run_id,
+            outcome.type,
+            values=outcome.values,
+            interrupts=outcome.interrupts,
+            next=outcome.next,
+            error=outcome.error,
+        )
+        if kwargs.get("temporary") and kwargs.get("on_completion", "delete") == "delete":
+            if self.saver is not None:
+                self.saver.delete_thread(thread_id)
+            self.threads.delete(thread_id)
+
+    async def _outcome(
+        self, thread_id: str, run_id: str, fields: dict[str, bytes], kwargs: dict[str, Any]
+    ) -> Outcome:
+        assistant = (fields.get("assistant_id") or b"").decode()
+        config = _run_config(kwargs.get("config"), thread_id, run_id, assistant)
+        graph = self.graphs.get(str(kwargs.get("graph_id") or ""))
+        work = asyncio.ensure_future(self._run_graph(graph, kwargs, config))
+        watcher = asyncio.ensure_future(self._watch_cancel(run_id))
+        try:
+            done, _ = await asyncio.wait(
+                {work, watcher}, timeout=self.run_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if work in done:
+                return work.result()
+            work.cancel()
+            if watcher in done:
+                action = watcher.result()
+                if action == "rollback":
+                    return Outcome("rollback")
+                return await self._cancelled_outcome(graph, config)
+            return Outcome(
+                "run.timeout",
+                error={
+                    "error": "TimeoutError",
+                    "message": (f"Run exceeded its timeout of {self.run_timeout:g} s"),
+                },
+            )
+        except Exception as exc:  # the graph raised: the run failed, the worker goes on
+            log.exception("run %s failed", run_id)
+            return Outcome("run.failed", error={"error": type(exc).__name__, "message": str(exc)})
+        finally:
+            watcher.cancel()
+            work.cancel()
+
+    async def _run_graph(
+        self, graph: LoadedGraph | None, kwargs: dict[str, Any], config: dict[str, Any]
+    ) -> Outcome:
+        if graph is None:
+            raise LookupError("the run's graph is not loaded in this worker")
+        async with open_graph(
+            graph,
+            config,
+            access_context="threads.create_run",
+            context=kwargs.get("context"),
+            checkpointer=self.saver,
+        ) as runnable:
+            if graph.kind == "callable":
+                values = await _call(runnable, kwargs.get("input"), config)
+                return Outcome("run.succeeded", values=jsonable(values))
+            await _drain(
+                runnable.astream(
+                    _graph_input(kwargs),
+                    config,
+                    stream_mode="values",
+                    interrupt_before=kwargs.get("interrupt_before"),
+                    interrupt_after=kwargs.get("interrupt_after"),
+                )
+            )
+            return _from_state(await runnable.aget_state(config))
+
+    async def _cancelled_outcome(
+        self, graph: LoadedGraph | None, config: dict[str, Any]
+    ) -> Outcome:
+        """An interrupted (cancelled) run keeps its last checkpoint: report what it left."""
+        outcome = Outcome("run.cancelled")
+        if graph is not None and graph.kind != "callable":
+            async with open_graph(graph, config, checkpointer=self.saver) as runnable:
+                state = _from_state(await runnable.aget_state(config))
+            outcome.values, outcome.interrupts, outcome.next = (
+                state.values,
+                state.interrupts,
+                state.next or None,
+            )
+        return outcome
+
+    async def _watch_cancel(self, run_id: str) -> str:
+        """Return the cancel action once one is asked of this run."""
+        key = self.keys.run_cancel(run_id)
+        while True:
+            action = await asyncio.to_thread(self.redis.get, key)
+            if action:
+                return action.decode()
+            await asyncio.sleep(CANCEL_POLL)
+
+    def _roll_back(self, thread_id: str, run_id: str) -> None:
+        """rollback: the run and the checkpoints it wrote are deleted."""
+        if self.saver is not None:
+            self.saver.delete_for_runs([run_id])
+        self.runs.delete(thread_id, run_id)
+
+    def _emit(self, thread_id: str, run_id: str, type: str, **fields: Any) -> None:
+        event = RunEvent(thread_id=thread_id, run_id=run_id, type=type, **fields)
+        self.runs.apply([event])
+
+
+def run_to_end(coro: Coroutine[Any, Any, str]) -> str:
+    """asyncio.run, but a cancelled run's leftovers get CANCEL_GRACE seconds, not forever: a
+    sync node may still be running in the executor, and only finishes alone (its result
+    dropped). The run was reported before this wait."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        leftovers = asyncio.all_tasks(loop)
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            loop.run_until_complete(asyncio.wait(leftovers, timeout=CANCEL_GRACE))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()  # shuts the executor down without waiting for its threads
+
+
+def checkpointer(redis: Redis, keys: Keys) -> Any:
+    """The Redis checkpoint saver, or None when langgraph (an optional extra) is absent."""
+    try:
+        from app.store.checkpoints import RedisSaver
+    except ImportError:
+        return None
+    return RedisSaver(redis, keys)
+
+
+def output_of(outcome: Outcome) -> Any:
+    """What /wait and /join answer, as LangGraph: the final values, with ``__interrupt__``
+    when the run stopped at interrupts, or ``{"__error__": ...}`` when it failed."""
+    if outcome.error is not None:
+        return {"__error__": outcome.error}
+    values = outcome.values
+    interrupts = [i for items in (outcome.interrupts or {}).values() for i in items]
+    if interrupts:
+        return {**(values if isinstance(values, dict) else {}), "__interrupt__": interrupts}
+    return values
+
+
+def _run_config(
+    config: dict[str, Any] | None, thread_id: str, run_id: str, assistant_id: str
+) -> dict[str, Any]:
+    config = dict(config or {})
+    configurable = dict(config.get("configurable") or {})
+    configurable.update(thread_id=thread_id, run_id=run_id, assistant_id=assistant_id)
+    config["configurable"] = configurable
+    return config
+
+
+def _graph_input(kwargs: dict[str, Any]) -> Any:
+    """The run's input, or a Command (resume, update, goto) when it carries one."""
+    command = kwargs.get("command")
+    if not command:
+        return kwargs.get("input")
+    from langgraph.types import Command
+
+    return Command(
+        resume=command.get("resume"), update=command.get("update"), goto=command.get("goto") or ()
+    )
+
+
+def _from_state(state: Any) -> Outcome:
+    """The terminal event a LangGraph StateSnapshot implies: interrupted while nodes are
+    left to run (an interrupt() or a breakpoint), else succeeded."""
+    interrupts = {
+        task.id: [jsonable(i) for i in task.interrupts] for task in state.tasks if task.interrupts
+    }
+    values = jsonable(state.values)
+    if state.next:
+        return Outcome("run.interrupted", values, interrupts, list(state.next))
+    return Outcome("run.succeeded", values, {}, [])
+
+
+async def _drain(stream: Any) -> None:
+    async for _ in stream:
+        pass
+
+
+async def _call(fn: Callable[..., Any], payload: Any, config: dict[str, Any]) -> Any:
+    if inspect.iscoroutinefunction(fn):
+        return await fn(payload, config)
+    result = await asyncio.to_thread(fn, payload, config)
+    if inspect.isawaitable(result):
+        return await result
+    return result
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return repr(value)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON data (messages and other models dumped, the rest repr'd)."""
+    return orjson.loads(orjson.dumps(value, default=_default))

@@ -1,0 +1,49 @@
+-- delete_run.lua: remove a run record (DELETE of a run, or a rolled-back run) and derive
+-- the thread's status again from what is left, atomically.
+--
+-- A run that was in flight stops counting as such; the thread keeps its values and the
+-- outcome of its latest finished run (LangGraph keeps values and interrupts on rollback).
+--
+-- KEYS[1]      thread hash
+-- KEYS[2]      run hash
+-- KEYS[3]      thread runs zset
+-- KEYS[4..7]   status zsets: idle, busy, interrupted, error
+-- KEYS[8]      order zset updated_at
+-- ARGV[1]      thread_id
+-- ARGV[2]      run_id
+-- Returns {1, old thread status, new thread status} when deleted, {0} when the run does
+-- not exist on that thread.
+
+local thread, run, runs = KEYS[1], KEYS[2], KEYS[3]
+local status_key = {idle = KEYS[4], busy = KEYS[5], interrupted = KEYS[6], ['error'] = KEYS[7]}
+local thread_id, run_id = ARGV[1], ARGV[2]
+
+local r = redis.call('HMGET', run, 'thread_id', 'rank')
+if r[1] ~= thread_id then return {0} end
+redis.call('DEL', run)
+redis.call('ZREM', runs, run_id)
+
+local th = redis.call('HMGET', thread, 'status', 'inflight', 'outcome', 'outcome_version',
+  'status_since', 'created_at')
+if not th[1] then return {1, '', ''} end
+local inflight = tonumber(th[2] or '0')
+local rank = tonumber(r[2] or '0')
+if (rank == 1 or rank == 2) and inflight > 0 then inflight = inflight - 1 end
+
+local t = redis.call('TIME')
+local now = string.format('%d%06d', t[1], t[2])
+local old_status, new_status, since = th[1], 'busy', th[5]
+if inflight == 0 then
+  new_status = th[3] or 'idle'
+  since = th[4] and string.match(th[4], '^0*(%d+)|') or th[6]
+end
+if new_status ~= old_status then
+  redis.call('ZREM', status_key[old_status], thread_id)
+end
+if new_status ~= old_status or since ~= th[5] then
+  redis.call('ZADD', status_key[new_status], since, thread_id)
+end
+redis.call('HSET', thread, 'inflight', string.format('%d', inflight), 'status', new_status,
+  'status_since', since, 'updated_at', now)
+redis.call('ZADD', KEYS[8], now, thread_id)
+return {1, old_status, new_status}

@@ -1,0 +1,37 @@
+"""The RQ job that executes a run: it takes the run id and re-reads everything else."""
+
+from __future__ import annotations
+
+import threading
+
+from redis import Redis
+
+from app.graphs import load_registry
+from app.runner import Runner
+from app.settings import get_settings
+from app.store.keys import Keys
+
+_runner: Runner | None = None
+_lock = threading.Lock()
+
+
+def runner() -> Runner:
+    """This process's Runner: one Redis pool and one graph registry, built on first use."""
+    global _runner
+    with _lock:
+        if _runner is None:
+            settings = get_settings()
+            if not settings.redis_url:
+                raise RuntimeError("REDIS_URL is not set")
+            _runner = Runner(
+                Redis.from_url(settings.redis_url),
+                Keys(settings.key_prefix),
+                load_registry(settings.graphs_config),
+                settings.run_timeout_seconds,
+            )
+        return _runner
+
+
+def execute_run(run_id: str) -> str | None:
+    """Execute the run (a no-op if it already ended or was cancelled before starting)."""
+    return runner().execute(run_id)

@@ -1,0 +1,85 @@
+"""`threadwatch worker`: one process running N RQ workers as threads.
+
+Runs mostly wait (on LLMs, tools, sleeps), so threads overlap them at the cost of a thread
+each, where RQ's forking Worker costs a process per run and one SimpleWorker runs one at a
+time. A crash of the process loses no run: runs left `running` are recovered from Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from types import FrameType
+
+from redis import Redis
+from rq import Queue, SimpleWorker
+from rq.timeouts import TimerDeathPenalty
+
+from app.settings import Settings
+from workers import RUNS_QUEUE
+from workers.runs import runner
+
+log = logging.getLogger(__name__)
+# Seconds an idle worker thread blocks on the queue before it checks for a stop request.
+IDLE_POLL = 5
+
+
+class ThreadWorker(SimpleWorker):
+    """A SimpleWorker that can live in a thread: signals are the process's business, and
+    job timeouts use a timer instead of SIGALRM (which only the main thread receives)."""
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        pass
+
+    def stop_after_current_job(self) -> None:
+        self._stop_requested = True
+
+
+def run_worker(settings: Settings, concurrency: int | None = None) -> None:
+    """Serve the runs queue with ``concurrency`` threads until SIGTERM/SIGINT (warm stop:
+    runs in progress finish; a second signal exits at once)."""
+    if not settings.redis_url:
+        raise RuntimeError("REDIS_URL is not set")
+    runner()  # load the graphs before taking any job
+    connection = Redis.from_url(settings.redis_url)
+    queue = Queue(RUNS_QUEUE, connection=connection)
+    count = concurrency or settings.worker_concurrency
+    prefix = f"threadwatch.{socket.gethostname()}.{os.getpid()}"
+    workers = [
+        ThreadWorker(
+            [queue], connection=connection, name=f"{prefix}.{i}", worker_ttl=IDLE_POLL + 15
+        )
+        for i in range(count)
+    ]
+    threads = [
+        threading.Thread(target=w.work, kwargs={"with_scheduler": i == 0}, name=w.name, daemon=True)
+        for i, w in enumerate(workers)
+    ]
+    _install_stop_handlers(workers)
+    for thread in threads:
+        thread.start()
+    log.info("worker %s: %d runs at once on queue %s", prefix, count, RUNS_QUEUE)
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(timeout=0.5)
+
+
+def _install_stop_handlers(workers: list[ThreadWorker]) -> None:
+    stops: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stops.append(signum)
+        if len(stops) > 1:
+            log.warning("second stop signal: exiting now; unfinished runs will be recovered")
+            os._exit(1)
+        log.info("stopping: runs in progress finish first (signal again to exit now)")
+        for worker in workers:
+            worker.stop_after_current_job()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)

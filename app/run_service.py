@@ -28,6 +28,7 @@ from app.runner import checkpointer
 from app.store.keys import Keys
 from app.store.runs import RunStore
 from app.store.threads import ThreadStore
+from app.webhooks import check_webhook_url
 from workers import RUNS_QUEUE
 
 IN_FLIGHT = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
@@ -49,10 +50,12 @@ class RunService:
         runs: RunStore,
         graphs: GraphRegistry,
         run_timeout: float,
+        webhook_allow_private: bool = False,
     ) -> None:
         self.redis, self.keys, self.threads, self.runs = redis, keys, threads, runs
         self.graphs = graphs
         self.run_timeout = run_timeout
+        self.webhook_allow_private = webhook_allow_private
         self.queue = Queue(RUNS_QUEUE, connection=redis)
 
     # -- create --------------------------------------------------------------------------
@@ -61,6 +64,8 @@ class RunService:
         """Record the run pending and enqueue it; stateless when ``thread_id`` is None."""
         graph_id = self.graphs.resolve_assistant(body.assistant_id)
         assistant_id = system_assistant_id(graph_id)
+        if body.webhook:  # refused before anything is recorded (LangGraph's 422 texts)
+            body.webhook = check_webhook_url(body.webhook, self.webhook_allow_private)
         temporary = thread_id is None
         thread_id = thread_id or str(uuid_utils.uuid4())
         if temporary or body.if_not_exists == "create":

@@ -15,6 +15,7 @@ import inspect
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -23,13 +24,24 @@ from redis import Redis
 
 from app.graphs import GraphRegistry, LoadedGraph, open_graph
 from app.models import RunEvent
-from app.store.codec import decode_hash
+from app.store.codec import decode_hash, materialize
 from app.store.keys import Keys
 from app.store.runs import RunStore
 from app.store.threads import ThreadStore
+from app.webhooks import run_webhook_payload
+from workers.webhooks import enqueue_webhook, webhook_queue
 
 log = logging.getLogger(__name__)
 CANCEL_POLL = 0.1
+# The webhook payload's status for each way a run ends (LangGraph's names).
+WEBHOOK_STATUS = {
+    "run.succeeded": "success",
+    "run.interrupted": "success",
+    "run.failed": "error",
+    "run.timeout": "timeout",
+    "run.cancelled": "interrupted",
+    "rollback": "rollback",
+}
 # Seconds a cancelled run's graph gets to unwind before the worker moves on.
 CANCEL_GRACE = 5.0
 # Seconds a finished run's output stays readable by /wait and /join.
@@ -63,6 +75,8 @@ class Runner:
     keys: Keys
     graphs: GraphRegistry
     run_timeout: float
+    webhook_secret: str | None = None
+    webhook_allow_private: bool = False
 
     def __post_init__(self) -> None:
         self.threads = ThreadStore(self.redis, self.keys)
@@ -77,6 +91,7 @@ class Runner:
             return None
         thread_id = fields["thread_id"].decode()
         kwargs = orjson.loads(fields.get("kwargs") or b"{}")
+        kwargs["started_at"] = datetime.now(UTC)
         self._emit(thread_id, run_id, "run.started")
         return run_to_end(self._execute(thread_id, run_id, fields, kwargs))
 
@@ -92,6 +107,7 @@ class Runner:
     ) -> None:
         """Report how the run ended (before any wait for an abandoned node)."""
         if outcome.type == "rollback":
+            self._send_webhook(thread_id, run_id, kwargs, outcome)
             self._roll_back(thread_id, run_id)
             return
         # Written before the terminal event, so whoever sees the run end finds its output.
@@ -106,10 +122,39 @@ class Runner:
             next=outcome.next,
             error=outcome.error,
         )
+        self._send_webhook(thread_id, run_id, kwargs, outcome)
         if kwargs.get("temporary") and kwargs.get("on_completion", "delete") == "delete":
             if self.saver is not None:
                 self.saver.delete_thread(thread_id)
             self.threads.delete(thread_id)
+
+    def _send_webhook(
+        self, thread_id: str, run_id: str, kwargs: dict[str, Any], outcome: Outcome
+    ) -> None:
+        """Queue the run's webhook (an RQ job with retries); never fails the run."""
+        url = kwargs.get("webhook")
+        if not url:
+            return
+        try:
+            run = self.runs.get(thread_id, run_id)
+            payload = run_webhook_payload(
+                materialize(run),
+                WEBHOOK_STATUS[outcome.type],
+                kwargs["started_at"],
+                datetime.now(UTC),
+                outcome.values,
+                outcome.error,
+            )
+            enqueue_webhook(
+                webhook_queue(self.redis),
+                url,
+                payload,
+                secret=self.webhook_secret,
+                allow_private=self.webhook_allow_private,
+                msg_id=f"msg_{run_id}",
+            )
+        except Exception:
+            log.exception("run %s: could not queue its webhook", run_id)
 
     async def _outcome(
         self, thread_id: str, run_id: str, fields: dict[str, bytes], kwargs: dict[str, Any]

@@ -28,6 +28,8 @@ def runner() -> Runner:
                 Keys(settings.key_prefix),
                 load_registry(settings.graphs_config),
                 settings.run_timeout_seconds,
+                settings.webhook_secret,
+                settings.webhook_allow_private,
             )
         return _runner
 

@@ -21,6 +21,7 @@ from rq.timeouts import TimerDeathPenalty
 from app.settings import Settings
 from workers import RUNS_QUEUE
 from workers.runs import runner
+from workers.webhooks import webhook_queue
 
 log = logging.getLogger(__name__)
 # Seconds an idle worker thread blocks on the queue before it checks for a stop request.
@@ -47,12 +48,12 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
         raise RuntimeError("REDIS_URL is not set")
     runner()  # load the graphs before taking any job
     connection = Redis.from_url(settings.redis_url)
-    queue = Queue(RUNS_QUEUE, connection=connection)
+    queues = [Queue(RUNS_QUEUE, connection=connection), webhook_queue(connection)]
     count = concurrency or settings.worker_concurrency
     prefix = f"threadwatch.{socket.gethostname()}.{os.getpid()}"
     workers = [
         ThreadWorker(
-            [queue], connection=connection, name=f"{prefix}.{i}", worker_ttl=IDLE_POLL + 15
+            queues, connection=connection, name=f"{prefix}.{i}", worker_ttl=IDLE_POLL + 15
         )
         for i in range(count)
     ]
@@ -63,7 +64,7 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
     _install_stop_handlers(workers)
     for thread in threads:
         thread.start()
-    log.info("worker %s: %d runs at once on queue %s", prefix, count, RUNS_QUEUE)
+    log.info("worker %s: %d runs at once, queues %s", prefix, count, [q.name for q in queues])
     for thread in threads:
         while thread.is_alive():
             thread.join(timeout=0.5)

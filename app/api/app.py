@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stores.runs,
             app.state.graphs,
             settings.run_timeout_seconds,
+            settings.webhook_allow_private,
         )
         try:
             yield

@@ -185,14 +185,7 @@ def serve(
     config: ConfigOption = None,
 ) -> None:
     """Run the API only, against the Redis server at REDIS_URL."""
-    _use_graphs_config(config)
-    settings = _settings()
-    if not settings.redis_url:
-        err_console.print(
-            "[red]REDIS_URL is not set; `threadwatch serve` needs a Redis server "
-            "(use `threadwatch dev` for an embedded one)[/red]"
-        )
-        raise typer.Exit(2)
+    settings = _server_settings("serve", config)
     import uvicorn
 
     uvicorn.run(
@@ -216,19 +209,26 @@ def worker(
     config: ConfigOption = None,
 ) -> None:
     """Execute runs (an RQ worker process) against the Redis server at REDIS_URL."""
-    _use_graphs_config(config)
-    settings = _settings()
-    if not settings.redis_url:
-        err_console.print(
-            "[red]REDIS_URL is not set; `threadwatch worker` needs a Redis server[/red]"
-        )
-        raise typer.Exit(2)
+    settings = _server_settings("worker", config)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     from workers.worker import run_worker
 
     run_worker(settings, concurrency)
+
+
+def _server_settings(command: str, config: str | None) -> Settings:
+    """Settings of a command that needs REDIS_URL (exit code 2 without it)."""
+    _use_graphs_config(config)
+    settings = _settings()
+    if not settings.redis_url:
+        err_console.print(
+            f"[red]REDIS_URL is not set; `threadwatch {command}` needs a Redis server "
+            "(use `threadwatch dev` for an embedded one)[/red]"
+        )
+        raise typer.Exit(2)
+    return settings
 
 
 def _use_graphs_config(config: str | None) -> None:

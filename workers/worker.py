@@ -7,6 +7,7 @@ time. A crash of the process loses no run: runs left `running` are recovered fro
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -16,6 +17,7 @@ from types import FrameType
 
 from redis import Redis
 from rq import Queue, SimpleWorker
+from rq.job import Job
 from rq.timeouts import TimerDeathPenalty
 
 from app.settings import Settings
@@ -25,7 +27,7 @@ from workers.webhooks import webhook_queue
 
 log = logging.getLogger(__name__)
 # Seconds an idle worker thread blocks on the queue before it checks for a stop request.
-IDLE_POLL = 5
+IDLE_POLL = 2
 
 
 class ThreadWorker(SimpleWorker):
@@ -37,8 +39,25 @@ class ThreadWorker(SimpleWorker):
     def _install_signal_handlers(self) -> None:
         pass
 
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        """RQ's wait for a job, which only a main-thread signal handler can end, cut into
+        IDLE_POLL slices so that the thread sees a stop request."""
+        while not self._stop_requested:
+            result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time=IDLE_POLL)
+            if result is not None:
+                return result
+        return None
+
     def stop_after_current_job(self) -> None:
+        """Warm stop: finish the job in hand. The scheduler process (if this thread started
+        one) is asked to stop now, without waiting: it would otherwise outlive us."""
         self._stop_requested = True
+        process = getattr(self.scheduler, "_process", None) if self.scheduler else None
+        if process is not None and process.pid:
+            with contextlib.suppress(OSError):
+                os.kill(process.pid, signal.SIGTERM)
 
 
 def run_worker(settings: Settings, concurrency: int | None = None) -> None:
@@ -52,10 +71,7 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
     count = concurrency or settings.worker_concurrency
     prefix = f"threadwatch.{socket.gethostname()}.{os.getpid()}"
     workers = [
-        ThreadWorker(
-            queues, connection=connection, name=f"{prefix}.{i}", worker_ttl=IDLE_POLL + 15
-        )
-        for i in range(count)
+        ThreadWorker(queues, connection=connection, name=f"{prefix}.{i}") for i in range(count)
     ]
     threads = [
         threading.Thread(target=w.work, kwargs={"with_scheduler": i == 0}, name=w.name, daemon=True)

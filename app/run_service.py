@@ -179,11 +179,8 @@ class RunService:
             self._cancel_pending(thread_id, run_id, action)
 
     def _cancel_pending(self, thread_id: str, run_id: str, action: str) -> None:
-        """A run that has not started ends here: no worker will execute it."""
-        try:
-            Job.fetch(run_id, connection=self.redis).cancel(enqueue_dependents=True)
-        except NoSuchJobError:
-            pass
+        """A run that has not started ends here. Its RQ job stays in the thread's chain (so
+        the runs after it keep their order) and does nothing when its turn comes."""
         if action == "rollback":
             self.runs.delete(thread_id, run_id)
             return

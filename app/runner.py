@@ -175,17 +175,16 @@ class Runner:
                 action = watcher.result()
                 if action == "rollback":
                     return Outcome("rollback")
-                return await self._cancelled_outcome(graph, config)
-            return Outcome(
-                "run.timeout",
-                error={
-                    "error": "TimeoutError",
-                    "message": (f"Run exceeded its timeout of {self.run_timeout:g} s"),
-                },
-            )
+                return await self._stopped_outcome("run.cancelled", graph, config)
+            error = {
+                "error": "TimeoutError",
+                "message": f"Run exceeded its timeout of {self.run_timeout:g} s",
+            }
+            return await self._stopped_outcome("run.timeout", graph, config, error)
         except Exception as exc:  # the graph raised: the run failed, the worker goes on
             log.exception("run %s failed", run_id)
-            return Outcome("run.failed", error={"error": type(exc).__name__, "message": str(exc)})
+            error = {"error": type(exc).__name__, "message": str(exc)}
+            return await self._stopped_outcome("run.failed", graph, config, error)
         finally:
             watcher.cancel()
             work.cancel()
@@ -216,19 +215,29 @@ class Runner:
             )
             return _from_state(await runnable.aget_state(config))
 
-    async def _cancelled_outcome(
-        self, graph: LoadedGraph | None, config: dict[str, Any]
+    async def _stopped_outcome(
+        self,
+        type: str,
+        graph: LoadedGraph | None,
+        config: dict[str, Any],
+        error: dict[str, str] | None = None,
     ) -> Outcome:
-        """An interrupted (cancelled) run keeps its last checkpoint: report what it left."""
-        outcome = Outcome("run.cancelled")
-        if graph is not None and graph.kind != "callable":
+        """A run that stopped early (cancelled, timed out, failed) keeps its last
+        checkpoint: report the values, interrupts and nodes left that it holds."""
+        outcome = Outcome(type, error=error)
+        if graph is None or graph.kind == "callable":
+            return outcome
+        try:
             async with open_graph(graph, config, checkpointer=self.saver) as runnable:
                 state = _from_state(await runnable.aget_state(config))
-            outcome.values, outcome.interrupts, outcome.next = (
-                state.values,
-                state.interrupts,
-                state.next or None,
-            )
+        except Exception:
+            log.exception("could not read the last checkpoint of thread %s", config)
+            return outcome
+        outcome.values, outcome.interrupts, outcome.next = (
+            state.values,
+            state.interrupts,
+            state.next or None,
+        )
         return outcome
 
     async def _watch_cancel(self, run_id: str) -> str:

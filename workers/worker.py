@@ -2,7 +2,8 @@
 
 Runs mostly wait (on LLMs, tools, sleeps), so threads overlap them at the cost of a thread
 each, where RQ's forking Worker costs a process per run and one SimpleWorker runs one at a
-time. A crash of the process loses no run: runs left `running` are recovered from Redis.
+time. Every state change is in Redis; recovering the runs of a crashed worker (leases and a
+sweeper) is the liveness work that builds on this.
 """
 
 from __future__ import annotations

@@ -13,13 +13,19 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 import redis
+from langgraph_sdk import get_sync_client
+from langgraph_sdk.client import SyncLangGraphClient
 
 from app.processes import child_popen_kwargs, stop_process
 from tests.support import free_port, no_server, server_env
+
+if TYPE_CHECKING:  # imported in the fixture: run_stack imports this module
+    from tests.integration.run_stack import RunStack
 
 HERE = Path(__file__).parent
 JS_DIR = HERE.parent / "js"
@@ -142,3 +148,26 @@ def http(api_url: str, redis_client: redis.Redis) -> Iterator[httpx.Client]:
     """An httpx client on the API, on an empty database (flushed around the test)."""
     with httpx.Client(base_url=api_url, timeout=30.0) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def run_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunStack]:
+    """The API with the fixture project's graphs and two `threadwatch worker` processes
+    (tests/integration/run_stack.py), for one test module; stopped (SIGTERM, then SIGKILL)
+    at its end."""
+    from tests.integration.run_stack import RunStack
+
+    stack = RunStack.start(redis_url, tmp_path_factory.mktemp("runs"))
+    try:
+        yield stack
+    finally:
+        codes = stack.close()
+    assert None not in codes, codes
+
+
+@pytest.fixture
+def sdk(run_stack: RunStack) -> Iterator[SyncLangGraphClient]:
+    """The Python SDK's sync client on `run_stack`; the test's runs must end by its end."""
+    with get_sync_client(url=run_stack.url) as client:
+        yield client
+    run_stack.settle()

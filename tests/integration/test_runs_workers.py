@@ -1,0 +1,239 @@
+"""`threadwatch worker` processes under load and under stress: eight 2 s runs overlap on two
+workers of four threads each, runs start quickly, bad input is refused with LangGraph's
+texts, a graph that raises (or fails to import) harms nothing else, and SIGTERM is a warm
+stop (the runs in progress finish)."""
+
+from __future__ import annotations
+
+import signal
+import statistics
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+from langgraph_sdk.client import SyncLangGraphClient
+from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
+
+from tests.integration.helpers import AGENT_ASSISTANT_ID
+from tests.integration.run_stack import CONCURRENCY, GREETING, WORKERS, RunStack, epoch, wait_for
+from workers.worker import IDLE_POLL
+
+LOADED = ["agent", "named", "factory", "async_factory", "echo", "echo_async", "shout"]
+# Idle worker threads see a stop request within one poll of the queue.
+WARM_STOP_TIMEOUT = IDLE_POLL + 3.0
+
+
+def running(sdk: SyncLangGraphClient, thread_id: str, run_id: str) -> dict[str, Any] | None:
+    run = sdk.runs.get(thread_id, run_id)
+    return run if run["status"] == "running" else None
+
+
+def test_eight_2s_runs_overlap_on_two_workers_of_four(
+    sdk: SyncLangGraphClient, run_stack: RunStack
+) -> None:
+    """The issue's target: 8 runs sleeping 2 s on 8 threads end within 6 s (asserted with
+    slack: 8 s), where the LangGraph dev server runs one at a time (19 s)."""
+    assert WORKERS * CONCURRENCY == 8
+    threads = [sdk.threads.create()["thread_id"] for _ in range(8)]
+    started = time.monotonic()
+    runs = [sdk.runs.create(t, "agent", input={"sleep": 2, "ask": False}) for t in threads]
+    for run in runs:
+        assert sdk.runs.join(run["thread_id"], run["run_id"])["count"] == 1
+    wall = time.monotonic() - started
+    ended = [sdk.runs.get(r["thread_id"], r["run_id"]) for r in runs]
+    span = max(epoch(r["updated_at"]) for r in ended) - min(epoch(r["created_at"]) for r in ended)
+    by_worker = Counter(run_stack.executed_by(r["run_id"]) for r in runs)
+    print(
+        f"\n8 runs x 2 s, {WORKERS} workers x {CONCURRENCY}: {wall:.2f} s wall (target 6 s), "
+        f"{span:.2f} s from the first created to the last ended; runs per worker "
+        f"{sorted(by_worker.values())}"
+    )
+    assert {r["status"] for r in ended} == {"success"}
+    assert wall < 8.0, wall
+    assert len(by_worker) == WORKERS  # both processes took runs
+
+
+def test_runs_start_within_200_ms_p50(sdk: SyncLangGraphClient) -> None:
+    """From a run's created_at to its start (run.started: the run's updated_at while it is
+    running), over 10 runs; the dev server takes 0.6-1.0 s."""
+    thread_id = sdk.threads.create()["thread_id"]
+    latencies = []
+    for _ in range(10):
+        run = sdk.runs.create(thread_id, "agent", input={"sleep": 0.25, "ask": False})
+        got = wait_for(lambda run=run: running(sdk, thread_id, run["run_id"]), interval=0.01)
+        latencies.append(epoch(got["updated_at"]) - epoch(run["created_at"]))
+        sdk.runs.join(thread_id, run["run_id"])
+    p50 = statistics.median(latencies)
+    print(
+        f"\nstart latency over 10 runs: p50 {p50 * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms"
+    )
+    assert all(latency >= 0 for latency in latencies), latencies
+    assert p50 < 0.2, latencies
+
+
+def test_unknown_assistant_is_422_with_langgraphs_text(sdk: SyncLangGraphClient) -> None:
+    thread_id = sdk.threads.create()["thread_id"]
+    with pytest.raises(UnprocessableEntityError) as caught:
+        sdk.runs.create(thread_id, "nope", input={})
+    assert caught.value.response.json() == {
+        "detail": "Invalid assistant: 'nope'. Must be either:\n"
+        "- A valid assistant UUID, or\n"
+        f"- One of the registered graphs: {', '.join(LOADED)}"
+    }
+    with pytest.raises(httpx.HTTPStatusError) as waited:  # runs.wait raises untyped errors
+        sdk.runs.wait(None, "nope", input={})
+    assert waited.value.response.status_code == 422
+    assert sdk.runs.list(thread_id) == []
+    assert sdk.threads.get(thread_id)["status"] == "idle"
+
+
+def test_unknown_thread_is_404_unless_if_not_exists_create(sdk: SyncLangGraphClient) -> None:
+    thread_id = str(uuid.uuid4())
+    with pytest.raises(NotFoundError) as caught:
+        sdk.runs.create(thread_id, "agent", input={})
+    assert caught.value.response.json() == {"detail": "Thread or assistant not found."}
+    with pytest.raises(NotFoundError):
+        sdk.threads.get(thread_id)
+
+    run = sdk.runs.create(
+        thread_id, "agent", input={"ask": False}, if_not_exists="create", metadata={"k": "v"}
+    )
+    assert run["thread_id"] == thread_id
+    assert sdk.runs.join(thread_id, run["run_id"])["greeting"] == GREETING
+    thread = sdk.threads.get(thread_id)
+    assert thread["metadata"] == {
+        "graph_id": "agent",
+        "assistant_id": AGENT_ASSISTANT_ID,
+        "k": "v",
+    }
+    assert thread["status"] == "idle"
+
+
+def test_a_graph_that_raises_fails_its_run_only(
+    sdk: SyncLangGraphClient, run_stack: RunStack
+) -> None:
+    thread_id = sdk.threads.create()["thread_id"]
+    failed = sdk.runs.create(thread_id, "agent", input={"fail": True})
+    assert sdk.runs.join(thread_id, failed["run_id"])["__error__"]["error"] == "ValueError"
+    assert sdk.runs.get(thread_id, failed["run_id"])["status"] == "error"
+    assert sdk.threads.get(thread_id)["status"] == "error"
+    worker = run_stack.worker(run_stack.executed_by(failed["run_id"]))
+    assert worker.poll() is None  # the worker process goes on
+    assert len(run_stack.registered(worker.pid)) == CONCURRENCY  # and all its threads
+    after = sdk.runs.wait(thread_id, "agent", input={"fail": False, "ask": False})
+    assert after["count"] == 1
+    thread = sdk.threads.get(thread_id)
+    assert thread["status"] == "idle" and thread["error"] is None
+
+
+def test_the_broken_graph_is_refused_and_the_others_run(sdk: SyncLangGraphClient) -> None:
+    thread_id = sdk.threads.create()["thread_id"]
+    with pytest.raises(UnprocessableEntityError) as caught:
+        sdk.runs.create(thread_id, "broken", input={})
+    detail = caught.value.response.json()["detail"]
+    assert "'broken'" in detail and "broken on purpose" in detail, detail
+    with pytest.raises(httpx.HTTPStatusError) as waited:
+        sdk.runs.wait(None, "broken", input={})
+    assert waited.value.response.status_code == 422
+    assert sdk.runs.list(thread_id) == []
+
+    assert sdk.runs.wait(None, "factory", input={"text": "hi"}) == {"text": "hi!", "suffix": "!"}
+    async_made = sdk.runs.wait(None, "async_factory", input={"text": "hi"})
+    assert async_made == {"text": "hi?", "suffix": "?"}
+    assert sdk.runs.wait(None, "shout", input={"text": "hi"}) == {"text": "HI"}
+    assert sdk.runs.wait(None, "echo_async", input={"n": 1}) == {"echo": {"n": 1}}
+    named = sdk.runs.wait(thread_id, "named", input={"ask": False})
+    assert named == {"count": 1, "greeting": GREETING, "ask": False}
+
+
+def sigterm_during_a_run(
+    sdk: SyncLangGraphClient, run_stack: RunStack
+) -> tuple[Any, dict[str, Any], float]:
+    """SIGTERM to the worker executing a 2 s run; (that worker, the ended run, the time
+    between the signal and the run's end)."""
+    thread_id = sdk.threads.create()["thread_id"]
+    run = sdk.runs.create(thread_id, "agent", input={"sleep": 2, "ask": False})
+    wait_for(lambda: running(sdk, thread_id, run["run_id"]))
+    worker = run_stack.worker(run_stack.executed_by(run["run_id"]))
+    worker.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    sdk.runs.join(thread_id, run["run_id"])
+    return worker, sdk.runs.get(thread_id, run["run_id"]), time.monotonic() - signalled
+
+
+def test_sigterm_lets_the_running_run_finish(sdk: SyncLangGraphClient, run_stack: RunStack) -> None:
+    worker, run, _ = sigterm_during_a_run(sdk, run_stack)
+    try:
+        assert run["status"] == "success"
+        thread = sdk.threads.get(run["thread_id"])
+        assert thread["status"] == "idle" and thread["values"]["count"] == 1
+    finally:
+        run_stack.replace(worker)
+
+
+def test_sigterm_exits_the_worker_once_its_runs_end(
+    sdk: SyncLangGraphClient, run_stack: RunStack
+) -> None:
+    """Its idle threads too: they must not wait for a job forever."""
+    worker, run, _ = sigterm_during_a_run(sdk, run_stack)
+    try:
+        assert run["status"] == "success"
+        assert run_stack.wait_exit(worker, WARM_STOP_TIMEOUT) == 0
+        assert run_stack.registered(worker.pid) == []  # it said goodbye to RQ
+    finally:
+        run_stack.replace(worker)
+
+
+def test_a_second_sigterm_exits_at_once(run_stack: RunStack, sdk: SyncLangGraphClient) -> None:
+    worker = run_stack.workers[0]
+    worker.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    worker.send_signal(signal.SIGTERM)
+    try:
+        assert run_stack.wait_exit(worker, 2.0) == 1
+    finally:
+        run_stack.replace(worker)
+    assert sdk.runs.wait(None, "echo", input={})["echo"] == {}
+
+
+RECOVERY_TIMEOUT = 10.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "not built yet: nothing recovers the run of a worker that died (leases and a sweeper, "
+        "the liveness issue): the run stays "
+        "`running` and its thread `busy` forever, where LangGraph retries it (back to "
+        "pending, reference §1.3)"
+    ),
+)
+def test_the_run_of_a_killed_worker_does_not_stay_running(
+    sdk: SyncLangGraphClient, run_stack: RunStack
+) -> None:
+    thread_id = sdk.threads.create()["thread_id"]
+    run = sdk.runs.create(thread_id, "agent", input={"sleep": 3, "ask": False})
+    wait_for(lambda: running(sdk, thread_id, run["run_id"]))
+    worker = run_stack.worker(run_stack.executed_by(run["run_id"]))
+    run_stack.kill(worker)  # a crash: no chance to report anything
+    run_stack.replace(worker)
+    try:
+        ended = wait_for(
+            lambda: sdk.runs.get(thread_id, run["run_id"])["status"] not in ("pending", "running"),
+            timeout=RECOVERY_TIMEOUT,
+        )
+        assert ended and sdk.threads.get(thread_id)["status"] != "busy"
+    finally:
+        forget_lost_run(run_stack, thread_id, run["run_id"])
+
+
+def forget_lost_run(run_stack: RunStack, thread_id: str, run_id: str) -> None:
+    """End a run that nobody will end (as a runtime would report it), and drop its RQ job
+    from the started registry, so that the next tests start from a settled state."""
+    with httpx.Client(base_url=run_stack.url) as http:
+        event = {"thread_id": thread_id, "run_id": run_id, "type": "run.failed"}
+        http.post("/runs/events", json={"events": [event]}).raise_for_status()
+    run_stack.queue.started_job_registry.remove_executions(run_stack.job(run_id))

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import pytest
+
+from app.graphs import GraphRegistry, load_graphs
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -49,3 +53,13 @@ def server_env(redis_url: str | None) -> dict[str, str]:
         env["THREADWATCH_REDIS_URL"] = redis_url
     env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, env.get("PYTHONPATH")) if p)
     return env
+
+
+def load_project_graphs(project: Path, **env: str) -> GraphRegistry:
+    """load_graphs(project), with sys.path (which loading extends) restored afterwards, and
+    the variables `env` set while loading and restored (removed if absent) afterwards."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "path", list(sys.path))
+        for name, value in env.items():
+            patch.setenv(name, value)
+        return load_graphs(project)

@@ -8,12 +8,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -21,16 +18,13 @@ import redis
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 
-from app.processes import child_popen_kwargs, stop_process
-from tests.support import free_port, no_server, server_env
-
-if TYPE_CHECKING:  # imported in the fixture: run_stack imports this module
-    from tests.integration.run_stack import RunStack
+from tests.integration.run_stack import RunStack
+from tests.integration.servers import running_api
+from tests.support import no_server
 
 HERE = Path(__file__).parent
 JS_DIR = HERE.parent / "js"
 JS_SDK = JS_DIR / "node_modules" / "@langchain" / "langgraph-sdk"
-STARTUP_TIMEOUT = 20.0
 NODE_TIMEOUT = 60.0
 
 
@@ -44,48 +38,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.js)
 
 
-def wait_until_ok(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:
-    """Poll GET {url}/ok until it answers 200; fail with the server's output if it dies."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            reason = f"server exited with code {proc.returncode}:\n{log.read_text()}"
-            pytest.fail(reason, pytrace=False)
-        try:
-            if httpx.get(f"{url}/ok", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"server not ready within {timeout:g} s:\n{log.read_text()}", pytrace=False)
-
-
 @pytest.fixture(scope="session")
 def api_url(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of the real API (a uvicorn subprocess) on the test Redis, for the session.
 
     It runs in a temp dir (no stray .env) and logs to <tmp>/api/server.log.
     """
-    port, workdir = free_port(), tmp_path_factory.mktemp("api")
-    argv = [sys.executable, "-m", "uvicorn", "app.api.app:create_app", "--factory"]
-    argv += ["--host", "127.0.0.1", "--port", str(port)]
-    log = workdir / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            argv,
-            env=server_env(redis_url),
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            **child_popen_kwargs(),
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ok(url, proc, log, STARTUP_TIMEOUT)
+    with running_api(redis_url, tmp_path_factory.mktemp("api")) as url:
         yield url
-    finally:
-        stop_process(proc)
 
 
 @pytest.fixture(scope="session")
@@ -155,8 +115,6 @@ def run_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """The API with the fixture project's graphs and two `threadwatch worker` processes
     (tests/integration/run_stack.py), for one test module; stopped (SIGTERM, then SIGKILL)
     at its end."""
-    from tests.integration.run_stack import RunStack
-
     stack = RunStack.start(redis_url, tmp_path_factory.mktemp("runs"))
     try:
         yield stack

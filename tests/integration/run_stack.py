@@ -18,16 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import TypeVar
 
 import pytest
 import redis
 from rq import Queue, Worker
 from rq.job import Job
 
-from app.processes import child_popen_kwargs
 from app.store.keys import Keys
-from tests.integration.conftest import STARTUP_TIMEOUT, wait_until_ok
+from tests.integration.servers import STARTUP_TIMEOUT, api_argv, spawn, wait_until_ok
 from tests.support import free_port, server_env
 from workers import RUNS_QUEUE
 
@@ -81,11 +80,10 @@ class RunStack:
         env = server_env(redis_url)
         env["THREADWATCH_GRAPHS_CONFIG"] = str(PROJECT / "langgraph.json")
         env["THREADWATCH_WEBHOOK_ALLOW_PRIVATE"] = "true"
-        port = str(free_port())
+        port = free_port()
         stack = cls(f"http://127.0.0.1:{port}", redis.Redis.from_url(redis_url), env, workdir)
         stack.redis.flushdb()
-        argv = [sys.executable, "-m", "uvicorn", "app.api.app:create_app", "--factory"]
-        stack.api = stack._spawn(argv + ["--host", "127.0.0.1", "--port", port], "api.log")
+        stack.api = stack._spawn(api_argv(port), "api.log")
         started = [stack._spawn_worker() for _ in range(workers)]
         wait_until_ok(stack.url, stack.api, stack.logs[stack.api.pid], STARTUP_TIMEOUT)
         for proc in started:
@@ -100,8 +98,7 @@ class RunStack:
 
     def _spawn(self, argv: list[str], log_name: str) -> subprocess.Popen:
         log = self.workdir / log_name
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(argv, env=self.env, cwd=self.workdir, **_child_io(out))
+        proc = spawn(argv, self.env, self.workdir, log)
         self.logs[proc.pid] = log
         return proc
 
@@ -217,12 +214,3 @@ class RunStack:
             time.sleep(0.05)
         dead = [p for p in self.workers if p.poll() is not None]
         assert not dead, [f"worker {p.pid} exited: {self.log(p)}" for p in dead]
-
-
-def _child_io(out: IO[bytes]) -> dict[str, Any]:
-    return {
-        "stdin": subprocess.DEVNULL,
-        "stdout": out,
-        "stderr": subprocess.STDOUT,
-        **child_popen_kwargs(),
-    }

@@ -5,8 +5,6 @@ typed errors, and the startup log naming the graph that failed to import."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +14,7 @@ from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
 
-from app.processes import child_popen_kwargs, stop_process
-from tests.integration.conftest import STARTUP_TIMEOUT, wait_until_ok
-from tests.support import free_port, server_env
+from tests.integration.servers import SERVER_LOG, running_api
 
 PROJECT = Path(__file__).parent.parent / "fixtures" / "graphs" / "project"
 LOADED = ["agent", "named", "factory", "async_factory", "echo", "echo_async", "shout"]
@@ -30,27 +26,10 @@ def graphs_server(
     redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Path]]:
     """(URL, log file) of an API process started with the fixture project's graphs."""
-    port, workdir = free_port(), tmp_path_factory.mktemp("graphs-api")
-    argv = [sys.executable, "-m", "uvicorn", "app.api.app:create_app", "--factory"]
-    argv += ["--host", "127.0.0.1", "--port", str(port)]
-    env = {**server_env(redis_url), "THREADWATCH_GRAPHS_CONFIG": str(PROJECT / "langgraph.json")}
-    log = workdir / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            **child_popen_kwargs(),
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ok(url, proc, log, STARTUP_TIMEOUT)
-        yield url, log
-    finally:
-        stop_process(proc)
+    workdir = tmp_path_factory.mktemp("graphs-api")
+    env = {"THREADWATCH_GRAPHS_CONFIG": str(PROJECT / "langgraph.json")}
+    with running_api(redis_url, workdir, env=env) as url:
+        yield url, workdir / SERVER_LOG
 
 
 @pytest.fixture

@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from app.processes import child_popen_kwargs, stop_process
-from tests.integration.conftest import STARTUP_TIMEOUT, wait_until_ok
 from tests.integration.helpers import assert_thread_shape, create_thread, new_id
-from tests.support import server_env
+from tests.integration.servers import running_api
 
 RunNode = Callable[..., str]
 DEFAULT_PORT = 8123
@@ -205,35 +200,12 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-@contextmanager
-def api_on_port(redis_url: str, port: int, workdir: Path) -> Iterator[str]:
-    """A second API process (same code and Redis as `api_url`) on 127.0.0.1:port."""
-    argv = [sys.executable, "-m", "uvicorn", "app.api.app:create_app", "--factory"]
-    argv += ["--host", "127.0.0.1", "--port", str(port)]
-    log = workdir / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            argv,
-            env=server_env(redis_url),
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            **child_popen_kwargs(),
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ok(url, proc, log, STARTUP_TIMEOUT)
-        yield url
-    finally:
-        stop_process(proc)
-
-
 def test_js_client_default_url_is_localhost_8123(
     run_node: RunNode, api_url: str, redis_url: str, http: httpx.Client, tmp_path: Path
 ) -> None:
     if port_is_free(DEFAULT_PORT):
-        with api_on_port(redis_url, DEFAULT_PORT, tmp_path):
+        # A second API process (same code and Redis as `api_url`) on the SDK's default port.
+        with running_api(redis_url, tmp_path, port=DEFAULT_PORT):
             out = json.loads(run_node(DEFAULT_URL))
         assert out["seen"] == []
     else:

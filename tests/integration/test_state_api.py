@@ -5,8 +5,6 @@ graph is run here on the RedisSaver, then read, updated, copied and deleted by S
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +17,10 @@ from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import BadRequestError, ConflictError, NotFoundError
 
 from app.emitter import Emitter
-from app.graphs import GraphRegistry, load_graphs, open_graph
-from app.processes import child_popen_kwargs, stop_process
+from app.graphs import GraphRegistry, open_graph
 from app.store.checkpoints import RedisSaver
-from tests.integration.conftest import STARTUP_TIMEOUT, wait_until_ok
-from tests.support import free_port, server_env
+from tests.integration.servers import running_api
+from tests.support import load_project_graphs
 
 PROJECT = Path(__file__).parent.parent / "fixtures" / "graphs" / "state_project"
 HELLO = {"messages": [{"role": "user", "content": "hello", "id": "m1"}]}
@@ -32,34 +29,14 @@ HELLO = {"messages": [{"role": "user", "content": "hello", "id": "m1"}]}
 @pytest.fixture(scope="module")
 def state_server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of an API process started with the state_project graphs."""
-    port, workdir = free_port(), tmp_path_factory.mktemp("state-api")
-    argv = [sys.executable, "-m", "uvicorn", "app.api.app:create_app", "--factory"]
-    argv += ["--host", "127.0.0.1", "--port", str(port)]
-    env = {**server_env(redis_url), "THREADWATCH_GRAPHS_CONFIG": str(PROJECT / "langgraph.json")}
-    log = workdir / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            **child_popen_kwargs(),
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ok(url, proc, log, STARTUP_TIMEOUT)
+    env = {"THREADWATCH_GRAPHS_CONFIG": str(PROJECT / "langgraph.json")}
+    with running_api(redis_url, tmp_path_factory.mktemp("state-api"), env=env) as url:
         yield url
-    finally:
-        stop_process(proc)
 
 
 @pytest.fixture(scope="module")
 def registry() -> GraphRegistry:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sys, "path", list(sys.path))
-        return load_graphs(PROJECT)
+    return load_project_graphs(PROJECT)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from redis import Redis
 from app.api.app import create_app
 from app.api.deps import Stores
 from app.domain import ThreadStatus
+from app.graphs import GraphRegistry
 from app.models import RunEvent
 from app.settings import Settings
 from app.store.keys import SORT_FIELDS, Keys
@@ -39,11 +40,16 @@ def make_stores(redis: Redis, walk_budget: int = 20_000) -> Stores:
     return Stores(redis, threads, search, RunStore(redis, KEYS, scripts))
 
 
-def make_client(redis: Redis, max_body_bytes: int = 1024 * 1024) -> TestClient:
+def make_client(
+    redis: Redis, max_body_bytes: int = 1024 * 1024, graphs: GraphRegistry | None = None
+) -> TestClient:
     """A client of the API on `redis`, without the lifespan (which would connect to Redis):
-    the stores go where the lifespan would put them. 5xx come back as responses."""
+    the stores, and `graphs` if given, go where the lifespan would put them. 5xx come back
+    as responses."""
     app = create_app(Settings(redis_url="redis://unused", max_body_bytes=max_body_bytes))
     app.state.stores = make_stores(redis)
+    if graphs is not None:
+        app.state.graphs = graphs
     return TestClient(app, raise_server_exceptions=False)
 
 

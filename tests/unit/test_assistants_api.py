@@ -16,6 +16,7 @@ from app.api.app import create_app
 from app.domain import system_assistant_id
 from app.graphs import GraphRegistry, load_graphs
 from app.settings import Settings
+from tests.support import load_project_graphs
 from tests.unit.helpers import make_client, make_stores
 
 PROJECT = Path(__file__).parent.parent / "fixtures" / "graphs" / "project"
@@ -38,17 +39,12 @@ UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 
 @pytest.fixture(scope="module")
 def registry() -> GraphRegistry:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sys, "path", list(sys.path))
-        patch.setenv("TW_FIXTURE_GREETING", "")
-        return load_graphs(PROJECT)
+    return load_project_graphs(PROJECT, TW_FIXTURE_GREETING="")
 
 
 @pytest.fixture
 def client(fake_redis: FakeRedis, registry: GraphRegistry) -> TestClient:
-    client = make_client(fake_redis)
-    client.app.state.graphs = registry  # type: ignore[attr-defined]
-    return client
+    return make_client(fake_redis, graphs=registry)
 
 
 def names(assistants: list[dict[str, Any]]) -> list[str]:
@@ -296,8 +292,7 @@ def test_a_graph_with_a_subgraph_and_a_context_schema(
         "graph = outer.compile()\n"
     )
     (tmp_path / "langgraph.json").write_text('{"graphs": {"nested": "./g.py:graph"}}')
-    client = make_client(fake_redis)
-    client.app.state.graphs = load_graphs(tmp_path)  # type: ignore[attr-defined]
+    client = make_client(fake_redis, graphs=load_graphs(tmp_path))
     subgraphs = client.get("/assistants/nested/subgraphs").json()
     assert list(subgraphs) == ["child"]
     assert subgraphs["child"]["input_schema"]["required"] == ["n"]
@@ -311,8 +306,7 @@ def test_a_graph_with_a_subgraph_and_a_context_schema(
 def test_a_factory_that_returns_no_graph_is_a_424(tmp_path: Path, fake_redis: FakeRedis) -> None:
     (tmp_path / "g.py").write_text("def make():\n    return {'not': 'a graph'}\n")
     (tmp_path / "langgraph.json").write_text('{"graphs": {"bad": "./g.py:make"}}')
-    client = make_client(fake_redis)
-    client.app.state.graphs = load_graphs(tmp_path)  # type: ignore[attr-defined]
+    client = make_client(fake_redis, graphs=load_graphs(tmp_path))
     assert client.get("/assistants/bad").status_code == 200  # loading does not call it
     response = client.get("/assistants/bad/schemas")
     assert response.status_code == 424

@@ -32,6 +32,7 @@ from app.graphs import (
     load_registry,
     open_graph,
 )
+from tests.support import load_project_graphs
 
 PROJECT = Path(__file__).parent.parent / "fixtures" / "graphs" / "project"
 LOADED = ("agent", "named", "factory", "async_factory", "echo", "echo_async", "shout")
@@ -54,10 +55,7 @@ def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def registry() -> GraphRegistry:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sys, "path", list(sys.path))
-        patch.setenv("TW_FIXTURE_GREETING", "")
-        return load_graphs(PROJECT)
+    return load_project_graphs(PROJECT, TW_FIXTURE_GREETING="")
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ delete and prune carrying the checkpoints along."""
 from __future__ import annotations
 
 import asyncio
-import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -18,8 +17,9 @@ from fakeredis import FakeRedis
 from fastapi.testclient import TestClient
 
 from app.api.deps import Stores
-from app.graphs import GraphRegistry, load_graphs, open_graph
+from app.graphs import GraphRegistry, open_graph
 from app.state import NoGraphId, jsonable
+from tests.support import load_project_graphs
 from tests.unit.helpers import event, keyspace, make_client, thread_hash
 
 PROJECT = Path(__file__).parent.parent / "fixtures" / "graphs" / "state_project"
@@ -34,16 +34,12 @@ HELLO = {"messages": [{"role": "user", "content": "hello", "id": "m1"}]}
 
 @pytest.fixture(scope="module")
 def registry() -> GraphRegistry:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sys, "path", list(sys.path))
-        return load_graphs(PROJECT)
+    return load_project_graphs(PROJECT)
 
 
 @pytest.fixture
 def client(fake_redis: FakeRedis, registry: GraphRegistry) -> TestClient:
-    client = make_client(fake_redis)
-    client.app.state.graphs = registry  # type: ignore[attr-defined]
-    return client
+    return make_client(fake_redis, graphs=registry)
 
 
 @pytest.fixture

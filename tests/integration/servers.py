@@ -1,0 +1,80 @@
+"""The real API as a subprocess for the integration tests: uvicorn running this checkout's
+`app.api.app:create_app` on 127.0.0.1, in a temp dir (no stray .env), its output in a log file.
+
+`running_api` is the whole life of one API process (start, wait for GET /ok, stop);
+`api_argv`, `spawn` and `wait_until_ok` are its parts, for the run stack (run_stack.py),
+which starts its workers while the API comes up.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.processes import child_popen_kwargs, stop_process
+from tests.support import free_port, server_env
+
+STARTUP_TIMEOUT = 20.0
+SERVER_LOG = "server.log"  # the log of `running_api`, in its workdir
+
+
+def api_argv(port: int) -> list[str]:
+    """The command line of the API on 127.0.0.1:port."""
+    argv = [sys.executable, "-m", "uvicorn", "app.api.app:create_app", "--factory"]
+    return argv + ["--host", "127.0.0.1", "--port", str(port)]
+
+
+def spawn(argv: list[str], env: Mapping[str, str], workdir: Path, log: Path) -> subprocess.Popen:
+    """Start a supervised child in `workdir`, stdout and stderr to `log`, no stdin."""
+    with open(log, "wb") as out:
+        io = {"stdin": subprocess.DEVNULL, "stdout": out, "stderr": subprocess.STDOUT}
+        return subprocess.Popen(argv, env=env, cwd=workdir, **io, **child_popen_kwargs())
+
+
+def wait_until_ok(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:
+    """Poll GET {url}/ok until it answers 200; fail with the server's output if it dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            reason = f"server exited with code {proc.returncode}:\n{log.read_text()}"
+            pytest.fail(reason, pytrace=False)
+        try:
+            if httpx.get(f"{url}/ok", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"server not ready within {timeout:g} s:\n{log.read_text()}", pytrace=False)
+
+
+@contextmanager
+def running_api(
+    redis_url: str,
+    workdir: Path,
+    *,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """The base URL of an API process on `redis_url`, ready (GET /ok answered 200), stopped
+    (SIGTERM, then SIGKILL) on exit.
+
+    It runs in `workdir` and logs to `workdir / SERVER_LOG`; `port` defaults to a free one,
+    `env` is added to `server_env(redis_url)`. A server that exits or is not ready within
+    STARTUP_TIMEOUT fails the test with its log.
+    """
+    port = free_port() if port is None else port
+    log = workdir / SERVER_LOG
+    proc = spawn(api_argv(port), {**server_env(redis_url), **(env or {})}, workdir, log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ok(url, proc, log, STARTUP_TIMEOUT)
+        yield url
+    finally:
+        stop_process(proc)

@@ -13,7 +13,9 @@ import asyncio
 import dataclasses
 import inspect
 import logging
+import threading
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -260,11 +262,26 @@ class Runner:
         self.runs.apply([event])
 
 
+# One event loop per worker thread, kept between runs, and one executor for the process:
+# a loop per run would create (and tear down) its own executor threads every run.
+_loops = threading.local()
+_executor = ThreadPoolExecutor(thread_name_prefix="threadwatch-run")
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    loop = getattr(_loops, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = asyncio.new_event_loop()
+        loop.set_default_executor(_executor)
+        _loops.loop = loop
+    return loop
+
+
 def run_to_end(coro: Coroutine[Any, Any, str]) -> str:
-    """asyncio.run, but a cancelled run's leftovers get CANCEL_GRACE seconds, not forever: a
-    sync node may still be running in the executor, and only finishes alone (its result
-    dropped). The run was reported before this wait."""
-    loop = asyncio.new_event_loop()
+    """Run ``coro`` on this thread's loop. A cancelled run's leftovers get CANCEL_GRACE
+    seconds, not forever: a sync node may still be running in the executor, and finishes
+    alone (its result dropped). The run was reported before this wait."""
+    loop = _thread_loop()
     try:
         return loop.run_until_complete(coro)
     finally:
@@ -273,8 +290,6 @@ def run_to_end(coro: Coroutine[Any, Any, str]) -> str:
             task.cancel()
         if leftovers:
             loop.run_until_complete(asyncio.wait(leftovers, timeout=CANCEL_GRACE))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()  # shuts the executor down without waiting for its threads
 
 
 def checkpointer(redis: Redis, keys: Keys) -> Any:

@@ -1,7 +1,8 @@
 """How much CPU other processes used while the benchmark ran (the machine may be shared).
 
 Linux only (/proc); elsewhere the figures are None. "Ours" is this process and every
-descendant (loader and client processes, the server it started, the API).
+descendant (loader and client processes, the server it started, the API), and the
+children they have reaped.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ def _machine_busy() -> float | None:
     return (sum(values) - idle) / TICKS
 
 
-def _tree_cpu(root: int) -> float:
-    """CPU-seconds used by `root` and its living descendants."""
+def tree_cpu(root: int) -> float:
+    """CPU-seconds used by `root` and its living descendants, and by the descendants they
+    have reaped (a server the benchmark stopped keeps counting as its own)."""
     parents: dict[int, int] = {}
     cpu: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
@@ -37,7 +39,8 @@ def _tree_cpu(root: int) -> float:
         rest = stat.rsplit(")", 1)[1].split()
         pid = int(entry.name)
         parents[pid] = int(rest[1])
-        cpu[pid] = (int(rest[11]) + int(rest[12])) / TICKS
+        # utime + stime, and cutime + cstime: the children it has reaped.
+        cpu[pid] = sum(int(v) for v in rest[11:15]) / TICKS
     total, stack = 0.0, [root]
     children: dict[int, list[int]] = {}
     for pid, ppid in parents.items():
@@ -57,7 +60,7 @@ class CpuWatch:
 
     def start(self) -> None:
         self._busy = _machine_busy()
-        self._ours = _tree_cpu(os.getpid()) if self._busy is not None else 0.0
+        self._ours = tree_cpu(os.getpid()) if self._busy is not None else 0.0
         self._wall = os.times().elapsed
 
     def others_percent(self) -> float | None:
@@ -65,5 +68,5 @@ class CpuWatch:
         if busy is None or self._busy is None:
             return None
         wall = os.times().elapsed - self._wall
-        others = (busy - self._busy) - (_tree_cpu(os.getpid()) - self._ours)
+        others = (busy - self._busy) - (tree_cpu(os.getpid()) - self._ours)
         return max(0.0, others) / max(wall, 1e-9) * 100

@@ -130,14 +130,29 @@ def external(url: str) -> Server:
     return Server(url, f"external {name} (--redis-url)", version)
 
 
-def start_api(redis_url: str, prefix: str, workers: int = 1, timeout: float = 30.0) -> Server:
-    """The real API: uvicorn running app.api.app:create_app on a free port."""
-    temp_dir = Path(tempfile.mkdtemp(prefix="threadwatch-bench-api-"))
-    port = free_port()
+def app_env(redis_url: str, prefix: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment of a threadwatch process (API or worker) on this Redis and key prefix:
+    REDIS_URL removed (it would win over THREADWATCH_REDIS_URL), the repo importable."""
     env = {k: v for k, v in os.environ.items() if k.upper() != "REDIS_URL"}
     env["THREADWATCH_REDIS_URL"] = redis_url
     env["THREADWATCH_KEY_PREFIX"] = prefix
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env.update(extra or {})
+    return env
+
+
+def start_api(
+    redis_url: str,
+    prefix: str,
+    workers: int = 1,
+    timeout: float = 30.0,
+    env: dict[str, str] | None = None,
+) -> Server:
+    """The real API: uvicorn running app.api.app:create_app on a free port (``env``: extra
+    environment, e.g. THREADWATCH_GRAPHS_CONFIG)."""
+    temp_dir = Path(tempfile.mkdtemp(prefix="threadwatch-bench-api-"))
+    port = free_port()
+    env = app_env(redis_url, prefix, env)
     argv = [sys.executable, "-m", "uvicorn", "app.api.app:create_app", "--factory"]
     argv += ["--host", HOST, "--port", str(port), "--log-level", "warning", "--no-access-log"]
     argv += ["--workers", str(workers)]
@@ -175,3 +190,21 @@ def start_api(redis_url: str, prefix: str, workers: int = 1, timeout: float = 30
     tail = server.log_tail()
     server.stop()
     raise SystemExit(f"the API was not ready within {timeout:g} s:\n{tail}")
+
+
+def start_process(argv: list[str], env: dict[str, str], name: str) -> Server:
+    """Any other child (a `threadwatch worker`, an `rq worker`), output to a log file in a
+    temp dir that is also its working directory; readiness is the caller's business."""
+    temp_dir = Path(tempfile.mkdtemp(prefix=f"threadwatch-bench-{name}-"))
+    log_path = temp_dir / f"{name}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=temp_dir,
+            env=env,
+            **child_popen_kwargs(),
+        )
+    return Server("", name, "", process=process, temp_dir=temp_dir, log_path=log_path)

@@ -14,11 +14,13 @@ import os
 import signal
 import socket
 import threading
+import time
 from types import FrameType
 
 from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.job import Job
+from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
 from app.settings import Settings
@@ -27,6 +29,8 @@ from workers.runs import runner
 from workers.webhooks import webhook_queue
 
 log = logging.getLogger(__name__)
+# Seconds between checks that this process should take RQ's scheduler over.
+SCHEDULER_CHECK = 60
 # Seconds an idle worker thread blocks on the queue before it checks for a stop request.
 IDLE_POLL = 2
 
@@ -52,13 +56,8 @@ class ThreadWorker(SimpleWorker):
         return None
 
     def stop_after_current_job(self) -> None:
-        """Warm stop: finish the job in hand. The scheduler process (if this thread started
-        one) is asked to stop now, without waiting: it would otherwise outlive us."""
+        """Warm stop: finish the job in hand, then leave the loop."""
         self._stop_requested = True
-        process = getattr(self.scheduler, "_process", None) if self.scheduler else None
-        if process is not None and process.pid:
-            with contextlib.suppress(OSError):
-                os.kill(process.pid, signal.SIGTERM)
 
 
 def run_worker(settings: Settings, concurrency: int | None = None) -> None:
@@ -74,20 +73,37 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
     workers = [
         ThreadWorker(queues, connection=connection, name=f"{prefix}.{i}") for i in range(count)
     ]
-    threads = [
-        threading.Thread(target=w.work, kwargs={"with_scheduler": i == 0}, name=w.name, daemon=True)
-        for i, w in enumerate(workers)
-    ]
-    _install_stop_handlers(workers)
+    threads = [threading.Thread(target=w.work, name=w.name, daemon=True) for w in workers]
+    # RQ's scheduler (delayed runs, webhook retries) is a forked process: fork it now, before
+    # any worker thread exists, so that no lock a thread holds is copied into it locked.
+    scheduler = RQScheduler(queues, connection=connection)
+    scheduler.acquire_locks(auto_start=True)
+    stop = threading.Event()
+    _install_stop_handlers(workers, scheduler, stop)
     for thread in threads:
         thread.start()
     log.info("worker %s: %d runs at once, queues %s", prefix, count, [q.name for q in queues])
+    last_check = time.monotonic()
     for thread in threads:
         while thread.is_alive():
             thread.join(timeout=0.5)
+            if time.monotonic() - last_check > SCHEDULER_CHECK and not stop.is_set():
+                # Take the scheduler over when the process holding its lock is gone.
+                scheduler.acquire_locks(auto_start=True)
+                last_check = time.monotonic()
 
 
-def _install_stop_handlers(workers: list[ThreadWorker]) -> None:
+def _stop_scheduler(scheduler: RQScheduler) -> None:
+    """Ask the scheduler process to stop, without waiting: it would otherwise outlive us."""
+    process = scheduler._process
+    if process is not None and process.pid:
+        with contextlib.suppress(OSError):
+            os.kill(process.pid, signal.SIGTERM)
+
+
+def _install_stop_handlers(
+    workers: list[ThreadWorker], scheduler: RQScheduler, stop: threading.Event
+) -> None:
     stops: list[int] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -96,6 +112,8 @@ def _install_stop_handlers(workers: list[ThreadWorker]) -> None:
             log.warning("second stop signal: exiting now; unfinished runs will be recovered")
             os._exit(1)
         log.info("stopping: runs in progress finish first (signal again to exit now)")
+        stop.set()
+        _stop_scheduler(scheduler)
         for worker in workers:
             worker.stop_after_current_job()
 

@@ -88,10 +88,14 @@ class RunStore:
         if not events:
             return []
         metadata = self._read_metadata(events)
-        pipe = self.redis.pipeline(transaction=False)
-        for start in range(0, len(events), EVENTS_PER_CALL):
-            self._call(events[start : start + EVENTS_PER_CALL], metadata, client=pipe)
-        replies = [reply for call in pipe.execute() for reply in _replies(call)]
+        if len(events) <= EVENTS_PER_CALL:
+            # One call needs no pipeline (whose script check costs a round trip).
+            replies = _replies(self._call(events, metadata))
+        else:
+            pipe = self.redis.pipeline(transaction=False)
+            for start in range(0, len(events), EVENTS_PER_CALL):
+                self._call(events[start : start + EVENTS_PER_CALL], metadata, client=pipe)
+            replies = [reply for call in pipe.execute() for reply in _replies(call)]
         results: list[Applied] = []
         mismatch: RunEvent | None = None
         for event, reply in zip(events, replies, strict=True):

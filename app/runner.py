@@ -263,9 +263,12 @@ class Runner:
 
 
 # One event loop per worker thread, kept between runs, and one executor for the process:
-# a loop per run would create (and tear down) its own executor threads every run.
+# a loop per run would create (and tear down) its own executor threads every run. Sync
+# nodes run in the executor, so it must hold one per run in flight (and the I/O hops of
+# the others); threads are only started when needed, so a high cap costs nothing idle.
+EXECUTOR_THREADS = 256
 _loops = threading.local()
-_executor = ThreadPoolExecutor(thread_name_prefix="threadwatch-run")
+_executor = ThreadPoolExecutor(EXECUTOR_THREADS, thread_name_prefix="threadwatch-run")
 
 
 def _thread_loop() -> asyncio.AbstractEventLoop:

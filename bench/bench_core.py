@@ -317,6 +317,15 @@ class Bench:
 
     # -- phases --------------------------------------------------------------------------
 
+    def load_phase(self, rows: list[list[Any]], label: str, work: Any, args: list[Any]) -> float:
+        """Run one loading step in the pool; add its row (threads, s, per s, Redis CPU %)."""
+        n = self.cfg.threads
+        cpu0, started = self.redis_cpu(), time.perf_counter()
+        self.in_pool(work, args)
+        seconds = time.perf_counter() - started
+        rows.append([label, n, seconds, n / seconds, (self.redis_cpu() - cpu0) / seconds * 100])
+        return seconds
+
     def load(self) -> None:
         cfg, n = self.cfg, self.cfg.threads
         self.warm_pool()
@@ -324,40 +333,14 @@ class Bench:
         parts = wl.chunks(0, n, cfg.procs)
         rows = []
 
-        cpu0, started = self.redis_cpu(), time.perf_counter()
-        self.in_pool(
-            wl.create_threads,
-            [(self.server.url, self.prefix, n, cfg.seed, lo, hi) for lo, hi in parts],
-        )
-        create_s = time.perf_counter() - started
-        create_cpu = (self.redis_cpu() - cpu0) / create_s
-        rows.append(
-            [
-                "create threads (create_thread.lua, pipelined 1000)",
-                n,
-                create_s,
-                n / create_s,
-                create_cpu * 100,
-            ]
+        args = [(self.server.url, self.prefix, n, cfg.seed, lo, hi) for lo, hi in parts]
+        create_s = self.load_phase(
+            rows, "create threads (create_thread.lua, pipelined 1000)", wl.create_threads, args
         )
         self.mem["created"] = self.used_memory()
         self.breakdown_created = self.memory_breakdown(with_runs=False)
-
-        cpu0, started = self.redis_cpu(), time.perf_counter()
-        self.in_pool(
-            wl.emit_load_events,
-            [(self.server.url, self.prefix, n, cfg.seed, lo, hi) for lo, hi in parts],
-        )
-        events_s = time.perf_counter() - started
-        events_cpu = (self.redis_cpu() - cpu0) / events_s
-        rows.append(
-            [
-                "status events (Emitter.emit_many, 1 run each)",
-                n,
-                events_s,
-                n / events_s,
-                events_cpu * 100,
-            ]
+        events_s = self.load_phase(
+            rows, "status events (Emitter.emit_many, 1 run each)", wl.emit_load_events, args
         )
         self.mem["events"] = self.used_memory()
         self.breakdown_events = self.memory_breakdown(with_runs=True)

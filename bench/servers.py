@@ -150,33 +150,22 @@ def start_api(
 ) -> Server:
     """The real API: uvicorn running app.api.app:create_app on a free port (``env``: extra
     environment, e.g. THREADWATCH_GRAPHS_CONFIG)."""
-    temp_dir = Path(tempfile.mkdtemp(prefix="threadwatch-bench-api-"))
     port = free_port()
     env = app_env(redis_url, prefix, env)
     argv = [sys.executable, "-m", "uvicorn", "app.api.app:create_app", "--factory"]
     argv += ["--host", HOST, "--port", str(port), "--log-level", "warning", "--no-access-log"]
     argv += ["--workers", str(workers)]
-    log_path = temp_dir / "api.log"
-    with open(log_path, "wb") as log:
-        # In a temp dir: no stray .env is read.
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=temp_dir,
-            env=env,
-            **child_popen_kwargs(),
-        )
+    child = start_process(argv, env, "api")
     url = f"http://{HOST}:{port}"
     server = Server(
         url,
         "uvicorn",
         f"{workers} worker(s)",
-        process=process,
-        temp_dir=temp_dir,
-        log_path=log_path,
+        process=child.process,
+        temp_dir=child.temp_dir,
+        log_path=child.log_path,
     )
+    process = child.process
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

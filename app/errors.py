@@ -48,10 +48,12 @@ class RunThreadMismatch(ConflictError):
 
 
 class ThreadBusy(ConflictError):
-    """The thread has a pending or running run, so its state cannot be changed directly."""
+    """The thread has a pending or running run, so its state cannot be changed directly
+    (the production LangGraph server's text)."""
 
     def __init__(self, thread_id: str) -> None:
-        super().__init__(f"Thread {thread_id} has runs in flight; wait for them to finish")
+        super().__init__("Thread is busy with a running job. Cannot update state.")
+        self.thread_id = thread_id
 
 
 class RunRejected(ConflictError):

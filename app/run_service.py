@@ -9,6 +9,7 @@ run id) then depends on that run's job, so a thread's runs execute one at a time
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from datetime import timedelta
 from typing import Any
@@ -146,9 +147,9 @@ class RunService:
         if previous_job is not None:
             options["depends_on"] = Dependency(jobs=[previous_job], allow_failure=True)
         if after_seconds:
-            self.queue.enqueue_in(
-                timedelta(seconds=after_seconds), "workers.runs.execute_run", run_id, **options
-            )
+            # RQ schedules in whole seconds: round up, so that a run never starts early.
+            delay = timedelta(seconds=math.ceil(after_seconds))
+            self.queue.enqueue_in(delay, "workers.runs.execute_run", run_id, **options)
         else:
             self.queue.enqueue("workers.runs.execute_run", run_id, **options)
 

@@ -346,7 +346,7 @@ def test_update_while_busy_is_a_409_and_writes_nothing(
     count = len(history(client, interrupted, limit=100))
     response = client.post(f"/threads/{interrupted}/state", json={"values": {"draft": "x"}})
     assert response.status_code == 409
-    assert response.json()["detail"].startswith(f"Thread {interrupted} ")
+    assert response.json() == {"detail": "Thread is busy with a running job. Cannot update state."}
     assert len(history(client, interrupted, limit=100)) == count
     assert client.get(f"/threads/{interrupted}").json()["status"] == "busy"
 

@@ -206,16 +206,23 @@ class Runner:
             if graph.kind == "callable":
                 values = await _call(runnable, kwargs.get("input"), config)
                 return Outcome("run.succeeded", values=jsonable(values))
-            await _drain(
-                runnable.astream(
-                    _graph_input(kwargs),
-                    config,
-                    stream_mode="values",
-                    interrupt_before=kwargs.get("interrupt_before"),
-                    interrupt_after=kwargs.get("interrupt_after"),
-                )
+            values, stopped = None, False
+            stream = runnable.astream(
+                _graph_input(kwargs),
+                config,
+                stream_mode=["values", "updates"],
+                interrupt_before=kwargs.get("interrupt_before"),
+                interrupt_after=kwargs.get("interrupt_after"),
             )
-            return _from_state(await runnable.aget_state(config))
+            async for mode, chunk in stream:
+                if mode == "values":
+                    values = chunk
+                elif isinstance(chunk, dict) and "__interrupt__" in chunk:
+                    stopped = True  # an interrupt() or a breakpoint: nodes are left to run
+            if stopped:
+                return _from_state(await runnable.aget_state(config))
+            # Finished: the last values are the final checkpoint's, no need to read it back.
+            return Outcome("run.succeeded", jsonable(values), {}, [])
 
     async def _stopped_outcome(
         self,
@@ -348,11 +355,6 @@ def _from_state(state: Any) -> Outcome:
     if state.next:
         return Outcome("run.interrupted", values, interrupts, list(state.next))
     return Outcome("run.succeeded", values, {}, [])
-
-
-async def _drain(stream: Any) -> None:
-    async for _ in stream:
-        pass
 
 
 async def _call(fn: Callable[..., Any], payload: Any, config: dict[str, Any]) -> Any:

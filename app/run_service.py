@@ -25,7 +25,6 @@ from app.domain import EventType, RunStatus, system_assistant_id
 from app.errors import NotFoundError, ThreadNotFound
 from app.graphs import GraphRegistry
 from app.models import RunCreate, RunEvent
-from app.runner import checkpointer
 from app.store.keys import Keys
 from app.store.runs import RunStore
 from app.store.threads import ThreadStore
@@ -191,9 +190,8 @@ class RunService:
     def delete(self, thread_id: str, run_id: str) -> None:
         """Delete an ended run with the checkpoints it wrote."""
         self.runs.get(thread_id, run_id)
-        saver = checkpointer(self.redis, self.keys)
-        if saver is not None:
-            saver.delete_for_runs([run_id])
+        if self.threads.checkpoints is not None:
+            self.threads.checkpoints.delete_for_runs([run_id])
         self.runs.delete(thread_id, run_id)
 
     def runs_in_status(self, statuses: tuple[str | None, ...]) -> list[tuple[str, str]]:

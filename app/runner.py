@@ -83,7 +83,8 @@ class Runner:
     def __post_init__(self) -> None:
         self.threads = ThreadStore(self.redis, self.keys)
         self.runs = RunStore(self.redis, self.keys, self.threads.scripts)
-        self.saver = checkpointer(self.redis, self.keys)
+        # The thread store's checkpoint saver (None without langgraph, an optional extra).
+        self.saver: Any = self.threads.checkpoints
 
     def execute(self, run_id: str) -> str | None:
         """Run ``run_id`` unless it already ended or was cancelled; the terminal event type."""
@@ -300,15 +301,6 @@ def run_to_end(coro: Coroutine[Any, Any, str]) -> str:
             task.cancel()
         if leftovers:
             loop.run_until_complete(asyncio.wait(leftovers, timeout=CANCEL_GRACE))
-
-
-def checkpointer(redis: Redis, keys: Keys) -> Any:
-    """The Redis checkpoint saver, or None when langgraph (an optional extra) is absent."""
-    try:
-        from app.store.checkpoints import RedisSaver
-    except ImportError:
-        return None
-    return RedisSaver(redis, keys)
 
 
 def output_of(outcome: Outcome) -> Any:

@@ -37,13 +37,16 @@ def new_thread_id() -> str:
 
 
 class CheckpointThreads(Protocol):
-    """The whole-thread operations of a checkpoint saver (``RedisSaver`` has them)."""
+    """The whole-thread (and whole-run) operations of a checkpoint saver (``RedisSaver``
+    has them)."""
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None: ...
 
     def delete_thread(self, thread_id: str) -> None: ...
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = ...) -> None: ...
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None: ...
 
 
 def default_checkpoints(redis: Redis, keys: Keys) -> CheckpointThreads | None:

@@ -103,7 +103,6 @@ class CancelMany(BaseModel):
 @router.post("/runs/cancel", status_code=204)
 def cancel_runs(
     service: RunServiceDep,
-    stores: StoresDep,
     body: CancelMany,
     action: Annotated[CancelAction, Query()] = "interrupt",
 ) -> Response:
@@ -111,7 +110,7 @@ def cancel_runs(
     by_ids = body.thread_id is not None or body.run_ids is not None
     if by_ids == (body.status is not None) or (by_ids and not (body.thread_id and body.run_ids)):
         raise InvalidInputError("Either (thread_id and run_ids) or status must be given")
-    for thread_id, run_id in _targets(service, stores, body):
+    for thread_id, run_id in _targets(service, body):
         try:
             service.cancel(thread_id, run_id, action)
         except NotFoundError:
@@ -119,7 +118,7 @@ def cancel_runs(
     return Response(status_code=204)
 
 
-def _targets(service: RunService, stores: StoresDep, body: CancelMany) -> list[tuple[str, str]]:
+def _targets(service: RunService, body: CancelMany) -> list[tuple[str, str]]:
     if body.thread_id and body.run_ids:
         return [(body.thread_id, run_id) for run_id in body.run_ids]
     statuses = IN_FLIGHT if body.status == "all" else (body.status,)

@@ -724,17 +724,7 @@ class Bench:
                     cfg.iterations,
                     cfg.warmup,
                 )
-                rows.append(
-                    [
-                        f"POST /threads/search  {shape.name}",
-                        lat.p50,
-                        lat.p90,
-                        lat.p99,
-                        lat.max,
-                        _verdict(lat.p50 <= 5),
-                        "<= 5",
-                    ]
-                )
+                rows.append(_latency_row(f"POST /threads/search  {shape.name}", lat, 5))
                 if shape.targeted:
                     self.targets.append(
                         Target(f"search {shape.targeted} p50 (HTTP)", lat.p50, 5, "ms")
@@ -747,17 +737,7 @@ class Bench:
                     cfg.iterations,
                     cfg.warmup,
                 )
-                rows.append(
-                    [
-                        f"POST /threads/count   {shape.name}",
-                        lat.p50,
-                        lat.p90,
-                        lat.p99,
-                        lat.max,
-                        _verdict(lat.p50 <= 20),
-                        "<= 20",
-                    ]
-                )
+                rows.append(_latency_row(f"POST /threads/count   {shape.name}", lat, 20))
 
         from langgraph_sdk import get_sync_client
 
@@ -772,17 +752,7 @@ class Bench:
                 cfg.iterations,
                 cfg.warmup,
             )
-            rows.append(
-                [
-                    f"SDK threads.search    {shape.name}",
-                    lat.p50,
-                    lat.p90,
-                    lat.p99,
-                    lat.max,
-                    _verdict(lat.p50 <= 5),
-                    "<= 5",
-                ]
-            )
+            rows.append(_latency_row(f"SDK threads.search    {shape.name}", lat, 5))
         table(
             ["request (limit=10)", "p50 ms", "p90 ms", "p99 ms", "max ms", "", "target p50"],
             rows,
@@ -912,6 +882,11 @@ class Bench:
 def _median(values: list[float | None]) -> float | None:
     known = sorted(v for v in values if v is not None)
     return known[len(known) // 2] if known else None
+
+
+def _latency_row(label: str, lat: Any, limit: float) -> list[Any]:
+    """A table row: label, p50, p90, p99, max, verdict of p50 against ``limit``, the target."""
+    return [label, lat.p50, lat.p90, lat.p99, lat.max, _verdict(lat.p50 <= limit), f"<= {limit:g}"]
 
 
 def _verdict(ok: bool) -> str:

@@ -31,6 +31,8 @@ class EventType(StrEnum):
     FAILED = "run.failed"
     CANCELLED = "run.cancelled"
     TIMEOUT = "run.timeout"
+    # A sign of life of a run in flight: renews its lease, changes nothing else.
+    HEARTBEAT = "run.heartbeat"
 
 
 class EventResult(StrEnum):
@@ -59,7 +61,7 @@ THREAD_OUTCOME_OF_EVENT: dict[EventType, ThreadStatus] = {
     EventType.TIMEOUT: ThreadStatus.ERROR,
 }
 
-IN_FLIGHT_EVENTS = frozenset({EventType.PENDING, EventType.STARTED})
+IN_FLIGHT_EVENTS = frozenset({EventType.PENDING, EventType.STARTED, EventType.HEARTBEAT})
 
 # Stripped from user metadata on create and patch, as the LangGraph server does.
 RESERVED_METADATA_KEYS = frozenset(

@@ -58,6 +58,7 @@ SortBy = Literal["thread_id", "status", "created_at", "updated_at", "state_updat
 EXTRACT_ALIAS = re.compile(r"^[a-zA-Z_]\w*$")
 EXTRACT_ROOTS = ("values", "metadata", "config", "interrupts")
 MAX_EXTRACT = 10
+MAX_STATUS_AGE_SECONDS = 10**10  # about 317 years
 
 
 def strip_reserved(metadata: Metadata | None) -> Metadata:
@@ -104,6 +105,10 @@ class ThreadFilter(Request):
     metadata: Metadata | None = None
     values: Metadata | None = None
     status: ThreadStatus | None = None
+    # Extension: only threads in their current status for at least this many seconds.
+    min_status_age_seconds: float | None = Field(
+        default=None, ge=0, le=MAX_STATUS_AGE_SECONDS, allow_inf_nan=False, strict=True
+    )
 
 
 class ThreadSearch(ThreadFilter):
@@ -185,6 +190,9 @@ class RunEvent(Request):
     config: dict[str, Any] | None = None
     kwargs: dict[str, Any] | None = None
     multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"] | None = None
+    # How long the run stays alive without another event (run.started, run.heartbeat or
+    # any later one renews it); the server's lease_seconds setting when absent.
+    lease_seconds: float | None = Field(default=None, ge=1, le=86_400)
 
     _at = field_validator("at")(_event_time)
 

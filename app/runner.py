@@ -28,8 +28,8 @@ from app.graphs import GraphRegistry, LoadedGraph, open_graph
 from app.models import RunEvent
 from app.store.codec import decode_hash, materialize
 from app.store.keys import Keys
-from app.store.runs import RunStore
-from app.store.threads import ThreadStore
+from app.store.runs import DEFAULT_LEASE_SECONDS, RunStore
+from app.store.threads import DEFAULT_HISTORY_LIMIT, ThreadStore
 from app.webhooks import run_webhook_payload
 from workers.webhooks import enqueue_webhook, webhook_queue
 
@@ -79,12 +79,30 @@ class Runner:
     run_timeout: float
     webhook_secret: str | None = None
     webhook_allow_private: bool = False
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    history_limit: int = DEFAULT_HISTORY_LIMIT
 
     def __post_init__(self) -> None:
-        self.threads = ThreadStore(self.redis, self.keys)
-        self.runs = RunStore(self.redis, self.keys, self.threads.scripts)
+        self.threads = ThreadStore(self.redis, self.keys, history_limit=self.history_limit)
+        self.runs = RunStore(
+            self.redis, self.keys, self.threads.scripts, self.lease_seconds, self.history_limit
+        )
         # The thread store's checkpoint saver (None without langgraph, an optional extra).
         self.saver: Any = self.threads.checkpoints
+        # Runs executing in this process (run id -> thread id), whose leases it renews.
+        self.executing: dict[str, str] = {}
+        self._executing_lock = threading.Lock()
+
+    def renew_leases(self) -> int:
+        """One `run.heartbeat` per run executing here, in one call; how many were sent."""
+        with self._executing_lock:
+            running = list(self.executing.items())
+        events = [
+            RunEvent(thread_id=thread_id, run_id=run_id, type="run.heartbeat")
+            for run_id, thread_id in running
+        ]
+        self.runs.apply(events)
+        return len(events)
 
     def execute(self, run_id: str) -> str | None:
         """Run ``run_id`` unless it already ended or was cancelled; the terminal event type."""
@@ -95,8 +113,14 @@ class Runner:
         thread_id = fields["thread_id"].decode()
         kwargs = orjson.loads(fields.get("kwargs") or b"{}")
         kwargs["started_at"] = datetime.now(UTC)
-        self._emit(thread_id, run_id, "run.started")
-        return run_to_end(self._execute(thread_id, run_id, fields, kwargs))
+        with self._executing_lock:
+            self.executing[run_id] = thread_id
+        try:
+            self._emit(thread_id, run_id, "run.started")
+            return run_to_end(self._execute(thread_id, run_id, fields, kwargs))
+        finally:
+            with self._executing_lock:
+                self.executing.pop(run_id, None)
 
     async def _execute(
         self, thread_id: str, run_id: str, fields: dict[str, bytes], kwargs: dict[str, Any]

@@ -43,6 +43,25 @@ class Settings(BaseSettings):
     # None sends them unsigned (LangGraph does not sign).
     webhook_secret: str | None = None
 
+    # -- liveness (leases and the sweeper) ---------------------------------------------
+    # A running run's lease: its worker renews it every third of this; a run whose lease
+    # ran out is lost (its worker died) and the sweeper ends it. External runtimes may
+    # send their own `lease_seconds` with run.started / run.heartbeat.
+    lease_seconds: float = Field(default=30, ge=1, le=86_400)
+    # Seconds between sweeps (lost runs, expired TTLs, stuck-thread alerts).
+    sweep_interval_seconds: float = Field(default=15, ge=1, le=3600)
+    # A lost run of our workers is queued again this many times before it ends as
+    # `error` {"error": "WorkerLost"}; 0 never re-runs a run (it may not be idempotent).
+    run_retries: int = Field(default=0, ge=0, le=10)
+    # Status changes kept per thread (GET /threads/{id}/transitions).
+    status_history_limit: int = Field(default=100, ge=1, le=10_000)
+
+    # -- stuck-thread alerts (app/alerts) ----------------------------------------------
+    # A YAML file with a top-level `rules:` list (see the README), and/or rules as a JSON
+    # list in THREADWATCH_ALERT_RULES; rule names are unique across both.
+    alert_rules_file: str | None = None
+    alert_rules: list[dict[str, object]] = Field(default_factory=list)
+
 
 @lru_cache
 def get_settings() -> Settings:

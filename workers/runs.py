@@ -30,6 +30,8 @@ def runner() -> Runner:
                 settings.run_timeout_seconds,
                 settings.webhook_secret,
                 settings.webhook_allow_private,
+                settings.lease_seconds,
+                settings.status_history_limit,
             )
         return _runner
 

@@ -5,6 +5,8 @@ connects to a checked address (the name is not looked up again, so DNS rebinding
 swap the target), keeping the Host header and TLS SNI/certificate checks on the name.
 Redirects are not followed: a 3xx is a failed attempt, as Standard Webhooks recommends.
 Logs name the host only: never the body, the query string, headers or secrets.
+Each attempt's outcome is counted in the metrics hash (app/metrics.py): delivered, retrying,
+failed (no retry left, or 410 Gone) or refused (URL policy).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from rq.job import Job, get_current_job
 
 from app import __version__
 from app.errors import WebhookUrlRejected
+from app.metrics import count_quietly, field
+from app.settings import get_settings
+from app.store.keys import Keys
 from app.webhooks import (
     SENT_AT_FIELD,
     IPAddress,
@@ -71,6 +76,8 @@ def enqueue_webhook(
     intervals: Sequence[int] | None = None,
     headers: Mapping[str, str] | None = None,
     msg_id: str | None = None,
+    kind: str = "run",
+    rule: str | None = None,
 ) -> Job | None:
     """Queue one webhook; returns the job, or None when Redis could not take it (logged).
 
@@ -78,6 +85,7 @@ def enqueue_webhook(
     the resolved addresses at each attempt), and ValueError for a malformed secret (a
     configuration error); never for delivery. A ``webhook_sent_at`` member of the payload
     is set again at each attempt. ``intervals`` default to ``backoff(max_retries)``.
+    ``kind`` (run / alert) and ``rule`` (an alert rule's name) label the outcome counters.
     """
     target = parse_webhook_url(url, allow_private)
     if secret is not None:
@@ -87,7 +95,13 @@ def enqueue_webhook(
     retry = None
     if max_retries > 0:
         retry = Retry(max=max_retries, interval=list(intervals or backoff(max_retries)))
-    options = {"secret": secret, "msg_id": msg_id, "stamp_sent_at": SENT_AT_FIELD in payload}
+    options = {
+        "secret": secret,
+        "msg_id": msg_id,
+        "stamp_sent_at": SENT_AT_FIELD in payload,
+        "kind": kind,
+        "rule": rule,
+    }
     try:
         return queue.enqueue(
             deliver_webhook,
@@ -113,13 +127,38 @@ def deliver_webhook(
     secret: str | None = None,
     msg_id: str | None = None,
     stamp_sent_at: bool = False,
+    kind: str = "run",
+    rule: str | None = None,
 ) -> int:
     """POST ``body`` to ``url`` and return the 2xx status; raise on anything else.
 
     WebhookDeliveryError (retried by RQ): no connection, timeout, DNS failure, non-2xx.
     A refused target (WebhookUrlRejected) or 410 Gone also raises but ends the retries.
-    ``secret`` signs each attempt (Standard Webhooks; ``msg_id`` stays the same).
+    ``secret`` signs each attempt (Standard Webhooks; ``msg_id`` stays the same). Run as an
+    RQ job, the outcome is counted under ``kind`` (and ``rule``) on the job's Redis.
     """
+    try:
+        status = _deliver(url, body, headers, allow_private, secret, msg_id, stamp_sent_at)
+    except WebhookUrlRejected:
+        _count_outcome(kind, rule, "refused")
+        raise
+    except Exception:
+        job = get_current_job()
+        _count_outcome(kind, rule, "retrying" if job is not None and job.retries_left else "failed")
+        raise
+    _count_outcome(kind, rule, "delivered")
+    return status
+
+
+def _deliver(
+    url: str,
+    body: str,
+    headers: dict[str, str],
+    allow_private: bool,
+    secret: str | None,
+    msg_id: str | None,
+    stamp_sent_at: bool,
+) -> int:
     target, address = _checked_target(url, allow_private)
     content = with_sent_at(body) if stamp_sent_at else body
     status = _post(target, address, content, _attempt_headers(headers, content, secret, msg_id))
@@ -129,6 +168,18 @@ def deliver_webhook(
         _give_up()
     log.warning("webhook to %s failed: HTTP %d%s", target.host, status, _retries_note())
     raise WebhookDeliveryError(f"webhook to {target.host} answered HTTP {status}")
+
+
+def _count_outcome(kind: str, rule: str | None, outcome: str) -> None:
+    """Count one attempt on the running job's Redis (nothing outside a job); a Redis error
+    is logged, never raised: counting must not fail a delivery."""
+    job = get_current_job()
+    if job is None:
+        return
+    names = [field("webhooks", kind, outcome)]
+    if rule is not None:
+        names.append(field("alerts", rule, outcome))
+    count_quietly(job.connection, Keys(get_settings().key_prefix), *names)
 
 
 def _checked_target(url: str, allow_private: bool) -> tuple[WebhookTarget, IPAddress]:

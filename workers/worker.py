@@ -2,8 +2,10 @@
 
 Runs mostly wait (on LLMs, tools, sleeps), so threads overlap them at the cost of a thread
 each, where RQ's forking Worker costs a process per run and one SimpleWorker runs one at a
-time. Every state change is in Redis; recovering the runs of a crashed worker (leases and a
-sweeper) is the liveness work that builds on this.
+time. Every state change is in Redis. The process renews the lease of each run it executes
+(a `run.heartbeat` every third of `lease_seconds`); if it dies, the sweeper ends (or
+re-queues) its runs once their leases run out. Sweeps and webhooks have a thread each, so
+that long runs on every run thread never hold them up.
 """
 
 from __future__ import annotations
@@ -23,14 +25,18 @@ from rq.job import Job
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 
+from app.alerts.rules import load_rules
+from app.runner import Runner
 from app.settings import Settings
-from workers import RUNS_QUEUE
+from workers import MAINTENANCE_QUEUE, RUNS_QUEUE
 from workers.runs import runner
+from workers.scheduling import start_scheduler, take_over_scheduler
+from workers.sweeper import run_sweep, schedule_sweep
 from workers.webhooks import webhook_queue
 
 log = logging.getLogger(__name__)
 # Seconds between checks that this process should take RQ's scheduler over.
-SCHEDULER_CHECK = 60
+SCHEDULER_CHECK = 2
 # Seconds an idle worker thread blocks on the queue before it checks for a stop request.
 IDLE_POLL = 2
 
@@ -65,32 +71,61 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
     runs in progress finish; a second signal exits at once)."""
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is not set")
-    runner()  # load the graphs before taking any job
+    run_process = runner()  # load the graphs before taking any job
+    load_rules(settings)  # a bad alert rule stops the start, named
     connection = Redis.from_url(settings.redis_url)
-    queues = [Queue(RUNS_QUEUE, connection=connection), webhook_queue(connection)]
+    runs, webhooks = Queue(RUNS_QUEUE, connection=connection), webhook_queue(connection)
+    maintenance = Queue(MAINTENANCE_QUEUE, connection=connection)
     count = concurrency or settings.worker_concurrency
     prefix = f"threadwatch.{socket.gethostname()}.{os.getpid()}"
     workers = [
-        ThreadWorker(queues, connection=connection, name=f"{prefix}.{i}") for i in range(count)
+        ThreadWorker([runs, webhooks], connection=connection, name=f"{prefix}.{i}")
+        for i in range(count)
     ]
+    workers.append(ThreadWorker([maintenance], connection=connection, name=f"{prefix}.sweeps"))
+    workers.append(ThreadWorker([webhooks], connection=connection, name=f"{prefix}.webhooks"))
     threads = [threading.Thread(target=w.work, name=w.name, daemon=True) for w in workers]
-    # RQ's scheduler (delayed runs, webhook retries) is a forked process: fork it now, before
-    # any worker thread exists, so that no lock a thread holds is copied into it locked.
-    scheduler = RQScheduler(queues, connection=connection)
-    scheduler.acquire_locks(auto_start=True)
+    # RQ's scheduler (delayed runs, webhook retries, sweeps) is a forked process: fork it now,
+    # before any worker thread exists, so that no lock a thread holds is copied into it locked.
+    scheduler = RQScheduler([runs, webhooks, maintenance], connection=connection)
+    start_scheduler(scheduler)
+    # Runs orphaned before this start (a crash, a restart) are taken back now.
+    run_sweep(connection, settings)
+    schedule_sweep(connection, settings.sweep_interval_seconds)
     stop = threading.Event()
     _install_stop_handlers(workers, scheduler, stop)
     for thread in threads:
         thread.start()
-    log.info("worker %s: %d runs at once, queues %s", prefix, count, [q.name for q in queues])
+    renewal = threading.Thread(
+        target=_renew_leases,
+        args=(run_process, settings.lease_seconds / 3),
+        name=f"{prefix}.leases",
+        daemon=True,
+    )
+    renewal.start()
+    names = [q.name for q in (runs, webhooks, maintenance)]
+    log.info("worker %s: %d runs at once, queues %s", prefix, count, names)
     last_check = time.monotonic()
     for thread in threads:
         while thread.is_alive():
             thread.join(timeout=0.5)
             if time.monotonic() - last_check > SCHEDULER_CHECK and not stop.is_set():
-                # Take the scheduler over when the process holding its lock is gone.
-                scheduler.acquire_locks(auto_start=True)
+                # Take the scheduler over when the process holding its lock is gone, and
+                # keep the sweeps going if their chain broke (one job id per slot).
+                take_over_scheduler(scheduler, connection)
+                schedule_sweep(connection, settings.sweep_interval_seconds)
                 last_check = time.monotonic()
+
+
+def _renew_leases(run_process: Runner, every: float) -> None:
+    """Heartbeat: renew the lease of every run this process executes, as long as it lives
+    (runs still finishing after a stop request keep theirs)."""
+    while True:
+        time.sleep(every)
+        try:
+            run_process.renew_leases()
+        except Exception:  # Redis away for a moment: the next beat tries again
+            log.exception("could not renew the leases of this worker's runs")
 
 
 def _stop_scheduler(scheduler: RQScheduler) -> None:

@@ -9,10 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__
+from app.alerts.rules import load_rules
 from app.api.deps import Stores
 from app.api.errors import install_error_handlers
 from app.api.middleware import JSONBodyMiddleware
-from app.api.routes import assistants, events, health, runs, state, threads
+from app.api.routes import assistants, events, health, metrics, runs, state, threads
 from app.graphs import load_registry
 from app.run_service import RunService
 from app.settings import Settings, get_settings
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.graphs = load_registry(settings.graphs_config)
+        app.state.alert_rules = load_rules(settings)  # a bad rule stops the start, named
         stores = Stores.connect(settings)
         _check_server(stores)
         app.state.stores = stores
@@ -54,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(JSONBodyMiddleware, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
-    for module in (health, threads, state, runs, events, assistants):
+    for module in (health, threads, state, runs, events, assistants, metrics):
         app.include_router(module.router)
     return app
 

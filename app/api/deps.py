@@ -45,9 +45,11 @@ class Stores:
         redis = Redis.from_url(settings.redis_url, health_check_interval=30)
         keys = Keys(settings.key_prefix)
         scripts = Scripts(redis)
-        threads = ThreadStore(redis, keys, scripts)
+        history = settings.status_history_limit
+        threads = ThreadStore(redis, keys, scripts, history_limit=history)
         search = ThreadSearch(redis, keys, threads, settings.search_walk_budget)
-        return cls(redis, threads, search, RunStore(redis, keys, scripts))
+        runs = RunStore(redis, keys, scripts, settings.lease_seconds, history)
+        return cls(redis, threads, search, runs)
 
 
 def get_stores(request: Request) -> Stores:

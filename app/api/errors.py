@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.responses import json_response
@@ -64,6 +66,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
         return json_response(
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    async def _store_away(request: Request, exc: Exception) -> Response:
+        # Redis unreachable (restart, failover): a retryable 503, not a crash.
+        log.warning("Redis unavailable on %s %s: %s", request.method, request.url.path, exc)
+        headers = {"Retry-After": "1"}
+        return json_response(
+            {"detail": "The store is unavailable; retry shortly."}, 503, headers=headers
         )
 
     @app.exception_handler(Exception)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,16 +112,43 @@ def thread_from_hash(thread_id: str, h: dict[str, bytes]) -> dict[str, Any]:
     return thread
 
 
+def ttl_expiry_us(raw: Mapping[str, bytes | None]) -> int | None:
+    """When a thread's TTL runs out (µs), or None without a TTL: the TTL after its last
+    activity (updated_at) or its last ``keep_latest`` expiry (ttl_pruned_at), whichever is
+    later. create_thread.lua and patch_thread.lua compute the same sum."""
+    minutes = raw.get("ttl_minutes")
+    if not minutes or raw.get("updated_at") is None:
+        return None
+    start = max(int(raw["updated_at"]), int(raw.get("ttl_pruned_at") or 0))
+    return start + ttl_us(minutes)
+
+
+def ttl_us(minutes: bytes | str | float) -> int:
+    """A TTL in minutes (as stored) in whole microseconds, rounded down like the Lua side."""
+    return int(float(minutes) * 60_000_000)
+
+
 def ttl_from_hash(raw: dict[str, bytes]) -> dict[str, Any] | None:
     """The ``ttl`` object of ``GET /threads/{id}?include=ttl``, or None without a TTL."""
-    if not raw.get("ttl_minutes"):
+    expires_at = ttl_expiry_us(raw)
+    if expires_at is None:
         return None
     minutes = float(raw["ttl_minutes"])
-    expires_at = int(raw["updated_at"]) + int(minutes * 60_000_000)
     return {
         "strategy": (raw.get("ttl_strategy") or b"delete").decode(),
         "ttl_minutes": int(minutes) if minutes.is_integer() else minutes,
         "expires_at": us_to_iso(expires_at),
+    }
+
+
+def transition_from_json(raw: bytes) -> dict[str, Any]:
+    """One entry of a thread's status history, its time as an API timestamp."""
+    entry = orjson.loads(raw)
+    return {
+        "at": us_to_iso(int(entry["at"])),
+        "from": entry.get("from"),
+        "to": entry["to"],
+        "run_id": entry.get("run_id"),
     }
 
 

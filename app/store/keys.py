@@ -15,6 +15,17 @@ Layout (prefix ``tw:`` by default):
                                        the script returns
     {p}run:{run_id}:cancel      string the cancel action asked of a running run (expires)
     {p}run:{run_id}:output      string a finished run's output for /wait and /join (expires)
+    {p}thread:{id}:transitions  list   the thread's last status changes, newest first: JSON
+                                       {at, from, to, run_id} (capped, see transition.lua)
+    {p}runs:pending             zset   run ids pending, scored by when they became so (µs)
+    {p}runs:running             zset   run ids running, scored by when they started (µs)
+    {p}leases                   zset   run ids holding a lease, scored by its expiry (µs)
+    {p}ttl                      zset   thread ids with a TTL, scored by a lower bound of their
+                                       expiry (µs): the sweeper re-scores those not yet due
+    {p}metrics                  hash   Prometheus counters and histogram buckets shared by
+                                       every process (fields: see app/metrics.py)
+    {p}alert:{rule}             hash   thread ids a stuck-thread rule fired for -> alert state
+    {p}sweeper                  hash   the last sweep: when it ran, what it did
 
 LangGraph checkpoints (checkpoints/; T = thread id and C = checkpoint id with ``%`` and
 ``:`` percent-escaped, N = checkpoint namespace and R = run id as they are, always last, so
@@ -87,6 +98,31 @@ class Keys:
     def run_output(self, run_id: str) -> str:
         """String: the final output of a run (JSON), kept a while for /wait and /join."""
         return f"{self.prefix}run:{run_id}:output"
+
+    def thread_transitions(self, thread_id: str) -> str:
+        return f"{self.prefix}thread:{thread_id}:transitions"
+
+    def runs_in(self, status: str) -> str:
+        """In-flight runs in one status: ``pending`` or ``running``."""
+        if status not in ("pending", "running"):
+            raise ValueError(f"no run index for {status!r}")
+        return f"{self.prefix}runs:{status}"
+
+    def leases(self) -> str:
+        return f"{self.prefix}leases"
+
+    def ttl(self) -> str:
+        return f"{self.prefix}ttl"
+
+    def metrics(self) -> str:
+        return f"{self.prefix}metrics"
+
+    def alert_state(self, rule: str) -> str:
+        """Alert state of one rule (rule names are validated: [A-Za-z0-9_.-], 1-64 chars)."""
+        return f"{self.prefix}alert:{rule}"
+
+    def sweeper(self) -> str:
+        return f"{self.prefix}sweeper"
 
     def run_cancel(self, run_id: str) -> str:
         """String: the cancel action ("interrupt" or "rollback") asked of a running run."""

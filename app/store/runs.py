@@ -36,7 +36,7 @@ from app.store.codec import datetime_to_us, decode_hash, dumps, run_from_hash
 from app.store.keys import Keys
 from app.store.metadata_index import metadata_leaves
 from app.store.scripts import Scripts
-from app.store.threads import new_version
+from app.store.threads import DEFAULT_HISTORY_LIMIT, new_version
 
 DEFAULT_ERRORS = {
     EventType.FAILED: {"error": "RunError", "message": "The run failed"},
@@ -44,6 +44,7 @@ DEFAULT_ERRORS = {
 }
 _CODES = {1: EventResult.APPLIED, 2: EventResult.DUPLICATE, 3: EventResult.STALE}
 CAS_ATTEMPTS = 20
+DEFAULT_LEASE_SECONDS = 30.0
 # Events per transition.lua call: amortizes the call's cost, keeps each call short.
 EVENTS_PER_CALL = 100
 
@@ -71,10 +72,19 @@ class _MetadataState:
 class RunStore:
     """Applies run events and reads run records."""
 
-    def __init__(self, redis: Redis, keys: Keys, scripts: Scripts | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        scripts: Scripts | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        history_limit: int = DEFAULT_HISTORY_LIMIT,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.scripts = scripts or Scripts(redis)
+        self.lease_us = seconds_to_us(lease_seconds)
+        self.history_limit = history_limit
 
     # -- events --------------------------------------------------------------------------
 
@@ -110,6 +120,14 @@ class RunStore:
         if mismatch:
             raise RunThreadMismatch(mismatch.run_id, mismatch.thread_id)
         return results
+
+    def reclaim(self, event: RunEvent) -> Applied | None:
+        """Apply the terminal ``event`` of a lost run only if its lease has run out (checked
+        in the same script); None when it is alive again or already ended."""
+        reply = self._apply_one(event, "reclaim")
+        if reply[0] in (-2, -4):
+            return None
+        return _applied(event, reply)
 
     def admit(self, event: RunEvent, reject_if_busy: bool) -> Applied:
         """Record a run created here (its run.pending event) as the thread's last run.
@@ -154,8 +172,15 @@ class RunStore:
         admission: str = "",
     ) -> Any:
         """One transition.lua call for ``events`` (on ``client``, e.g. a pipeline)."""
-        keys: list[Any] = [*self.keys.statuses, *self.keys.orders]
-        args: list[Any] = []
+        keys: list[Any] = [
+            *self.keys.statuses,
+            *self.keys.orders,
+            self.keys.leases(),
+            self.keys.runs_in("pending"),
+            self.keys.runs_in("running"),
+            self.keys.metrics(),
+        ]
+        args: list[Any] = [self.lease_us, self.history_limit]
         for event in events:
             self._event_operands(event, metadata, keys, args, admission)
         return self.scripts.transition(keys=keys, args=args, client=client)
@@ -168,7 +193,7 @@ class RunStore:
         args: list[Any],
         admission: str = "",
     ) -> None:
-        """Append one event's keys and its 20 arguments (see transition.lua's header)."""
+        """Append one event's keys and its 21 arguments (see transition.lua's header)."""
         expected, merged_json, leave, join, token = "", b"", [], [], ""
         state = metadata.get(event.thread_id)
         merged: dict[str, Any] = state.metadata if state else {}
@@ -184,6 +209,7 @@ class RunStore:
             self.keys.thread(event.thread_id),
             self.keys.run(event.run_id),
             self.keys.thread_runs(event.thread_id),
+            self.keys.thread_transitions(event.thread_id),
         )
         keys += (self.keys.metadata_leaf(leaf) for leaf in leave)
         keys += (self.keys.metadata_leaf(leaf) for leaf in join)
@@ -209,6 +235,7 @@ class RunStore:
             assistant_of(merged) if token else "",
             dumps(event.config) if event.config else "",
             admission,
+            seconds_to_us(event.lease_seconds) if event.lease_seconds else "",
         )
 
     # -- run records ---------------------------------------------------------------------
@@ -229,8 +256,13 @@ class RunStore:
                 self.keys.thread_runs(thread_id),
                 *self.keys.statuses,
                 self.keys.order("updated_at"),
+                self.keys.thread_transitions(thread_id),
+                self.keys.leases(),
+                self.keys.runs_in("pending"),
+                self.keys.runs_in("running"),
+                self.keys.metrics(),
             ],
-            args=[thread_id, run_id],
+            args=[thread_id, run_id, self.history_limit],
         )
         if reply[0] == 0:
             raise RunNotFound(run_id)
@@ -254,6 +286,10 @@ class RunStore:
         if status:
             runs = [run for run in runs if run["status"] == status]
         return runs[offset : offset + limit]
+
+
+def seconds_to_us(seconds: float) -> int:
+    return round(seconds * 1_000_000)
 
 
 def _replies(reply: list[Any]) -> list[list[Any]]:
@@ -292,4 +328,3 @@ def _error(event: RunEvent) -> dict[str, str] | None:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-

@@ -20,13 +20,25 @@ SCRIPT_NAMES = (
     "search",
     "set_state",
     "delete_run",
+    "requeue_run",
+    "alerts",
 )
+
+
+# Scripts that change a thread's status share lua/lib/status_change.lua (prepended: Redis
+# scripts cannot import).
+STATUS_CHANGING = frozenset({"transition", "set_state", "delete_run"})
 
 
 @cache
 def lua_source(name: str) -> str:
-    """The text of ``lua/<name>.lua`` (shipped as package data)."""
-    return files("app.store").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+    """The text of ``lua/<name>.lua`` (shipped as package data), with its library."""
+    lua = files("app.store").joinpath("lua")
+    source = lua.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    if name in STATUS_CHANGING:
+        library = lua.joinpath("lib", "status_change.lua").read_text(encoding="utf-8")
+        source = library + source
+    return source
 
 
 class Scripts:
@@ -40,3 +52,5 @@ class Scripts:
         self.search: Script = redis.register_script(lua_source("search"))
         self.set_state: Script = redis.register_script(lua_source("set_state"))
         self.delete_run: Script = redis.register_script(lua_source("delete_run"))
+        self.requeue_run: Script = redis.register_script(lua_source("requeue_run"))
+        self.alerts: Script = redis.register_script(lua_source("alerts"))

@@ -1,9 +1,11 @@
 """Thread search and count, answered from the indexes (see lua/search.lua for the planner).
 
 Exact filters (status, metadata leaves of scalars and arrays of scalars) are decided by the
-indexes alone. Filters the index only narrows (``values``, long values, array elements that
-are objects, very deep paths) are checked with Postgres containment on the candidates the
-indexes leave, page by page.
+indexes alone, and so is the time in status (``min_status_age_seconds``: status_since at or
+before now - N, read from the status zsets' scores; now is the Redis server's TIME). Filters
+the index only narrows (``values``, long values, array elements that are objects, very deep
+paths) are checked with Postgres containment on the candidates the indexes leave, page by
+page.
 """
 
 from __future__ import annotations
@@ -42,6 +44,17 @@ class ThreadQuery:
     offset: int = 0
     sort_by: str = "created_at"
     sort_order: str = "desc"
+    # Only threads in their current status for at least this many seconds.
+    min_status_age_seconds: float | None = None
+    # "Now" for min_status_age_seconds, µs; None reads the Redis server's TIME (queries
+    # answered in several calls read it once, so that every call uses the same cutoff).
+    now_us: int | None = None
+
+    @property
+    def min_age_us(self) -> int | None:
+        if self.min_status_age_seconds is None:
+            return None
+        return round(self.min_status_age_seconds * 1_000_000)
 
 
 @dataclass
@@ -83,6 +96,7 @@ class ThreadSearch:
         if _exact(query, compiled):
             used, ids = self._run_search(query, compiled, offset, count, plan)
             return self.threads.get_many(ids), used
+        query = self._pin_now(query)
         out: list[dict[str, Any]] = []
         used = "scan"
         matched = 0
@@ -99,19 +113,29 @@ class ThreadSearch:
     def _run_search(
         self, query: ThreadQuery, compiled: CompiledFilter, offset: int, count: int, plan: str
     ) -> tuple[str, list[str]]:
+        reply = self._call_search(query, compiled, offset, count, plan)
+        return reply[0].decode(), [member.decode() for member in reply[1:]]
+
+    def _call_search(
+        self, query: ThreadQuery, compiled: CompiledFilter, offset: int, count: int, plan: str
+    ) -> list[Any]:
         filters = self._filter_keys(query, compiled)
-        reply = self.scripts.search(
-            keys=[self.keys.order(query.sort_by), self.keys.scratch(), *filters],
+        age = self._age_keys(query)
+        min_age = query.min_age_us
+        return self.scripts.search(
+            keys=[self.keys.order(query.sort_by), self.keys.scratch(), *filters, *age],
             args=[
                 offset,
                 count,
                 1 if query.sort_order == "desc" else 0,
-                1 if query.status else 0,
+                1 if query.status and not age else 0,
                 self.walk_budget,
                 plan,
+                "" if min_age is None else min_age,
+                "" if query.now_us is None else query.now_us,
+                len(age),
             ],
         )
-        return reply[0].decode(), [member.decode() for member in reply[1:]]
 
     def _candidate_batches(
         self, query: ThreadQuery, compiled: CompiledFilter, plan: str
@@ -131,19 +155,25 @@ class ThreadSearch:
         ids = list(dict.fromkeys(query.ids or ()))
         if not ids:
             return []
+        query = self._pin_now(query)
         pipe = self.redis.pipeline(transaction=False)
         pipe.zmscore(self.keys.order(query.sort_by), ids)
         filters = self._filter_keys(query, compiled)
         for key in filters:
-            if key == filters[0] and query.status:
+            if key == filters[0] and query.status and query.min_age_us is None:
                 pipe.zmscore(key, ids)
             else:
                 pipe.smismember(key, ids)
+        age = self._age_keys(query)
+        for key in age:
+            pipe.zmscore(key, ids)
         scores, *flags = pipe.execute()
+        flags, since = flags[: len(filters)], flags[len(filters) :]
+        old_enough = _old_enough(query, since, len(ids))
         keep = [
             (score, thread_id)
-            for thread_id, score, *member in zip(ids, scores, *flags, strict=True)
-            if score is not None and all(m not in (None, 0, False) for m in member)
+            for thread_id, score, old, *member in zip(ids, scores, old_enough, *flags, strict=True)
+            if score is not None and old and all(m not in (None, 0, False) for m in member)
         ]
         keep.sort(reverse=query.sort_order == "desc")
         threads = self.threads.get_many(thread_id for _, thread_id in keep)
@@ -156,6 +186,7 @@ class ThreadSearch:
     ) -> list[dict[str, Any]]:
         """sort_by=status: statuses in text order, thread_id order within each."""
         order = STATUS_ORDER if query.sort_order == "asc" else STATUS_ORDER[::-1]
+        query = self._pin_now(query)
         out: list[dict[str, Any]] = []
         for status in order:
             if query.status and query.status != status:
@@ -182,10 +213,14 @@ class ThreadSearch:
         if query.ids is not None:
             return len(self._page_of_ids(query, compiled, 0, len(query.ids)))
         if not _exact(query, compiled):
+            query = self._pin_now(query)
             return sum(
                 sum(1 for t in batch if _verify(t, query))
                 for _, batch in self._candidate_batches(query, compiled, "auto")
             )
+        if query.min_age_us is not None:
+            reply = self._call_search(query, compiled, 0, 0, "count")
+            return int(reply[1])
         filters = self._filter_keys(query, compiled)
         if not filters:
             return int(self.redis.zcard(self.keys.order("created_at")))
@@ -198,9 +233,31 @@ class ThreadSearch:
     # -- helpers -------------------------------------------------------------------------
 
     def _filter_keys(self, query: ThreadQuery, compiled: CompiledFilter) -> list[str]:
-        """The status zset (when filtered) first, then the metadata leaf sets."""
-        keys = [self.keys.status(query.status)] if query.status else []
+        """The status zset (when filtered, without an age) first, then the metadata leaf sets."""
+        status = query.status and query.min_age_us is None
+        keys = [self.keys.status(query.status)] if status else []
         return keys + [self.keys.metadata_leaf(leaf) for leaf in sorted(compiled.leaves)]
+
+    def _age_keys(self, query: ThreadQuery) -> list[str]:
+        """The status zsets the age filter reads: the filtered status's, or all four."""
+        if query.min_age_us is None:
+            return []
+        return [self.keys.status(query.status)] if query.status else list(self.keys.statuses)
+
+    def _pin_now(self, query: ThreadQuery) -> ThreadQuery:
+        """The query with ``now_us`` read once from the server (queries of several calls)."""
+        if query.min_age_us is None or query.now_us is not None:
+            return query
+        seconds, micros = self.redis.time()
+        return replace(query, now_us=int(seconds) * 1_000_000 + int(micros))
+
+
+def _old_enough(query: ThreadQuery, since: list[list[float | None]], n: int) -> list[bool]:
+    """Per id: is it in one of the age zsets with a score at or before the cutoff?"""
+    if query.min_age_us is None or query.now_us is None:
+        return [True] * n
+    cutoff = query.now_us - query.min_age_us
+    return [any(s[j] is not None and s[j] <= cutoff for s in since) for j in range(n)]
 
 
 def _exact(query: ThreadQuery, compiled: CompiledFilter) -> bool:

@@ -16,7 +16,13 @@ from redis import Redis
 
 from app.domain import ThreadStatus, assistant_of
 from app.errors import ConcurrentUpdate, ThreadBusy, ThreadExists, ThreadNotFound
-from app.store.codec import decode_hash, dumps, thread_from_hash, ttl_from_hash
+from app.store.codec import (
+    decode_hash,
+    dumps,
+    thread_from_hash,
+    transition_from_json,
+    ttl_from_hash,
+)
 from app.store.keys import Keys
 from app.store.metadata_index import metadata_leaves
 from app.store.scripts import Scripts
@@ -59,6 +65,10 @@ def default_checkpoints(redis: Redis, keys: Keys) -> CheckpointThreads | None:
     return RedisSaver(redis, keys)
 
 
+# Status changes kept per thread unless configured (settings.status_history_limit).
+DEFAULT_HISTORY_LIMIT = 100
+
+
 class ThreadStore:
     """Reads and writes thread records through ``Keys`` and ``Scripts``; the checkpoints of
     a thread are copied and removed with it (``checkpoints`` defaults to a RedisSaver)."""
@@ -69,15 +79,27 @@ class ThreadStore:
         keys: Keys,
         scripts: Scripts | None = None,
         checkpoints: CheckpointThreads | None = None,
+        history_limit: int = DEFAULT_HISTORY_LIMIT,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.scripts = scripts or Scripts(redis)
+        self.history_limit = history_limit
         if checkpoints is None:
             checkpoints = default_checkpoints(redis, keys)
         self.checkpoints = checkpoints
 
     # -- reads ---------------------------------------------------------------------------
+
+    def transitions(self, thread_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The thread's last status changes, newest first: {at, from, to, run_id}."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.exists(self.keys.thread(thread_id))
+        pipe.lrange(self.keys.thread_transitions(thread_id), 0, limit - 1)
+        exists, raw = pipe.execute()
+        if not exists:
+            raise ThreadNotFound(thread_id)
+        return [transition_from_json(entry) for entry in raw]
 
     def get(self, thread_id: str, include_ttl: bool = False) -> dict[str, Any]:
         raw = self.redis.hgetall(self.keys.thread(thread_id))
@@ -133,6 +155,7 @@ class ThreadStore:
                 self.keys.thread(thread_id),
                 self.keys.status(ThreadStatus.IDLE),
                 *self.keys.orders,
+                self.keys.ttl(),
                 *(self.keys.metadata_leaf(leaf) for leaf in leaves),
             ],
             args=[
@@ -170,6 +193,7 @@ class ThreadStore:
                 keys=[
                     self.keys.thread(thread_id),
                     self.keys.order("updated_at"),
+                    self.keys.ttl(),
                     *(self.keys.metadata_leaf(leaf) for leaf in leave),
                     *(self.keys.metadata_leaf(leaf) for leaf in join),
                 ],
@@ -206,10 +230,15 @@ class ThreadStore:
                     self.keys.thread_runs(thread_id),
                     *self.keys.statuses,
                     *self.keys.orders,
+                    self.keys.thread_transitions(thread_id),
+                    self.keys.leases(),
+                    self.keys.runs_in("pending"),
+                    self.keys.runs_in("running"),
+                    self.keys.ttl(),
                     *(self.keys.metadata_leaf(leaf) for leaf in leaves),
                     *(self.keys.run(run_id) for run_id in run_ids),
                 ],
-                args=[thread_id, mver, len(leaves), len(run_ids)],
+                args=[thread_id, mver, len(leaves), len(run_ids), *run_ids],
             )
 
         if self._with_cas(thread_id, attempt, lambda reply: reply == -1) == 0:
@@ -228,12 +257,15 @@ class ThreadStore:
                 *self.keys.statuses,
                 self.keys.order("updated_at"),
                 self.keys.order("state_updated_at"),
+                self.keys.thread_transitions(thread_id),
+                self.keys.metrics(),
             ],
             args=[
                 thread_id,
                 dumps(values),
                 dumps(interrupts),
                 (ThreadStatus.INTERRUPTED if interrupted else ThreadStatus.IDLE).value,
+                self.history_limit,
             ],
         )
         if code == 0:
@@ -244,7 +276,9 @@ class ThreadStore:
 
     def copy(self, thread_id: str) -> dict[str, Any]:
         """A new idle thread with the source's metadata, values and checkpoints (copied
-        first, so that the new thread never shows without its state)."""
+        first, so that the new thread never shows without its state). The source's TTL is
+        not copied: LangGraph's copy takes metadata and checkpoints only (in-memory runtime;
+        the Postgres copy is closed source)."""
         raw = self.redis.hmget(self.keys.thread(thread_id), "metadata", "values")
         if raw[0] is None:
             raise ThreadNotFound(thread_id)

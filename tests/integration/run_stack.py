@@ -36,6 +36,9 @@ WORKERS = 2
 CONCURRENCY = 4
 SETTLE_TIMEOUT = 20.0
 KEYS = Keys()  # the default prefix, as the processes use
+# Short leases and sweeps, so that a killed worker's runs are recovered within seconds.
+LEASE_SECONDS = 3.0
+SWEEP_INTERVAL = 1.0
 IN_FLIGHT = {b"pending", b"running"}
 T = TypeVar("T")
 
@@ -80,6 +83,8 @@ class RunStack:
         env = server_env(redis_url)
         env["THREADWATCH_GRAPHS_CONFIG"] = str(PROJECT / "langgraph.json")
         env["THREADWATCH_WEBHOOK_ALLOW_PRIVATE"] = "true"
+        env["THREADWATCH_LEASE_SECONDS"] = str(LEASE_SECONDS)
+        env["THREADWATCH_SWEEP_INTERVAL_SECONDS"] = str(SWEEP_INTERVAL)
         port = free_port()
         stack = cls(f"http://127.0.0.1:{port}", redis.Redis.from_url(redis_url), env, workdir)
         stack.redis.flushdb()

@@ -50,7 +50,7 @@ def check_invariants(r: redis.Redis) -> dict[str, dict[bytes, bytes]]:
     threads = {
         text(key).removeprefix("tw:thread:"): r.hgetall(key)
         for key in r.scan_iter(match="tw:thread:*")
-        if not text(key).endswith(":runs")
+        if ":" not in text(key).removeprefix("tw:thread:")  # not :runs, :transitions
     }
     members = {
         status: {text(m) for m in r.zrange(f"tw:status:{status}", 0, -1)} for status in STATUSES

@@ -84,7 +84,8 @@ def thread_ids(redis: Redis) -> list[str]:
     """Ids of every stored thread hash."""
     prefix = KEYS.thread("")
     found = (key.decode() for key in redis.keys(f"{prefix}*"))
-    return sorted(key[len(prefix) :] for key in found if not key.endswith(":runs"))
+    # thread:{id} only, not thread:{id}:runs or thread:{id}:transitions
+    return sorted(key[len(prefix) :] for key in found if ":" not in key[len(prefix) :])
 
 
 def index_violations(redis: Redis) -> list[str]:

@@ -82,10 +82,20 @@ def reference(threads: list[dict[str, Any]], q: ThreadQuery) -> list[dict[str, A
         and (q.status is None or t["status"] == q.status)
         and contains(t["metadata"], q.metadata)
         and (not q.values or contains(t["values"], q.values))
+        and old_enough(t, q)
     ]
     field = q.sort_by if q.sort_by != "thread_id" else None
     rows.sort(key=lambda t: (t[field] if field else "", t["thread_id"]))
     return rows[::-1] if q.sort_order == "desc" else rows
+
+
+def old_enough(thread: dict[str, Any], q: ThreadQuery) -> bool:
+    """In its status since at least q.min_status_age_seconds before q.now_us (which the
+    reference needs: it has no clock of its own)."""
+    if q.min_age_us is None:
+        return True
+    assert q.now_us is not None, "the reference needs the query's now_us"
+    return us(thread["status_since"]) <= q.now_us - q.min_age_us
 
 
 def ids_of(threads: list[dict[str, Any]]) -> list[str]:

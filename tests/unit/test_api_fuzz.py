@@ -32,8 +32,9 @@ scalars = st.one_of(
 )
 json_values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 # Values that pass validation now and then, so that bodies also reach the stores.
@@ -78,6 +79,7 @@ def client(fake_redis: FakeRedis) -> Iterator[TestClient]:
 
 def body_of(fields: list[str]) -> st.SearchStrategy[dict[str, Any]]:
     """A dict of some of `fields`, each holding a plausible or an arbitrary JSON value."""
+
     def value(field: str) -> st.SearchStrategy[Any]:
         return plausible[field] | json_values if field in plausible else json_values
 

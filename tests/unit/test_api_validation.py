@@ -380,8 +380,11 @@ def test_huge_ttl_is_not_a_server_error(client: TestClient, ttl: float) -> None:
         ("/threads", b'{"metadata": {"\\udc00": 1}}'),
         ("/threads/search", b'{"metadata": {"a": "\\ud800"}}'),
         ("/threads/count", b'{"metadata": {"a": ["\\ud800"]}}'),
-        ("/runs/events", b'{"events": [{"thread_id": "%s", "run_id": "%s", "type": "run.pending",'
-         b' "values": {"x": "\\udc00"}}]}' % (MISSING.encode(), MISSING.encode())),
+        (
+            "/runs/events",
+            b'{"events": [{"thread_id": "%s", "run_id": "%s", "type": "run.pending",'
+            b' "values": {"x": "\\udc00"}}]}' % (MISSING.encode(), MISSING.encode()),
+        ),
     ],  # fmt: skip
 )
 def test_lone_surrogates_are_not_a_server_error(client: TestClient, path: str, body: bytes) -> None:

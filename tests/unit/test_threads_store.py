@@ -182,9 +182,7 @@ def test_patch_bumps_updated_at_only(stores: Stores, fake_redis: FakeRedis) -> N
     assert patched["status"] == "idle"
 
 
-def test_empty_patch_changes_nothing_but_updated_at(
-    stores: Stores, fake_redis: FakeRedis
-) -> None:
+def test_empty_patch_changes_nothing_but_updated_at(stores: Stores, fake_redis: FakeRedis) -> None:
     thread_id = stores.threads.create(None, {"v": 1})["thread_id"]
     backdate(fake_redis, thread_id, "updated_at", us(at(0)))
     before = thread_hash(fake_redis, thread_id)
@@ -196,9 +194,7 @@ def test_empty_patch_changes_nothing_but_updated_at(
 
 def test_patch_keeps_status_and_state(stores: Stores) -> None:
     thread_id, run_id = new_id(), new_id()
-    stores.runs.apply(
-        [event(thread_id, run_id, "run.failed", at=at(1), values={"x": 1})]
-    )
+    stores.runs.apply([event(thread_id, run_id, "run.failed", at=at(1), values={"x": 1})])
     patched = materialize(stores.threads.patch(thread_id, {"user": "u2"}))
     assert patched["status"] == "error"
     assert patched["values"] == {"x": 1}
@@ -255,18 +251,21 @@ def test_delete_removes_every_key_and_index_entry(stores: Stores, fake_redis: Fa
             event(thread_id, run_b, "run.pending", at=at(2)),
         ]
     )
+    assert fake_redis.zscore(KEYS.leases(), run_b) is not None
     stores.threads.delete(thread_id)
-    assert keyspace(fake_redis) == set()
+    # Only the process-wide counters outlive it.
+    assert keyspace(fake_redis) == {KEYS.metrics()}
 
 
 def test_delete_leaves_other_threads_alone(stores: Stores, fake_redis: FakeRedis) -> None:
     kept = stores.threads.create(None, META)["thread_id"]
     stores.runs.apply([event(kept, new_id(), "run.started", at=at(1))])
-    before = {key: fake_redis.dump(key) for key in keyspace(fake_redis)}
+    counters = KEYS.metrics()  # process-wide: the doomed thread's events count there
+    before = {key: fake_redis.dump(key) for key in keyspace(fake_redis) - {counters}}
     doomed = stores.threads.create(None, META)["thread_id"]
     stores.runs.apply([event(doomed, new_id(), "run.interrupted", at=at(2))])
     stores.threads.delete(doomed)
-    assert {key: fake_redis.dump(key) for key in keyspace(fake_redis)} == before
+    assert {key: fake_redis.dump(key) for key in keyspace(fake_redis) - {counters}} == before
 
 
 def test_delete_missing_raises(stores: Stores) -> None:
@@ -291,7 +290,7 @@ def test_delete_retries_when_a_run_was_added_meanwhile(
     monkeypatch.setattr(fake_redis, "zrange", zrange_then_race)
     stores.threads.delete(thread_id)
     monkeypatch.undo()
-    assert keyspace(fake_redis) == set()
+    assert keyspace(fake_redis) == {KEYS.metrics()}
 
 
 # -- copy and prune --------------------------------------------------------------------------
@@ -301,9 +300,7 @@ def test_copy_is_a_new_idle_thread_with_metadata_and_values(
     stores: Stores, fake_redis: FakeRedis
 ) -> None:
     source = stores.threads.create(None, META)["thread_id"]
-    stores.runs.apply(
-        [event(source, new_id(), "run.failed", at=at(1), values={"step": 3})]
-    )
+    stores.runs.apply([event(source, new_id(), "run.failed", at=at(1), values={"step": 3})])
     copy = materialize(stores.threads.copy(source))
     assert copy["thread_id"] != source
     assert copy["metadata"] == META and copy["values"] == {"step": 3}
@@ -337,9 +334,7 @@ def test_prune_keep_latest_keeps_the_threads(stores: Stores) -> None:
 
 
 def test_ttl_is_stored_and_shown_on_request(stores: Stores, fake_redis: FakeRedis) -> None:
-    thread_id = stores.threads.create(None, ttl={"ttl": 60, "strategy": "keep_latest"})[
-        "thread_id"
-    ]
+    thread_id = stores.threads.create(None, ttl={"ttl": 60, "strategy": "keep_latest"})["thread_id"]
     assert "ttl" not in stores.threads.get(thread_id)
     h = thread_hash(fake_redis, thread_id)
     assert (h["ttl_minutes"], h["ttl_strategy"]) == ("60", "keep_latest")

@@ -29,7 +29,6 @@ PROPERTY_SETTINGS = settings(
 )
 
 
-
 @dataclass(frozen=True)
 class Scenario:
     events: tuple[RunEvent, ...]  # in time order

@@ -12,6 +12,7 @@ from app.api.deps import StoresDep
 from app.api.projection import project
 from app.api.responses import json_response
 from app.models import (
+    MAX_STATUS_AGE_SECONDS,
     ThreadCount,
     ThreadCreate,
     ThreadId,
@@ -24,6 +25,12 @@ from app.store.search import ThreadQuery
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 ThreadIdPath = Annotated[ThreadId, Path(description="The thread's UUID.")]
+# Extension filter, also accepted as a query parameter: the SDKs' search/count send only the
+# body keys they know, but pass `params` through.
+MinStatusAge = Annotated[
+    float | None,
+    Query(ge=0, le=MAX_STATUS_AGE_SECONDS, allow_inf_nan=False, description="Seconds in status"),
+]
 
 
 @router.post("")
@@ -40,7 +47,11 @@ def create_thread(stores: StoresDep, body: ThreadCreate | None = None) -> Respon
 
 
 @router.post("/search")
-def search_threads(stores: StoresDep, body: ThreadSearch | None = None) -> Response:
+def search_threads(
+    stores: StoresDep,
+    body: ThreadSearch | None = None,
+    min_status_age_seconds: MinStatusAge = None,
+) -> Response:
     """Threads matching every filter, one page, newest ``created_at`` first by default."""
     body = body or ThreadSearch()
     query = ThreadQuery(
@@ -48,6 +59,7 @@ def search_threads(stores: StoresDep, body: ThreadSearch | None = None) -> Respo
         metadata=body.metadata or {},
         values=body.values or {},
         status=body.status,
+        min_status_age_seconds=_min_age(body.min_status_age_seconds, min_status_age_seconds),
         limit=body.limit,
         offset=body.offset,
         sort_by=body.sort_by or "created_at",
@@ -63,10 +75,19 @@ def search_threads(stores: StoresDep, body: ThreadSearch | None = None) -> Respo
 
 
 @router.post("/count")
-def count_threads(stores: StoresDep, body: ThreadCount | None = None) -> Response:
+def count_threads(
+    stores: StoresDep,
+    body: ThreadCount | None = None,
+    min_status_age_seconds: MinStatusAge = None,
+) -> Response:
     """How many threads match; the answer is a bare JSON integer."""
     body = body or ThreadCount()
-    query = ThreadQuery(metadata=body.metadata or {}, values=body.values or {}, status=body.status)
+    query = ThreadQuery(
+        metadata=body.metadata or {},
+        values=body.values or {},
+        status=body.status,
+        min_status_age_seconds=_min_age(body.min_status_age_seconds, min_status_age_seconds),
+    )
     return json_response(stores.search.count(query))
 
 
@@ -109,6 +130,17 @@ def delete_thread(stores: StoresDep, thread_id: ThreadIdPath) -> Response:
     return Response(status_code=204)
 
 
+@router.get("/{thread_id}/transitions")
+def thread_transitions(
+    stores: StoresDep,
+    thread_id: ThreadIdPath,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="Newest first.")] = 100,
+) -> Response:
+    """The thread's last status changes, newest first: ``[{at, from, to, run_id}]`` (a
+    threadwatch extension; ``from`` is null for the thread's first status)."""
+    return json_response(stores.threads.transitions(thread_id, limit))
+
+
 @router.post("/{thread_id}/copy")
 def copy_thread(stores: StoresDep, thread_id: ThreadIdPath) -> Response:
     """A new idle thread with a copy of the source's metadata and values."""
@@ -125,3 +157,8 @@ def _fields(include: str | None) -> set[str]:
         except orjson.JSONDecodeError:
             return set()
     return {part.strip() for part in include.split(",")}
+
+
+def _min_age(in_body: float | None, in_query: float | None) -> float | None:
+    """``min_status_age_seconds`` from the body, else from the query string."""
+    return in_body if in_body is not None else in_query

@@ -3,13 +3,14 @@
 -- KEYS[1]      thread hash
 -- KEYS[2]      status zset of the new thread's status (idle)
 -- KEYS[3..6]   order zsets: created_at, updated_at, state_updated_at, thread_id
--- KEYS[7..]    metadata leaf sets of the new metadata
+-- KEYS[7]      ttl zset (thread id -> expiry, µs)
+-- KEYS[8..]    metadata leaf sets of the new metadata
 -- ARGV[1]      thread_id
 -- ARGV[2]      metadata JSON
 -- ARGV[3]      config JSON
 -- ARGV[4]      values JSON, or "" for none (null)
 -- ARGV[5]      metadata version token ("0" for {}, a fresh random token otherwise)
--- ARGV[6]      ttl minutes, or "" for none
+-- ARGV[6]      ttl minutes, or "" (or "0") for none
 -- ARGV[7]      ttl strategy
 -- ARGV[8]      assistant_id the metadata implies, or "" (kept for runs that name none)
 -- Returns {1, hash...} when created, {0, hash...} when the thread already existed
@@ -27,12 +28,17 @@ redis.call('HSET', KEYS[1],
   'created_at', now, 'updated_at', now, 'state_updated_at', now, 'status_since', now,
   'status', 'idle', 'metadata', ARGV[2], 'config', ARGV[3], 'mver', ARGV[5])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'values', ARGV[4]) end
-if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'ttl_minutes', ARGV[6], 'ttl_strategy', ARGV[7]) end
+if ARGV[6] ~= '' and ARGV[6] ~= '0' then
+  redis.call('HSET', KEYS[1], 'ttl_minutes', ARGV[6], 'ttl_strategy', ARGV[7])
+  -- Its expiry: updated_at (now) plus the TTL, as app/store/codec.py ttl_expiry_us computes it.
+  local expiry = tonumber(now) + math.floor(tonumber(ARGV[6]) * 60000000)
+  redis.call('ZADD', KEYS[7], string.format('%d', expiry), id)
+end
 if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'assistant_id', ARGV[8]) end
 
 redis.call('ZADD', KEYS[2], now, id)
 for i = 3, 5 do redis.call('ZADD', KEYS[i], now, id) end
 redis.call('ZADD', KEYS[6], 0, id)
-for i = 7, #KEYS do redis.call('SADD', KEYS[i], id) end
+for i = 8, #KEYS do redis.call('SADD', KEYS[i], id) end
 
 return {1, redis.call('HGETALL', KEYS[1])}

@@ -9,8 +9,11 @@
 -- KEYS[3]      thread runs zset
 -- KEYS[4..7]   status zsets: idle, busy, interrupted, error
 -- KEYS[8]      order zset updated_at
+-- KEYS[9]      thread transitions list
+-- KEYS[10..13] leases, runs:pending and runs:running zsets, metrics hash
 -- ARGV[1]      thread_id
 -- ARGV[2]      run_id
+-- ARGV[3]      status changes kept per thread
 -- Returns {1, old thread status, new thread status} when deleted, {0} when the run does
 -- not exist on that thread.
 
@@ -22,6 +25,7 @@ local r = redis.call('HMGET', run, 'thread_id', 'rank')
 if r[1] ~= thread_id then return {0} end
 redis.call('DEL', run)
 redis.call('ZREM', runs, run_id)
+for k = 10, 12 do redis.call('ZREM', KEYS[k], run_id) end
 
 local th = redis.call('HMGET', thread, 'status', 'inflight', 'outcome', 'outcome_version',
   'status_since', 'created_at')
@@ -39,6 +43,8 @@ if inflight == 0 then
 end
 if new_status ~= old_status then
   redis.call('ZREM', status_key[old_status], thread_id)
+  record_status_change(KEYS[9], KEYS[13], tonumber(ARGV[3]), old_status, new_status, since,
+    run_id)
 end
 if new_status ~= old_status or since ~= th[5] then
   redis.call('ZADD', status_key[new_status], since, thread_id)

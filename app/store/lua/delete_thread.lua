@@ -4,11 +4,14 @@
 -- KEYS[2]      thread runs zset
 -- KEYS[3..6]   status zsets: idle, busy, interrupted, error
 -- KEYS[7..10]  order zsets: created_at, updated_at, state_updated_at, thread_id
--- KEYS[11..]   ARGV[3] metadata leaf sets of the thread, then the run hashes
+-- KEYS[11]     thread transitions list
+-- KEYS[12..15] leases, runs:pending and runs:running zsets, ttl zset
+-- KEYS[16..]   ARGV[3] metadata leaf sets of the thread, then the run hashes
 -- ARGV[1]      thread_id
 -- ARGV[2]      metadata version token the caller read the leaf sets from
 -- ARGV[3]      number of leaf sets
 -- ARGV[4]      number of runs the caller read
+-- ARGV[5..]    their run ids, in the order of their hashes in KEYS
 -- Returns 1 when deleted, 0 when the thread does not exist, -1 when metadata or runs
 -- changed since the caller read them (read again and retry).
 
@@ -20,8 +23,12 @@ end
 
 local id = ARGV[1]
 for i = 3, 10 do redis.call('ZREM', KEYS[i], id) end
+redis.call('ZREM', KEYS[15], id)
 local leaves = tonumber(ARGV[3])
-for i = 11, 10 + leaves do redis.call('SREM', KEYS[i], id) end
-for i = 11 + leaves, #KEYS do redis.call('DEL', KEYS[i]) end
-redis.call('DEL', KEYS[1], KEYS[2])
+for i = 16, 15 + leaves do redis.call('SREM', KEYS[i], id) end
+for i = 16 + leaves, #KEYS do redis.call('DEL', KEYS[i]) end
+for i = 5, #ARGV do
+  for k = 12, 14 do redis.call('ZREM', KEYS[k], ARGV[i]) end
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[11])
 return 1

@@ -3,7 +3,9 @@
 --
 -- KEYS[1]      thread hash
 -- KEYS[2]      order zset updated_at
--- KEYS[3..]    ARGV[4] leaf sets to leave, then the leaf sets to join
+-- KEYS[3]      ttl zset (thread id -> expiry, µs): holds the thread iff it has a TTL after
+--              the patch, scored by its expiry (the new updated_at plus the TTL)
+-- KEYS[4..]    ARGV[4] leaf sets to leave, then the leaf sets to join
 -- ARGV[1]      thread_id
 -- ARGV[2]      metadata version token the caller merged from, or "" when metadata is unchanged
 -- ARGV[3]      new metadata JSON (ignored when ARGV[2] is "")
@@ -27,12 +29,12 @@ if ARGV[2] ~= '' then
     redis.call('HDEL', KEYS[1], 'assistant_id')
   end
   local leave = tonumber(ARGV[4])
-  for i = 3, 2 + leave do redis.call('SREM', KEYS[i], id) end
-  for i = 3 + leave, #KEYS do redis.call('SADD', KEYS[i], id) end
+  for i = 4, 3 + leave do redis.call('SREM', KEYS[i], id) end
+  for i = 4 + leave, #KEYS do redis.call('SADD', KEYS[i], id) end
 end
 
 if ARGV[5] == '0' then
-  redis.call('HDEL', KEYS[1], 'ttl_minutes', 'ttl_strategy')
+  redis.call('HDEL', KEYS[1], 'ttl_minutes', 'ttl_strategy', 'ttl_pruned_at')
 elseif ARGV[5] ~= '' then
   redis.call('HSET', KEYS[1], 'ttl_minutes', ARGV[5], 'ttl_strategy', ARGV[6])
 end
@@ -41,4 +43,12 @@ local t = redis.call('TIME')
 local now = string.format('%d%06d', t[1], t[2])
 redis.call('HSET', KEYS[1], 'updated_at', now)
 redis.call('ZADD', KEYS[2], now, id)
+-- The TTL counts from updated_at (app/store/codec.py ttl_expiry_us), which just moved.
+local minutes = redis.call('HGET', KEYS[1], 'ttl_minutes')
+if minutes then
+  local expiry = tonumber(now) + math.floor(tonumber(minutes) * 60000000)
+  redis.call('ZADD', KEYS[3], string.format('%d', expiry), id)
+else
+  redis.call('ZREM', KEYS[3], id)
+end
 return {1, redis.call('HGETALL', KEYS[1])}

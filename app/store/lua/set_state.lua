@@ -8,10 +8,13 @@
 -- KEYS[2..5]   status zsets: idle, busy, interrupted, error
 -- KEYS[6]      order zset updated_at
 -- KEYS[7]      order zset state_updated_at
+-- KEYS[8]      thread transitions list
+-- KEYS[9]      metrics hash
 -- ARGV[1]      thread_id
 -- ARGV[2]      values JSON
 -- ARGV[3]      interrupts JSON
 -- ARGV[4]      the status the new state leaves: "interrupted" (nodes left to run) or "idle"
+-- ARGV[5]      status changes kept per thread
 -- Returns {1, hash...} when applied, {0} when the thread does not exist, {-1} when a run
 -- is pending or running on it (nothing written).
 
@@ -31,6 +34,7 @@ redis.call('HSET', thread, 'values', ARGV[2], 'values_version', version,
   'updated_at', now, 'state_updated_at', now)
 if new_status ~= old_status then
   redis.call('ZREM', status_key[old_status], id)
+  record_status_change(KEYS[8], KEYS[9], tonumber(ARGV[5]), old_status, new_status, now, false)
 end
 redis.call('ZADD', status_key[new_status], now, id)
 redis.call('HSET', thread, 'status', new_status, 'status_since', now)

@@ -7,12 +7,21 @@
 -- (pending < started < terminal), so duplicates and late events change nothing and every
 -- delivery order of the same events leaves the same thread.
 --
+-- Liveness: a run in flight holds a lease (`leases` zset, scored by its expiry) while it
+-- runs, and while pending when an external runtime reported it (our own pending runs wait
+-- in RQ, which keeps them). Every applied or repeated event of an in-flight run renews it
+-- (`run.heartbeat` does only that); a terminal event drops it. The sweeper ends runs whose
+-- lease ran out with admission "reclaim", which re-checks the lease here, atomically.
+--
 -- KEYS[1..4]   status zsets: idle, busy, interrupted, error
 -- KEYS[5..8]   order zsets: created_at, updated_at, state_updated_at, thread_id
+-- KEYS[9..12]  leases zset, runs:pending zset, runs:running zset, metrics hash
 -- then, per event in order:
---   thread hash, run hash, thread runs zset,
+--   thread hash, run hash, thread runs zset, thread transitions list,
 --   the metadata leaf sets to leave (n_leave), then those to join (n_join)
--- ARGV, per event in order, 19 values:
+-- ARGV[1]      default lease, µs
+-- ARGV[2]      status changes kept per thread
+-- then, per event in order, 21 values:
 --   1 thread_id            2 run_id               3 event type (run.pending, ...)
 --   4 thread outcome of a terminal event (idle, interrupted, error), else ""
 --   5 event time, µs since the epoch, or "" for now (the server's clock)
@@ -27,14 +36,17 @@
 --      whose events name no assistant
 --   19 config JSON of the run, which becomes the thread's config ("" for none)
 --   20 admission of a run created here: "" (an event reported from elsewhere), "queue"
---      (record it as the thread's last run), "reject" (the same, unless a run is in flight)
+--      (record it as the thread's last run), "reject" (the same, unless a run is in flight),
+--      or "reclaim" (the sweeper ends a lost run: only if its lease has run out)
+--   21 the run's lease, µs, if the event sets one ("" keeps the run's, else the default)
 -- Returns, per event, four values: code, old thread status, new thread status, and the
 -- thread's previous last run ("" if none; for admitted runs). Codes: 1 applied,
 -- 2 duplicate, 3 stale, -1 metadata changed since the caller read it (nothing written:
 -- read again and retry), -2 the run belongs to another thread (nothing written),
--- -3 refused: "reject" admission while a run is in flight (nothing written).
+-- -3 refused: "reject" admission while a run is in flight (nothing written), -4 not
+-- reclaimed: the run's lease is live, or it holds none (nothing written).
 
-local ARGS_PER_EVENT = 20
+local ARGS_PER_EVENT = 21
 -- Events move a run forward through these ranks; the run status each event gives
 -- (mirrors app/domain.py RUN_STATUS_OF_EVENT).
 local RANK = {['run.pending'] = 1, ['run.started'] = 2}
@@ -45,6 +57,9 @@ local RUN_STATUS = {
 }
 local STATUS_KEY = {idle = KEYS[1], busy = KEYS[2], interrupted = KEYS[3], ['error'] = KEYS[4]}
 local CREATED, UPDATED, STATE_UPDATED, BY_ID = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local LEASES, PENDING, RUNNING, METRICS = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local DEFAULT_LEASE, HISTORY_LIMIT = ARGV[1], tonumber(ARGV[2])
+local RESULT = {'applied', 'duplicate', 'stale'}
 local THREAD_FIELDS = {'status', 'mver', 'inflight', 'outcome', 'outcome_version',
                        'values_version', 'status_since', 'created_at', 'assistant_id',
                        'config', 'config_version', 'last_run'}
@@ -59,7 +74,7 @@ local t = redis.call('TIME')
 local now = string.format('%d%06d', t[1], t[2])
 
 local function apply(k, a)
-  local thread, run, runs = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  local thread, run, runs, history = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
   local thread_id, run_id, event_type = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   local rank = RANK[event_type] or 3
   local at = ARGV[a + 4] ~= '' and ARGV[a + 4] or now
@@ -75,18 +90,46 @@ local function apply(k, a)
   local exists = th.status ~= false
   if expected ~= '' and (th.mver or '0') ~= expected then return -1, '', '', '' end
 
-  local r = redis.call('HMGET', run, 'thread_id', 'event', 'rank', 'created_at',
-    unpack(RUN_CREATION_FROM))
+  local r = redis.call('HMGET', run, 'thread_id', 'event', 'rank', 'created_at', 'lease',
+    'started_at', unpack(RUN_CREATION_FROM))
   if r[1] and r[1] ~= thread_id then return -2, '', '', '' end
   local run_rank = tonumber(r[3] or '0')
+  local admission, previous_run = ARGV[a + 19], ''
+  local lease = ARGV[a + 20] ~= '' and ARGV[a + 20] or r[5] or DEFAULT_LEASE
+  local function renew_lease(option)
+    local expiry = string.format('%d', tonumber(now) + tonumber(lease))
+    if option then redis.call('ZADD', LEASES, option, expiry, run_id)
+    else redis.call('ZADD', LEASES, expiry, run_id) end
+    if ARGV[a + 20] ~= '' then redis.call('HSET', run, 'lease', ARGV[a + 20]) end
+  end
+
+  if admission == 'reclaim' then
+    local expiry = redis.call('ZSCORE', LEASES, run_id)
+    if not expiry or tonumber(expiry) > tonumber(now) then
+      return -4, th.status or 'idle', th.status or 'idle', ''
+    end
+  end
+  if event_type == 'run.heartbeat' then
+    -- Renews the lease of a run in flight; changes nothing else.
+    local status = th.status or 'idle'
+    if not r[1] or run_rank == 3 then
+      redis.call('HINCRBY', METRICS, 'events|stale', 1)
+      return 3, status, status, ''
+    end
+    renew_lease()
+    redis.call('HINCRBY', METRICS, 'events|applied', 1)
+    return 1, status, status, ''
+  end
+
   local code = 1
   if r[2] == event_type then
     code = 2
   elseif run_rank == 3 or rank < run_rank then
     code = 3
   end
-  local admission, previous_run = ARGV[a + 19], ''
-  if admission ~= '' and code == 1 and run_rank == 0 then
+  redis.call('HINCRBY', METRICS, 'events|' .. RESULT[code], 1)
+  if code == 2 and run_rank < 3 then renew_lease('XX') end
+  if admission ~= '' and admission ~= 'reclaim' and code == 1 and run_rank == 0 then
     if admission == 'reject' and tonumber(th.inflight or '0') > 0 then
       return -3, th.status, th.status, ''
     end
@@ -116,7 +159,9 @@ local function apply(k, a)
   end
 
   local changed = not exists
-  if admission ~= '' and code == 1 and run_rank == 0 then set('last_run', run_id) end
+  if admission ~= '' and admission ~= 'reclaim' and code == 1 and run_rank == 0 then
+    set('last_run', run_id)
+  end
   local assistant = th.assistant_id
   if expected ~= '' then
     set('metadata', ARGV[a + 9])
@@ -127,7 +172,7 @@ local function apply(k, a)
     else
       redis.call('HDEL', thread, 'assistant_id')
     end
-    local first, leave, join = k + 3, tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8])
+    local first, leave, join = k + 4, tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8])
     for i = first, first + leave - 1 do redis.call('SREM', KEYS[i], thread_id) end
     for i = first + leave, first + leave + join - 1 do redis.call('SADD', KEYS[i], thread_id) end
     changed = true
@@ -145,6 +190,28 @@ local function apply(k, a)
     else
       redis.call('HSET', run, 'status', RUN_STATUS[event_type], 'event', event_type,
         'rank', rank, 'updated_at', now)
+    end
+    -- The run indexes and its lease follow its new status.
+    if rank == 1 then
+      redis.call('ZADD', PENDING, at, run_id)
+      if admission == '' then renew_lease() end
+    elseif rank == 2 then
+      redis.call('ZREM', PENDING, run_id)
+      redis.call('ZADD', RUNNING, at, run_id)
+      redis.call('HSET', run, 'started_at', at)
+      renew_lease()
+    else
+      redis.call('ZREM', PENDING, run_id)
+      redis.call('ZREM', RUNNING, run_id)
+      redis.call('ZREM', LEASES, run_id)
+      if r[6] then
+        observe(METRICS, 'run_duration', RUN_DURATION_BUCKETS,
+          math.max(0, tonumber(at) - tonumber(r[6])) / 1e6)
+      end
+    end
+    if ARGV[a + 4] ~= '' then
+      observe(METRICS, 'event_delay', EVENT_DELAY_BUCKETS,
+        math.max(0, tonumber(now) - tonumber(at)) / 1e6)
     end
 
     -- In-flight count: +1 when a run enters pending/running, -1 when it leaves.
@@ -193,7 +260,7 @@ local function apply(k, a)
   local precedence = event_type == 'run.pending' and '0' or ('1' .. version)
   local creation = {}
   for i, name in ipairs(RUN_CREATION_FIELDS) do
-    local value, from = offered[i], r[4 + i]
+    local value, from = offered[i], r[6 + i]
     if value and value ~= '' and value ~= '{}' and (not from or precedence < from) then
       creation[#creation + 1] = name
       creation[#creation + 1] = value
@@ -215,6 +282,10 @@ local function apply(k, a)
     redis.call('ZADD', STATUS_KEY[new_status], since or now, thread_id)
     set('status', new_status)
     set('status_since', since or now)
+    if not exists or new_status ~= old_status then
+      record_status_change(history, METRICS, HISTORY_LIMIT, exists and old_status,
+        new_status, since or now, run_id)
+    end
   end
   if changed then
     set('updated_at', now)
@@ -225,13 +296,13 @@ local function apply(k, a)
 end
 
 local results = {}
-local k = 9
-for a = 1, #ARGV, ARGS_PER_EVENT do
+local k = 13
+for a = 3, #ARGV, ARGS_PER_EVENT do
   local code, old_status, new_status, previous_run = apply(k, a)
   results[#results + 1] = code
   results[#results + 1] = old_status
   results[#results + 1] = new_status
   results[#results + 1] = previous_run
-  k = k + 3 + tonumber(ARGV[a + 7]) + tonumber(ARGV[a + 8])
+  k = k + 4 + tonumber(ARGV[a + 7]) + tonumber(ARGV[a + 8])
 end
 return results

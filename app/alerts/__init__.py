@@ -1,0 +1,1 @@
+"""Stuck-thread alerts: rules (rules.py) and their evaluation by the sweeper (evaluate.py)."""

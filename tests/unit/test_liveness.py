@@ -1,0 +1,252 @@
+"""Leases, heartbeats, lost runs, status history and the counters the scripts keep."""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+import pytest
+from fakeredis import FakeRedis
+from rq import Queue
+
+from app.api.deps import Stores
+from app.domain import RunStatus
+from app.liveness import LostRuns
+from app.models import RunEvent
+from app.store.codec import materialize
+from tests.unit.helpers import KEYS, at, event, thread_hash
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def lease(redis: FakeRedis, run_id: str) -> float | None:
+    return redis.zscore(KEYS.leases(), run_id)
+
+
+def expire_lease(redis: FakeRedis, run_id: str) -> None:
+    redis.zadd(KEYS.leases(), {run_id: 1}, xx=True)
+
+
+def lost_runs(stores: Stores, retries: int = 0) -> LostRuns:
+    return LostRuns(stores.runs, Queue("threadwatch-runs", connection=stores.redis), retries)
+
+
+def counter(redis: FakeRedis, field: str) -> int:
+    return int(redis.hget(KEYS.metrics(), field) or 0)
+
+
+# -- leases ----------------------------------------------------------------------------------
+
+
+def test_a_started_run_holds_a_lease_that_its_end_drops(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    thread_id, run_id = new_id(), new_id()
+    stores.runs.apply([event(thread_id, run_id, "run.started", at=at(1))])
+    seconds, micros = fake_redis.time()
+    now = seconds * 1_000_000 + micros
+    assert now + 29_000_000 < lease(fake_redis, run_id) <= now + 30_000_000
+    assert fake_redis.zscore(KEYS.runs_in("running"), run_id) is not None
+    stores.runs.apply([event(thread_id, run_id, "run.succeeded", at=at(2))])
+    assert lease(fake_redis, run_id) is None
+    assert fake_redis.zcard(KEYS.runs_in("running")) == 0
+
+
+def test_heartbeat_renews_the_lease_with_the_duration_the_run_asked_for(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    thread_id, run_id = new_id(), new_id()
+    stores.runs.apply([event(thread_id, run_id, "run.started", lease_seconds=600)])
+    first = lease(fake_redis, run_id)
+    before = fake_redis.dump(KEYS.thread(thread_id))
+    assert [a.result for a in stores.runs.apply([event(thread_id, run_id, "run.heartbeat")])] == [
+        "applied"
+    ]
+    renewed = lease(fake_redis, run_id)
+    assert renewed >= first and renewed > first - 1 and renewed - first < 1_000_000
+    seconds, _ = fake_redis.time()
+    assert renewed > (seconds + 590) * 1_000_000  # the run's own 600 s, not the default 30
+    assert fake_redis.dump(KEYS.thread(thread_id)) == before  # nothing else changed
+
+
+def test_heartbeat_of_an_unknown_or_ended_run_is_stale_and_creates_nothing(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    thread_id, run_id = new_id(), new_id()
+    assert stores.runs.apply([event(thread_id, run_id, "run.heartbeat")])[0].result == "stale"
+    assert not fake_redis.exists(KEYS.thread(thread_id))
+    stores.runs.apply([event(thread_id, run_id, "run.failed")])
+    assert stores.runs.apply([event(thread_id, run_id, "run.heartbeat")])[0].result == "stale"
+    assert lease(fake_redis, run_id) is None
+
+
+def test_pending_runs_reported_from_elsewhere_hold_a_lease_ours_do_not(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    external, ours = new_id(), new_id()
+    stores.runs.apply([event(new_id(), external, "run.pending")])
+    stores.runs.admit(event(new_id(), ours, "run.pending"), reject_if_busy=False)
+    assert lease(fake_redis, external) is not None
+    assert lease(fake_redis, ours) is None
+    assert fake_redis.zcard(KEYS.runs_in("pending")) == 2
+
+
+# -- lost runs -------------------------------------------------------------------------------
+
+
+def test_a_run_whose_lease_ran_out_ends_as_worker_lost(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    thread_id, run_id = new_id(), new_id()
+    stores.runs.apply([event(thread_id, run_id, "run.started", at=at(1))])
+    assert lost_runs(stores).reclaim(min_pending_age=30).failed == 0  # still alive
+    expire_lease(fake_redis, run_id)
+    assert lost_runs(stores).reclaim(min_pending_age=30).failed == 1
+    run = stores.runs.get(thread_id, run_id)
+    assert run["status"] == RunStatus.ERROR
+    thread = materialize(stores.threads.get(thread_id))
+    assert thread["status"] == "error"
+    assert thread["error"]["error"] == "WorkerLost"
+    assert lease(fake_redis, run_id) is None
+    assert counter(fake_redis, "reclaimed|failed") == 1
+    # Idempotent: a second sweep (or a second machine) finds nothing more.
+    assert lost_runs(stores).reclaim(min_pending_age=30).failed == 0
+
+
+def test_the_thread_stays_busy_while_another_run_is_in_flight(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    thread_id, lost, other = new_id(), new_id(), new_id()
+    stores.runs.apply(
+        [
+            event(thread_id, lost, "run.started", at=at(1)),
+            event(thread_id, other, "run.started", at=at(2)),
+        ]
+    )
+    expire_lease(fake_redis, lost)
+    lost_runs(stores).reclaim(min_pending_age=30)
+    assert thread_hash(fake_redis, thread_id)["status"] == "busy"
+    stores.runs.apply([event(thread_id, other, "run.succeeded")])  # ends after the loss
+    assert thread_hash(fake_redis, thread_id)["status"] == "idle"
+
+
+def test_a_heartbeat_that_comes_first_keeps_the_run(stores: Stores, fake_redis: FakeRedis) -> None:
+    thread_id, run_id = new_id(), new_id()
+    stores.runs.apply([event(thread_id, run_id, "run.started")])
+    expire_lease(fake_redis, run_id)
+    stores.runs.apply([event(thread_id, run_id, "run.heartbeat")])
+    failed = RunEvent(thread_id=thread_id, run_id=run_id, type="run.failed")
+    assert stores.runs.reclaim(failed) is None  # the lease is live again: nothing written
+    assert stores.runs.get(thread_id, run_id)["status"] == RunStatus.RUNNING
+
+
+def test_our_pending_run_without_a_job_is_ended_only_past_the_minimum_age(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    thread_id, run_id = new_id(), new_id()
+    stores.runs.admit(event(thread_id, run_id, "run.pending"), reject_if_busy=False)
+    assert lost_runs(stores).reclaim(min_pending_age=60).failed == 0  # may be queued yet
+    assert stores.runs.get(thread_id, run_id)["status"] == RunStatus.PENDING
+    assert lost_runs(stores).reclaim(min_pending_age=0).failed == 1
+    assert stores.runs.get(thread_id, run_id)["status"] == RunStatus.ERROR
+
+
+def test_our_pending_run_with_a_queued_job_is_left_alone(stores: Stores) -> None:
+    thread_id, run_id = new_id(), new_id()
+    stores.runs.admit(event(thread_id, run_id, "run.pending"), reject_if_busy=False)
+    Queue("threadwatch-runs", connection=stores.redis).enqueue(
+        "workers.runs.execute_run", run_id, job_id=run_id
+    )
+    assert lost_runs(stores).reclaim(min_pending_age=0).failed == 0
+    assert stores.runs.get(thread_id, run_id)["status"] == RunStatus.PENDING
+
+
+def test_requeue_script_puts_a_lost_run_back_to_pending(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    thread_id, run_id = new_id(), new_id()
+    stores.runs.apply([event(thread_id, run_id, "run.started")])
+    keys = [
+        KEYS.run(run_id),
+        KEYS.leases(),
+        KEYS.runs_in("pending"),
+        KEYS.runs_in("running"),
+    ]
+    assert stores.runs.scripts.requeue_run(keys=keys, args=[run_id]) == -4  # alive
+    expire_lease(fake_redis, run_id)
+    assert stores.runs.scripts.requeue_run(keys=keys, args=[run_id]) == 1
+    assert stores.runs.get(thread_id, run_id)["status"] == RunStatus.PENDING
+    assert thread_hash(fake_redis, thread_id)["status"] == "busy"
+    assert lease(fake_redis, run_id) is None
+    # Started again by a worker, it ends as any run.
+    stores.runs.apply([event(thread_id, run_id, "run.started")])
+    stores.runs.apply([event(thread_id, run_id, "run.succeeded")])
+    assert thread_hash(fake_redis, thread_id)["status"] == "idle"
+
+
+# -- status history and counters ------------------------------------------------------------
+
+
+def test_status_history_lists_changes_newest_first(stores: Stores) -> None:
+    thread_id, run_a, run_b = new_id(), new_id(), new_id()
+    stores.runs.apply(
+        [
+            event(thread_id, run_a, "run.started", at=at(1)),
+            event(thread_id, run_a, "run.interrupted", at=at(2)),
+            event(thread_id, run_b, "run.started", at=at(3)),
+        ]
+    )
+    history = stores.threads.transitions(thread_id)
+    assert [(h["from"], h["to"], h["run_id"]) for h in history] == [
+        ("interrupted", "busy", run_b),
+        ("busy", "interrupted", run_a),
+        (None, "busy", run_a),
+    ]
+    assert history[0]["at"].startswith("20")  # an API timestamp
+
+
+def test_status_history_is_capped(fake_redis: FakeRedis) -> None:
+    from tests.unit.helpers import make_stores
+
+    stores = make_stores(fake_redis)
+    stores.runs.history_limit = 3
+    thread_id = new_id()
+    for i in range(5):
+        run_id = new_id()
+        stores.runs.apply(
+            [
+                event(thread_id, run_id, "run.started", at=at(2 * i + 1)),
+                event(thread_id, run_id, "run.succeeded", at=at(2 * i + 2)),
+            ]
+        )
+    assert fake_redis.llen(KEYS.thread_transitions(thread_id)) == 3
+
+
+def test_scripts_count_transitions_events_and_run_durations(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    thread_id, run_id = new_id(), new_id()
+    stores.runs.apply(
+        [
+            event(thread_id, run_id, "run.started", at=at(1)),
+            event(thread_id, run_id, "run.succeeded", at=at(4)),
+            event(thread_id, run_id, "run.succeeded", at=at(4)),
+        ]
+    )
+    assert counter(fake_redis, "transitions|busy|idle") == 1
+    assert counter(fake_redis, "events|applied") == 2
+    assert counter(fake_redis, "events|duplicate") == 1
+    # at(1) -> at(4) is 3 s: the 5 s bucket.
+    assert counter(fake_redis, "run_duration|le|5") == 1
+    assert counter(fake_redis, "run_duration|count") == 1
+    assert float(fake_redis.hget(KEYS.metrics(), "run_duration|sum")) == pytest.approx(3.0)
+
+
+def test_history_entries_are_json_with_string_times(stores: Stores, fake_redis: FakeRedis) -> None:
+    thread_id = new_id()
+    stores.runs.apply([event(thread_id, new_id(), "run.started")])
+    raw = fake_redis.lindex(KEYS.thread_transitions(thread_id), 0)
+    entry = orjson.loads(raw)
+    assert isinstance(entry["at"], str) and entry["at"].isdigit()

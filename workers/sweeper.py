@@ -1,0 +1,129 @@
+"""The sweeper: an RQ job on the maintenance queue, every `sweep_interval_seconds`.
+
+Each sweep ends lost runs (app/liveness.py), deletes threads whose TTL ran out
+(app/store/ttl.py) and fires, re-notifies and resolves stuck-thread alerts (app/alerts),
+then schedules the next one with RQ's scheduler. Sweeps are scheduled in fixed time slots
+with one job id per slot, so the workers that each keep the chain going (one sweep at
+start, then a check every minute) schedule each slot once; every part of a sweep is
+idempotent and decided atomically in Redis, so two sweeps at once are harmless too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from redis import Redis
+from rq import Queue, get_current_job
+
+from app.alerts.evaluate import evaluate_rules
+from app.alerts.rules import AlertRuleError, load_rules
+from app.liveness import LostRuns
+from app.settings import Settings, get_settings
+from app.store.keys import Keys
+from app.store.runs import RunStore
+from app.store.threads import ThreadStore
+from app.store.ttl import expire_threads
+from workers import MAINTENANCE_QUEUE, RUNS_QUEUE
+from workers.webhooks import webhook_queue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did."""
+
+    reclaimed: int = 0
+    requeued: int = 0
+    expired: int = 0
+    alerts: int = 0
+    duration_ms: float = 0.0
+
+
+def sweep() -> dict[str, float]:
+    """The RQ job: one sweep, then the next one scheduled."""
+    job = get_current_job()
+    settings = get_settings()
+    redis = job.connection if job is not None else _connect(settings)
+    report = run_sweep(redis, settings)
+    schedule_sweep(redis, settings.sweep_interval_seconds)
+    return asdict(report)
+
+
+def run_sweep(redis: Redis, settings: Settings) -> SweepReport:
+    """One sweep over the store at ``redis`` (also `threadwatch sweep` and worker start)."""
+    began = time.perf_counter()
+    keys = Keys(settings.key_prefix)
+    threads = ThreadStore(redis, keys, history_limit=settings.status_history_limit)
+    runs = RunStore(
+        redis, keys, threads.scripts, settings.lease_seconds, settings.status_history_limit
+    )
+    lost = LostRuns(runs, Queue(RUNS_QUEUE, connection=redis), settings.run_retries)
+    reclaimed = lost.reclaim(min_pending_age=settings.lease_seconds)
+    expired = expire_threads(threads)
+    alerts = _evaluate_alerts(redis, keys, settings)
+    report = SweepReport(
+        reclaimed=reclaimed.failed,
+        requeued=reclaimed.requeued,
+        expired=expired,
+        alerts=alerts,
+        duration_ms=round((time.perf_counter() - began) * 1000, 3),
+    )
+    seconds, micros = redis.time()
+    redis.hset(
+        keys.sweeper(),
+        mapping={
+            "last_finished_at": seconds * 1_000_000 + micros,
+            "last_duration_ms": report.duration_ms,
+            "reclaimed": report.reclaimed,
+            "requeued": report.requeued,
+            "expired": report.expired,
+            "alerts": report.alerts,
+        },
+    )
+    if report.reclaimed or report.requeued or report.expired or report.alerts:
+        log.info("sweep: %s", report)
+    return report
+
+
+def _evaluate_alerts(redis: Redis, keys: Keys, settings: Settings) -> int:
+    """Alerts queued by the stuck-thread rules (read again each sweep: edits apply without a
+    restart); a rules file that became invalid is logged and skipped, not fatal."""
+    try:
+        rules = load_rules(settings)
+    except AlertRuleError as exc:
+        log.error("stuck-thread alerts skipped: %s", exc)
+        return 0
+    return evaluate_rules(
+        redis,
+        keys,
+        rules,
+        queue=webhook_queue(redis),
+        secret=settings.webhook_secret,
+        allow_private=settings.webhook_allow_private,
+    ).total
+
+
+def schedule_sweep(redis: Redis, interval: float) -> str:
+    """Schedule the sweep of the next time slot (idempotent: one job id per slot)."""
+    slot = int(time.time() // interval) + 1
+    job_id = f"threadwatch-sweep-{slot}"
+    Queue(MAINTENANCE_QUEUE, connection=redis).enqueue_at(
+        datetime.fromtimestamp(slot * interval, UTC),
+        "workers.sweeper.sweep",
+        job_id=job_id,
+        job_timeout=max(60, int(interval) * 4),
+        result_ttl=max(60, int(interval) * 4),
+        failure_ttl=86_400,
+        description="threadwatch sweep",
+    )
+    return job_id
+
+
+def _connect(settings: Settings) -> Redis:
+    if not settings.redis_url:
+        raise RuntimeError("REDIS_URL is not set")
+    return Redis.from_url(settings.redis_url)

@@ -111,11 +111,19 @@ def http(api_url: str, redis_client: redis.Redis) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="module")
-def run_stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunStack]:
+def run_stack_env() -> dict[str, str]:
+    """Settings a test module gives its `run_stack` (override it in the module)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def run_stack(
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory, run_stack_env: dict[str, str]
+) -> Iterator[RunStack]:
     """The API with the fixture project's graphs and two `threadwatch worker` processes
     (tests/integration/run_stack.py), for one test module; stopped (SIGTERM, then SIGKILL)
     at its end."""
-    stack = RunStack.start(redis_url, tmp_path_factory.mktemp("runs"))
+    stack = RunStack.start(redis_url, tmp_path_factory.mktemp("runs"), env=run_stack_env)
     try:
         yield stack
     finally:

@@ -78,13 +78,22 @@ class RunStack:
     logs: dict[int, Path] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, redis_url: str, workdir: Path, workers: int = WORKERS) -> RunStack:
-        """Flush the test db, then start the API and ``workers`` workers (all at once)."""
+    def start(
+        cls,
+        redis_url: str,
+        workdir: Path,
+        workers: int = WORKERS,
+        env: dict[str, str] | None = None,
+    ) -> RunStack:
+        """Flush the test db, then start the API and ``workers`` workers (all at once),
+        with ``env`` added to their environment."""
+        extra = env or {}
         env = server_env(redis_url)
         env["THREADWATCH_GRAPHS_CONFIG"] = str(PROJECT / "langgraph.json")
         env["THREADWATCH_WEBHOOK_ALLOW_PRIVATE"] = "true"
         env["THREADWATCH_LEASE_SECONDS"] = str(LEASE_SECONDS)
         env["THREADWATCH_SWEEP_INTERVAL_SECONDS"] = str(SWEEP_INTERVAL)
+        env.update(extra)
         port = free_port()
         stack = cls(f"http://127.0.0.1:{port}", redis.Redis.from_url(redis_url), env, workdir)
         stack.redis.flushdb()

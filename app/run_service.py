@@ -195,15 +195,21 @@ class RunService:
         self.runs.delete(thread_id, run_id)
 
     def runs_in_status(self, statuses: tuple[str | None, ...]) -> list[tuple[str, str]]:
-        """(thread_id, run_id) of every run in these statuses (for POST /runs/cancel)."""
+        """(thread_id, run_id) of every run in these statuses (for POST /runs/cancel), from
+        the in-flight run indexes (only pending and running runs can be cancelled)."""
+        run_ids = [
+            member.decode()
+            for status in IN_FLIGHT
+            if status in statuses
+            for member in self.redis.zrange(self.keys.runs_in(status), 0, -1)
+        ]
+        pipe = self.redis.pipeline(transaction=False)
+        for run_id in run_ids:
+            pipe.hmget(self.keys.run(run_id), "status", "thread_id")
         found = []
-        for key in self.redis.scan_iter(match=self.keys.run("*"), count=1000):
-            name = key.decode()
-            if name.count(":") != self.keys.run("x").count(":"):
-                continue
-            status, thread_id = self.redis.hmget(key, "status", "thread_id")
+        for run_id, (status, thread_id) in zip(run_ids, pipe.execute(), strict=True):
             if status and thread_id and status.decode() in statuses:
-                found.append((thread_id.decode(), name.rsplit(":", 1)[1]))
+                found.append((thread_id.decode(), run_id))
         return found
 
     # -- wait ----------------------------------------------------------------------------

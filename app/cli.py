@@ -1,31 +1,54 @@
-"""The `threadwatch` command: `dev` (everything on one machine) and `serve` (the API only)."""
+"""The `threadwatch` command: `dev` (everything on one machine), `serve` (the API only),
+`worker`, and the operator commands on the store at REDIS_URL (`sweep`, `threads search`,
+`threads get`, `stats`, `doctor`)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-from contextlib import ExitStack
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
 
 import app as app_package
+from app.domain import ThreadStatus
 from app.embedded_redis import start_embedded_redis
 from app.processes import child_popen_kwargs, stop_process
 from app.settings import Settings
 
+if TYPE_CHECKING:
+    from app.api.deps import Stores
+
 APP_FACTORY = "app.api.app:create_app"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# On SIGTERM the API stops accepting connections and lets in-flight requests (a runs.wait,
+# a join) end for this many seconds before it cancels them.
+GRACEFUL_SHUTDOWN_SECONDS = 30
 
 cli = typer.Typer(
     name="threadwatch",
@@ -80,6 +103,7 @@ def _redact(url: str) -> str:
 def _uvicorn_argv(host: str, port: int, log_level: str, reload: bool) -> list[str]:
     argv = [sys.executable, "-m", "uvicorn", APP_FACTORY, "--factory"]
     argv += ["--host", host, "--port", str(port), "--log-level", log_level]
+    argv += ["--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_SECONDS)]
     if reload:
         argv += ["--reload", "--reload-dir", str(Path(app_package.__file__).parent)]
     return argv
@@ -168,6 +192,13 @@ def dev(
         # The children read the URL from THREADWATCH_REDIS_URL; REDIS_URL would win over it.
         env = {k: v for k, v in os.environ.items() if k.upper() != "REDIS_URL"}
         env["THREADWATCH_REDIS_URL"] = redis_url
+        # dev never asks for API keys: an empty value wins over the environment and .env.
+        env["THREADWATCH_API_KEYS"] = ""
+        console.print(
+            "auth: off (dev ignores THREADWATCH_API_KEYS; `threadwatch serve` requires x-api-key)"
+            if settings.api_keys
+            else "auth: off (with THREADWATCH_API_KEYS set, `threadwatch serve` requires x-api-key)"
+        )
         children = [
             Child("api", _uvicorn_argv(host, port, settings.log_level, reload)),
             Child("worker", [sys.executable, "-m", "app.cli", "worker"]),
@@ -195,6 +226,7 @@ def serve(
         port=port or settings.port,
         workers=workers,
         log_level=settings.log_level,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 
@@ -241,6 +273,396 @@ def _use_graphs_config(config: str | None) -> None:
 def version() -> None:
     """Print the version."""
     console.print(f"threadwatch {app_package.__version__}")
+
+
+# -- operator commands: they read (and `doctor --fix` repairs) the store at REDIS_URL -------
+
+threads_cli = typer.Typer(
+    help="Search and inspect the threads in the store at REDIS_URL.", no_args_is_help=True
+)
+cli.add_typer(threads_cli, name="threads")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+SEARCH_SORT_FIELDS = ("created_at", "updated_at", "state_updated_at", "thread_id", "status")
+
+
+def _connect(settings: Settings) -> Stores:
+    """The stores on REDIS_URL, as the API wires them (the tests put fakeredis here)."""
+    from app.api.deps import Stores
+
+    return Stores.connect(settings)
+
+
+def _operator_stores(command: str) -> tuple[Settings, Stores]:
+    settings = _server_settings(command, None)
+    return settings, _connect(settings)
+
+
+@contextmanager
+def _redis_errors(settings: Settings) -> Iterator[None]:
+    """An unreachable Redis ends the command with one line (exit code 2), not a traceback."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        url = _redact(settings.redis_url or "")
+        err_console.print(f"[red]Cannot reach Redis at {escape(url)}: {escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _print_json(value: object) -> None:
+    from app.store.codec import materialize
+
+    typer.echo(json.dumps(materialize(value), indent=2, ensure_ascii=False))
+
+
+def human_duration(seconds: float) -> str:
+    """4000 -> '1h 6m', 75 -> '1m 15s', 3.2 -> '3s': the two largest units."""
+    seconds = max(0, int(seconds))
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
+
+
+def _print_table(table: Table) -> None:
+    """On a terminal a table fits its width; elsewhere (a pipe, a file) it keeps its natural
+    width, so that ids are never cut."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    natural = Measurement.get(console, console.options.update(width=10_000), table).maximum
+    wide = Console(width=max(natural, console.width), soft_wrap=True, highlight=False)
+    wide.print(table)
+
+
+def _server_now_us(stores: Stores) -> int:
+    seconds, micros = stores.redis.time()
+    return seconds * 1_000_000 + micros
+
+
+def _short_time(iso: str | None) -> str:
+    """'2025-01-01T10:00:00.123456+00:00' -> '2025-01-01 10:00:00' (UTC)."""
+    return iso[:19].replace("T", " ") if iso else ""
+
+
+def _compact(value: object, width: int = 60) -> str:
+    from app.store.codec import materialize
+
+    text = json.dumps(materialize(value), separators=(",", ":"), ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def parse_metadata_filters(pairs: list[str] | None) -> dict[str, object]:
+    """KEY=VALUE pairs -> a metadata filter; VALUE is JSON when it parses (n=1 -> 1,
+    ok=true -> True), else text (team=a -> "a")."""
+    import orjson
+
+    metadata: dict[str, object] = {}
+    for pair in pairs or ():
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--metadata")
+        try:
+            metadata[key] = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            metadata[key] = raw
+    return metadata
+
+
+@cli.command()
+def sweep(json_output: JsonOption = False) -> None:
+    """Run one sweep now: end lost runs, delete expired threads, fire stuck-thread alerts."""
+    settings, stores = _operator_stores("sweep")
+    from workers.sweeper import run_sweep
+
+    with _redis_errors(settings):
+        report = run_sweep(stores.redis, settings)
+    if json_output:
+        _print_json(asdict(report))
+        return
+    table = Table(title=f"Sweep done in {report.duration_ms:g} ms", title_justify="left")
+    table.add_column("What")
+    table.add_column("Count", justify="right")
+    table.add_row("lost runs ended (failed)", str(report.reclaimed))
+    table.add_row("lost runs requeued", str(report.requeued))
+    table.add_row("expired threads deleted", str(report.expired))
+    table.add_row("alert notifications queued", str(report.alerts))
+    _print_table(table)
+
+
+@threads_cli.command("search")
+def threads_search(
+    status: Annotated[
+        ThreadStatus | None, typer.Option(help="Only threads in this status.")
+    ] = None,
+    metadata: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metadata",
+            "-m",
+            help="KEY=VALUE the metadata must contain (repeatable); VALUE is JSON when valid "
+            "(n=1 is the number 1), else text.",
+        ),
+    ] = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option(help="Only threads in their status for at least this long: 90s, 15m, 2h, 1d."),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Threads to show.")] = 20,
+    offset: Annotated[int, typer.Option(min=0, help="Threads to skip.")] = 0,
+    sort_by: Annotated[
+        str, typer.Option(help="created_at, updated_at, state_updated_at, thread_id or status.")
+    ] = "created_at",
+    sort_order: Annotated[str, typer.Option(help="asc or desc.")] = "desc",
+    json_output: JsonOption = False,
+) -> None:
+    """Search threads as POST /threads/search does, and print them as a table."""
+    from app.alerts.rules import parse_duration
+    from app.store.search import ThreadQuery
+
+    if sort_by not in SEARCH_SORT_FIELDS:
+        raise typer.BadParameter(f"one of {', '.join(SEARCH_SORT_FIELDS)}", param_hint="--sort-by")
+    if sort_order not in ("asc", "desc"):
+        raise typer.BadParameter("asc or desc", param_hint="--sort-order")
+    min_age = None
+    if older_than is not None:
+        try:
+            min_age = parse_duration(older_than)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--older-than") from None
+    query = ThreadQuery(
+        metadata=parse_metadata_filters(metadata),
+        status=status,
+        limit=limit,
+        offset=offset,
+        sort_by=sort_by,
+        sort_order=sort_order,
+        min_status_age_seconds=min_age,
+    )
+    settings, stores = _operator_stores("threads search")
+    with _redis_errors(settings):
+        page = stores.search.search(query)
+        now = _server_now_us(stores)
+    if json_output:
+        _print_json(page.threads)
+        return
+    from app.store.codec import datetime_to_us
+
+    table = Table()
+    table.add_column("thread_id", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("in status for", no_wrap=True, justify="right")
+    table.add_column("updated_at (UTC)", no_wrap=True)
+    table.add_column("metadata", overflow="fold")
+    for thread in page.threads:
+        since = datetime_to_us(datetime.fromisoformat(thread["status_since"]))
+        table.add_row(
+            escape(thread["thread_id"]),
+            thread["status"],
+            human_duration((now - since) / 1_000_000),
+            _short_time(thread["updated_at"]),
+            escape(_compact(thread["metadata"])),
+        )
+    _print_table(table)
+    more = " (more: raise --limit or use --offset)" if page.has_more else ""
+    console.print(f"{len(page.threads)} thread{'s' if len(page.threads) != 1 else ''}{more}")
+
+
+@threads_cli.command("get")
+def threads_get(
+    thread_id: Annotated[str, typer.Argument(help="The thread's id.")],
+    history: Annotated[int, typer.Option(min=1, max=1000, help="Status changes to show.")] = 20,
+    runs: Annotated[int, typer.Option(min=1, max=1000, help="Runs to show.")] = 20,
+    json_output: JsonOption = False,
+) -> None:
+    """Print one thread, its last status changes and its runs (newest first)."""
+    from app.errors import ThreadNotFound
+    from app.store.codec import to_json
+
+    settings, stores = _operator_stores("threads get")
+    with _redis_errors(settings):
+        try:
+            thread = stores.threads.get(thread_id, include_ttl=True)
+            transitions = stores.threads.transitions(thread_id, limit=history)
+            run_list = stores.runs.list(thread_id, limit=runs)
+        except ThreadNotFound:
+            err_console.print(f"[red]Thread {escape(thread_id)} not found[/red]")
+            raise typer.Exit(1) from None
+    if json_output:
+        _print_json({"thread": thread, "transitions": transitions, "runs": run_list})
+        return
+    from rich.json import JSON
+
+    console.print(JSON(to_json(thread).decode()))
+    changes = Table(title="Status changes (newest first)", title_justify="left")
+    for column in ("at (UTC)", "from", "to", "run_id"):
+        changes.add_column(column, no_wrap=True)
+    for change in transitions:
+        changes.add_row(
+            _short_time(change["at"]),
+            change["from"] or "",
+            change["to"],
+            escape(change["run_id"] or ""),
+        )
+    _print_table(changes) if transitions else console.print("No status changes yet.")
+    table = Table(title="Runs (newest first)", title_justify="left")
+    for column in ("run_id", "status", "created_at (UTC)", "updated_at (UTC)", "assistant_id"):
+        table.add_column(column, no_wrap=column != "assistant_id", overflow="fold")
+    for run in run_list:
+        table.add_row(
+            escape(run["run_id"]),
+            run["status"] or "",
+            _short_time(run["created_at"]),
+            _short_time(run["updated_at"]),
+            escape(run["assistant_id"] or ""),
+        )
+    _print_table(table) if run_list else console.print("No runs.")
+
+
+@cli.command()
+def stats(json_output: JsonOption = False) -> None:
+    """Threads per status with the oldest time in each, runs in flight, expired leases."""
+    settings, stores = _operator_stores("stats")
+    keys = stores.threads.keys
+    with _redis_errors(settings):
+        now = _server_now_us(stores)
+        pipe = stores.redis.pipeline(transaction=False)
+        for key in keys.statuses:
+            pipe.zcard(key)
+            pipe.zrange(key, 0, 0, withscores=True)
+        pipe.zcard(keys.runs_in("pending"))
+        pipe.zcard(keys.runs_in("running"))
+        pipe.zcount(keys.leases(), "-inf", now)
+        pipe.hgetall(keys.sweeper())
+        *per_status, pending, running, expired, sweeper = pipe.execute()
+    statuses: dict[str, dict[str, float | int | None]] = {}
+    for i, status in enumerate(ThreadStatus):
+        count, oldest = per_status[2 * i], per_status[2 * i + 1]
+        age = (now - oldest[0][1]) / 1_000_000 if oldest else None
+        statuses[status.value] = {"count": count, "oldest_seconds": age}
+    last = {k.decode(): v.decode() for k, v in sweeper.items()}
+    summary = {
+        "threads": statuses,
+        "total_threads": sum(s["count"] or 0 for s in statuses.values()),
+        "runs": {"pending": pending, "running": running},
+        "leases_expired": expired,
+        "last_sweep": last or None,
+    }
+    if json_output:
+        _print_json(summary)
+        return
+    table = Table(title="Threads", title_justify="left")
+    table.add_column("status")
+    table.add_column("threads", justify="right")
+    table.add_column("oldest in status", justify="right")
+    for status, row in statuses.items():
+        age = row["oldest_seconds"]
+        table.add_row(status, str(row["count"]), "" if age is None else human_duration(age))
+    table.add_row("[bold]total[/bold]", f"[bold]{summary['total_threads']}[/bold]", "")
+    _print_table(table)
+    runs = Table(title="Runs", title_justify="left")
+    runs.add_column("what")
+    runs.add_column("count", justify="right")
+    runs.add_row("pending", str(pending))
+    runs.add_row("running", str(running))
+    runs.add_row("leases expired", str(expired))
+    _print_table(runs)
+    if last.get("last_finished_at"):
+        ago = human_duration((now - int(last["last_finished_at"])) / 1_000_000)
+        console.print(f"Last sweep: {ago} ago ({last.get('last_duration_ms', '?')} ms)")
+    else:
+        console.print("Last sweep: never")
+
+
+class _ProgressBars:
+    """Doctor progress (app.doctor.ProgressSink) as rich progress bars, one per pass."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+
+    def start(self, description: str, total: int | None) -> None:
+        self._finish()
+        self.task = self.progress.add_task(escape(description), total=total)
+
+    def advance(self, amount: int) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, amount)
+
+    def _finish(self) -> None:
+        if self.task is not None:
+            done = next(t.completed for t in self.progress.tasks if t.id == self.task)
+            self.progress.update(self.task, total=max(done, 1), completed=max(done, 1))
+
+
+@cli.command()
+def doctor(
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Repair the indexes from the thread and run hashes.")
+    ] = False,
+    batch: Annotated[
+        int, typer.Option(min=10, max=100_000, help="Keys read per round trip.")
+    ] = 1000,
+) -> None:
+    """Check the index invariants over every thread (and repair them with --fix).
+
+    Exit code 0 when the store is (left) consistent, 1 when problems remain.
+    """
+    from app.doctor import Doctor
+
+    settings, stores = _operator_stores("doctor")
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with _redis_errors(settings), Progress(*columns, console=err_console, transient=True) as bar:
+        checker = Doctor(stores.redis, stores.threads.keys, batch, _ProgressBars(bar))
+        report = checker.fix() if fix else checker.check()
+    console.print(
+        f"Checked {report.threads} threads, {report.runs} runs, "
+        f"{report.leaf_sets} metadata leaf sets."
+    )
+    problems = report.found_problems()
+    if not problems:
+        console.print("[green]No problems found.[/green]")
+        raise typer.Exit(0)
+    table = Table(
+        title="Problems" + (" (repaired with --fix)" if fix else ""), title_justify="left"
+    )
+    table.add_column("problem", overflow="fold")
+    table.add_column("found", justify="right")
+    if fix:
+        table.add_column("fixed", justify="right")
+    table.add_column("examples", overflow="fold")
+    for problem in problems:
+        name = f"[bold]{problem.name}[/bold]\n[dim]{escape(problem.description)}[/dim]"
+        examples = "\n".join(escape(e) for e in problem.examples[:3])
+        counts = [str(problem.found), str(problem.fixed)] if fix else [str(problem.found)]
+        table.add_row(name, *counts, examples)
+    _print_table(table)
+    if report.remaining is not None:
+        left = report.remaining.found_problems()
+        console.print(f"Fixed {report.fixed} of {report.found} problems.")
+        if left:
+            listing = ", ".join(f"{p.name} ({p.found})" for p in left)
+            console.print(f"[red]Still found after the repair: {escape(listing)}[/red]")
+        else:
+            console.print("[green]The verifying check found no problems.[/green]")
+    else:
+        console.print(
+            f"[red]{report.found} problems; `threadwatch doctor --fix` repairs them.[/red]"
+        )
+    raise typer.Exit(0 if report.clean else 1)
 
 
 def main() -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -61,6 +62,28 @@ class Settings(BaseSettings):
     # list in THREADWATCH_ALERT_RULES; rule names are unique across both.
     alert_rules_file: str | None = None
     alert_rules: list[dict[str, object]] = Field(default_factory=list)
+
+    # -- security (app/api/security.py) ------------------------------------------------
+    # API keys, comma-separated in THREADWATCH_API_KEYS ("key1,key2": several are accepted,
+    # for rotation). When any is set, every request but GET /ok (and CORS preflights) needs
+    # one in the `x-api-key` header, as the LangGraph SDKs send it (LANGGRAPH_API_KEY or
+    # `api_key=`): 401 without it, 403 with a wrong one. Empty: no auth (`threadwatch dev`
+    # always runs without). Kept out of the settings' repr.
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+    # Serve GET /metrics without a key even when api_keys is set (a Prometheus scraper on
+    # a private network). Env THREADWATCH_METRICS_PUBLIC.
+    metrics_public: bool = False
+    # Browser origins allowed to call the API (CORS), comma-separated, e.g.
+    # "https://ui.example.com,http://localhost:5173"; "*" allows any. Empty: CORS off.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        """`a, b` -> ["a", "b"] (blank items dropped); lists pass through."""
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
 
 @lru_cache

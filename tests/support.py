@@ -45,9 +45,10 @@ def server_env(redis_url: str | None) -> dict[str, str]:
     """This environment for a threadwatch subprocess running this checkout, on `redis_url`.
 
     REDIS_URL is dropped because it would win over THREADWATCH_REDIS_URL; None drops both, so
-    that `threadwatch dev` starts its embedded Redis.
+    that `threadwatch dev` starts its embedded Redis. API keys of the shell are dropped too
+    (tests that want them set them).
     """
-    dropped = ("REDIS_URL", "THREADWATCH_REDIS_URL")
+    dropped = ("REDIS_URL", "THREADWATCH_REDIS_URL", "THREADWATCH_API_KEYS")
     env = {k: v for k, v in os.environ.items() if k.upper() not in dropped}
     if redis_url is not None:
         env["THREADWATCH_REDIS_URL"] = redis_url

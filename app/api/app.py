@@ -13,11 +13,13 @@ from app.alerts.rules import load_rules
 from app.api.deps import Stores
 from app.api.errors import install_error_handlers
 from app.api.middleware import JSONBodyMiddleware
-from app.api.routes import assistants, events, health, metrics, runs, state, threads
+from app.api.routes import alerts, assistants, events, health, metrics, runs, state, threads
+from app.api.security import install_security
 from app.graphs import load_registry
 from app.run_service import RunService
 from app.settings import Settings, get_settings
 from app.store.keys import Keys
+from app.ui import install as install_ui
 
 log = logging.getLogger(__name__)
 MIN_REDIS_VERSION = (7, 0)
@@ -55,9 +57,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(JSONBodyMiddleware, max_bytes=settings.max_body_bytes)
+    install_security(app, settings)  # outside the body check: keys, then CORS
     install_error_handlers(app)
-    for module in (health, threads, state, runs, events, assistants, metrics):
+    for module in (health, threads, state, runs, events, assistants, metrics, alerts):
         app.include_router(module.router)
+    install_ui(app)
     return app
 
 

@@ -253,6 +253,15 @@ def test_history_get_limit_must_be_an_integer(client: TestClient, interrupted: s
     assert response.status_code == 422 and response.json() == {"detail": "Invalid limit ten"}
 
 
+@pytest.mark.parametrize("limit", ["0", "-3", "1001"])
+def test_history_get_limit_has_the_post_forms_bounds(
+    client: TestClient, interrupted: str, limit: str
+) -> None:
+    response = client.get(f"/threads/{interrupted}/history", params={"limit": limit})
+    assert response.status_code == 422
+    assert response.json()["detail"] == f"Invalid limit {limit}: between 1 and 1000"
+
+
 # -- POST state ----------------------------------------------------------------------------
 
 

@@ -96,6 +96,9 @@ async def update_state(
     return json_response(result)
 
 
+MAX_HISTORY = 1000
+
+
 @router.get("/{thread_id}/history")
 async def get_history(
     states: StatesDep,
@@ -108,6 +111,8 @@ async def get_history(
         count = int(limit)
     except ValueError:
         raise InvalidInputError(f"Invalid limit {limit}") from None
+    if not 1 <= count <= MAX_HISTORY:  # the POST form's bounds
+        raise InvalidInputError(f"Invalid limit {limit}: between 1 and {MAX_HISTORY}")
     return json_response(await states.history(thread_id, limit=count, before=before))
 
 

@@ -1,0 +1,625 @@
+"""`threadwatch doctor`: check the index invariants against the hashes, and repair them.
+
+The thread and run hashes are the source of truth (app/store/keys.py has the layout); every
+index must agree with them:
+
+* each thread is in exactly one status zset, its own, scored by its status_since;
+* each thread is in every order zset with the right score (0 in ``order:thread_id``);
+* each metadata leaf set (``mi:*``) holds exactly the threads whose metadata has that leaf;
+* no status, order or leaf member names a missing thread, and no ``runs:pending``,
+  ``runs:running`` or ``leases`` member names a missing run;
+* a run is in ``runs:pending`` iff pending, in ``runs:running`` iff running, and holds a
+  lease only while in flight;
+* a thread's ``inflight`` counter is the number of its runs pending or running, and its
+  status is ``busy`` exactly when that number is not 0.
+
+The passes read the keyspace with SCAN / ZSCAN / SSCAN and pipelines, ``batch`` keys at a
+time, so that a million threads take a few round trips per thousand, never one big reply.
+Membership is checked from the hashes' side (ZMSCORE / SISMEMBER); an index is scanned for
+members without a hash only when it holds more members than the threads found in it
+(ZCARD / SCARD against those counts), which keeps a healthy index from being read twice.
+
+Repairs are small Lua scripts that read the hash again, atomically, before they change an
+index, so a thread that changed since it was checked is never indexed from stale data
+(its repair is skipped and shows up again in the verifying pass). Runs the service is
+using meanwhile can make a check see transient disagreements; the inflight check re-counts
+each suspect atomically before it reports it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+from redis import Redis
+
+from app.domain import ThreadStatus
+from app.store.keys import SORT_FIELDS, Keys
+from app.store.metadata_index import metadata_leaves
+
+DEFAULT_BATCH = 1000
+MAX_EXAMPLES = 5
+STATUSES = tuple(s.value for s in ThreadStatus)
+THREAD_FIELDS = ("status", "status_since", "created_at", "updated_at", "state_updated_at")
+IN_FLIGHT_RANKS = {b"1": "pending", b"2": "running"}
+
+# Problem classes, in report order: name -> what it means.
+PROBLEMS: dict[str, str] = {
+    "malformed_thread": "thread hash without a valid status or timestamps (not repaired)",
+    "status_missing": "thread missing from the status set of its status",
+    "status_extra": "thread in a status set other than its status",
+    "status_score": "status set score differs from the thread's status_since",
+    "order_missing": "thread missing from an order set",
+    "order_score": "order set score differs from the thread's field",
+    "status_dangling": "status set member without a thread hash",
+    "order_dangling": "order set member without a thread hash",
+    "leaf_missing": "thread missing from a leaf set of its metadata",
+    "leaf_stale": "leaf set member whose metadata lacks that leaf",
+    "leaf_dangling": "leaf set member without a thread hash",
+    "malformed_run": "run hash without a rank (not repaired)",
+    "run_index": "run in the wrong runs:pending / runs:running / leases set for its status",
+    "run_dangling": "runs:pending / runs:running / leases member without a run hash",
+    "inflight": "thread inflight counter differs from its runs pending or running",
+    "status_derivation": "thread status disagrees with its runs in flight (busy iff any)",
+}
+
+# Re-index one thread from its hash: its status and order entries; a missing thread leaves
+# them all. KEYS[1] thread hash, KEYS[2..5] status zsets, KEYS[6..9] order zsets (both in
+# the order of ARGV), ARGV[1] thread id, ARGV[2..5] status names, ARGV[6..9] order fields
+# ("" for a constant 0). Returns the number of entries changed, -1 for a malformed hash.
+REINDEX_THREAD = """
+local id = ARGV[1]
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local changed = 0
+  for k = 2, 9 do changed = changed + redis.call('ZREM', KEYS[k], id) end
+  return changed
+end
+local h = redis.call('HMGET', KEYS[1], 'status', 'status_since')
+local known = false
+for i = 2, 5 do if ARGV[i] == h[1] then known = true end end
+if not known or not h[2] then return -1 end
+local wanted = {}
+for i = 6, 9 do
+  if ARGV[i] == '' then wanted[i] = '0' else
+    wanted[i] = redis.call('HGET', KEYS[1], ARGV[i])
+    if not wanted[i] then return -1 end
+  end
+end
+local changed = 0
+local function put(key, score)
+  local old = redis.call('ZSCORE', key, id)
+  if not old or tonumber(old) ~= tonumber(score) then
+    redis.call('ZADD', key, score, id)
+    changed = changed + 1
+  end
+end
+for i = 2, 5 do
+  if ARGV[i] == h[1] then put(KEYS[i], h[2]) else
+    changed = changed + redis.call('ZREM', KEYS[i], id)
+  end
+end
+for i = 6, 9 do put(KEYS[i], wanted[i]) end
+return changed
+"""
+
+# Add a thread to (or remove it from) one leaf set, only if its metadata is still the one
+# decided from. KEYS[1] thread hash, KEYS[2] leaf set; ARGV[1] thread id, ARGV[2] "add" or
+# "rem", ARGV[3] the metadata version read ("" when the thread was missing). Returns 1
+# when changed, 0 when already so, -1 when the thread changed meanwhile.
+FIX_LEAF = """
+local exists = redis.call('EXISTS', KEYS[1]) == 1
+if ARGV[3] == '' then
+  if exists then return -1 end
+elseif not exists or (redis.call('HGET', KEYS[1], 'mver') or '0') ~= ARGV[3] then
+  return -1
+end
+if ARGV[2] == 'add' then return redis.call('SADD', KEYS[2], ARGV[1]) end
+return redis.call('SREM', KEYS[2], ARGV[1])
+"""
+
+# Put one run in the run indexes its hash says: pending (scored by created_at), running
+# (by started_at), neither and without a lease once finished; a missing run leaves all
+# three. KEYS[1] run hash, KEYS[2] runs:pending, KEYS[3] runs:running, KEYS[4] leases;
+# ARGV[1] run id. Returns the number of entries changed, -1 for a run without a rank.
+FIX_RUN_INDEX = """
+local id = ARGV[1]
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return redis.call('ZREM', KEYS[2], id) + redis.call('ZREM', KEYS[3], id)
+    + redis.call('ZREM', KEYS[4], id)
+end
+local r = redis.call('HMGET', KEYS[1], 'rank', 'created_at', 'started_at', 'updated_at')
+if not r[1] then return -1 end
+if r[1] == '1' then
+  return redis.call('ZADD', KEYS[2], 'NX', r[2], id) + redis.call('ZREM', KEYS[3], id)
+elseif r[1] == '2' then
+  return redis.call('ZADD', KEYS[3], 'NX', r[3] or r[4], id) + redis.call('ZREM', KEYS[2], id)
+end
+return redis.call('ZREM', KEYS[2], id) + redis.call('ZREM', KEYS[3], id)
+  + redis.call('ZREM', KEYS[4], id)
+"""
+
+# Count a thread's runs in flight and derive its status as transition.lua does (busy while
+# any run is in flight, else the latest outcome, or idle); with ARGV[2] = "fix", store the
+# count and the status (and re-index it) when they differ. KEYS[1] thread hash, KEYS[2]
+# thread runs zset, KEYS[3..6] status zsets, KEYS[7..] the run hashes of the thread's runs
+# (as read by the caller); ARGV[1] thread id, ARGV[2] "check" or "fix", ARGV[3..6] status
+# names. Returns {1, stored inflight, counted, stored status, derived status}, {0} for a
+# missing thread, {-1} when the thread's runs changed since the caller read them.
+INFLIGHT = """
+local id = ARGV[1]
+local th = redis.call('HMGET', KEYS[1], 'status', 'inflight', 'outcome', 'outcome_version',
+  'status_since', 'created_at')
+if not th[1] then return {0} end
+if redis.call('ZCARD', KEYS[2]) ~= #KEYS - 6 then return {-1} end
+local count, earliest = 0, nil
+for k = 7, #KEYS do
+  local r = redis.call('HMGET', KEYS[k], 'thread_id', 'rank', 'created_at')
+  if r[1] == id and (r[2] == '1' or r[2] == '2') then
+    count = count + 1
+    if r[3] and (not earliest or tonumber(r[3]) < tonumber(earliest)) then earliest = r[3] end
+  end
+end
+local stored = tonumber(th[2] or '0')
+local status, since = 'busy', th[5]
+if count > 0 then
+  if th[1] ~= 'busy' then since = earliest or th[5] end
+else
+  status = th[3] or 'idle'
+  since = th[4] and string.match(th[4], '^0*(%d+)|') or th[6]
+end
+if ARGV[2] == 'fix' then
+  if stored ~= count then redis.call('HSET', KEYS[1], 'inflight', string.format('%d', count)) end
+  if status ~= th[1] then
+    redis.call('HSET', KEYS[1], 'status', status, 'status_since', since)
+    for i = 3, 6 do
+      if ARGV[i] == status then redis.call('ZADD', KEYS[i], since, id)
+      else redis.call('ZREM', KEYS[i], id) end
+    end
+  end
+end
+return {1, stored, count, th[1], status}
+"""
+
+
+class ProgressSink(Protocol):
+    """Where a long pass reports how far it got (the CLI shows a progress bar)."""
+
+    def start(self, description: str, total: int | None) -> None: ...
+
+    def advance(self, amount: int) -> None: ...
+
+
+class NoProgress:
+    def start(self, description: str, total: int | None) -> None:
+        pass
+
+    def advance(self, amount: int) -> None:
+        pass
+
+
+@dataclass
+class Problem:
+    """One class of problem: how many were found and repaired, and a few examples."""
+
+    name: str
+    description: str
+    found: int = 0
+    fixed: int = 0
+    examples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DoctorReport:
+    """What a check (or a repair) found; after a repair, ``remaining`` is what the
+    verifying check still found."""
+
+    threads: int = 0
+    runs: int = 0
+    leaf_sets: int = 0
+    repaired: bool = False
+    problems: dict[str, Problem] = field(
+        default_factory=lambda: {name: Problem(name, text) for name, text in PROBLEMS.items()}
+    )
+    remaining: DoctorReport | None = None
+
+    def add(self, name: str, example: str, fixed: bool = False) -> None:
+        problem = self.problems[name]
+        problem.found += 1
+        problem.fixed += fixed
+        if len(problem.examples) < MAX_EXAMPLES:
+            problem.examples.append(example)
+
+    @property
+    def found(self) -> int:
+        return sum(p.found for p in self.problems.values())
+
+    @property
+    def fixed(self) -> int:
+        return sum(p.fixed for p in self.problems.values())
+
+    @property
+    def unfixed(self) -> int:
+        """Problems left: those found, or after a repair those its verifying check found."""
+        if self.remaining is not None:
+            return self.remaining.found
+        return self.found - self.fixed
+
+    @property
+    def clean(self) -> bool:
+        return self.unfixed == 0
+
+    def found_problems(self) -> list[Problem]:
+        return [p for p in self.problems.values() if p.found]
+
+
+class Doctor:
+    """Checks (``check``) and repairs (``fix``) the indexes of the store at ``redis``."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        batch: int = DEFAULT_BATCH,
+        progress: ProgressSink | None = None,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.batch = batch
+        self.progress = progress or NoProgress()
+        self._reindex_thread = redis.register_script(REINDEX_THREAD)
+        self._fix_leaf = redis.register_script(FIX_LEAF)
+        self._fix_run_index = redis.register_script(FIX_RUN_INDEX)
+        self._inflight = redis.register_script(INFLIGHT)
+
+    def check(self) -> DoctorReport:
+        """Every problem, nothing changed."""
+        return self._run(repair=False)
+
+    def fix(self) -> DoctorReport:
+        """Repair what was found, then check again (the report's ``remaining``)."""
+        report = self._run(repair=True)
+        report.remaining = self._run(repair=False)
+        return report
+
+    # -- passes --------------------------------------------------------------------------
+
+    def _run(self, repair: bool) -> DoctorReport:
+        report = DoctorReport(repaired=repair)
+        state = _Counts()
+        self._thread_pass(report, state, repair)
+        self._run_pass(report, state, repair)
+        self._inflight_pass(report, state, repair)
+        self._dangling_thread_members(report, state, repair)
+        self._dangling_run_members(report, state, repair)
+        self._leaf_set_pass(report, state, repair)
+        return report
+
+    def _thread_pass(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
+        total = self.redis.zcard(self.keys.order("created_at"))
+        self.progress.start("threads", total)
+        for ids in self._scan_keys(self.keys.thread(""), "hash"):
+            pipe = self.redis.pipeline(transaction=False)
+            for thread_id in ids:
+                pipe.hmget(self.keys.thread(thread_id), *THREAD_FIELDS, "metadata", "mver")
+                pipe.hget(self.keys.thread(thread_id), "inflight")
+            for key in (*self.keys.statuses, *self.keys.orders):
+                pipe.zmscore(key, ids)
+            replies = pipe.execute()
+            rows = replies[: 2 * len(ids)]
+            status_scores = replies[2 * len(ids) : 2 * len(ids) + len(STATUSES)]
+            order_scores = replies[2 * len(ids) + len(STATUSES) :]
+            leaf_checks: list[tuple[str, str, str]] = []
+            for i, thread_id in enumerate(ids):
+                row, inflight = rows[2 * i], rows[2 * i + 1]
+                statuses = [scores[i] for scores in status_scores]
+                orders = [scores[i] for scores in order_scores]
+                leaf_checks += self._check_thread(
+                    report, state, thread_id, row, inflight, statuses, orders, repair
+                )
+            self._check_leaves(report, state, leaf_checks, repair)
+            report.threads += len(ids)
+            self.progress.advance(len(ids))
+
+    def _check_thread(
+        self,
+        report: DoctorReport,
+        state: _Counts,
+        thread_id: str,
+        row: list[bytes | None],
+        inflight: bytes | None,
+        statuses: list[float | None],
+        orders: list[float | None],
+        repair: bool,
+    ) -> list[tuple[str, str, str]]:
+        """One thread's status and order entries; returns its (leaf key, id, mver) to check."""
+        for key, score in zip(self.keys.statuses, statuses, strict=True):
+            state.present[key] += score is not None
+        for key, score in zip(self.keys.orders, orders, strict=True):
+            state.present[key] += score is not None
+        fields = dict(zip((*THREAD_FIELDS, "metadata", "mver"), row, strict=True))
+        status = (fields["status"] or b"").decode()
+        if status not in STATUSES or any(fields[f] is None for f in THREAD_FIELDS):
+            report.add("malformed_thread", f"{thread_id}: status {status!r}")
+            return []
+        found: list[tuple[str, str]] = []
+        since = int(fields["status_since"])
+        member_of = [s for s, score in zip(STATUSES, statuses, strict=True) if score is not None]
+        if status not in member_of:
+            found.append(("status_missing", f"{thread_id}: {status}, in {member_of or 'none'}"))
+        elif statuses[STATUSES.index(status)] != since:
+            found.append(("status_score", f"{thread_id}: status_since {since}"))
+        if [s for s in member_of if s != status]:
+            found.append(("status_extra", f"{thread_id}: {status}, in {member_of}"))
+        for name, score in zip(SORT_FIELDS, orders, strict=True):
+            want = 0 if name == "thread_id" else int(fields[name])
+            if score is None:
+                found.append(("order_missing", f"{thread_id}: order:{name}"))
+            elif score != want:
+                found.append(("order_score", f"{thread_id}: order:{name} {score:.0f} != {want}"))
+        fixed = bool(found) and repair and self._reindex(thread_id) >= 0
+        for name, example in found:
+            report.add(name, example, fixed)
+        count = int(inflight or 0)
+        if count or status == ThreadStatus.BUSY:
+            state.thread_inflight[thread_id] = (count, status)
+        mver = (fields["mver"] or b"0").decode()
+        metadata = _load_metadata(fields["metadata"] or b"{}")
+        if metadata is None:
+            report.add("malformed_thread", f"{thread_id}: metadata is not a JSON object")
+            return []
+        leaves = metadata_leaves(metadata)
+        return [(self.keys.metadata_leaf(leaf), thread_id, mver) for leaf in sorted(leaves)]
+
+    def _check_leaves(
+        self,
+        report: DoctorReport,
+        state: _Counts,
+        checks: list[tuple[str, str, str]],
+        repair: bool,
+    ) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for key, thread_id, _ in checks:
+            pipe.sismember(key, thread_id)
+        for (key, thread_id, mver), member in zip(checks, pipe.execute(), strict=True):
+            if member:
+                state.present[key] += 1
+                continue
+            fixed = repair and self._leaf(key, thread_id, "add", mver) >= 0
+            report.add("leaf_missing", f"{thread_id}: not in {key}", fixed)
+
+    def _run_pass(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
+        pending, running = self.keys.runs_in("pending"), self.keys.runs_in("running")
+        leases = self.keys.leases()
+        self.progress.start("runs", None)
+        for ids in self._scan_keys(self.keys.run(""), "hash"):
+            pipe = self.redis.pipeline(transaction=False)
+            for run_id in ids:
+                pipe.hmget(self.keys.run(run_id), "thread_id", "rank")
+            for key in (pending, running, leases):
+                pipe.zmscore(key, ids)
+            *rows, in_pending, in_running, in_leases = pipe.execute()
+            for i, run_id in enumerate(ids):
+                thread_id, rank = rows[i]
+                flags = (in_pending[i] is not None, in_running[i] is not None)
+                state.present[pending] += flags[0]
+                state.present[running] += flags[1]
+                state.present[leases] += in_leases[i] is not None
+                if rank is None:
+                    report.add("malformed_run", f"{run_id}: no rank")
+                    continue
+                in_flight = IN_FLIGHT_RANKS.get(rank)
+                if in_flight and thread_id:
+                    state.run_inflight[thread_id.decode()] += 1
+                want = (in_flight == "pending", in_flight == "running")
+                leased_after_end = in_flight is None and in_leases[i] is not None
+                if flags != want or leased_after_end:
+                    where = [k for k, f in zip((pending, running), flags, strict=True) if f]
+                    if in_leases[i] is not None:
+                        where.append(leases)
+                    fixed = repair and self._run_index(run_id) >= 0
+                    status = in_flight or "finished"
+                    report.add("run_index", f"{run_id}: {status}, in {where or 'none'}", fixed)
+            report.runs += len(ids)
+            self.progress.advance(len(ids))
+
+    def _inflight_pass(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
+        """Threads whose counter, status and runs in flight disagree, each counted again
+        atomically (the two passes above saw them at different times)."""
+        suspects = []
+        for thread_id in state.thread_inflight.keys() | state.run_inflight.keys():
+            stored, status = state.thread_inflight.get(thread_id, (0, ""))
+            counted = state.run_inflight.get(thread_id, 0)
+            if stored != counted or (status == ThreadStatus.BUSY) != (counted > 0):
+                suspects.append(thread_id)
+        self.progress.start("runs in flight", len(suspects))
+        for thread_id in sorted(suspects):
+            reply = self._count_inflight(thread_id, "fix" if repair else "check")
+            self.progress.advance(1)
+            if reply[0] != 1:
+                continue
+            _, stored, counted, status, derived = reply
+            status, derived = _text(status), _text(derived)
+            if stored != counted:
+                example = f"{thread_id}: inflight {stored}, runs in flight {counted}"
+                report.add("inflight", example, repair)
+            if status != derived:
+                example = f"{thread_id}: {status}, runs in flight {counted} -> {derived}"
+                report.add("status_derivation", example, repair)
+
+    def _dangling_thread_members(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
+        for kind, keys in (("status", self.keys.statuses), ("order", self.keys.orders)):
+            for key in keys:
+                card = self.redis.zcard(key)
+                if card == state.present[key]:
+                    continue
+                self.progress.start(key, card)
+                for members in self._zscan(key):
+                    pipe = self.redis.pipeline(transaction=False)
+                    for thread_id in members:
+                        pipe.exists(self.keys.thread(thread_id))
+                    for thread_id, exists in zip(members, pipe.execute(), strict=True):
+                        if not exists:
+                            fixed = repair and self._reindex(thread_id) >= 0
+                            report.add(f"{kind}_dangling", f"{key} holds {thread_id}", fixed)
+                    self.progress.advance(len(members))
+
+    def _dangling_run_members(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
+        keys = (self.keys.runs_in("pending"), self.keys.runs_in("running"), self.keys.leases())
+        for key in keys:
+            card = self.redis.zcard(key)
+            if card == state.present[key]:
+                continue
+            self.progress.start(key, card)
+            for members in self._zscan(key):
+                pipe = self.redis.pipeline(transaction=False)
+                for run_id in members:
+                    pipe.exists(self.keys.run(run_id))
+                for run_id, exists in zip(members, pipe.execute(), strict=True):
+                    if not exists:
+                        fixed = repair and self._run_index(run_id) >= 0
+                        report.add("run_dangling", f"{key} holds {run_id}", fixed)
+                self.progress.advance(len(members))
+
+    def _leaf_set_pass(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
+        """Leaf sets holding more threads than have the leaf: find the members that should
+        not be there."""
+        prefix = self.keys.metadata_leaf("")
+        self.progress.start("metadata leaf sets", None)
+        for leaf_keys in self._scan_keys(prefix, "set"):
+            pipe = self.redis.pipeline(transaction=False)
+            for leaf in leaf_keys:
+                pipe.scard(self.keys.metadata_leaf(leaf))
+            for leaf, card in zip(leaf_keys, pipe.execute(), strict=True):
+                key = self.keys.metadata_leaf(leaf)
+                if card != state.present[key]:
+                    self._check_leaf_set(report, key, leaf, repair)
+            report.leaf_sets += len(leaf_keys)
+            self.progress.advance(len(leaf_keys))
+
+    def _check_leaf_set(self, report: DoctorReport, key: str, leaf: str, repair: bool) -> None:
+        for members in self._sscan(key):
+            pipe = self.redis.pipeline(transaction=False)
+            for thread_id in members:
+                pipe.hmget(self.keys.thread(thread_id), "metadata", "mver")
+            for thread_id, (metadata, mver) in zip(members, pipe.execute(), strict=True):
+                if metadata is None:
+                    fixed = repair and self._leaf(key, thread_id, "rem", "") >= 0
+                    report.add("leaf_dangling", f"{key} holds {thread_id}", fixed)
+                    continue
+                loaded = _load_metadata(metadata)
+                if loaded is None or leaf in metadata_leaves(loaded):
+                    continue  # malformed metadata is reported by the thread pass
+                version = (mver or b"0").decode()
+                fixed = repair and self._leaf(key, thread_id, "rem", version) >= 0
+                report.add("leaf_stale", f"{key} holds {thread_id}", fixed)
+
+    # -- repairs -------------------------------------------------------------------------
+
+    def _reindex(self, thread_id: str) -> int:
+        orders = ["" if name == "thread_id" else name for name in SORT_FIELDS]
+        return int(
+            self._reindex_thread(
+                keys=[self.keys.thread(thread_id), *self.keys.statuses, *self.keys.orders],
+                args=[thread_id, *STATUSES, *orders],
+            )
+        )
+
+    def _leaf(self, key: str, thread_id: str, op: str, mver: str) -> int:
+        return int(
+            self._fix_leaf(keys=[self.keys.thread(thread_id), key], args=[thread_id, op, mver])
+        )
+
+    def _run_index(self, run_id: str) -> int:
+        keys = [
+            self.keys.run(run_id),
+            self.keys.runs_in("pending"),
+            self.keys.runs_in("running"),
+            self.keys.leases(),
+        ]
+        return int(self._fix_run_index(keys=keys, args=[run_id]))
+
+    def _count_inflight(self, thread_id: str, mode: str) -> list[Any]:
+        for _ in range(5):
+            runs = [r.decode() for r in self.redis.zrange(self.keys.thread_runs(thread_id), 0, -1)]
+            reply = self._inflight(
+                keys=[
+                    self.keys.thread(thread_id),
+                    self.keys.thread_runs(thread_id),
+                    *self.keys.statuses,
+                    *(self.keys.run(run_id) for run_id in runs),
+                ],
+                args=[thread_id, mode, *STATUSES],
+            )
+            if reply[0] != -1:
+                return reply
+        return reply
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _scan_keys(self, prefix: str, type_: str) -> Iterator[list[str]]:
+        """The names after ``prefix`` of the keys of one type, a batch at a time. SCAN may
+        return a key twice while the keyspace is resized; not remembering every name keeps
+        memory flat, at worst a problem is counted twice."""
+        pattern = _glob_escape(prefix) + "*"
+        cursor = 0
+        pending: list[str] = []
+        while True:
+            cursor, found = self.redis.scan(cursor, match=pattern, count=self.batch, _type=type_)
+            pending += [raw.decode()[len(prefix) :] for raw in found]
+            while len(pending) >= self.batch:
+                yield pending[: self.batch]
+                pending = pending[self.batch :]
+            if cursor == 0:
+                break
+        if pending:
+            yield pending
+
+    def _zscan(self, key: str) -> Iterator[list[str]]:
+        cursor = 0
+        while True:
+            cursor, found = self.redis.zscan(key, cursor, count=self.batch)
+            if found:
+                yield [member.decode() for member, _ in found]
+            if cursor == 0:
+                return
+
+    def _sscan(self, key: str) -> Iterator[list[str]]:
+        cursor = 0
+        while True:
+            cursor, found = self.redis.sscan(key, cursor, count=self.batch)
+            if found:
+                yield [member.decode() for member in found]
+            if cursor == 0:
+                return
+
+
+@dataclass
+class _Counts:
+    """What the passes carry to the later ones."""
+
+    # Members found in each index key through the hashes (threads, runs) that exist.
+    present: Counter[str] = field(default_factory=Counter)
+    # Threads with a non-zero inflight counter or busy: (counter, status).
+    thread_inflight: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # Runs pending or running per thread, from the run hashes.
+    run_inflight: Counter[str] = field(default_factory=Counter)
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally in a SCAN MATCH pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
+def _load_metadata(raw: bytes) -> dict[str, Any] | None:
+    try:
+        metadata = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return metadata if isinstance(metadata, dict) else None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,230 @@
+"""The operator commands of app/cli.py (sweep, threads search/get, stats, doctor) through
+typer's CliRunner, on fakeredis: `_connect`, the factory every one of them uses, is
+replaced by the unit-test stores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fakeredis import FakeRedis
+from typer.testing import CliRunner
+
+from app import cli as cli_module
+from app.api.deps import Stores
+from app.cli import cli, human_duration, parse_metadata_filters
+from app.store.codec import now_us, us_to_iso
+from tests.unit.helpers import KEYS, event, make_stores
+
+T1, T2, T3 = (f"00000000-0000-4000-8000-0000000000a{i}" for i in (1, 2, 3))
+R1, R2 = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
+
+
+@pytest.fixture
+def runner(fake_redis: FakeRedis, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    """A runner whose commands see REDIS_URL set and talk to `fake_redis`."""
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.delenv("THREADWATCH_REDIS_URL", raising=False)
+    monkeypatch.setenv("REDIS_URL", "redis://unused:6379/0")
+    monkeypatch.delenv("COLUMNS", raising=False)  # output is not a terminal: 80 columns
+    monkeypatch.setattr(cli_module, "_connect", lambda settings: make_stores(fake_redis))
+    return CliRunner()
+
+
+@pytest.fixture
+def populated(stores: Stores) -> Stores:
+    """T1 interrupted for an hour (team a, n 1), T2 busy (team b), T3 idle (team a)."""
+    hour_ago = now_us() - 3600 * 1_000_000
+    stores.threads.create(T1, {"team": "a", "n": 1})
+    stores.threads.create(T2, {"team": "b"})
+    stores.threads.create(T3, {"team": "a"})
+    stores.runs.apply(
+        [
+            event(T1, R1, "run.started", at=us_to_iso(hour_ago)),
+            event(T1, R1, "run.interrupted", at=us_to_iso(hour_ago + 1000)),
+            event(T2, R2, "run.pending"),
+        ]
+    )
+    return stores
+
+
+def invoke(runner: CliRunner, *args: str) -> tuple[int, str]:
+    result = runner.invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+def test_commands_need_redis_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("THREADWATCH_REDIS_URL", raising=False)
+    for args in (["sweep"], ["stats"], ["doctor"], ["threads", "search"], ["threads", "get", "x"]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2, args
+        assert "REDIS_URL is not set" in result.output
+
+
+def test_unreachable_redis_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("THREADWATCH_REDIS_URL", raising=False)
+    monkeypatch.setenv("REDIS_URL", "redis://:secret@127.0.0.1:1/0")
+    result = CliRunner().invoke(cli, ["stats"])
+    assert result.exit_code == 2
+    assert "Cannot reach Redis at redis://:***@127.0.0.1:1/0" in result.output
+    assert "secret" not in result.output
+
+
+def test_search_interrupted_by_metadata_and_age(runner: CliRunner, populated: Stores) -> None:
+    code, out = invoke(
+        runner,
+        "threads",
+        "search",
+        "--status",
+        "interrupted",
+        "--metadata",
+        "team=a",
+        "--metadata",
+        "n=1",
+        "--older-than",
+        "15m",
+    )
+    assert code == 0, out
+    assert T1 in out and T2 not in out and T3 not in out  # whole ids, even on 80 columns
+    assert "interrupted" in out
+    assert "1h" in out  # in status for about an hour
+    assert '{"team":"a","n":1}' in out
+    assert "1 thread" in out
+
+
+def test_search_filters_exclude(runner: CliRunner, populated: Stores) -> None:
+    # n is the number 1, not the text "1"; nothing has been interrupted for 2h.
+    for args in (["--metadata", 'n="1"'], ["--status", "interrupted", "--older-than", "2h"]):
+        code, out = invoke(runner, "threads", "search", *args)
+        assert code == 0, out
+        assert T1 not in out
+        assert "0 threads" in out
+
+
+def test_search_json_and_limit(runner: CliRunner, populated: Stores) -> None:
+    code, out = invoke(runner, "threads", "search", "--metadata", "team=a", "--json")
+    assert code == 0, out
+    threads = json.loads(out)
+    assert sorted(t["thread_id"] for t in threads) == [T1, T3]
+    assert all(t["metadata"]["team"] == "a" for t in threads)
+    code, out = invoke(runner, "threads", "search", "--limit", "1", "--sort-by", "thread_id")
+    assert code == 0, out
+    assert T3 in out and T1 not in out  # desc by thread_id
+    assert "more" in out
+
+
+def test_search_rejects_bad_options(runner: CliRunner) -> None:
+    for args, message in (
+        (["--older-than", "soon"], "invalid duration"),
+        (["--metadata", "novalue"], "is not KEY=VALUE"),
+        (["--status", "sleeping"], "sleeping"),
+        (["--sort-by", "size"], "--sort-by"),
+    ):
+        code, out = invoke(runner, "threads", "search", *args)
+        assert code == 2, args
+        assert message in out, out
+
+
+def test_get_prints_thread_history_and_runs(runner: CliRunner, populated: Stores) -> None:
+    code, out = invoke(runner, "threads", "get", T1)
+    assert code == 0, out
+    assert f'"thread_id": "{T1}"' in out
+    assert "Status changes" in out and "busy" in out and "interrupted" in out
+    assert "Runs" in out and R1 in out and "success" in out
+
+    code, out = invoke(runner, "threads", "get", T1, "--json")
+    assert code == 0, out
+    doc = json.loads(out)
+    assert doc["thread"]["status"] == "interrupted"
+    assert [t["to"] for t in doc["transitions"]] == ["interrupted", "busy"]
+    assert [r["run_id"] for r in doc["runs"]] == [R1]
+
+
+def test_get_unknown_thread(runner: CliRunner) -> None:
+    code, out = invoke(runner, "threads", "get", "nope")
+    assert code == 1
+    assert "Thread nope not found" in out
+
+
+def test_stats(runner: CliRunner, populated: Stores, fake_redis: FakeRedis) -> None:
+    fake_redis.zadd(KEYS.leases(), {"expired-run": 1, "live-run": now_us() + 60_000_000})
+    code, out = invoke(runner, "stats")
+    assert code == 0, out
+    lines = {line.split("│")[1].strip(): line for line in out.splitlines() if "│" in line}
+    assert "1h" in lines["interrupted"] and " 1 " in lines["interrupted"]
+    assert " 1 " in lines["busy"] and " 1 " in lines["idle"] and " 0 " in lines["error"]
+    assert " 1 " in lines["pending"] and " 0 " in lines["running"]
+    assert " 1 " in lines["leases expired"]
+    assert "Last sweep: never" in out
+
+    code, out = invoke(runner, "stats", "--json")
+    doc = json.loads(out)
+    assert doc["threads"]["interrupted"]["count"] == 1
+    assert 3500 < doc["threads"]["interrupted"]["oldest_seconds"] < 3700
+    assert doc["threads"]["error"] == {"count": 0, "oldest_seconds": None}
+    assert doc["total_threads"] == 3
+    assert doc["runs"] == {"pending": 1, "running": 0}
+    assert doc["leases_expired"] == 1
+
+
+def test_sweep(runner: CliRunner, populated: Stores) -> None:
+    code, out = invoke(runner, "sweep")
+    assert code == 0, out
+    assert "Sweep done in" in out and "expired threads deleted" in out
+    code, out = invoke(runner, "sweep", "--json")
+    assert code == 0, out
+    assert set(json.loads(out)) == {"reclaimed", "requeued", "expired", "alerts", "duration_ms"}
+    code, out = invoke(runner, "stats")
+    assert "Last sweep:" in out and "never" not in out
+
+
+def test_doctor_clean_finds_fixes(
+    runner: CliRunner, populated: Stores, fake_redis: FakeRedis
+) -> None:
+    code, out = invoke(runner, "doctor")
+    assert code == 0, out
+    assert "Checked 3 threads, 2 runs" in out and "No problems found." in out
+
+    fake_redis.zrem(KEYS.status("idle"), T3)
+    fake_redis.zadd(KEYS.status("error"), {T1: 1})
+    fake_redis.sadd(KEYS.metadata_leaf('["team","b"]'), T1)
+    fake_redis.zadd(KEYS.order("updated_at"), {"ghost": 1})
+    fake_redis.hset(KEYS.thread(T3), "inflight", 2)
+    code, out = invoke(runner, "doctor")
+    assert code == 1, out
+    for name in ("status_missing", "status_extra", "leaf_stale", "order_dangling", "inflight"):
+        assert name in out
+    assert T3 in out and "ghost" in out
+    assert "doctor --fix" in out
+
+    code, out = invoke(runner, "doctor", "--fix")
+    assert code == 0, out
+    assert "Fixed 5 of 5 problems." in out
+    assert "The verifying check found no problems." in out
+    code, out = invoke(runner, "doctor")
+    assert code == 0 and "No problems found." in out
+
+
+def test_doctor_exit_1_when_problems_remain(runner: CliRunner, fake_redis: FakeRedis) -> None:
+    make_stores(fake_redis).threads.create(T1, {})
+    fake_redis.hset(KEYS.thread(T1), "status", "weird")
+    code, out = invoke(runner, "doctor", "--fix")
+    assert code == 1, out
+    assert "malformed_thread" in out and "Still found after the repair" in out
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (3.7, "3s"), (75, "1m 15s"), (3600, "1h"), (4000, "1h 6m"), (90061, "1d 1h")],
+)
+def test_human_duration(seconds: float, text: str) -> None:
+    assert human_duration(seconds) == text
+
+
+def test_metadata_values_are_json_when_valid() -> None:
+    parsed = parse_metadata_filters(["team=a", "n=1", "ok=true", 's="1"', "x=", "eq=a=b"])
+    assert parsed == {"team": "a", "n": 1, "ok": True, "s": "1", "x": "", "eq": "a=b"}

@@ -1,0 +1,231 @@
+"""app/doctor.py: each way the indexes can disagree with the hashes is found, repaired by
+`fix`, and a second check is clean (tests/unit/helpers.py index_violations agrees)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fakeredis import FakeRedis
+
+from app.api.deps import Stores
+from app.doctor import Doctor, DoctorReport
+from app.store.metadata_index import metadata_leaves
+from tests.unit.helpers import KEYS, at, event, index_violations, thread_hash
+
+T1, T2, T3 = (f"00000000-0000-4000-8000-0000000000a{i}" for i in (1, 2, 3))
+R1, R2 = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
+GHOST = "00000000-0000-4000-8000-00000000dead"
+
+
+@pytest.fixture
+def populated(stores: Stores) -> Stores:
+    """Three threads with metadata, one busy with a run in flight, one with a finished run."""
+    stores.threads.create(T1, {"team": "a", "n": 1, "tags": ["x"]})
+    stores.threads.create(T2, {"team": "b"})
+    stores.threads.create(T3, {"team": "a", "nested": {"k": "v"}})
+    stores.runs.apply([event(T1, R1, "run.pending", at=at(1))])
+    stores.runs.apply(
+        [event(T2, R2, "run.started", at=at(1)), event(T2, R2, "run.succeeded", at=at(2))]
+    )
+    assert index_violations(stores.redis) == []
+    return stores
+
+
+def doctor(stores: Stores, batch: int = 2) -> Doctor:
+    # A batch smaller than the data exercises the batching.
+    return Doctor(stores.redis, KEYS, batch=batch)
+
+
+def found(report: DoctorReport) -> dict[str, int]:
+    return {p.name: p.found for p in report.found_problems()}
+
+
+def test_consistent_store_is_clean(populated: Stores) -> None:
+    report = doctor(populated).check()
+    assert found(report) == {}
+    assert report.clean
+    assert report.threads == 3
+    assert report.runs == 2
+    assert report.leaf_sets == len(
+        {
+            leaf
+            for m in (
+                {"team": "a", "n": 1, "tags": ["x"]},
+                {"team": "b"},
+                {"team": "a", "nested": {"k": "v"}},
+            )
+            for leaf in metadata_leaves(m)
+        }
+    )
+
+
+def status_of(redis: FakeRedis, thread_id: str) -> str:
+    return thread_hash(redis, thread_id)["status"]
+
+
+def remove_from_status_set(r: FakeRedis) -> None:
+    r.zrem(KEYS.status(status_of(r, T2)), T2)
+
+
+def add_to_second_status_set(r: FakeRedis) -> None:
+    r.zadd(KEYS.status("error"), {T3: 5})
+
+
+def wrong_status_score(r: FakeRedis) -> None:
+    r.zadd(KEYS.status(status_of(r, T3)), {T3: 12345})
+
+
+def dangling_status_member(r: FakeRedis) -> None:
+    r.zadd(KEYS.status("interrupted"), {GHOST: 1})
+
+
+def dangling_order_entry(r: FakeRedis) -> None:
+    r.zadd(KEYS.order("updated_at"), {GHOST: 1})
+
+
+def missing_order_entry(r: FakeRedis) -> None:
+    r.zrem(KEYS.order("created_at"), T1)
+
+
+def wrong_order_score(r: FakeRedis) -> None:
+    r.zadd(KEYS.order("thread_id"), {T1: 7})
+
+
+def stale_leaf_member(r: FakeRedis) -> None:
+    r.sadd(KEYS.metadata_leaf('["team","b"]'), T1)
+
+
+def dangling_leaf_member(r: FakeRedis) -> None:
+    r.sadd(KEYS.metadata_leaf('["team","zzz"]'), GHOST)
+
+
+def missing_leaf_member(r: FakeRedis) -> None:
+    r.srem(KEYS.metadata_leaf('["team","a"]'), T3)
+
+
+def wrong_inflight(r: FakeRedis) -> None:
+    r.hset(KEYS.thread(T2), "inflight", 3)
+
+
+def idle_with_a_run_in_flight(r: FakeRedis) -> None:
+    # T1's run is pending, but the thread says idle with nothing in flight.
+    since = thread_hash(r, T1)["status_since"]
+    r.zrem(KEYS.status("busy"), T1)
+    r.zadd(KEYS.status("idle"), {T1: int(since)})
+    r.hset(KEYS.thread(T1), mapping={"status": "idle", "inflight": 0})
+
+
+def busy_without_runs_in_flight(r: FakeRedis) -> None:
+    # T2's run finished: its counter says 0, but it is marked busy.
+    since = thread_hash(r, T2)["status_since"]
+    r.zrem(KEYS.status(status_of(r, T2)), T2)
+    r.zadd(KEYS.status("busy"), {T2: int(since)})
+    r.hset(KEYS.thread(T2), "status", "busy")
+
+
+def dangling_pending_run(r: FakeRedis) -> None:
+    r.zadd(KEYS.runs_in("pending"), {GHOST: 1})
+
+
+def pending_run_missing_from_index(r: FakeRedis) -> None:
+    r.zrem(KEYS.runs_in("pending"), R1)
+
+
+def finished_run_still_running(r: FakeRedis) -> None:
+    r.zadd(KEYS.runs_in("running"), {R2: 1})
+    r.zadd(KEYS.leases(), {R2: 1})
+
+
+CORRUPTIONS: dict[str, tuple[Callable[[FakeRedis], None], dict[str, int]]] = {
+    "remove from status set": (remove_from_status_set, {"status_missing": 1}),
+    "in two status sets": (add_to_second_status_set, {"status_extra": 1}),
+    "wrong status score": (wrong_status_score, {"status_score": 1}),
+    "dangling status member": (dangling_status_member, {"status_dangling": 1}),
+    "dangling order entry": (dangling_order_entry, {"order_dangling": 1}),
+    "missing order entry": (missing_order_entry, {"order_missing": 1}),
+    "wrong order score": (wrong_order_score, {"order_score": 1}),
+    "stale leaf member": (stale_leaf_member, {"leaf_stale": 1}),
+    "dangling leaf member": (dangling_leaf_member, {"leaf_dangling": 1}),
+    "missing leaf member": (missing_leaf_member, {"leaf_missing": 1}),
+    "wrong inflight": (wrong_inflight, {"inflight": 1}),
+    "idle with a run in flight": (
+        idle_with_a_run_in_flight,
+        {"inflight": 1, "status_derivation": 1},
+    ),
+    "busy without runs in flight": (busy_without_runs_in_flight, {"status_derivation": 1}),
+    "dangling pending run": (dangling_pending_run, {"run_dangling": 1}),
+    "pending run missing from index": (pending_run_missing_from_index, {"run_index": 1}),
+    "finished run still running": (finished_run_still_running, {"run_index": 1}),
+}
+
+
+@pytest.mark.parametrize("name", CORRUPTIONS)
+def test_finds_and_repairs(populated: Stores, name: str) -> None:
+    corrupt, expected = CORRUPTIONS[name]
+    before = {k: thread_hash(populated.redis, k) for k in (T1, T2, T3)}
+    corrupt(populated.redis)
+
+    report = doctor(populated).check()
+    assert found(report) == expected
+    assert not report.clean
+    assert all(p.examples for p in report.found_problems())
+
+    fixed = doctor(populated).fix()
+    assert found(fixed) == expected
+    assert fixed.fixed == fixed.found
+    assert fixed.remaining is not None and found(fixed.remaining) == {}
+    assert fixed.clean
+
+    assert found(doctor(populated).check()) == {}
+    assert index_violations(populated.redis) == []
+    if name != "busy without runs in flight":  # the hash was the corrupted part there
+        after = {k: thread_hash(populated.redis, k) for k in (T1, T2, T3)}
+        assert after == before
+
+
+def test_busy_thread_repaired_to_its_outcome(populated: Stores) -> None:
+    busy_without_runs_in_flight(populated.redis)
+    doctor(populated).fix()
+    h = thread_hash(populated.redis, T2)
+    assert h["status"] == "idle"
+    assert populated.redis.zscore(KEYS.status("idle"), T2) == int(h["status_since"])
+    assert populated.redis.zscore(KEYS.status("busy"), T2) is None
+
+
+def test_every_corruption_at_once(populated: Stores) -> None:
+    for corrupt, _ in CORRUPTIONS.values():
+        corrupt(populated.redis)
+    report = doctor(populated, batch=1).fix()
+    assert report.found >= len(CORRUPTIONS) - 2
+    assert report.remaining is not None and found(report.remaining) == {}
+    assert index_violations(populated.redis) == []
+
+
+def test_malformed_thread_is_reported_not_touched(populated: Stores) -> None:
+    populated.redis.hset(KEYS.thread(T3), "status", "weird")
+    report = doctor(populated).fix()
+    assert found(report)["malformed_thread"] == 1
+    assert not report.clean
+    assert thread_hash(populated.redis, T3)["status"] == "weird"
+
+
+def test_repair_skips_a_thread_whose_metadata_changed(populated: Stores) -> None:
+    """A leaf repair decided from old metadata is refused once the metadata changed."""
+    d = doctor(populated)
+    stale_leaf_member(populated.redis)
+    mver = thread_hash(populated.redis, T1)["mver"]
+    key = KEYS.metadata_leaf('["team","b"]')
+    assert d._leaf(key, T1, "rem", "other-version") == -1
+    assert populated.redis.sismember(key, T1)
+    assert d._leaf(key, T1, "rem", mver) == 1
+
+
+def test_many_threads_in_small_batches(stores: Stores) -> None:
+    for i in range(250):
+        stores.threads.create(f"t-{i:04d}", {"i": i % 7})
+    stores.redis.zrem(KEYS.status("idle"), "t-0100", "t-0200")
+    report = Doctor(stores.redis, KEYS, batch=16).fix()
+    assert report.threads == 250
+    assert found(report) == {"status_missing": 2}
+    assert report.clean

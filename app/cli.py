@@ -13,10 +13,10 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
@@ -43,6 +43,7 @@ from app.settings import Settings
 
 if TYPE_CHECKING:
     from app.api.deps import Stores
+    from app.store.search import ThreadQuery
 
 APP_FACTORY = "app.api.app:create_app"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -397,24 +398,27 @@ def sweep(json_output: JsonOption = False) -> None:
     _print_table(table)
 
 
+StatusOption = Annotated[ThreadStatus | None, typer.Option(help="Only threads in this status.")]
+MetadataOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--metadata",
+        "-m",
+        help="KEY=VALUE the metadata must contain (repeatable); VALUE is JSON when valid "
+        "(n=1 is the number 1), else text.",
+    ),
+]
+OlderThanOption = Annotated[
+    str | None,
+    typer.Option(help="Only threads in their status for at least this long: 90s, 15m, 2h, 1d."),
+]
+
+
 @threads_cli.command("search")
 def threads_search(
-    status: Annotated[
-        ThreadStatus | None, typer.Option(help="Only threads in this status.")
-    ] = None,
-    metadata: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--metadata",
-            "-m",
-            help="KEY=VALUE the metadata must contain (repeatable); VALUE is JSON when valid "
-            "(n=1 is the number 1), else text.",
-        ),
-    ] = None,
-    older_than: Annotated[
-        str | None,
-        typer.Option(help="Only threads in their status for at least this long: 90s, 15m, 2h, 1d."),
-    ] = None,
+    status: StatusOption = None,
+    metadata: MetadataOption = None,
+    older_than: OlderThanOption = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Threads to show.")] = 20,
     offset: Annotated[int, typer.Option(min=0, help="Threads to skip.")] = 0,
     sort_by: Annotated[
@@ -424,27 +428,18 @@ def threads_search(
     json_output: JsonOption = False,
 ) -> None:
     """Search threads as POST /threads/search does, and print them as a table."""
-    from app.alerts.rules import parse_duration
-    from app.store.search import ThreadQuery
-
     if sort_by not in SEARCH_SORT_FIELDS:
         raise typer.BadParameter(f"one of {', '.join(SEARCH_SORT_FIELDS)}", param_hint="--sort-by")
     if sort_order not in ("asc", "desc"):
         raise typer.BadParameter("asc or desc", param_hint="--sort-order")
-    min_age = None
-    if older_than is not None:
-        try:
-            min_age = parse_duration(older_than)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--older-than") from None
-    query = ThreadQuery(
-        metadata=parse_metadata_filters(metadata),
-        status=status,
+    query = _thread_query(
+        status,
+        metadata,
+        older_than,
         limit=limit,
         offset=offset,
         sort_by=sort_by,
         sort_order=sort_order,
-        min_status_age_seconds=min_age,
     )
     settings, stores = _operator_stores("threads search")
     with _redis_errors(settings):
@@ -473,6 +468,75 @@ def threads_search(
     _print_table(table)
     more = " (more: raise --limit or use --offset)" if page.has_more else ""
     console.print(f"{len(page.threads)} thread{'s' if len(page.threads) != 1 else ''}{more}")
+
+
+def _thread_query(
+    status: ThreadStatus | None,
+    metadata: list[str] | None,
+    older_than: str | None,
+    **page: Any,
+) -> ThreadQuery:
+    """The search the --status, --metadata and --older-than options describe."""
+    from app.alerts.rules import parse_duration
+    from app.store.search import ThreadQuery
+
+    min_age = None
+    if older_than is not None:
+        try:
+            min_age = parse_duration(older_than)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--older-than") from None
+    return ThreadQuery(
+        metadata=parse_metadata_filters(metadata),
+        status=status,
+        min_status_age_seconds=min_age,
+        **page,
+    )
+
+
+PRUNE_BATCH = 500
+
+
+@threads_cli.command("prune")
+def threads_prune(
+    status: StatusOption = None,
+    metadata: MetadataOption = None,
+    older_than: OlderThanOption = None,
+    strategy: Annotated[
+        str, typer.Option(help="delete (threads, runs, checkpoints) or keep_latest (checkpoints).")
+    ] = "delete",
+    yes: Annotated[bool, typer.Option("--yes", help="Prune without asking.")] = False,
+) -> None:
+    """Prune every thread the filters match (as POST /threads/prune), with a progress bar."""
+    if strategy not in ("delete", "keep_latest"):
+        raise typer.BadParameter("delete or keep_latest", param_hint="--strategy")
+    if status is None and not metadata and older_than is None:
+        raise typer.BadParameter("give at least one of --status, --metadata, --older-than")
+    settings, stores = _operator_stores("threads prune")
+    with _redis_errors(settings):
+        now = _server_now_us(stores)  # one cutoff for the whole prune
+        query = _thread_query(status, metadata, older_than, now_us=now, sort_by="thread_id")
+        total = stores.search.count(query)
+        if total == 0:
+            console.print("No thread matches.")
+            return
+        if not yes and not typer.confirm(f"Prune ({strategy}) {total} threads?"):
+            raise typer.Exit(1)
+        pruned = offset = 0
+        columns = (TextColumn("pruning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=err_console, transient=True) as bar:
+            task = bar.add_task("prune", total=total)
+            while True:
+                batch = replace(query, limit=PRUNE_BATCH, offset=offset)
+                ids = [t["thread_id"] for t in stores.search.search(batch).threads]
+                if not ids:
+                    break
+                done = stores.threads.prune(ids, strategy)
+                pruned += done
+                # Deleted threads leave the results; kept ones (keep_latest) are paged past.
+                offset += len(ids) if strategy == "keep_latest" else len(ids) - done
+                bar.update(task, advance=len(ids))
+    console.print(f"Pruned {pruned} threads ({strategy}).")
 
 
 @threads_cli.command("get")

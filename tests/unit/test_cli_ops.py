@@ -228,3 +228,33 @@ def test_human_duration(seconds: float, text: str) -> None:
 def test_metadata_values_are_json_when_valid() -> None:
     parsed = parse_metadata_filters(["team=a", "n=1", "ok=true", 's="1"', "x=", "eq=a=b"])
     assert parsed == {"team": "a", "n": 1, "ok": True, "s": "1", "x": "", "eq": "a=b"}
+
+
+def test_prune_deletes_every_match_in_batches(
+    runner: CliRunner, stores: Stores, fake_redis: FakeRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_module, "PRUNE_BATCH", 7)  # several pages
+    doomed = [stores.threads.create(None, {"team": "old"})["thread_id"] for _ in range(20)]
+    kept = stores.threads.create(None, {"team": "new"})["thread_id"]
+    code, output = invoke(runner, "threads", "prune", "-m", "team=old", "--yes")
+    assert code == 0, output
+    assert "Pruned 20 threads (delete)." in output
+    assert not any(fake_redis.exists(KEYS.thread(t)) for t in doomed)
+    assert fake_redis.exists(KEYS.thread(kept))
+
+
+def test_prune_needs_a_filter_and_a_confirmation(runner: CliRunner, stores: Stores) -> None:
+    stores.threads.create(T1, {"team": "a"})
+    code, output = invoke(runner, "threads", "prune")
+    assert code == 2 and "--status" in output
+    result = runner.invoke(cli, ["threads", "prune", "-m", "team=a"], input="n\n")
+    assert result.exit_code == 1 and "Prune (delete) 1 threads?" in result.output
+    assert stores.threads.exists(T1)
+
+
+def test_prune_keep_latest_keeps_the_threads(runner: CliRunner, populated: Stores) -> None:
+    code, output = invoke(
+        runner, "threads", "prune", "-m", "team=a", "--strategy", "keep_latest", "--yes"
+    )
+    assert code == 0 and "Pruned 2 threads (keep_latest)." in output
+    assert populated.threads.exists(T1) and populated.threads.exists(T3)

@@ -1,4 +1,4 @@
-"""The operator commands of app/cli.py (sweep, threads search/get, stats, doctor) through
+"""The operator commands of app/cli/operator.py (sweep, threads search/get, stats, doctor) through
 typer's CliRunner, on fakeredis: `_connect`, the factory every one of them uses, is
 replaced by the unit-test stores."""
 
@@ -11,9 +11,9 @@ import pytest
 from fakeredis import FakeRedis
 from typer.testing import CliRunner
 
-from app import cli as cli_module
 from app.api.deps import Stores
 from app.cli import cli, human_duration, parse_metadata_filters
+from app.cli import operator as cli_module
 from app.store.codec import now_us, us_to_iso
 from tests.unit.helpers import KEYS, event, make_stores
 

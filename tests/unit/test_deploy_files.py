@@ -184,6 +184,7 @@ def test_the_api_gives_in_flight_requests_a_bounded_grace_on_sigterm(
     from typer.testing import CliRunner
 
     from app import cli
+    from app.cli import daemons
 
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
@@ -191,6 +192,6 @@ def test_the_api_gives_in_flight_requests_a_bounded_grace_on_sigterm(
     result = CliRunner().invoke(cli.cli, procfile_argv("web")[1:])
     assert result.exit_code == 0, result.output
     assert calls[0]["timeout_graceful_shutdown"] == cli.GRACEFUL_SHUTDOWN_SECONDS == 30
-    argv = cli._uvicorn_argv("127.0.0.1", 8123, "info", reload=False)
+    argv = daemons._uvicorn_argv("127.0.0.1", 8123, "info", reload=False)
     index = argv.index("--timeout-graceful-shutdown")
     assert argv[index + 1] == str(cli.GRACEFUL_SHUTDOWN_SECONDS)

@@ -1,0 +1,73 @@
+"""The `threadwatch` Typer app, its consoles and the settings every command reads."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+
+from app.settings import Settings
+
+cli = typer.Typer(
+    name="threadwatch",
+    help="LangGraph-compatible thread status service on Redis.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+# soft_wrap: long lines (the curl hint) stay on one line so they can be copied.
+console = Console(soft_wrap=True, highlight=False)
+err_console = Console(stderr=True, soft_wrap=True, highlight=False)
+
+HostOption = Annotated[
+    str | None, typer.Option(help="Interface to bind (default: THREADWATCH_HOST, else 127.0.0.1).")
+]
+ConfigOption = Annotated[
+    str | None,
+    typer.Option(
+        "--config", help="The langgraph.json (or its folder) whose graphs run here (default: ./)."
+    ),
+]
+PortOption = Annotated[
+    int | None, typer.Option(help="Port to listen on (default: THREADWATCH_PORT, else 8123).")
+]
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err_console.print(f"[red]Invalid settings:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+
+
+def redact(url: str) -> str:
+    """The URL with its password, if any, replaced by ***."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def server_settings(command: str, config: str | None) -> Settings:
+    """Settings of a command that needs REDIS_URL (exit code 2 without it)."""
+    use_graphs_config(config)
+    settings = load_settings()
+    if not settings.redis_url:
+        err_console.print(
+            f"[red]REDIS_URL is not set; `threadwatch {command}` needs a Redis server "
+            "(use `threadwatch dev` for an embedded one)[/red]"
+        )
+        raise typer.Exit(2)
+    return settings
+
+
+def use_graphs_config(config: str | None) -> None:
+    """--config reaches the API (and its children) as THREADWATCH_GRAPHS_CONFIG."""
+    if config:
+        os.environ["THREADWATCH_GRAPHS_CONFIG"] = os.path.abspath(config)

@@ -1,0 +1,205 @@
+"""Long-running commands: `threadwatch dev` (embedded Redis + API + worker), `serve` (the API),
+`worker`, and `version`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+import app as app_package
+from app.cli.base import (
+    ConfigOption,
+    HostOption,
+    PortOption,
+    cli,
+    console,
+    err_console,
+    load_settings,
+    redact,
+    server_settings,
+    use_graphs_config,
+)
+from app.embedded_redis import start_embedded_redis
+from app.processes import child_popen_kwargs, stop_process
+
+APP_FACTORY = "app.api.app:create_app"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# On SIGTERM the API stops accepting connections and lets in-flight requests (a runs.wait,
+# a join) end for this many seconds before it cancels them.
+GRACEFUL_SHUTDOWN_SECONDS = 30
+
+
+@dataclass
+class Child:
+    """A supervised child process of `threadwatch dev`."""
+
+    name: str
+    argv: list[str]
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+
+def _uvicorn_argv(host: str, port: int, log_level: str, reload: bool) -> list[str]:
+    argv = [sys.executable, "-m", "uvicorn", APP_FACTORY, "--factory"]
+    argv += ["--host", host, "--port", str(port), "--log-level", log_level]
+    argv += ["--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_SECONDS)]
+    if reload:
+        argv += ["--reload", "--reload-dir", str(Path(app_package.__file__).parent)]
+    return argv
+
+
+def _print_urls(host: str, port: int) -> None:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base = f"http://{shown}:{port}"
+    body = '{"status": "idle", "limit": 1}'
+    console.print(f"API   [bold]{escape(base)}[/bold]")
+    console.print(f"Docs  [bold]{escape(base)}/docs[/bold]")
+    console.print(
+        escape(
+            f"Try: curl -s -X POST {base}/threads/search "
+            f"-H 'Content-Type: application/json' -d '{body}'"
+        )
+    )
+    console.print("Press Ctrl-C to stop.")
+
+
+def _supervise(children: list[Child], env: dict[str, str]) -> int:
+    """Start the children, wait for a stop signal or for one of them to exit, stop them all.
+
+    They run in their own process groups (app.processes), so a terminal Ctrl-C reaches only
+    us and each child gets exactly one SIGTERM, last started first; a second signal kills.
+    """
+    signals: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        signals.append(signum)
+        if len(signals) > 1:
+            for child in children:
+                if child.proc is not None and child.proc.poll() is None:
+                    child.proc.kill()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    try:
+        for child in children:
+            if not signals:
+                child.proc = subprocess.Popen(child.argv, env=env, **child_popen_kwargs())
+        exited = _wait_first_exit(children, signals)
+        if exited is None:
+            return 0
+        err_console.print(f"[red]{exited.name} exited with code {exited.proc.returncode}[/red]")
+        return exited.proc.returncode or 1
+    finally:
+        for child in reversed(children):
+            if child.proc is not None:
+                stop_process(child.proc)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _wait_first_exit(children: list[Child], signals: list[int]) -> Child | None:
+    """Block until a stop signal (return None) or a child exits (return it)."""
+    while not signals:
+        for child in children:
+            if child.proc is not None and child.proc.poll() is not None:
+                return child
+        time.sleep(0.2)
+    return None
+
+
+@cli.command()
+def dev(
+    host: HostOption = None,
+    port: PortOption = None,
+    reload: Annotated[bool, typer.Option(help="Restart the API when app/ changes.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Run everything locally; starts an embedded Redis (Valkey) unless REDIS_URL is set."""
+    use_graphs_config(config)
+    settings = load_settings()
+    host, port = host or settings.host, port or settings.port
+    with ExitStack() as stack:
+        if settings.redis_url:
+            redis_url = settings.redis_url
+            console.print(f"Using Redis at [bold]{escape(redact(redis_url))}[/bold] (REDIS_URL)")
+        else:
+            server = stack.enter_context(start_embedded_redis(settings.data_dir))
+            redis_url = server.url
+            console.print(
+                f"Embedded Redis (Valkey {escape(server.version)}) listening on "
+                f"[bold]{redis_url}[/bold], data in {escape(settings.data_dir.rstrip('/'))}/"
+            )
+        # The children read the URL from THREADWATCH_REDIS_URL; REDIS_URL would win over it.
+        env = {k: v for k, v in os.environ.items() if k.upper() != "REDIS_URL"}
+        env["THREADWATCH_REDIS_URL"] = redis_url
+        # dev never asks for API keys: an empty value wins over the environment and .env.
+        env["THREADWATCH_API_KEYS"] = ""
+        console.print(
+            "auth: off (dev ignores THREADWATCH_API_KEYS; `threadwatch serve` requires x-api-key)"
+            if settings.api_keys
+            else "auth: off (with THREADWATCH_API_KEYS set, `threadwatch serve` requires x-api-key)"
+        )
+        children = [
+            Child("api", _uvicorn_argv(host, port, settings.log_level, reload)),
+            Child("worker", [sys.executable, "-m", "app.cli", "worker"]),
+        ]
+        _print_urls(host, port)
+        code = _supervise(children, env)
+    raise typer.Exit(code)
+
+
+@cli.command()
+def serve(
+    host: HostOption = None,
+    port: PortOption = None,
+    workers: Annotated[int, typer.Option(min=1, help="Number of API worker processes.")] = 1,
+    config: ConfigOption = None,
+) -> None:
+    """Run the API only, against the Redis server at REDIS_URL."""
+    settings = server_settings("serve", config)
+    import uvicorn
+
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Runs executed at once (default: THREADWATCH_WORKER_CONCURRENCY, 10)."
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Execute runs (an RQ worker process) against the Redis server at REDIS_URL."""
+    settings = server_settings("worker", config)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from workers.worker import run_worker
+
+    run_worker(settings, concurrency)
+
+
+@cli.command()
+def version() -> None:
+    """Print the version."""
+    console.print(f"threadwatch {app_package.__version__}")

@@ -29,7 +29,7 @@ each suspect atomically before it reports it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -452,36 +452,42 @@ class Doctor:
     def _dangling_thread_members(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
         for kind, keys in (("status", self.keys.statuses), ("order", self.keys.orders)):
             for key in keys:
-                card = self.redis.zcard(key)
-                if card == state.present[key]:
-                    continue
-                self.progress.start(key, card)
-                for members in self._zscan(key):
-                    pipe = self.redis.pipeline(transaction=False)
-                    for thread_id in members:
-                        pipe.exists(self.keys.thread(thread_id))
-                    for thread_id, exists in zip(members, pipe.execute(), strict=True):
-                        if not exists:
-                            fixed = repair and self._reindex(thread_id) >= 0
-                            report.add(f"{kind}_dangling", f"{key} holds {thread_id}", fixed)
-                    self.progress.advance(len(members))
+                self._dangling(
+                    report, state, repair, key, self.keys.thread, self._reindex, f"{kind}_dangling"
+                )
 
     def _dangling_run_members(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
         keys = (self.keys.runs_in("pending"), self.keys.runs_in("running"), self.keys.leases())
         for key in keys:
-            card = self.redis.zcard(key)
-            if card == state.present[key]:
-                continue
-            self.progress.start(key, card)
-            for members in self._zscan(key):
-                pipe = self.redis.pipeline(transaction=False)
-                for run_id in members:
-                    pipe.exists(self.keys.run(run_id))
-                for run_id, exists in zip(members, pipe.execute(), strict=True):
-                    if not exists:
-                        fixed = repair and self._run_index(run_id) >= 0
-                        report.add("run_dangling", f"{key} holds {run_id}", fixed)
-                self.progress.advance(len(members))
+            self._dangling(
+                report, state, repair, key, self.keys.run, self._run_index, "run_dangling"
+            )
+
+    def _dangling(
+        self,
+        report: DoctorReport,
+        state: _Counts,
+        repair: bool,
+        key: str,
+        record_key: Callable[[str], str],
+        reindex: Callable[[str], int],
+        problem: str,
+    ) -> None:
+        """Members of the zset ``key`` whose record (``record_key(member)``) is gone; read
+        only when the zset holds more members than the records found in it."""
+        card = self.redis.zcard(key)
+        if card == state.present[key]:
+            return
+        self.progress.start(key, card)
+        for members in self._zscan(key):
+            pipe = self.redis.pipeline(transaction=False)
+            for member in members:
+                pipe.exists(record_key(member))
+            for member, exists in zip(members, pipe.execute(), strict=True):
+                if not exists:
+                    fixed = repair and reindex(member) >= 0
+                    report.add(problem, f"{key} holds {member}", fixed)
+            self.progress.advance(len(members))
 
     def _leaf_set_pass(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
         """Leaf sets holding more threads than have the leaf: find the members that should

@@ -141,15 +141,11 @@ def ttl_from_hash(raw: dict[str, bytes]) -> dict[str, Any] | None:
     }
 
 
-def transition_from_json(raw: bytes) -> dict[str, Any]:
-    """One entry of a thread's status history, its time as an API timestamp."""
-    entry = orjson.loads(raw)
-    return {
-        "at": us_to_iso(int(entry["at"])),
-        "from": entry.get("from"),
-        "to": entry["to"],
-        "run_id": entry.get("run_id"),
-    }
+def transition_from_entry(raw: bytes) -> dict[str, Any]:
+    """One entry of a thread's status history ("at|from|to|run_id", see
+    lua/lib/status_change.lua), its time as an API timestamp."""
+    at, old, new, run_id = raw.decode().split("|")
+    return {"at": us_to_iso(int(at)), "from": old or None, "to": new, "run_id": run_id or None}
 
 
 def run_from_hash(run_id: str, h: dict[str, bytes]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from app.store.codec import (
     decode_hash,
     dumps,
     thread_from_hash,
-    transition_from_json,
+    transition_from_entry,
     ttl_from_hash,
 )
 from app.store.keys import Keys
@@ -99,7 +99,7 @@ class ThreadStore:
         exists, raw = pipe.execute()
         if not exists:
             raise ThreadNotFound(thread_id)
-        return [transition_from_json(entry) for entry in raw]
+        return [transition_from_entry(entry) for entry in raw]
 
     def get(self, thread_id: str, include_ttl: bool = False) -> dict[str, Any]:
         raw = self.redis.hgetall(self.keys.thread(thread_id))

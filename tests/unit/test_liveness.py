@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import orjson
 import pytest
 from fakeredis import FakeRedis
 from rq import Queue
@@ -14,7 +13,7 @@ from app.domain import RunStatus
 from app.liveness import LostRuns
 from app.models import RunEvent
 from app.store.codec import materialize
-from tests.unit.helpers import KEYS, at, event, thread_hash
+from tests.unit.helpers import KEYS, at, event, thread_hash, us
 
 
 def new_id() -> str:
@@ -244,9 +243,8 @@ def test_scripts_count_transitions_events_and_run_durations(
     assert float(fake_redis.hget(KEYS.metrics(), "run_duration|sum")) == pytest.approx(3.0)
 
 
-def test_history_entries_are_json_with_string_times(stores: Stores, fake_redis: FakeRedis) -> None:
-    thread_id = new_id()
-    stores.runs.apply([event(thread_id, new_id(), "run.started")])
+def test_history_entries_are_compact(stores: Stores, fake_redis: FakeRedis) -> None:
+    thread_id, run_id = new_id(), new_id()
+    stores.runs.apply([event(thread_id, run_id, "run.started", at=at(1))])
     raw = fake_redis.lindex(KEYS.thread_transitions(thread_id), 0)
-    entry = orjson.loads(raw)
-    assert isinstance(entry["at"], str) and entry["at"].isdigit()
+    assert raw == f"{us(at(1))}||busy|{run_id}".encode()

@@ -43,7 +43,7 @@ if inflight == 0 then
 end
 if new_status ~= old_status then
   redis.call('ZREM', status_key[old_status], thread_id)
-  record_status_change(KEYS[9], KEYS[13], tonumber(ARGV[3]), old_status, new_status, since,
+  record_status_change(KEYS[9], tonumber(ARGV[3]), old_status, new_status, since,
     run_id)
 end
 if new_status ~= old_status or since ~= th[5] then
@@ -52,4 +52,5 @@ end
 redis.call('HSET', thread, 'inflight', string.format('%d', inflight), 'status', new_status,
   'status_since', since, 'updated_at', now)
 redis.call('ZADD', KEYS[8], now, thread_id)
+flush_counts(KEYS[13])
 return {1, old_status, new_status}

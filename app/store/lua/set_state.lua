@@ -34,10 +34,11 @@ redis.call('HSET', thread, 'values', ARGV[2], 'values_version', version,
   'updated_at', now, 'state_updated_at', now)
 if new_status ~= old_status then
   redis.call('ZREM', status_key[old_status], id)
-  record_status_change(KEYS[8], KEYS[9], tonumber(ARGV[5]), old_status, new_status, now, false)
+  record_status_change(KEYS[8], tonumber(ARGV[5]), old_status, new_status, now, false)
 end
 redis.call('ZADD', status_key[new_status], now, id)
 redis.call('HSET', thread, 'status', new_status, 'status_since', now)
 redis.call('ZADD', KEYS[6], now, id)
 redis.call('ZADD', KEYS[7], now, id)
+flush_counts(KEYS[9])
 return {1, redis.call('HGETALL', thread)}

@@ -113,11 +113,11 @@ local function apply(k, a)
     -- Renews the lease of a run in flight; changes nothing else.
     local status = th.status or 'idle'
     if not r[1] or run_rank == 3 then
-      redis.call('HINCRBY', METRICS, 'events|stale', 1)
+      count('events|stale')
       return 3, status, status, ''
     end
     renew_lease()
-    redis.call('HINCRBY', METRICS, 'events|applied', 1)
+    count('events|applied')
     return 1, status, status, ''
   end
 
@@ -127,7 +127,7 @@ local function apply(k, a)
   elseif run_rank == 3 or rank < run_rank then
     code = 3
   end
-  redis.call('HINCRBY', METRICS, 'events|' .. RESULT[code], 1)
+  count('events|' .. RESULT[code])
   if code == 2 and run_rank < 3 then renew_lease('XX') end
   if admission ~= '' and admission ~= 'reclaim' and code == 1 and run_rank == 0 then
     if admission == 'reject' and tonumber(th.inflight or '0') > 0 then
@@ -181,36 +181,38 @@ local function apply(k, a)
   local new_status, since = old_status, old_since
   if code == 1 then
     changed = true
+    -- A started run keeps when it started, for the run duration histogram.
+    local started = rank == 2 and {'started_at', at} or {}
     if run_rank == 0 then
       redis.call('HSET', run, 'thread_id', thread_id, 'created_at', at, 'metadata', '{}',
         'kwargs', '{}', 'status', RUN_STATUS[event_type], 'event', event_type, 'rank', rank,
-        'updated_at', now)
+        'updated_at', now, unpack(started))
       redis.call('ZADD', runs, at, run_id)
       if th.config == '{}' and ARGV[a + 18] == '' then set('config', '{"configurable":{}}') end
     else
       redis.call('HSET', run, 'status', RUN_STATUS[event_type], 'event', event_type,
-        'rank', rank, 'updated_at', now)
+        'rank', rank, 'updated_at', now, unpack(started))
     end
-    -- The run indexes and its lease follow its new status.
+    -- The run indexes and its lease follow its new status (each removal only where the
+    -- run's former status put it).
     if rank == 1 then
       redis.call('ZADD', PENDING, at, run_id)
       if admission == '' then renew_lease() end
     elseif rank == 2 then
-      redis.call('ZREM', PENDING, run_id)
+      if run_rank == 1 then redis.call('ZREM', PENDING, run_id) end
       redis.call('ZADD', RUNNING, at, run_id)
-      redis.call('HSET', run, 'started_at', at)
       renew_lease()
     else
-      redis.call('ZREM', PENDING, run_id)
-      redis.call('ZREM', RUNNING, run_id)
-      redis.call('ZREM', LEASES, run_id)
+      if run_rank == 1 then redis.call('ZREM', PENDING, run_id) end
+      if run_rank == 2 then redis.call('ZREM', RUNNING, run_id) end
+      if run_rank > 0 then redis.call('ZREM', LEASES, run_id) end
       if r[6] then
-        observe(METRICS, 'run_duration', RUN_DURATION_BUCKETS,
+        observe('run_duration', RUN_DURATION_BUCKETS,
           math.max(0, tonumber(at) - tonumber(r[6])) / 1e6)
       end
     end
     if ARGV[a + 4] ~= '' then
-      observe(METRICS, 'event_delay', EVENT_DELAY_BUCKETS,
+      observe('event_delay', EVENT_DELAY_BUCKETS,
         math.max(0, tonumber(now) - tonumber(at)) / 1e6)
     end
 
@@ -283,7 +285,7 @@ local function apply(k, a)
     set('status', new_status)
     set('status_since', since or now)
     if not exists or new_status ~= old_status then
-      record_status_change(history, METRICS, HISTORY_LIMIT, exists and old_status,
+      record_status_change(history, HISTORY_LIMIT, exists and old_status,
         new_status, since or now, run_id)
     end
   end
@@ -305,4 +307,5 @@ for a = 3, #ARGV, ARGS_PER_EVENT do
   results[#results + 1] = previous_run
   k = k + 4 + tonumber(ARGV[a + 7]) + tonumber(ARGV[a + 8])
 end
+flush_counts(METRICS)
 return results

@@ -29,7 +29,7 @@ from app.alerts.rules import load_rules
 from app.runner import Runner
 from app.settings import Settings
 from workers import MAINTENANCE_QUEUE, RUNS_QUEUE
-from workers.runs import runner
+from workers.runs import pool_size, runner
 from workers.scheduling import start_scheduler, take_over_scheduler
 from workers.sweeper import run_sweep, schedule_sweep
 from workers.webhooks import webhook_queue
@@ -71,12 +71,14 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
     runs in progress finish; a second signal exits at once)."""
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is not set")
-    run_process = runner()  # load the graphs before taking any job
+    count = concurrency or settings.worker_concurrency
+    run_process = runner(count)  # load the graphs before taking any job
     load_rules(settings)  # a bad alert rule stops the start, named
-    connection = Redis.from_url(settings.redis_url)
+    # Each worker thread (the run threads, sweeps, webhooks) holds a connection while it
+    # waits for a job, and more while it runs one.
+    connection = Redis.from_url(settings.redis_url, max_connections=pool_size(count + 2))
     runs, webhooks = Queue(RUNS_QUEUE, connection=connection), webhook_queue(connection)
     maintenance = Queue(MAINTENANCE_QUEUE, connection=connection)
-    count = concurrency or settings.worker_concurrency
     prefix = f"threadwatch.{socket.gethostname()}.{os.getpid()}"
     workers = [
         ThreadWorker([runs, webhooks], connection=connection, name=f"{prefix}.{i}")

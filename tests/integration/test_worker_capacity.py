@@ -1,0 +1,43 @@
+"""One worker process with --concurrency 50 runs 50 runs at once: its Redis pools are sized
+for its threads (redis-py's default pool of 100 connections is not enough)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+from langgraph_sdk.client import SyncLangGraphClient
+
+from tests.integration.run_stack import RunStack, wait_for
+
+RUNS = 50
+SLEEP = 3.0
+
+
+def test_fifty_runs_at_once_on_one_worker(sdk: SyncLangGraphClient, run_stack: RunStack) -> None:
+    for proc in list(run_stack.workers):
+        run_stack.kill(proc)
+        run_stack.workers.remove(proc)
+    argv = [sys.executable, "-m", "app.cli", "worker", "--concurrency", str(RUNS)]
+    worker = run_stack._spawn(argv, "worker-50.log")
+    run_stack.workers.append(worker)
+    wait_for(lambda: len(run_stack.registered(worker.pid)) >= RUNS, timeout=30)
+    threads = [sdk.threads.create()["thread_id"] for _ in range(RUNS)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(10) as pool:
+        runs = list(
+            pool.map(
+                lambda t: sdk.runs.create(t, "agent", input={"sleep": SLEEP, "ask": False}),
+                threads,
+            )
+        )
+
+    def statuses() -> Counter[str]:
+        return Counter(sdk.runs.get(r["thread_id"], r["run_id"])["status"] for r in runs)
+
+    wait_for(lambda: statuses() == Counter(success=RUNS), timeout=30)
+    # All at once: far less than the 150 s of one at a time (slack for a loaded machine).
+    assert time.monotonic() - started < SLEEP * 4
+    assert "Too many connections" not in run_stack.log(worker)

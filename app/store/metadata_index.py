@@ -16,7 +16,8 @@ A filter compiles to the leaves every match must have; a thread matches only if 
 every leaf's set. The sets are exact for scalars and for arrays of scalars. Three cases
 are only a superset, and their candidates are checked with :func:`contains` on the stored
 metadata: array elements that are objects or arrays (the leaves may come from different
-elements), values whose JSON exceeds ``MAX_VALUE_BYTES`` (indexed by digest), and paths
+elements), values whose JSON exceeds ``MAX_VALUE_BYTES`` or paths whose JSON exceeds
+``MAX_PATH_BYTES`` (indexed by digest, so that no key name grows with user input), and paths
 deeper than ``MAX_DEPTH`` (indexed as a container marker only).
 """
 
@@ -29,6 +30,7 @@ from typing import Any
 import orjson
 
 MAX_VALUE_BYTES = 128
+MAX_PATH_BYTES = 256
 MAX_DEPTH = 6
 
 _ARRAY_STEP = 0
@@ -50,6 +52,9 @@ def encode_leaf(path: list[str | int], value: Any) -> tuple[str, bool]:
     """Leaf text for ``value`` at ``path``, and whether it is exact (not a digest)."""
     value_json = scalar_json(value)
     path_json = orjson.dumps(path).decode()
+    if len(path_json) > MAX_PATH_BYTES:
+        digest = hashlib.sha256(path_json.encode() + b"\0" + value_json).hexdigest()[:32]
+        return f"#{digest}", False
     if len(value_json) > MAX_VALUE_BYTES:
         digest = hashlib.sha256(value_json).hexdigest()[:32]
         return f"{path_json}#{digest}", False

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from app.store.metadata_index import (
     MAX_DEPTH,
+    MAX_PATH_BYTES,
     MAX_VALUE_BYTES,
     compile_filter,
     contains,
@@ -98,6 +99,16 @@ def test_long_values_are_indexed_by_digest() -> None:
     assert metadata_leaves({"v": long_b}) != {leaf}
     assert compile_filter({"v": long_a}) == compile_filter({"v": long_a})
     assert compile_filter({"v": long_a}).leaves == {leaf}
+
+
+def test_long_keys_are_indexed_by_digest_and_verified() -> None:
+    long_key = "k" * (MAX_PATH_BYTES + 1)
+    (leaf,) = metadata_leaves({long_key: 1})
+    assert leaf.startswith("#") and len(leaf) == 33  # no key name grows with user input
+    assert metadata_leaves({long_key: 2}) != {leaf}
+    assert metadata_leaves({long_key[:-1] + "x": 1}) != {leaf}
+    compiled = compile_filter({long_key: 1})
+    assert compiled.leaves == {leaf} and not compiled.exact  # candidates are checked
 
 
 def test_paths_deeper_than_max_depth_are_a_marker_only() -> None:

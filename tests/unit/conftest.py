@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +11,9 @@ import pytest
 from fakeredis.commands_mixins.set_mixin import SetCommandsMixin
 
 from app.api.deps import Stores
+from app.store.codec import materialize
 from tests.unit.helpers import make_stores
+from tests.unit.search_dataset import all_ids, populate
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -44,3 +47,19 @@ def fake_redis() -> Iterator[fakeredis.FakeRedis]:
 def stores(fake_redis: fakeredis.FakeRedis) -> Stores:
     """ThreadStore, RunStore and ThreadSearch on `fake_redis`, with the default key prefix."""
     return make_stores(fake_redis)
+
+
+@pytest.fixture(scope="session")
+def search_db() -> Iterator[Stores]:
+    """The search dataset (tests/unit/search_dataset.py), built once: tests only read it."""
+    redis = fakeredis.FakeRedis()
+    stores = make_stores(redis)
+    populate(stores, random.Random(20251))
+    yield stores
+    redis.close()
+
+
+@pytest.fixture(scope="session")
+def search_threads(search_db: Stores) -> list[dict[str, Any]]:
+    """Every thread of the search dataset, as the API returns them."""
+    return materialize(search_db.threads.get_many(all_ids(search_db)))

@@ -9,9 +9,7 @@ at NOW: each query has threads on both sides of its cutoff.
 
 from __future__ import annotations
 
-import random
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import cycle
@@ -24,10 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.api.deps import Stores
-from app.store.codec import materialize, now_us
+from app.store.codec import now_us
 from app.store.search import ThreadQuery
-from tests.unit.helpers import at, event, make_client, make_stores, us
-from tests.unit.search_dataset import FILTERS, all_ids, ids_of, make_query, populate, reference
+from tests.unit.helpers import at, event, make_client, us
+from tests.unit.search_dataset import FILTERS, ids_of, make_query, reference
 
 NOW = us(at(400))
 # Cutoffs NOW - age: at(149.5) (about half the evented threads), at(9.5) (a handful), no
@@ -37,63 +35,49 @@ SORTS = ["created_at", "updated_at", "state_updated_at", "thread_id", "status"]
 PAGES = [(0, 10), (7, 25), (0, 1000), (40, 3), (299, 5)]
 
 
-@pytest.fixture(scope="module")
-def db() -> Iterator[Stores]:
-    redis = fakeredis.FakeRedis()
-    stores = make_stores(redis)
-    populate(stores, random.Random(20251))
-    yield stores
-    redis.close()
-
-
-@pytest.fixture(scope="module")
-def everything(db: Stores) -> list[dict[str, Any]]:
-    return materialize(db.threads.get_many(all_ids(db)))
-
-
 def aged(
-    spec: dict[str, Any], everything: list[dict[str, Any]], age: float, **kw: Any
+    spec: dict[str, Any], search_threads: list[dict[str, Any]], age: float, **kw: Any
 ) -> ThreadQuery:
-    return make_query(spec, everything, min_status_age_seconds=age, now_us=NOW, **kw)
+    return make_query(spec, search_threads, min_status_age_seconds=age, now_us=NOW, **kw)
 
 
-def check_page(db: Stores, everything: list[dict[str, Any]], q: ThreadQuery) -> None:
-    want = reference(everything, q)
+def check_page(search_db: Stores, search_threads: list[dict[str, Any]], q: ThreadQuery) -> None:
+    want = reference(search_threads, q)
     for plan in ("auto", "walk", "intersect"):
-        page = db.search.search(q, plan=plan)
+        page = search_db.search.search(q, plan=plan)
         where = f"{plan} {q.sort_by} {q.sort_order} offset={q.offset} limit={q.limit}"
         assert ids_of(page.threads) == ids_of(want[q.offset : q.offset + q.limit]), where
         assert page.has_more == (len(want) > q.offset + q.limit), where
 
 
-def test_the_cutoffs_split_the_dataset(everything: list[dict[str, Any]]) -> None:
-    sizes = [len(reference(everything, ThreadQuery(min_status_age_seconds=a, now_us=NOW)))
+def test_the_cutoffs_split_the_dataset(search_threads: list[dict[str, Any]]) -> None:
+    sizes = [len(reference(search_threads, ThreadQuery(min_status_age_seconds=a, now_us=NOW)))
              for a in AGES]  # fmt: skip
-    assert 0 < sizes[1] < sizes[0] < sizes[3] < len(everything)
+    assert 0 < sizes[1] < sizes[0] < sizes[3] < len(search_threads)
     assert sizes[2] == 0
 
 
 @pytest.mark.parametrize("age", AGES)
 @pytest.mark.parametrize("spec", FILTERS, ids=repr)
 def test_search_matches_reference(
-    db: Stores, everything: list[dict[str, Any]], spec: dict[str, Any], age: float
+    search_db: Stores, search_threads: list[dict[str, Any]], spec: dict[str, Any], age: float
 ) -> None:
     pages = cycle(PAGES)
     for sort_by in SORTS:
         order = "asc" if hash(sort_by) % 2 else "desc"
         offset, limit = next(pages)
-        q = aged(spec, everything, age, sort_by=sort_by, sort_order=order, offset=offset,
+        q = aged(spec, search_threads, age, sort_by=sort_by, sort_order=order, offset=offset,
                  limit=limit)  # fmt: skip
-        check_page(db, everything, q)
+        check_page(search_db, search_threads, q)
 
 
 @pytest.mark.parametrize("age", AGES)
 @pytest.mark.parametrize("spec", FILTERS, ids=repr)
 def test_count_matches_reference(
-    db: Stores, everything: list[dict[str, Any]], spec: dict[str, Any], age: float
+    search_db: Stores, search_threads: list[dict[str, Any]], spec: dict[str, Any], age: float
 ) -> None:
-    q = aged(spec, everything, age)
-    assert db.search.count(q) == len(reference(everything, q))
+    q = aged(spec, search_threads, age)
+    assert search_db.search.count(q) == len(reference(search_threads, q))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -108,11 +92,11 @@ def test_count_matches_reference(
     limit=st.integers(1, 80),
 )  # fmt: skip
 def test_property_any_filter_and_age(
-    db: Stores, everything: list[dict[str, Any]], **kw: Any
+    search_db: Stores, search_threads: list[dict[str, Any]], **kw: Any
 ) -> None:
     q = ThreadQuery(min_status_age_seconds=kw.pop("age"), now_us=NOW, **kw)
-    check_page(db, everything, q)
-    assert db.search.count(q) == len(reference(everything, q))
+    check_page(search_db, search_threads, q)
+    assert search_db.search.count(q) == len(reference(search_threads, q))
 
 
 @pytest.mark.parametrize(
@@ -126,34 +110,36 @@ def test_property_any_filter_and_age(
     ids=repr,
 )
 def test_both_sides_of_the_intersection(
-    db: Stores, everything: list[dict[str, Any]], spec: dict[str, Any], age: float
+    search_db: Stores, search_threads: list[dict[str, Any]], spec: dict[str, Any], age: float
 ) -> None:
     for offset, limit in ((0, 1000), (2, 3)):
-        check_page(db, everything, aged(spec, everything, age, offset=offset, limit=limit))
-    q = aged(spec, everything, age)
-    assert reference(everything, q)
-    assert db.search.count(q) == len(reference(everything, q))
+        check_page(
+            search_db, search_threads, aged(spec, search_threads, age, offset=offset, limit=limit)
+        )
+    q = aged(spec, search_threads, age)
+    assert reference(search_threads, q)
+    assert search_db.search.count(q) == len(reference(search_threads, q))
 
 
-def test_an_age_nothing_is_old_enough_for_is_empty(db: Stores) -> None:
+def test_an_age_nothing_is_old_enough_for_is_empty(search_db: Stores) -> None:
     q = ThreadQuery(min_status_age_seconds=10**6, now_us=NOW, metadata={"user": "u1"})
-    assert db.search.search(q).plan == "empty"
-    assert db.search.count(q) == 0
-    assert db.search.count(replace(q, metadata={})) == 0
+    assert search_db.search.search(q).plan == "empty"
+    assert search_db.search.count(q) == 0
+    assert search_db.search.count(replace(q, metadata={})) == 0
 
 
-def test_now_is_the_server_clock(db: Stores, everything: list[dict[str, Any]]) -> None:
+def test_now_is_the_server_clock(search_db: Stores, search_threads: list[dict[str, Any]]) -> None:
     """Without now_us the script reads Redis TIME (fakeredis: this machine's clock)."""
     cutoff = us(at(149.5))
     for spec in ({}, {"status": "interrupted"}, {"metadata": {"team": "red"}}):
         # The cutoff lands between the dataset's whole seconds, so milliseconds of drift
         # between here and the script do not change the answer.
         q = ThreadQuery(**spec, min_status_age_seconds=(now_us() - cutoff) / 1e6, limit=1000)
-        want = reference(everything, replace(q, now_us=cutoff + q.min_age_us))
-        assert ids_of(db.search.search(q).threads) == ids_of(want), spec
-        assert db.search.count(q) == len(want), spec
+        want = reference(search_threads, replace(q, now_us=cutoff + q.min_age_us))
+        assert ids_of(search_db.search.search(q).threads) == ids_of(want), spec
+        assert search_db.search.count(q) == len(want), spec
     # Age 0: every thread, the ones created a moment ago too.
-    assert db.search.count(ThreadQuery(min_status_age_seconds=0)) == len(everything)
+    assert search_db.search.count(ThreadQuery(min_status_age_seconds=0)) == len(search_threads)
 
 
 # -- the API ---------------------------------------------------------------------------------

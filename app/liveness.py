@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from redis import Redis
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -24,7 +23,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from app.domain import EventType
 from app.models import RunEvent
-from app.store.codec import us_to_iso
+from app.store.codec import redis_now_us, us_to_iso
 from app.store.runs import RunStore, seconds_to_us
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,7 @@ class LostRuns:
         """End the runs whose lease ran out, and our pending runs older than
         ``min_pending_age`` seconds whose RQ job can no longer run them."""
         done = Reclaimed()
-        now = _redis_now_us(self.redis)
+        now = redis_now_us(self.redis)
         for raw in self.redis.zrangebyscore(self.keys.leases(), "-inf", now, 0, self.batch):
             self._reclaim_expired(raw.decode(), done)
         oldest = now - seconds_to_us(min_pending_age)
@@ -161,8 +160,3 @@ class LostRuns:
                 "message": f"The run's worker {why}{since}; the sweeper ended the run.",
             },
         )
-
-
-def _redis_now_us(redis: Redis) -> int:
-    seconds, micros = redis.time()
-    return seconds * 1_000_000 + micros

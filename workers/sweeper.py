@@ -22,6 +22,7 @@ from app.alerts.evaluate import evaluate_rules
 from app.alerts.rules import AlertRuleError, load_rules
 from app.liveness import LostRuns
 from app.settings import Settings, get_settings
+from app.store.codec import redis_now_us
 from app.store.keys import Keys
 from app.store.runs import RunStore
 from app.store.threads import ThreadStore
@@ -72,11 +73,10 @@ def run_sweep(redis: Redis, settings: Settings) -> SweepReport:
         alerts=alerts,
         duration_ms=round((time.perf_counter() - began) * 1000, 3),
     )
-    seconds, micros = redis.time()
     redis.hset(
         keys.sweeper(),
         mapping={
-            "last_finished_at": seconds * 1_000_000 + micros,
+            "last_finished_at": redis_now_us(redis),
             "last_duration_ms": report.duration_ms,
             "reclaimed": report.reclaimed,
             "requeued": report.requeued,

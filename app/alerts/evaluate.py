@@ -26,7 +26,7 @@ from rq import Queue
 
 from app.alerts.rules import AlertRule
 from app.errors import WebhookUrlRejected
-from app.store.codec import RawJSON, us_to_iso
+from app.store.codec import RawJSON, redis_now_us, us_to_iso
 from app.store.keys import Keys
 from app.store.metadata_index import contains
 from app.store.scripts import Scripts
@@ -111,8 +111,7 @@ def evaluate_rules(
 ) -> AlertSweep:
     """Evaluate every rule once; ``now_us`` defaults to the Redis server's clock."""
     if now_us is None:
-        seconds, micros = redis.time()
-        now_us = int(seconds) * 1_000_000 + int(micros)
+        now_us = redis_now_us(redis)
     scripts = Scripts(redis)
     sweep = AlertSweep()
     for rule in rules:

@@ -28,6 +28,7 @@ from rich.table import Table
 from app.cli.base import cli, console, err_console, redact, server_settings
 from app.domain import ThreadStatus
 from app.settings import Settings
+from app.store.codec import redis_now_us
 
 if TYPE_CHECKING:
     from app.api.deps import Stores
@@ -98,11 +99,6 @@ def _print_table(table: Table) -> None:
     natural = Measurement.get(console, console.options.update(width=10_000), table).maximum
     wide = Console(width=max(natural, console.width), soft_wrap=True, highlight=False)
     wide.print(table)
-
-
-def _server_now_us(stores: Stores) -> int:
-    seconds, micros = stores.redis.time()
-    return seconds * 1_000_000 + micros
 
 
 def _short_time(iso: str | None) -> str:
@@ -201,7 +197,7 @@ def threads_search(
     settings, stores = _operator_stores("threads search")
     with _redis_errors(settings):
         page = stores.search.search(query)
-        now = _server_now_us(stores)
+        now = redis_now_us(stores.redis)
     if json_output:
         _print_json(page.threads)
         return
@@ -271,7 +267,7 @@ def threads_prune(
         raise typer.BadParameter("give at least one of --status, --metadata, --older-than")
     settings, stores = _operator_stores("threads prune")
     with _redis_errors(settings):
-        now = _server_now_us(stores)  # one cutoff for the whole prune
+        now = redis_now_us(stores.redis)  # one cutoff for the whole prune
         query = _thread_query(status, metadata, older_than, now_us=now, sort_by="thread_id")
         total = stores.search.count(query)
         if total == 0:
@@ -353,7 +349,7 @@ def stats(json_output: JsonOption = False) -> None:
     settings, stores = _operator_stores("stats")
     keys = stores.threads.keys
     with _redis_errors(settings):
-        now = _server_now_us(stores)
+        now = redis_now_us(stores.redis)
         pipe = stores.redis.pipeline(transaction=False)
         for key in keys.statuses:
             pipe.zcard(key)

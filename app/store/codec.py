@@ -66,6 +66,13 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
+def redis_now_us(redis: Any) -> int:
+    """The Redis server's clock in microseconds since the epoch (the clock every script
+    stamps with, so that all clients agree)."""
+    seconds, micros = redis.time()
+    return int(seconds) * 1_000_000 + int(micros)
+
+
 def us_to_iso(us: int) -> str:
     """1795547588272123 -> '2026-11-24T19:01:58.272123+00:00'."""
     seconds, micros = divmod(int(us), 1_000_000)

@@ -17,7 +17,7 @@ from typing import Any
 from redis import Redis
 
 from app.domain import ThreadStatus
-from app.store.codec import RawJSON
+from app.store.codec import RawJSON, redis_now_us
 from app.store.keys import Keys
 from app.store.metadata_index import CompiledFilter, compile_filter, contains
 from app.store.scripts import Scripts
@@ -248,8 +248,7 @@ class ThreadSearch:
         """The query with ``now_us`` read once from the server (queries of several calls)."""
         if query.min_age_us is None or query.now_us is not None:
             return query
-        seconds, micros = self.redis.time()
-        return replace(query, now_us=int(seconds) * 1_000_000 + int(micros))
+        return replace(query, now_us=redis_now_us(self.redis))
 
 
 def _old_enough(query: ThreadQuery, since: list[list[float | None]], n: int) -> list[bool]:

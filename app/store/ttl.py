@@ -20,7 +20,7 @@ from redis.client import Pipeline
 from redis.exceptions import WatchError
 
 from app.errors import ConcurrentUpdate, ThreadNotFound
-from app.store.codec import ttl_expiry_us, ttl_us
+from app.store.codec import redis_now_us, ttl_expiry_us, ttl_us
 from app.store.keys import Keys
 from app.store.threads import ThreadStore
 
@@ -45,8 +45,7 @@ def expire_threads(threads: ThreadStore, now_us: int | None = None, limit: int =
     """
     redis, keys = threads.redis, threads.keys
     if now_us is None:
-        seconds, micros = redis.time()
-        now_us = seconds * 1_000_000 + micros
+        now_us = redis_now_us(redis)
     due = redis.zrangebyscore(keys.ttl(), "-inf", now_us, start=0, num=limit)
     expired = 0
     for member in due:

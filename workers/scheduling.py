@@ -28,38 +28,44 @@ log = logging.getLogger(__name__)
 STALE_AFTER = 5.0
 
 
-def start_scheduler(scheduler: RQScheduler) -> None:
-    """Take the free scheduler locks and start RQ's scheduler process if any was taken
-    (fork it before any thread exists: no lock a thread holds is copied in locked)."""
-    scheduler.acquire_locks(auto_start=True)
-    scheduler.served_locks = set(scheduler.acquired_locks)  # what its process serves
+class SchedulerKeeper:
+    """RQ's scheduler of this process, and the locks its forked process serves."""
 
+    def __init__(self, scheduler: RQScheduler) -> None:
+        self.scheduler = scheduler
+        self.served: set[str] = set()
 
-def take_over_scheduler(scheduler: RQScheduler, connection: Redis) -> None:
-    """Free the locks of dead schedulers, take every free lock, and make sure this
-    process's scheduler process serves all the locks it holds."""
-    freed = False
-    for name in scheduler._queue_names:
-        key = RQScheduler.get_locking_key(name)
-        owner = connection.get(key)
-        if owner is None or owner.decode() == scheduler.name:
-            continue
-        if _is_stale(owner.decode(), connection):
-            freed |= release_lock(connection, key, owner.decode())
-    if freed:
-        log.warning("RQ's scheduler stopped beating; this worker takes it over")
-    scheduler.acquire_locks()
-    held = set(scheduler.acquired_locks)
-    process = scheduler._process
-    alive = process is not None and process.is_alive()
-    served = getattr(scheduler, "served_locks", set()) if alive else set()
-    if not held or held <= served:
-        return
-    if alive:  # serving fewer queues than it should: replace it (its locks stay ours)
-        os.kill(process.pid, signal.SIGKILL)
-        process.join()
-    scheduler.start()
-    scheduler.served_locks = held
+    def start(self) -> None:
+        """Take the free scheduler locks and start RQ's scheduler process if any was taken
+        (fork it before any thread exists: no lock a thread holds is copied in locked)."""
+        self.scheduler.acquire_locks(auto_start=True)
+        self.served = set(self.scheduler.acquired_locks)
+
+    def take_over(self, connection: Redis) -> None:
+        """Free the locks of dead schedulers, take every free lock, and make sure this
+        process's scheduler process serves all the locks it holds."""
+        scheduler = self.scheduler
+        freed = False
+        for name in scheduler._queue_names:
+            key = RQScheduler.get_locking_key(name)
+            owner = connection.get(key)
+            if owner is None or owner.decode() == scheduler.name:
+                continue
+            if _is_stale(owner.decode(), connection):
+                freed |= release_lock(connection, key, owner.decode())
+        if freed:
+            log.warning("RQ's scheduler stopped beating; this worker takes it over")
+        scheduler.acquire_locks()
+        held = set(scheduler.acquired_locks)
+        process = scheduler._process
+        alive = process is not None and process.is_alive()
+        if not held or (alive and held <= self.served):
+            return
+        if alive:  # serving fewer queues than it should: replace it (its locks stay ours)
+            os.kill(process.pid, signal.SIGKILL)
+            process.join()
+        scheduler.start()
+        self.served = held
 
 
 def _is_stale(name: str, connection: Redis) -> bool:

@@ -30,7 +30,7 @@ from app.runner import Runner
 from app.settings import Settings
 from workers import MAINTENANCE_QUEUE, RUNS_QUEUE
 from workers.runs import pool_size, runner
-from workers.scheduling import start_scheduler, take_over_scheduler
+from workers.scheduling import SchedulerKeeper
 from workers.sweeper import run_sweep, schedule_sweep
 from workers.webhooks import webhook_queue
 
@@ -90,7 +90,8 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
     # RQ's scheduler (delayed runs, webhook retries, sweeps) is a forked process: fork it now,
     # before any worker thread exists, so that no lock a thread holds is copied into it locked.
     scheduler = RQScheduler([runs, webhooks, maintenance], connection=connection)
-    start_scheduler(scheduler)
+    keeper = SchedulerKeeper(scheduler)
+    keeper.start()
     # Runs orphaned before this start (a crash, a restart) are taken back now.
     run_sweep(connection, settings)
     schedule_sweep(connection, settings.sweep_interval_seconds)
@@ -114,7 +115,7 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
             if time.monotonic() - last_check > SCHEDULER_CHECK and not stop.is_set():
                 # Take the scheduler over when the process holding its lock is gone, and
                 # keep the sweeps going if their chain broke (one job id per slot).
-                take_over_scheduler(scheduler, connection)
+                keeper.take_over(connection)
                 schedule_sweep(connection, settings.sweep_interval_seconds)
                 last_check = time.monotonic()
 

@@ -107,9 +107,14 @@ def _evaluate_alerts(redis: Redis, keys: Keys, settings: Settings) -> int:
     ).total
 
 
-def schedule_sweep(redis: Redis, interval: float) -> str:
-    """Schedule the sweep of the next time slot (idempotent: one job id per slot)."""
-    slot = int(time.time() // interval) + 1
+def next_slot(interval: float) -> int:
+    """The next sweep's time slot (slot n starts at n * interval seconds since the epoch)."""
+    return int(time.time() // interval) + 1
+
+
+def schedule_sweep(redis: Redis, interval: float) -> int:
+    """Schedule the sweep of the next time slot (idempotent: one job id per slot); the slot."""
+    slot = next_slot(interval)
     job_id = f"threadwatch-sweep-{slot}"
     Queue(MAINTENANCE_QUEUE, connection=redis).enqueue_at(
         datetime.fromtimestamp(slot * interval, UTC),
@@ -120,7 +125,7 @@ def schedule_sweep(redis: Redis, interval: float) -> str:
         failure_ttl=86_400,
         description="threadwatch sweep",
     )
-    return job_id
+    return slot
 
 
 def _connect(settings: Settings) -> Redis:

@@ -31,7 +31,7 @@ from app.settings import Settings
 from workers import MAINTENANCE_QUEUE, RUNS_QUEUE
 from workers.runs import pool_size, runner
 from workers.scheduling import SchedulerKeeper
-from workers.sweeper import run_sweep, schedule_sweep
+from workers.sweeper import next_slot, run_sweep, schedule_sweep
 from workers.webhooks import webhook_queue
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,8 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
     keeper.start()
     # Runs orphaned before this start (a crash, a restart) are taken back now.
     run_sweep(connection, settings)
-    schedule_sweep(connection, settings.sweep_interval_seconds)
+    interval = settings.sweep_interval_seconds
+    scheduled = schedule_sweep(connection, interval)
     stop = threading.Event()
     _install_stop_handlers(workers, scheduler, stop)
     for thread in threads:
@@ -116,7 +117,8 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
                 # Take the scheduler over when the process holding its lock is gone, and
                 # keep the sweeps going if their chain broke (one job id per slot).
                 keeper.take_over(connection)
-                schedule_sweep(connection, settings.sweep_interval_seconds)
+                if next_slot(interval) != scheduled:  # once a slot, not every check
+                    scheduled = schedule_sweep(connection, interval)
                 last_check = time.monotonic()
 
 

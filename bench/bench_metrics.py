@@ -27,15 +27,13 @@ import httpx  # noqa: E402
 from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
 from redis import Redis  # noqa: E402
 
+from app.api.routes.metrics import QUEUES  # noqa: E402
 from app.metrics import HISTOGRAMS, OUTCOMES, STATUSES, MetricsCollector, field  # noqa: E402
 from app.store.keys import Keys  # noqa: E402
 from bench import servers  # noqa: E402
 from bench.bench_core import load_note, note, table, time_calls  # noqa: E402
-from workers import RUNS_QUEUE  # noqa: E402
-from workers.webhooks import WEBHOOKS_QUEUE  # noqa: E402
 
 PREFIX = "tw:"
-QUEUES = (RUNS_QUEUE, WEBHOOKS_QUEUE, "threadwatch-maintenance")
 RULES = tuple(f"rule-{i}" for i in range(5))
 SHARES = {"idle": 0.70, "interrupted": 0.15, "error": 0.10, "busy": 0.05}
 CHUNK = 10_000

@@ -14,6 +14,7 @@ from app.liveness import LostRuns
 from app.models import RunEvent
 from app.store.codec import materialize
 from tests.unit.helpers import KEYS, at, event, thread_hash, us
+from workers import RUNS_QUEUE
 
 
 def new_id() -> str:
@@ -29,7 +30,7 @@ def expire_lease(redis: FakeRedis, run_id: str) -> None:
 
 
 def lost_runs(stores: Stores, retries: int = 0) -> LostRuns:
-    return LostRuns(stores.runs, Queue("threadwatch-runs", connection=stores.redis), retries)
+    return LostRuns(stores.runs, Queue(RUNS_QUEUE, connection=stores.redis), retries)
 
 
 def counter(redis: FakeRedis, field: str) -> int:
@@ -155,7 +156,7 @@ def test_our_pending_run_without_a_job_is_ended_only_past_the_minimum_age(
 def test_our_pending_run_with_a_queued_job_is_left_alone(stores: Stores) -> None:
     thread_id, run_id = new_id(), new_id()
     stores.runs.admit(event(thread_id, run_id, "run.pending"), reject_if_busy=False)
-    Queue("threadwatch-runs", connection=stores.redis).enqueue(
+    Queue(RUNS_QUEUE, connection=stores.redis).enqueue(
         "workers.runs.execute_run", run_id, job_id=run_id
     )
     assert lost_runs(stores).reclaim(min_pending_age=0).failed == 0

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 import workers.webhooks as webhooks
+from app.api.routes.metrics import QUEUES
 from app.errors import WebhookUrlRejected
 from app.metrics import (
     EVENT_DELAY_BUCKETS,
@@ -38,7 +39,6 @@ KEYS = Keys()
 NOW = 1_750_000_000.0  # the collector's clock in these tests (seconds)
 US = 1_000_000
 ALERTS_FILE = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
-QUEUES = (RUNS_QUEUE, WEBHOOKS_QUEUE, "threadwatch-maintenance")
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 

@@ -11,7 +11,11 @@ index must agree with them:
 * a run is in ``runs:pending`` iff pending, in ``runs:running`` iff running, and holds a
   lease only while in flight;
 * a thread's ``inflight`` counter is the number of its runs pending or running, and its
-  status is ``busy`` exactly when that number is not 0.
+  status is ``busy`` exactly when that number is not 0;
+* every thread is counted in the per-status leaf counts (``leaf-ids``, ``leaf-counts``, see
+  lua/lib/leaf_counts.lua): its ``leaves`` field names the ids of its leaf sets, and each
+  count is the size of its leaf set's intersection with its status set. A store written
+  before counts existed is counted by ``--fix``, which then marks it complete (``#all``).
 
 The passes read the keyspace with SCAN / ZSCAN / SSCAN and pipelines, ``batch`` keys at a
 time, so that a million threads take a few round trips per thousand, never one big reply.
@@ -39,6 +43,7 @@ from redis import Redis
 from app.domain import ThreadStatus
 from app.store.keys import SORT_FIELDS, Keys
 from app.store.metadata_index import metadata_leaves
+from app.store.scripts import lua_source
 
 DEFAULT_BATCH = 1000
 MAX_EXAMPLES = 5
@@ -64,6 +69,10 @@ PROBLEMS: dict[str, str] = {
     "run_dangling": "runs:pending / runs:running / leases member without a run hash",
     "inflight": "thread inflight counter differs from its runs pending or running",
     "status_derivation": "thread status disagrees with its runs in flight (busy iff any)",
+    "leaf_uncounted": "thread not in the per-status leaf counts (written before they existed)",
+    "leaf_ids": "thread's leaves field differs from the ids of its metadata's leaf sets",
+    "leaf_count": "per-status leaf count differs from its leaf set and status set",
+    "counts_incomplete": "store not marked as fully counted (#all), so counts read the sets",
 }
 
 # Re-index one thread from its hash: its status and order entries; a missing thread leaves
@@ -273,6 +282,8 @@ class Doctor:
         self._fix_leaf = redis.register_script(FIX_LEAF)
         self._fix_run_index = redis.register_script(FIX_RUN_INDEX)
         self._inflight = redis.register_script(INFLIGHT)
+        self._recount_thread = redis.register_script(lua_source("recount_thread_leaves"))
+        self._recount_leaf = redis.register_script(lua_source("recount_leaf"))
 
     def check(self) -> DoctorReport:
         """Every problem, nothing changed."""
@@ -295,6 +306,8 @@ class Doctor:
         self._dangling_thread_members(report, state, repair)
         self._dangling_run_members(report, state, repair)
         self._leaf_set_pass(report, state, repair)
+        expected = self._thread_leaves_pass(report, state, repair)
+        self._leaf_count_pass(report, expected, repair)
         return report
 
     def _thread_pass(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
@@ -446,6 +459,7 @@ class Doctor:
                 example = f"{thread_id}: inflight {stored}, runs in flight {counted}"
                 report.add("inflight", example, repair)
             if status != derived:
+                state.derived_status[thread_id] = derived
                 example = f"{thread_id}: {status}, runs in flight {counted} -> {derived}"
                 report.add("status_derivation", example, repair)
 
@@ -522,7 +536,103 @@ class Doctor:
                 fixed = repair and self._leaf(key, thread_id, "rem", version) >= 0
                 report.add("leaf_stale", f"{key} holds {thread_id}", fixed)
 
+    def _thread_leaves_pass(
+        self, report: DoctorReport, state: _Counts, repair: bool
+    ) -> Counter[tuple[str, str]]:
+        """Each thread's ``leaves`` field against the ids of its metadata's leaf sets; with
+        ``repair``, recount the threads that differ and, when all are, mark the store.
+        Returns the counts the hashes imply: (status, leaf set) -> threads, with the status
+        derived from its runs where the inflight pass found the stored one wrong."""
+        ids_key = self.keys.leaf_ids()
+        expected: Counter[tuple[str, str]] = Counter()
+        complete = True
+        self.progress.start("leaf counts: threads", self.redis.zcard(self.keys.order("created_at")))
+        for ids in self._scan_keys(self.keys.thread(""), "hash"):
+            pipe = self.redis.pipeline(transaction=False)
+            for thread_id in ids:
+                pipe.hmget(self.keys.thread(thread_id), "metadata", "mver", "leaves", "status")
+            rows = pipe.execute()
+            leaf_keys = [self._leaf_keys(row[0]) for row in rows]
+            wanted = sorted({key for keys in leaf_keys for key in keys})
+            found = self.redis.hmget(ids_key, wanted) if wanted else []
+            registered = dict(zip(wanted, found, strict=True))
+            for thread_id, row, keys in zip(ids, rows, leaf_keys, strict=True):
+                metadata, mver, leaves, status = row
+                if metadata is None:
+                    continue  # deleted since the scan
+                status = state.derived_status.get(thread_id) or _text(status or b"")
+                expected.update((status, key) for key in keys)
+                have = [registered[key] for key in keys]
+                want = " ".join(sorted(_text(i) for i in have if i is not None))
+                if leaves is not None and None not in have and _text(leaves) == want:
+                    continue
+                name = "leaf_uncounted" if leaves is None else "leaf_ids"
+                fixed = repair and self._recount_thread_leaves(thread_id, keys, mver) >= 0
+                complete &= fixed or not repair
+                report.add(name, f"{thread_id}: leaves {leaves!r}, leaf sets {keys}", fixed)
+            self.progress.advance(len(ids))
+        if repair and complete:
+            self.redis.hset(ids_key, "#all", "1")
+        elif not self.redis.hexists(ids_key, "#all") and self.redis.exists(
+            self.keys.order("created_at")
+        ):
+            report.add("counts_incomplete", f"{ids_key} has no #all")
+        return expected
+
+    def _leaf_count_pass(
+        self, report: DoctorReport, expected: Counter[tuple[str, str]], repair: bool
+    ) -> None:
+        """Each registered leaf's counts against those the thread hashes imply, and count
+        fields of ids no leaf holds. Repairs recount a leaf from its set's intersections with
+        the status sets, which the passes before have made agree with the hashes."""
+        ids_key, counts_key = self.keys.leaf_index
+        live_ids: set[str] = set()
+        self.progress.start("leaf counts: leaves", None)
+        for batch in self._hscan(ids_key):
+            entries = [(key, leaf_id) for key, leaf_id in batch if not key.startswith("#")]
+            pipe = self.redis.pipeline(transaction=False)
+            for key, leaf_id in entries:
+                pipe.exists(key)
+                pipe.hmget(counts_key, [f"{status}|{leaf_id}" for status in STATUSES])
+            replies = pipe.execute()
+            for (key, leaf_id), exists, stored in zip(
+                entries, replies[::2], replies[1::2], strict=True
+            ):
+                live_ids.add(leaf_id)
+                counts = [int(n or 0) for n in stored]
+                want = [expected[(status, key)] for status in STATUSES]
+                if counts == want and exists:
+                    continue
+                fixed = repair and self._recount(key) >= 0
+                report.add("leaf_count", f"{key} (id {leaf_id}): {counts} != {want}", fixed)
+            self.progress.advance(len(entries))
+        for batch in self._hscan(counts_key):
+            for field_name, _ in batch:
+                if field_name.partition("|")[2] in live_ids:
+                    continue
+                fixed = repair and bool(self.redis.hdel(counts_key, field_name))
+                report.add("leaf_count", f"{counts_key} {field_name}: no leaf has that id", fixed)
+
+    def _leaf_keys(self, metadata: bytes | None) -> list[str]:
+        loaded = _load_metadata(metadata or b"{}") or {}
+        return sorted(self.keys.metadata_leaf(leaf) for leaf in metadata_leaves(loaded))
+
     # -- repairs -------------------------------------------------------------------------
+
+    def _recount_thread_leaves(self, thread_id: str, leaf_keys: list[str], mver: Any) -> int:
+        return int(
+            self._recount_thread(
+                keys=[self.keys.thread(thread_id), *self.keys.leaf_index, *leaf_keys],
+                args=[thread_id, _text(mver or b"0")],
+            )
+        )
+
+    def _recount(self, leaf_key: str) -> int:
+        return int(
+            self._recount_leaf(
+                keys=[*self.keys.leaf_index, leaf_key, *self.keys.statuses], args=list(STATUSES)
+            )
+        )
 
     def _reindex(self, thread_id: str) -> int:
         orders = ["" if name == "thread_id" else name for name in SORT_FIELDS]
@@ -592,6 +702,15 @@ class Doctor:
             if cursor == 0:
                 return
 
+    def _hscan(self, key: str) -> Iterator[list[tuple[str, str]]]:
+        cursor = 0
+        while True:
+            cursor, found = self.redis.hscan(key, cursor, count=self.batch)
+            if found:
+                yield [(_text(k), _text(v)) for k, v in found.items()]
+            if cursor == 0:
+                return
+
     def _sscan(self, key: str) -> Iterator[list[str]]:
         cursor = 0
         while True:
@@ -612,6 +731,8 @@ class _Counts:
     thread_inflight: dict[str, tuple[int, str]] = field(default_factory=dict)
     # Runs pending or running per thread, from the run hashes.
     run_inflight: Counter[str] = field(default_factory=Counter)
+    # Threads whose stored status disagrees with their runs: the status derived from them.
+    derived_status: dict[str, str] = field(default_factory=dict)
 
 
 def _glob_escape(text: str) -> str:

@@ -11,6 +11,12 @@ Layout (prefix ``tw:`` by default):
                                        so that rank order is thread_id order
     {p}mi:{json}                set    thread ids whose metadata holds one leaf (see
                                        metadata_index.py); user text only appears JSON-encoded
+    {p}leaf-ids                 hash   leaf set key -> a small id of that leaf, while the set
+                                       has members; ``#next`` the last id handed out,
+                                       ``#all`` "1" once every thread is counted below
+    {p}leaf-counts              hash   ``{status}|{leaf id}`` -> threads in that status with
+                                       that leaf (absent when 0); a thread is counted when
+                                       its hash has ``leaves`` (its leaf ids, space-separated)
     {p}scratch                  zset   temporary result of a search script, deleted before
                                        the script returns
     {p}run:{run_id}:cancel      string the cancel action asked of a running run (expires)
@@ -91,6 +97,17 @@ class Keys:
     def metadata_leaf(self, encoded_leaf: str) -> str:
         """Index set for one metadata leaf, already encoded by metadata_index."""
         return f"{self.prefix}mi:{encoded_leaf}"
+
+    def leaf_ids(self) -> str:
+        return f"{self.prefix}leaf-ids"
+
+    def leaf_counts(self) -> str:
+        return f"{self.prefix}leaf-counts"
+
+    @cached_property
+    def leaf_index(self) -> tuple[str, str]:
+        """The leaf ids and leaf counts hashes, in that order (lua/lib/leaf_counts.lua)."""
+        return self.leaf_ids(), self.leaf_counts()
 
     def scratch(self) -> str:
         return f"{self.prefix}scratch"

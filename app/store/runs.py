@@ -179,6 +179,7 @@ class RunStore:
             self.keys.runs_in("pending"),
             self.keys.runs_in("running"),
             self.keys.metrics(),
+            *self.keys.leaf_index,
         ]
         args: list[Any] = [self.lease_us, self.history_limit]
         for event in events:
@@ -261,6 +262,7 @@ class RunStore:
                 self.keys.runs_in("pending"),
                 self.keys.runs_in("running"),
                 self.keys.metrics(),
+                *self.keys.leaf_index,
             ],
             args=[thread_id, run_id, self.history_limit],
         )

@@ -18,6 +18,7 @@ SCRIPT_NAMES = (
     "delete_thread",
     "transition",
     "search",
+    "leaf_count",
     "set_state",
     "delete_run",
     "requeue_run",
@@ -25,9 +26,23 @@ SCRIPT_NAMES = (
 )
 
 
-# Scripts that change a thread's status share lua/lib/status_change.lua (prepended: Redis
-# scripts cannot import).
-STATUS_CHANGING = frozenset({"transition", "set_state", "delete_run"})
+# Libraries prepended to the scripts that use them (Redis scripts cannot import): the
+# scripts that change a thread's status share lua/lib/status_change.lua, and those that move
+# a thread between statuses or leaf sets lua/lib/leaf_counts.lua.
+LIBRARIES = {
+    "status_change": frozenset({"transition", "set_state", "delete_run"}),
+    "leaf_counts": frozenset(
+        {
+            "create_thread",
+            "patch_thread",
+            "delete_thread",
+            "transition",
+            "set_state",
+            "delete_run",
+            "recount_thread_leaves",
+        }
+    ),
+}
 
 
 @cache
@@ -35,9 +50,9 @@ def lua_source(name: str) -> str:
     """The text of ``lua/<name>.lua`` (shipped as package data), with its library."""
     lua = files("app.store").joinpath("lua")
     source = lua.joinpath(f"{name}.lua").read_text(encoding="utf-8")
-    if name in STATUS_CHANGING:
-        library = lua.joinpath("lib", "status_change.lua").read_text(encoding="utf-8")
-        source = library + source
+    for library, users in LIBRARIES.items():
+        if name in users:
+            source = lua.joinpath("lib", f"{library}.lua").read_text(encoding="utf-8") + source
     return source
 
 
@@ -50,6 +65,7 @@ class Scripts:
         self.delete_thread: Script = redis.register_script(lua_source("delete_thread"))
         self.transition: Script = redis.register_script(lua_source("transition"))
         self.search: Script = redis.register_script(lua_source("search"))
+        self.leaf_count: Script = redis.register_script(lua_source("leaf_count"))
         self.set_state: Script = redis.register_script(lua_source("set_state"))
         self.delete_run: Script = redis.register_script(lua_source("delete_run"))
         self.requeue_run: Script = redis.register_script(lua_source("requeue_run"))

@@ -224,6 +224,16 @@ class ThreadSearch:
         filters = self._filter_keys(query, compiled)
         if not filters:
             return int(self.redis.zcard(self.keys.order("created_at")))
+        if query.status and len(filters) == 2:
+            # One status and one leaf: the per-status leaf counts, when every thread is in them.
+            counted = int(
+                self.scripts.leaf_count(
+                    keys=[*self.keys.leaf_index, filters[1]],
+                    args=[ThreadStatus(query.status).value],
+                )
+            )
+            if counted >= 0:
+                return counted
         if len(filters) == 1:
             key = filters[0]
             return int(self.redis.zcard(key) if query.status else self.redis.scard(key))

@@ -156,6 +156,7 @@ class ThreadStore:
                 self.keys.status(ThreadStatus.IDLE),
                 *self.keys.orders,
                 self.keys.ttl(),
+                *self.keys.leaf_index,
                 *(self.keys.metadata_leaf(leaf) for leaf in leaves),
             ],
             args=[
@@ -194,6 +195,7 @@ class ThreadStore:
                     self.keys.thread(thread_id),
                     self.keys.order("updated_at"),
                     self.keys.ttl(),
+                    *self.keys.leaf_index,
                     *(self.keys.metadata_leaf(leaf) for leaf in leave),
                     *(self.keys.metadata_leaf(leaf) for leaf in join),
                 ],
@@ -235,6 +237,7 @@ class ThreadStore:
                     self.keys.runs_in("pending"),
                     self.keys.runs_in("running"),
                     self.keys.ttl(),
+                    *self.keys.leaf_index,
                     *(self.keys.metadata_leaf(leaf) for leaf in leaves),
                     *(self.keys.run(run_id) for run_id in run_ids),
                 ],
@@ -259,6 +262,7 @@ class ThreadStore:
                 self.keys.order("state_updated_at"),
                 self.keys.thread_transitions(thread_id),
                 self.keys.metrics(),
+                *self.keys.leaf_index,
             ],
             args=[
                 thread_id,

@@ -96,6 +96,7 @@ def index_violations(redis: Redis) -> list[str]:
         problems += _thread_violations(redis, thread_id)
     problems += _dangling_members(redis, set(ids))
     problems += _leaf_set_violations(redis, ids)
+    problems += _leaf_count_violations(redis, ids)
     return problems
 
 
@@ -147,3 +148,30 @@ def _leaf_set_violations(redis: Redis, ids: list[str]) -> list[str]:
         for key in sorted(set(expected) | set(actual))
         if actual.get(key, set()) != expected.get(key, set())
     ]
+
+
+def _leaf_count_violations(redis: Redis, ids: list[str]) -> list[str]:
+    """Every thread is counted (lua/lib/leaf_counts.lua): its ``leaves`` are the ids of its
+    leaf sets, each non-empty leaf set has an id, and the counts are exact."""
+    registry = {k.decode(): v.decode() for k, v in redis.hgetall(KEYS.leaf_ids()).items()}
+    problems = []
+    if ids and registry.get("#all") != "1":
+        problems.append("leaf ids: #all is not set")
+    leaf_sets = {key.decode() for key in redis.keys(f"{KEYS.metadata_leaf('')}*")}
+    registered = {k for k in registry if not k.startswith("#")}
+    if registered != leaf_sets:
+        problems.append(f"leaf ids: registered {sorted(registered)} != sets {sorted(leaf_sets)}")
+    expected: dict[str, int] = {}
+    for thread_id in ids:
+        h = thread_hash(redis, thread_id)
+        keys = [KEYS.metadata_leaf(leaf) for leaf in metadata_leaves(orjson.loads(h["metadata"]))]
+        want = " ".join(sorted(registry.get(key, "?") for key in keys))
+        if h.get("leaves") != want:
+            problems.append(f"{thread_id}: leaves {h.get('leaves')!r} != {want!r}")
+        for key in keys:
+            field = f"{h['status']}|{registry.get(key, '?')}"
+            expected[field] = expected.get(field, 0) + 1
+    actual = {k.decode(): int(v) for k, v in redis.hgetall(KEYS.leaf_counts()).items()}
+    if actual != expected:
+        problems.append(f"leaf counts {actual} != {expected}")
+    return problems

@@ -10,7 +10,9 @@ from fakeredis import FakeRedis
 
 from app.api.deps import Stores
 from app.doctor import Doctor, DoctorReport
+from app.domain import ThreadStatus
 from app.store.metadata_index import metadata_leaves
+from app.store.search import ThreadQuery
 from tests.unit.helpers import KEYS, at, event, index_violations, thread_hash
 
 T1, T2, T3 = (f"00000000-0000-4000-8000-0000000000a{i}" for i in (1, 2, 3))
@@ -137,6 +139,22 @@ def finished_run_still_running(r: FakeRedis) -> None:
     r.zadd(KEYS.leases(), {R2: 1})
 
 
+def team_a_id(r: FakeRedis) -> str:
+    return r.hget(KEYS.leaf_ids(), KEYS.metadata_leaf('["team","a"]')).decode()
+
+
+def wrong_leaf_count(r: FakeRedis) -> None:
+    r.hincrby(KEYS.leaf_counts(), f"idle|{team_a_id(r)}", 5)
+
+
+def count_of_unknown_leaf(r: FakeRedis) -> None:
+    r.hset(KEYS.leaf_counts(), "idle|999", 2)
+
+
+def wrong_leaves_field(r: FakeRedis) -> None:
+    r.hset(KEYS.thread(T3), "leaves", "999")
+
+
 CORRUPTIONS: dict[str, tuple[Callable[[FakeRedis], None], dict[str, int]]] = {
     "remove from status set": (remove_from_status_set, {"status_missing": 1}),
     "in two status sets": (add_to_second_status_set, {"status_extra": 1}),
@@ -157,6 +175,9 @@ CORRUPTIONS: dict[str, tuple[Callable[[FakeRedis], None], dict[str, int]]] = {
     "dangling pending run": (dangling_pending_run, {"run_dangling": 1}),
     "pending run missing from index": (pending_run_missing_from_index, {"run_index": 1}),
     "finished run still running": (finished_run_still_running, {"run_index": 1}),
+    "wrong leaf count": (wrong_leaf_count, {"leaf_count": 1}),
+    "count of an unknown leaf": (count_of_unknown_leaf, {"leaf_count": 1}),
+    "wrong leaves field": (wrong_leaves_field, {"leaf_ids": 1}),
 }
 
 
@@ -229,3 +250,25 @@ def test_many_threads_in_small_batches(stores: Stores) -> None:
     assert report.threads == 250
     assert found(report) == {"status_missing": 2}
     assert report.clean
+
+
+def test_store_from_before_leaf_counts_is_counted_by_fix(populated: Stores) -> None:
+    """A store written before per-status leaf counts existed: no thread has ``leaves``, no
+    counts, no ``#all``. Counting reads the sets until ``fix`` counts every thread."""
+    r = populated.redis
+    for thread_id in (T1, T2, T3):
+        r.hdel(KEYS.thread(thread_id), "leaves")
+    r.delete(KEYS.leaf_counts(), KEYS.leaf_ids())
+    query = ThreadQuery(status=ThreadStatus.IDLE, metadata={"team": "a"})
+    assert populated.search.count(query) == 1  # T3 (T1 is busy), from the sets
+
+    report = doctor(populated).check()
+    assert found(report)["leaf_uncounted"] == 3
+    assert found(report)["counts_incomplete"] == 1
+
+    fixed = doctor(populated).fix()
+    assert fixed.remaining is not None and found(fixed.remaining) == {}
+    assert index_violations(r) == []
+    assert r.hget(KEYS.leaf_ids(), "#all") == b"1"
+    assert r.hget(KEYS.leaf_counts(), f"idle|{team_a_id(r)}") == b"1"
+    assert populated.search.count(query) == 1

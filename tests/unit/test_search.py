@@ -177,3 +177,40 @@ def test_offset_far_past_the_end_gives_an_empty_page(
 ) -> None:
     page = search_db.search.search(ThreadQuery(**spec, offset=10**20))
     assert page.threads == [] and not page.has_more
+
+
+def test_count_by_status_and_one_leaf_reads_the_leaf_counts(
+    search_db: Stores, search_threads: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every status x top-level scalar metadata pair: the per-status leaf counts answer
+    without intersecting the sets, and agree with the reference and with the sets."""
+    pairs = {
+        (key, value)
+        for t in search_threads
+        for key, value in materialize(t)["metadata"].items()
+        if isinstance(value, str | int) and not isinstance(value, bool)
+    }
+    queries = [
+        ThreadQuery(status=status, metadata={key: value})
+        for status in ("idle", "busy", "interrupted", "error")
+        for key, value in sorted(pairs, key=repr)
+    ]
+    want = [len(reference(search_threads, q)) for q in queries]
+    assert sum(want) > 0
+
+    execute = search_db.redis.execute_command
+
+    def no_intersection(*args: Any, **kwargs: Any) -> Any:
+        assert args[0] not in ("ZINTERCARD", "SINTERCARD"), "count intersected the sets"
+        return execute(*args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(search_db.redis, "execute_command", no_intersection)
+        assert [search_db.search.count(q) for q in queries] == want
+
+    # A store not marked as fully counted reads the sets instead, with the same answers.
+    search_db.redis.hdel(KEYS.leaf_ids(), "#all")
+    try:
+        assert [search_db.search.count(q) for q in queries] == want
+    finally:
+        search_db.redis.hset(KEYS.leaf_ids(), "#all", "1")

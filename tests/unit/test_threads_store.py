@@ -253,8 +253,9 @@ def test_delete_removes_every_key_and_index_entry(stores: Stores, fake_redis: Fa
     )
     assert fake_redis.zscore(KEYS.leases(), run_b) is not None
     stores.threads.delete(thread_id)
-    # Only the process-wide counters outlive it.
-    assert keyspace(fake_redis) == {KEYS.metrics()}
+    # Only the process-wide counters and the leaf id registry's own fields outlive it.
+    assert keyspace(fake_redis) == {KEYS.metrics(), KEYS.leaf_ids()}
+    assert set(fake_redis.hkeys(KEYS.leaf_ids())) == {b"#next", b"#all"}
 
 
 def test_delete_leaves_other_threads_alone(stores: Stores, fake_redis: FakeRedis) -> None:
@@ -290,7 +291,7 @@ def test_delete_retries_when_a_run_was_added_meanwhile(
     monkeypatch.setattr(fake_redis, "zrange", zrange_then_race)
     stores.threads.delete(thread_id)
     monkeypatch.undo()
-    assert keyspace(fake_redis) == {KEYS.metrics()}
+    assert keyspace(fake_redis) == {KEYS.metrics(), KEYS.leaf_ids()}
 
 
 # -- copy and prune --------------------------------------------------------------------------

@@ -4,7 +4,8 @@
 -- KEYS[2]      status zset of the new thread's status (idle)
 -- KEYS[3..6]   order zsets: created_at, updated_at, state_updated_at, thread_id
 -- KEYS[7]      ttl zset (thread id -> expiry, µs)
--- KEYS[8..]    metadata leaf sets of the new metadata
+-- KEYS[8..9]   leaf ids and leaf counts hashes (lib/leaf_counts.lua)
+-- KEYS[10..]   metadata leaf sets of the new metadata
 -- ARGV[1]      thread_id
 -- ARGV[2]      metadata JSON
 -- ARGV[3]      config JSON
@@ -23,10 +24,17 @@ end
 local t = redis.call('TIME')
 local now = string.format('%d%06d', t[1], t[2])
 local id = ARGV[1]
+use_leaf_index(KEYS[8], KEYS[9])
+mark_counted_if_empty(KEYS[3])
+local join = {}
+for i = 10, #KEYS do join[#join + 1] = KEYS[i] end
+local leaves = change_leaves(id, '', 'idle', {}, join)
+flush_leaf_counts()
 
 redis.call('HSET', KEYS[1],
   'created_at', now, 'updated_at', now, 'state_updated_at', now, 'status_since', now,
-  'status', 'idle', 'metadata', ARGV[2], 'config', ARGV[3], 'mver', ARGV[5])
+  'status', 'idle', 'metadata', ARGV[2], 'config', ARGV[3], 'mver', ARGV[5],
+  'leaves', leaves)
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'values', ARGV[4]) end
 if ARGV[6] ~= '' and ARGV[6] ~= '0' then
   redis.call('HSET', KEYS[1], 'ttl_minutes', ARGV[6], 'ttl_strategy', ARGV[7])
@@ -39,6 +47,5 @@ if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'assistant_id', ARGV[8]) end
 redis.call('ZADD', KEYS[2], now, id)
 for i = 3, 5 do redis.call('ZADD', KEYS[i], now, id) end
 redis.call('ZADD', KEYS[6], 0, id)
-for i = 8, #KEYS do redis.call('SADD', KEYS[i], id) end
 
 return {1, redis.call('HGETALL', KEYS[1])}

@@ -11,6 +11,7 @@
 -- KEYS[8]      order zset updated_at
 -- KEYS[9]      thread transitions list
 -- KEYS[10..13] leases, runs:pending and runs:running zsets, metrics hash
+-- KEYS[14..15] leaf ids and leaf counts hashes (lib/leaf_counts.lua)
 -- ARGV[1]      thread_id
 -- ARGV[2]      run_id
 -- ARGV[3]      status changes kept per thread
@@ -28,7 +29,7 @@ redis.call('ZREM', runs, run_id)
 for k = 10, 12 do redis.call('ZREM', KEYS[k], run_id) end
 
 local th = redis.call('HMGET', thread, 'status', 'inflight', 'outcome', 'outcome_version',
-  'status_since', 'created_at')
+  'status_since', 'created_at', 'leaves')
 if not th[1] then return {1, '', ''} end
 local inflight = tonumber(th[2] or '0')
 local rank = tonumber(r[2] or '0')
@@ -45,6 +46,9 @@ if new_status ~= old_status then
   redis.call('ZREM', status_key[old_status], thread_id)
   record_status_change(KEYS[9], tonumber(ARGV[3]), old_status, new_status, since,
     run_id)
+  use_leaf_index(KEYS[14], KEYS[15])
+  leaves_moved(th[7], old_status, new_status)
+  flush_leaf_counts()
 end
 if new_status ~= old_status or since ~= th[5] then
   redis.call('ZADD', status_key[new_status], since, thread_id)

@@ -6,7 +6,8 @@
 -- KEYS[7..10]  order zsets: created_at, updated_at, state_updated_at, thread_id
 -- KEYS[11]     thread transitions list
 -- KEYS[12..15] leases, runs:pending and runs:running zsets, ttl zset
--- KEYS[16..]   ARGV[3] metadata leaf sets of the thread, then the run hashes
+-- KEYS[16..17] leaf ids and leaf counts hashes (lib/leaf_counts.lua)
+-- KEYS[18..]   ARGV[3] metadata leaf sets of the thread, then the run hashes
 -- ARGV[1]      thread_id
 -- ARGV[2]      metadata version token the caller read the leaf sets from
 -- ARGV[3]      number of leaf sets
@@ -16,8 +17,8 @@
 -- changed since the caller read them (read again and retry).
 
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local mver = redis.call('HGET', KEYS[1], 'mver') or '0'
-if mver ~= ARGV[2] or redis.call('ZCARD', KEYS[2]) ~= tonumber(ARGV[4]) then
+local th = redis.call('HMGET', KEYS[1], 'mver', 'status', 'leaves')
+if (th[1] or '0') ~= ARGV[2] or redis.call('ZCARD', KEYS[2]) ~= tonumber(ARGV[4]) then
   return -1
 end
 
@@ -25,8 +26,12 @@ local id = ARGV[1]
 for i = 3, 10 do redis.call('ZREM', KEYS[i], id) end
 redis.call('ZREM', KEYS[15], id)
 local leaves = tonumber(ARGV[3])
-for i = 16, 15 + leaves do redis.call('SREM', KEYS[i], id) end
-for i = 16 + leaves, #KEYS do redis.call('DEL', KEYS[i]) end
+local leave = {}
+for i = 18, 17 + leaves do leave[#leave + 1] = KEYS[i] end
+use_leaf_index(KEYS[16], KEYS[17])
+change_leaves(id, th[3], th[2], leave, {})
+flush_leaf_counts()
+for i = 18 + leaves, #KEYS do redis.call('DEL', KEYS[i]) end
 for i = 5, #ARGV do
   for k = 12, 14 do redis.call('ZREM', KEYS[k], ARGV[i]) end
 end

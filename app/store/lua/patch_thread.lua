@@ -5,7 +5,8 @@
 -- KEYS[2]      order zset updated_at
 -- KEYS[3]      ttl zset (thread id -> expiry, µs): holds the thread iff it has a TTL after
 --              the patch, scored by its expiry (the new updated_at plus the TTL)
--- KEYS[4..]    ARGV[4] leaf sets to leave, then the leaf sets to join
+-- KEYS[4..5]   leaf ids and leaf counts hashes (lib/leaf_counts.lua)
+-- KEYS[6..]    ARGV[4] leaf sets to leave, then the leaf sets to join
 -- ARGV[1]      thread_id
 -- ARGV[2]      metadata version token the caller merged from, or "" when metadata is unchanged
 -- ARGV[3]      new metadata JSON (ignored when ARGV[2] is "")
@@ -21,16 +22,22 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
 
 local id = ARGV[1]
 if ARGV[2] ~= '' then
-  if (redis.call('HGET', KEYS[1], 'mver') or '0') ~= ARGV[2] then return {-1} end
+  local th = redis.call('HMGET', KEYS[1], 'mver', 'status', 'leaves')
+  if (th[1] or '0') ~= ARGV[2] then return {-1} end
   redis.call('HSET', KEYS[1], 'metadata', ARGV[3], 'mver', ARGV[7])
   if ARGV[8] ~= '' then
     redis.call('HSET', KEYS[1], 'assistant_id', ARGV[8])
   else
     redis.call('HDEL', KEYS[1], 'assistant_id')
   end
-  local leave = tonumber(ARGV[4])
-  for i = 4, 3 + leave do redis.call('SREM', KEYS[i], id) end
-  for i = 4 + leave, #KEYS do redis.call('SADD', KEYS[i], id) end
+  use_leaf_index(KEYS[4], KEYS[5])
+  local leave, join = {}, {}
+  for i = 6, #KEYS do
+    if i < 6 + tonumber(ARGV[4]) then leave[#leave + 1] = KEYS[i] else join[#join + 1] = KEYS[i] end
+  end
+  local leaves = change_leaves(id, th[3], th[2], leave, join)
+  if leaves then redis.call('HSET', KEYS[1], 'leaves', leaves) end
+  flush_leaf_counts()
 end
 
 if ARGV[5] == '0' then

@@ -10,6 +10,7 @@
 -- KEYS[7]      order zset state_updated_at
 -- KEYS[8]      thread transitions list
 -- KEYS[9]      metrics hash
+-- KEYS[10..11] leaf ids and leaf counts hashes (lib/leaf_counts.lua)
 -- ARGV[1]      thread_id
 -- ARGV[2]      values JSON
 -- ARGV[3]      interrupts JSON
@@ -20,7 +21,7 @@
 
 local thread = KEYS[1]
 local status_key = {idle = KEYS[2], busy = KEYS[3], interrupted = KEYS[4], ['error'] = KEYS[5]}
-local got = redis.call('HMGET', thread, 'status', 'inflight')
+local got = redis.call('HMGET', thread, 'status', 'inflight', 'leaves')
 if not got[1] then return {0} end
 if tonumber(got[2] or '0') > 0 then return {-1} end
 
@@ -35,6 +36,9 @@ redis.call('HSET', thread, 'values', ARGV[2], 'values_version', version,
 if new_status ~= old_status then
   redis.call('ZREM', status_key[old_status], id)
   record_status_change(KEYS[8], tonumber(ARGV[5]), old_status, new_status, now, false)
+  use_leaf_index(KEYS[10], KEYS[11])
+  leaves_moved(got[3], old_status, new_status)
+  flush_leaf_counts()
 end
 redis.call('ZADD', status_key[new_status], now, id)
 redis.call('HSET', thread, 'status', new_status, 'status_since', now)

@@ -16,6 +16,7 @@
 -- KEYS[1..4]   status zsets: idle, busy, interrupted, error
 -- KEYS[5..8]   order zsets: created_at, updated_at, state_updated_at, thread_id
 -- KEYS[9..12]  leases zset, runs:pending zset, runs:running zset, metrics hash
+-- KEYS[13..14] leaf ids and leaf counts hashes (lib/leaf_counts.lua)
 -- then, per event in order:
 --   thread hash, run hash, thread runs zset, thread transitions list,
 --   the metadata leaf sets to leave (n_leave), then those to join (n_join)
@@ -58,11 +59,12 @@ local RUN_STATUS = {
 local STATUS_KEY = {idle = KEYS[1], busy = KEYS[2], interrupted = KEYS[3], ['error'] = KEYS[4]}
 local CREATED, UPDATED, STATE_UPDATED, BY_ID = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local LEASES, PENDING, RUNNING, METRICS = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+use_leaf_index(KEYS[13], KEYS[14])
 local DEFAULT_LEASE, HISTORY_LIMIT = ARGV[1], tonumber(ARGV[2])
 local RESULT = {'applied', 'duplicate', 'stale'}
 local THREAD_FIELDS = {'status', 'mver', 'inflight', 'outcome', 'outcome_version',
                        'values_version', 'status_since', 'created_at', 'assistant_id',
-                       'config', 'config_version', 'last_run'}
+                       'config', 'config_version', 'last_run', 'leaves'}
 -- Fields a run is created with. Each comes from its run.pending event if that carries it,
 -- else from the earliest event that does; `<field>_from` keeps who set it (so the record
 -- does not depend on the delivery order).
@@ -151,10 +153,12 @@ local function apply(k, a)
     set('state_updated_at', now)
     set('metadata', '{}')
     set('config', '{}')
+    mark_counted_if_empty(CREATED)
     redis.call('ZADD', CREATED, now, thread_id)
     redis.call('ZADD', STATE_UPDATED, now, thread_id)
     redis.call('ZADD', BY_ID, 0, thread_id)
-    th.created_at, th.config = now, '{}'
+    th.created_at, th.config, th.leaves = now, '{}', ''
+    set('leaves', '')
     old_since = nil
   end
 
@@ -172,9 +176,12 @@ local function apply(k, a)
     else
       redis.call('HDEL', thread, 'assistant_id')
     end
-    local first, leave, join = k + 4, tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8])
-    for i = first, first + leave - 1 do redis.call('SREM', KEYS[i], thread_id) end
-    for i = first + leave, first + leave + join - 1 do redis.call('SADD', KEYS[i], thread_id) end
+    local first, n_leave, n_join = k + 4, tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8])
+    local leave, join = {}, {}
+    for i = first, first + n_leave - 1 do leave[#leave + 1] = KEYS[i] end
+    for i = first + n_leave, first + n_leave + n_join - 1 do join[#join + 1] = KEYS[i] end
+    th.leaves = change_leaves(thread_id, th.leaves, old_status, leave, join)
+    if th.leaves then set('leaves', th.leaves) end
     changed = true
   end
 
@@ -281,6 +288,8 @@ local function apply(k, a)
     if exists and new_status ~= old_status then
       redis.call('ZREM', STATUS_KEY[old_status], thread_id)
     end
+    -- A new thread's leaves were counted as idle (old_status) above.
+    leaves_moved(th.leaves, old_status, new_status)
     redis.call('ZADD', STATUS_KEY[new_status], since or now, thread_id)
     set('status', new_status)
     set('status_since', since or now)
@@ -298,7 +307,7 @@ local function apply(k, a)
 end
 
 local results = {}
-local k = 13
+local k = 15
 for a = 3, #ARGV, ARGS_PER_EVENT do
   local code, old_status, new_status, previous_run = apply(k, a)
   results[#results + 1] = code
@@ -308,4 +317,5 @@ for a = 3, #ARGV, ARGS_PER_EVENT do
   k = k + 4 + tonumber(ARGV[a + 7]) + tonumber(ARGV[a + 8])
 end
 flush_counts(METRICS)
+flush_leaf_counts()
 return results

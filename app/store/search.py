@@ -17,7 +17,7 @@ from typing import Any
 from redis import Redis
 
 from app.domain import ThreadStatus
-from app.store.codec import RawJSON, redis_now_us
+from app.store.codec import RawJSON, decode_hash, redis_now_us, thread_from_hash
 from app.store.keys import Keys
 from app.store.metadata_index import CompiledFilter, compile_filter, contains
 from app.store.scripts import Scripts
@@ -94,8 +94,13 @@ class ThreadSearch:
         if query.ids is not None:
             return self._page_of_ids(query, compiled, offset, count), "ids"
         if _exact(query, compiled):
-            used, ids = self._run_search(query, compiled, offset, count, plan)
-            return self.threads.get_many(ids), used
+            reply = self._call_search(query, compiled, offset, count, plan, with_threads=True)
+            threads = [
+                thread_from_hash(thread_id.decode(), decode_hash(raw))
+                for thread_id, raw in zip(reply[1::2], reply[2::2], strict=True)
+                if raw
+            ]
+            return threads, reply[0].decode()
         query = self._pin_now(query)
         out: list[dict[str, Any]] = []
         used = "scan"
@@ -117,8 +122,16 @@ class ThreadSearch:
         return reply[0].decode(), [member.decode() for member in reply[1:]]
 
     def _call_search(
-        self, query: ThreadQuery, compiled: CompiledFilter, offset: int, count: int, plan: str
+        self,
+        query: ThreadQuery,
+        compiled: CompiledFilter,
+        offset: int,
+        count: int,
+        plan: str,
+        with_threads: bool = False,
     ) -> list[Any]:
+        """The search script's reply: the plan, then the ids (``with_threads``: each id
+        followed by its thread hash)."""
         filters = self._filter_keys(query, compiled)
         age = self._age_keys(query)
         min_age = query.min_age_us
@@ -134,6 +147,7 @@ class ThreadSearch:
                 "" if min_age is None else min_age,
                 "" if query.now_us is None else query.now_us,
                 len(age),
+                self.keys.thread("") if with_threads else "",
             ],
         )
 

@@ -20,7 +20,8 @@
 --
 -- KEYS[1]      sort zset (order:created_at, ...; order:thread_id has score 0 everywhere,
 --              so rank order is thread_id order)
--- KEYS[2]      scratch zset (deleted before returning)
+-- KEYS[2]      scratch zset (deleted before returning; UNLINK frees a large one off the
+--              main thread)
 -- KEYS[3..]    filters: ARGV[4] status zsets first, then metadata leaf sets; then the
 --              ARGV[9] age zsets
 -- ARGV[1]      offset (in matches)
@@ -33,8 +34,12 @@
 -- ARGV[7]      minimum time in status, µs ("" or absent: no age filter)
 -- ARGV[8]      now, µs since the epoch ("" or absent: the server's TIME)
 -- ARGV[9]      number of age zsets, last in KEYS (absent: 0)
--- Returns {plan used, id, id, ...}. Ties in the sort score come in thread_id order
--- (reversed for descending), which makes the order stable.
+-- ARGV[10]     thread hash key prefix ("tw:thread:"), to return each id's hash with it
+--              (saves the caller a round trip; the hashes are not in KEYS, which a single
+--              Redis server allows), or "" / absent for ids only
+-- Returns {plan used, id, id, ...}, or with ARGV[10] {plan used, id, hash, id, hash, ...}
+-- (hash = HGETALL as a flat list, empty if the thread is gone). Ties in the sort score
+-- come in thread_id order (reversed for descending), which makes the order stable.
 
 local sort, scratch = KEYS[1], KEYS[2]
 local offset, count = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -51,9 +56,19 @@ local function page(key, start, n)
   return redis.call('ZRANGE', key, start, start + n - 1)
 end
 
+local hash_prefix = ARGV[10] or ''
+
 local function with_plan(plan, ids)
-  table.insert(ids, 1, plan)
-  return ids
+  if hash_prefix == '' then
+    table.insert(ids, 1, plan)
+    return ids
+  end
+  local out = {plan}
+  for _, id in ipairs(ids) do
+    out[#out + 1] = id
+    out[#out + 1] = redis.call('HGETALL', hash_prefix .. id)
+  end
+  return out
 end
 
 local function slice(list, from, n)
@@ -185,7 +200,7 @@ local function intersect()
       if #args > 0 then redis.call('ZADD', scratch, unpack(args)) end
     end
     local found = page(scratch, offset, count)
-    redis.call('DEL', scratch)
+    redis.call('UNLINK', scratch)
     return with_plan('intersect', found)
   end
   local args = {scratch, n_filters + 1, sort}
@@ -195,7 +210,7 @@ local function intersect()
   for _ = 1, n_filters do args[#args + 1] = 0 end
   redis.call('ZINTERSTORE', unpack(args))
   local ids = page(scratch, offset, count)
-  redis.call('DEL', scratch)
+  redis.call('UNLINK', scratch)
   return with_plan('intersect', ids)
 end
 

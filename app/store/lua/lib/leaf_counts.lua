@@ -11,6 +11,7 @@
 -- recounts them and sets `#all` in `ids`; until then counts are read from the sets.
 -- Changes are added up while a script runs and written once per field by flush_leaf_counts().
 
+-- delta: status -> leaf id -> change (nested, so that adding up builds no strings)
 local leaf_index = {ids = false, counts = false, delta = {}}
 
 -- Binds the registry and counts hashes; call before anything below.
@@ -19,8 +20,12 @@ local function use_leaf_index(ids_key, counts_key)
 end
 
 local function leaf_delta(status, id, n)
-  local field = status .. '|' .. id
-  leaf_index.delta[field] = (leaf_index.delta[field] or 0) + n
+  local of_status = leaf_index.delta[status]
+  if not of_status then
+    of_status = {}
+    leaf_index.delta[status] = of_status
+  end
+  of_status[id] = (of_status[id] or 0) + n
 end
 
 -- A new thread is about to be indexed in the order zset `created`: an empty store is
@@ -95,9 +100,12 @@ end
 
 -- Writes the changes added up so far.
 local function flush_leaf_counts()
-  for field, n in pairs(leaf_index.delta) do
-    if n ~= 0 and redis.call('HINCRBY', leaf_index.counts, field, n) == 0 then
-      redis.call('HDEL', leaf_index.counts, field)
+  for status, of_status in pairs(leaf_index.delta) do
+    for id, n in pairs(of_status) do
+      local field = status .. '|' .. id
+      if n ~= 0 and redis.call('HINCRBY', leaf_index.counts, field, n) == 0 then
+        redis.call('HDEL', leaf_index.counts, field)
+      end
     end
   end
   leaf_index.delta = {}

@@ -11,8 +11,9 @@
 -- recounts them and sets `#all` in `ids`; until then counts are read from the sets.
 -- Changes are added up while a script runs and written once per field by flush_leaf_counts().
 
--- delta: status -> leaf id -> change (nested, so that adding up builds no strings)
-local leaf_index = {ids = false, counts = false, delta = {}}
+-- delta: status -> leaf id -> change (nested, so that adding up builds no strings);
+-- parsed: `leaves` field -> its ids, parsed once per call
+local leaf_index = {ids = false, counts = false, delta = {}, parsed = {}}
 
 -- Binds the registry and counts hashes; call before anything below.
 local function use_leaf_index(ids_key, counts_key)
@@ -40,8 +41,14 @@ end
 -- A thread whose `leaves` field is `field` (false: not counted) went from status `from`
 -- to `to`.
 local function leaves_moved(field, from, to)
-  if not field or from == to then return end
-  for id in string.gmatch(field, '%d+') do
+  if not field or field == '' or from == to then return end
+  local ids = leaf_index.parsed[field]
+  if not ids then
+    ids = {}
+    for id in string.gmatch(field, '%d+') do ids[#ids + 1] = id end
+    leaf_index.parsed[field] = ids
+  end
+  for _, id in ipairs(ids) do
     leaf_delta(from, id, -1)
     leaf_delta(to, id, 1)
   end
@@ -102,9 +109,11 @@ end
 local function flush_leaf_counts()
   for status, of_status in pairs(leaf_index.delta) do
     for id, n in pairs(of_status) do
-      local field = status .. '|' .. id
-      if n ~= 0 and redis.call('HINCRBY', leaf_index.counts, field, n) == 0 then
-        redis.call('HDEL', leaf_index.counts, field)
+      if n ~= 0 then
+        local field = status .. '|' .. id
+        if redis.call('HINCRBY', leaf_index.counts, field, n) == 0 then
+          redis.call('HDEL', leaf_index.counts, field)
+        end
       end
     end
   end

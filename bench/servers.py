@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -80,44 +80,31 @@ def start_redis_server(binary: str, timeout: float = 30.0) -> Server:
     path = shutil.which(binary)
     if path is None:
         raise SystemExit(f"--redis-server: {binary!r} not found")
-    temp_dir = Path(tempfile.mkdtemp(prefix="threadwatch-bench-redis-"))
     port = free_port()
-    log_path = temp_dir / "redis.log"
     argv = [path, "--port", str(port), "--bind", HOST, "--protected-mode", "yes"]
-    argv += ["--daemonize", "no", "--save", "", "--appendonly", "no", "--dir", str(temp_dir)]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=temp_dir,
-            **child_popen_kwargs(),
-        )
+    # --dir .: the child's working directory is its temp dir (start_process).
+    argv += ["--daemonize", "no", "--save", "", "--appendonly", "no", "--dir", "."]
+    child = start_process(argv, dict(os.environ), "redis")
+    process = child.process
+    assert process is not None
     client = redis.Redis(host=HOST, port=port, socket_timeout=1.0)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise SystemExit(f"redis-server exited:\n{log_path.read_text()}")
+                raise SystemExit(f"redis-server exited:\n{child.log_tail()}")
             try:
                 info = client.info("server")
                 if info.get("process_id") == process.pid:
                     version = str(info["redis_version"])
-                    return Server(
-                        f"redis://{HOST}:{port}",
-                        f"redis-server ({path})",
-                        version,
-                        process=process,
-                        temp_dir=temp_dir,
-                        log_path=log_path,
-                    )
+                    url, kind = f"redis://{HOST}:{port}", f"redis-server ({path})"
+                    return replace(child, url=url, kind=kind, version=version)
             except redis.RedisError:
                 pass
             time.sleep(0.05)
     finally:
         client.close()
-    stop_process(process)
+    child.stop()
     raise SystemExit(f"redis-server not ready within {timeout:g} s")
 
 

@@ -40,6 +40,7 @@ LIBRARIES = {
             "set_state",
             "delete_run",
             "recount_thread_leaves",
+            "recount_leaf",
         }
     ),
 }

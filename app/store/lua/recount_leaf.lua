@@ -9,6 +9,7 @@
 -- ARGV[1..4]   status names
 -- Returns the number of count fields (or ids) changed.
 
+use_leaf_index(KEYS[1], KEYS[2])
 local id = redis.call('HGET', KEYS[1], KEYS[3])
 local exists = redis.call('EXISTS', KEYS[3]) == 1
 local changed = 0
@@ -17,8 +18,7 @@ if not exists then
   redis.call('HDEL', KEYS[1], KEYS[3])
   changed = 1
 elseif not id then
-  id = tostring(redis.call('HINCRBY', KEYS[1], '#next', 1))
-  redis.call('HSET', KEYS[1], KEYS[3], id)
+  id = leaf_id(KEYS[3])
   changed = 1
 end
 for i = 1, 4 do

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -117,6 +117,17 @@ def thread_from_hash(thread_id: str, h: dict[str, bytes]) -> dict[str, Any]:
         thread[field] = RawJSON(h.get(field) or THREAD_JSON_FIELDS[field])
     thread["status_since"] = us_to_iso(int(h["status_since"]))
     return thread
+
+
+def threads_from_hashes(
+    thread_ids: Iterable[str], raws: Iterable[dict[bytes, bytes] | list[bytes]]
+) -> list[dict[str, Any]]:
+    """Threads from their HGETALL replies, in order; empty replies (gone) are left out."""
+    return [
+        thread_from_hash(thread_id, decode_hash(raw))
+        for thread_id, raw in zip(thread_ids, raws, strict=True)
+        if raw
+    ]
 
 
 def ttl_expiry_us(raw: Mapping[str, bytes | None]) -> int | None:

@@ -17,7 +17,7 @@ from typing import Any
 from redis import Redis
 
 from app.domain import ThreadStatus
-from app.store.codec import RawJSON, decode_hash, redis_now_us, thread_from_hash
+from app.store.codec import RawJSON, redis_now_us, threads_from_hashes
 from app.store.keys import Keys
 from app.store.metadata_index import CompiledFilter, compile_filter, contains
 from app.store.scripts import Scripts
@@ -95,12 +95,8 @@ class ThreadSearch:
             return self._page_of_ids(query, compiled, offset, count), "ids"
         if _exact(query, compiled):
             reply = self._call_search(query, compiled, offset, count, plan, with_threads=True)
-            threads = [
-                thread_from_hash(thread_id.decode(), decode_hash(raw))
-                for thread_id, raw in zip(reply[1::2], reply[2::2], strict=True)
-                if raw
-            ]
-            return threads, reply[0].decode()
+            ids = [thread_id.decode() for thread_id in reply[1::2]]
+            return threads_from_hashes(ids, reply[2::2]), reply[0].decode()
         query = self._pin_now(query)
         out: list[dict[str, Any]] = []
         used = "scan"

@@ -20,6 +20,7 @@ from app.store.codec import (
     decode_hash,
     dumps,
     thread_from_hash,
+    threads_from_hashes,
     transition_from_entry,
     ttl_from_hash,
 )
@@ -117,11 +118,7 @@ class ThreadStore:
         pipe = self.redis.pipeline(transaction=False)
         for thread_id in ids:
             pipe.hgetall(self.keys.thread(thread_id))
-        return [
-            thread_from_hash(thread_id, decode_hash(raw))
-            for thread_id, raw in zip(ids, pipe.execute(), strict=True)
-            if raw
-        ]
+        return threads_from_hashes(ids, pipe.execute())
 
     def exists(self, thread_id: str) -> bool:
         return bool(self.redis.exists(self.keys.thread(thread_id)))

@@ -49,6 +49,8 @@ DEFAULT_BATCH = 1000
 MAX_EXAMPLES = 5
 STATUSES = tuple(s.value for s in ThreadStatus)
 THREAD_FIELDS = ("status", "status_since", "created_at", "updated_at", "state_updated_at")
+# What the thread pass reads of each thread hash.
+ROW_FIELDS = (*THREAD_FIELDS, "metadata", "mver", "leaves")
 IN_FLIGHT_RANKS = {b"1": "pending", b"2": "running"}
 
 # Problem classes, in report order: name -> what it means.
@@ -306,8 +308,7 @@ class Doctor:
         self._dangling_thread_members(report, state, repair)
         self._dangling_run_members(report, state, repair)
         self._leaf_set_pass(report, state, repair)
-        expected = self._thread_leaves_pass(report, state, repair)
-        self._leaf_count_pass(report, expected, repair)
+        self._leaf_count_pass(report, state.leaf_expected, repair)
         return report
 
     def _thread_pass(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
@@ -316,7 +317,7 @@ class Doctor:
         for ids in self._scan_keys(self.keys.thread(""), "hash"):
             pipe = self.redis.pipeline(transaction=False)
             for thread_id in ids:
-                pipe.hmget(self.keys.thread(thread_id), *THREAD_FIELDS, "metadata", "mver")
+                pipe.hmget(self.keys.thread(thread_id), *ROW_FIELDS)
                 pipe.hget(self.keys.thread(thread_id), "inflight")
             for key in (*self.keys.statuses, *self.keys.orders):
                 pipe.zmscore(key, ids)
@@ -333,8 +334,10 @@ class Doctor:
                     report, state, thread_id, row, inflight, statuses, orders, repair
                 )
             self._check_leaves(report, state, leaf_checks, repair)
+            self._check_thread_leaves(report, state, ids, rows[::2], repair)
             report.threads += len(ids)
             self.progress.advance(len(ids))
+        self._mark_counted(report, state, repair)
 
     def _check_thread(
         self,
@@ -352,7 +355,7 @@ class Doctor:
             state.present[key] += score is not None
         for key, score in zip(self.keys.orders, orders, strict=True):
             state.present[key] += score is not None
-        fields = dict(zip((*THREAD_FIELDS, "metadata", "mver"), row, strict=True))
+        fields = dict(zip(ROW_FIELDS, row, strict=True))
         status = (fields["status"] or b"").decode()
         if status not in STATUSES or any(fields[f] is None for f in THREAD_FIELDS):
             report.add("malformed_thread", f"{thread_id}: status {status!r}")
@@ -459,7 +462,7 @@ class Doctor:
                 example = f"{thread_id}: inflight {stored}, runs in flight {counted}"
                 report.add("inflight", example, repair)
             if status != derived:
-                state.derived_status[thread_id] = derived
+                self._count_under(state, thread_id, status, derived)
                 example = f"{thread_id}: {status}, runs in flight {counted} -> {derived}"
                 report.add("status_derivation", example, repair)
 
@@ -536,48 +539,54 @@ class Doctor:
                 fixed = repair and self._leaf(key, thread_id, "rem", version) >= 0
                 report.add("leaf_stale", f"{key} holds {thread_id}", fixed)
 
-    def _thread_leaves_pass(
-        self, report: DoctorReport, state: _Counts, repair: bool
-    ) -> Counter[tuple[str, str]]:
-        """Each thread's ``leaves`` field against the ids of its metadata's leaf sets; with
-        ``repair``, recount the threads that differ and, when all are, mark the store.
-        Returns the counts the hashes imply: (status, leaf set) -> threads, with the status
-        derived from its runs where the inflight pass found the stored one wrong."""
+    def _check_thread_leaves(
+        self,
+        report: DoctorReport,
+        state: _Counts,
+        ids: list[str],
+        rows: list[list[bytes | None]],
+        repair: bool,
+    ) -> None:
+        """A batch's ``leaves`` fields against the ids of their metadata's leaf sets (with
+        ``repair``, set the ones that differ), and the counts these threads imply."""
+        position = {name: i for i, name in enumerate(ROW_FIELDS)}
+        leaf_keys = [self._leaf_keys(row[position["metadata"]]) for row in rows]
+        wanted = sorted({key for keys in leaf_keys for key in keys})
+        found = self.redis.hmget(self.keys.leaf_ids(), wanted) if wanted else []
+        registered = dict(zip(wanted, found, strict=True))
+        for thread_id, row, keys in zip(ids, rows, leaf_keys, strict=True):
+            if row[position["metadata"]] is None:
+                continue  # deleted since the scan
+            status = _text(row[position["status"]] or b"")
+            state.leaf_expected.update((status, key) for key in keys)
+            leaves, mver = row[position["leaves"]], row[position["mver"]]
+            have = [registered[key] for key in keys]
+            want = " ".join(sorted(_text(i) for i in have if i is not None))
+            if leaves is not None and None not in have and _text(leaves) == want:
+                continue
+            name = "leaf_uncounted" if leaves is None else "leaf_ids"
+            fixed = repair and self._recount_thread_leaves(thread_id, keys, mver) >= 0
+            state.all_counted &= fixed or not repair
+            report.add(name, f"{thread_id}: leaves {leaves!r}, leaf sets {keys}", fixed)
+
+    def _mark_counted(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
+        """After a repair that counted every thread, mark the store as fully counted;
+        otherwise report a store that is not marked."""
         ids_key = self.keys.leaf_ids()
-        expected: Counter[tuple[str, str]] = Counter()
-        complete = True
-        self.progress.start("leaf counts: threads", self.redis.zcard(self.keys.order("created_at")))
-        for ids in self._scan_keys(self.keys.thread(""), "hash"):
-            pipe = self.redis.pipeline(transaction=False)
-            for thread_id in ids:
-                pipe.hmget(self.keys.thread(thread_id), "metadata", "mver", "leaves", "status")
-            rows = pipe.execute()
-            leaf_keys = [self._leaf_keys(row[0]) for row in rows]
-            wanted = sorted({key for keys in leaf_keys for key in keys})
-            found = self.redis.hmget(ids_key, wanted) if wanted else []
-            registered = dict(zip(wanted, found, strict=True))
-            for thread_id, row, keys in zip(ids, rows, leaf_keys, strict=True):
-                metadata, mver, leaves, status = row
-                if metadata is None:
-                    continue  # deleted since the scan
-                status = state.derived_status.get(thread_id) or _text(status or b"")
-                expected.update((status, key) for key in keys)
-                have = [registered[key] for key in keys]
-                want = " ".join(sorted(_text(i) for i in have if i is not None))
-                if leaves is not None and None not in have and _text(leaves) == want:
-                    continue
-                name = "leaf_uncounted" if leaves is None else "leaf_ids"
-                fixed = repair and self._recount_thread_leaves(thread_id, keys, mver) >= 0
-                complete &= fixed or not repair
-                report.add(name, f"{thread_id}: leaves {leaves!r}, leaf sets {keys}", fixed)
-            self.progress.advance(len(ids))
-        if repair and complete:
+        if repair and state.all_counted:
             self.redis.hset(ids_key, "#all", "1")
         elif not self.redis.hexists(ids_key, "#all") and self.redis.exists(
             self.keys.order("created_at")
         ):
             report.add("counts_incomplete", f"{ids_key} has no #all")
-        return expected
+
+    def _count_under(self, state: _Counts, thread_id: str, stored: str, derived: str) -> None:
+        """The inflight pass found a thread's status wrong: the counts it implies are those
+        of the status derived from its runs (read again: rare)."""
+        metadata = self.redis.hget(self.keys.thread(thread_id), "metadata")
+        for key in self._leaf_keys(metadata):
+            state.leaf_expected[(stored, key)] -= 1
+            state.leaf_expected[(derived, key)] += 1
 
     def _leaf_count_pass(
         self, report: DoctorReport, expected: Counter[tuple[str, str]], repair: bool
@@ -731,8 +740,11 @@ class _Counts:
     thread_inflight: dict[str, tuple[int, str]] = field(default_factory=dict)
     # Runs pending or running per thread, from the run hashes.
     run_inflight: Counter[str] = field(default_factory=Counter)
-    # Threads whose stored status disagrees with their runs: the status derived from them.
-    derived_status: dict[str, str] = field(default_factory=dict)
+    # The per-status leaf counts the thread hashes imply: (status, leaf set) -> threads
+    # (with the status derived from the runs where the stored one is wrong).
+    leaf_expected: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Whether a repair gave every thread its leaves field.
+    all_counted: bool = True
 
 
 def _glob_escape(text: str) -> str:

@@ -29,7 +29,7 @@ from app.models import RunEvent
 from app.store.codec import decode_hash, materialize
 from app.store.keys import Keys
 from app.store.runs import DEFAULT_LEASE_SECONDS, RunStore
-from app.store.threads import DEFAULT_HISTORY_LIMIT, ThreadStore
+from app.store.threads import DEFAULT_HISTORY_LIMIT, ThreadStore, default_checkpoints
 from app.webhooks import run_webhook_payload
 from workers.webhooks import enqueue_webhook, webhook_queue
 
@@ -87,8 +87,9 @@ class Runner:
         self.runs = RunStore(
             self.redis, self.keys, self.threads.scripts, self.lease_seconds, self.history_limit
         )
-        # The thread store's checkpoint saver (None without langgraph, an optional extra).
-        self.saver: Any = self.threads.checkpoints
+        # The checkpoint saver (None without langgraph, an optional extra). Its async
+        # methods run inline: each worker thread's event loop serves one run.
+        self.saver: Any = default_checkpoints(self.redis, self.keys, inline=True)
         # Runs executing in this process (run id -> thread id), whose leases it renews.
         self.executing: dict[str, str] = {}
         self._executing_lock = threading.Lock()
@@ -126,7 +127,7 @@ class Runner:
         self, thread_id: str, run_id: str, fields: dict[str, bytes], kwargs: dict[str, Any]
     ) -> str:
         outcome = await self._outcome(thread_id, run_id, fields, kwargs)
-        await asyncio.to_thread(self._finish, thread_id, run_id, kwargs, outcome)
+        self._finish(thread_id, run_id, kwargs, outcome)
         return outcome.type
 
     def _finish(
@@ -278,10 +279,12 @@ class Runner:
         """Return the cancel action once one is asked of this run."""
         key = self.keys.run_cancel(run_id)
         while True:
-            action = await asyncio.to_thread(self.redis.get, key)
+            # The run was pending a moment ago, so the first look waits a poll. The GET
+            # blocks this loop for a round trip: cheaper than a hop to another thread.
+            await asyncio.sleep(CANCEL_POLL)
+            action = self.redis.get(key)
             if action:
                 return action.decode()
-            await asyncio.sleep(CANCEL_POLL)
 
     def _roll_back(self, thread_id: str, run_id: str) -> None:
         """rollback: the run and the checkpoints it wrote are deleted."""

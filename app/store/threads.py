@@ -56,14 +56,14 @@ class CheckpointThreads(Protocol):
     def delete_for_runs(self, run_ids: Sequence[str]) -> None: ...
 
 
-def default_checkpoints(redis: Redis, keys: Keys) -> CheckpointThreads | None:
-    """A ``RedisSaver`` on the same client and keys; None without langgraph (optional),
-    when no thread can have checkpoints."""
+def default_checkpoints(redis: Redis, keys: Keys, inline: bool = False) -> CheckpointThreads | None:
+    """A ``RedisSaver`` on the same client and keys (its async methods ``inline``: see
+    RedisSaver); None without langgraph (optional), when no thread can have checkpoints."""
     try:
         from app.store.checkpoints import RedisSaver
     except ImportError:
         return None
-    return RedisSaver(redis, keys)
+    return RedisSaver(redis, keys, inline=inline)
 
 
 # Status changes kept per thread unless configured (settings.status_history_limit).

@@ -22,7 +22,7 @@ def factory(url: str, mode: str) -> Callable[[], AsyncIterator[RedisSaver]]:
         sync = redis.Redis.from_url(url)
         aredis = redis.asyncio.Redis.from_url(url) if mode == "aredis" else None
         try:
-            yield RedisSaver(sync, aredis=aredis)
+            yield RedisSaver(sync, aredis=aredis, inline=mode == "inline")
         finally:
             if aredis is not None:
                 await aredis.aclose()
@@ -31,7 +31,7 @@ def factory(url: str, mode: str) -> Callable[[], AsyncIterator[RedisSaver]]:
     return make
 
 
-@pytest.mark.parametrize("mode", ["aredis", "thread"])
+@pytest.mark.parametrize("mode", ["aredis", "thread", "inline"])
 @pytest.mark.parametrize("capability", [c.value for c in Capability])
 def test_conformance(redis_client: redis.Redis, redis_url: str, capability: str, mode: str) -> None:
     registered = checkpointer_test(name=f"RedisSaver[{mode}]")(factory(redis_url, mode))

@@ -1,5 +1,6 @@
-"""RedisSaver's async API on fakeredis: on a redis.asyncio client, and on the sync client in
-a worker thread when no async client is given. Both read what the sync API wrote."""
+"""RedisSaver's async API on fakeredis: on a redis.asyncio client, on the sync client in a
+worker thread when no async client is given, and on the sync client inline (``inline=True``,
+as run workers use it). All read what the sync API wrote."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from app.store.checkpoints import RedisSaver, async_api
 from app.store.checkpoints.steps import WRITE
 from tests.unit.test_checkpoints import checkpoint, config, ids, put_chain
 
-MODES = ["aredis", "thread"]
+MODES = ["aredis", "thread", "inline"]
 
 
 def run(make: Callable[[RedisSaver], Awaitable[Any]], sync: RedisSaver, mode: str) -> Any:
@@ -26,6 +27,8 @@ def run(make: Callable[[RedisSaver], Awaitable[Any]], sync: RedisSaver, mode: st
     async def main() -> Any:
         if mode == "thread":
             return await make(sync)
+        if mode == "inline":
+            return await make(RedisSaver(sync.redis, sync.keys, inline=True))
         aredis = fakeredis.FakeAsyncRedis(
             server=sync.redis.connection_pool.connection_kwargs["server"]
         )

@@ -1,5 +1,6 @@
 """LangGraph's checkpointer conformance suite (langgraph-checkpoint-conformance) against
-RedisSaver on fakeredis, one test per capability, with an async client and without one."""
+RedisSaver on fakeredis, one test per capability, with an async client, without one, and
+with the sync client inline."""
 
 from __future__ import annotations
 
@@ -25,7 +26,11 @@ async def sync_client_only() -> AsyncIterator[RedisSaver]:
     yield RedisSaver(fakeredis.FakeRedis(server=fakeredis.FakeServer()))
 
 
-FACTORIES = {"aredis": with_async_client, "thread": sync_client_only}
+async def sync_client_inline() -> AsyncIterator[RedisSaver]:
+    yield RedisSaver(fakeredis.FakeRedis(server=fakeredis.FakeServer()), inline=True)
+
+
+FACTORIES = {"aredis": with_async_client, "thread": sync_client_only, "inline": sync_client_inline}
 
 
 @pytest.mark.parametrize("mode", sorted(FACTORIES))

@@ -18,6 +18,7 @@ from redis.exceptions import WatchError
 from app.store.checkpoints.drivers import (
     AsyncSession,
     Done,
+    InlineSession,
     Session,
     ThreadSession,
     adrive,
@@ -30,9 +31,11 @@ T = TypeVar("T")
 
 
 class AsyncSaverMethods(ThreadOps):
-    """The async API of RedisSaver, on `self.aredis` or, without it, in a worker thread."""
+    """The async API of RedisSaver: on `self.aredis`; without it, in a worker thread, or
+    inline (blocking the loop) when `self.inline` is set."""
 
     aredis: AsyncRedis | None
+    inline: bool
 
     if TYPE_CHECKING:  # provided by RedisSaver
 
@@ -41,6 +44,8 @@ class AsyncSaverMethods(ThreadOps):
     def _async_session(self) -> Session:
         if self.aredis is not None:
             return AsyncSession(self.aredis)
+        if self.inline:
+            return InlineSession(self._sync_session())
         return ThreadSession(self._sync_session())
 
     async def _arun(self, make: Callable[[], Op[T]]) -> T:

@@ -125,6 +125,21 @@ class AsyncSession(PipelineSession):
             await self.watcher.reset()
 
 
+class InlineSession:
+    """Runs steps on a sync session in the calling coroutine, blocking its event loop for
+    each round trip: for a loop that serves one run (a worker thread's), where a hop to a
+    thread costs more than the round trip it waits for."""
+
+    def __init__(self, sync: Any) -> None:
+        self.sync = sync
+
+    async def run(self, step: Step) -> Any:
+        return self.sync.run(step)
+
+    async def close(self) -> None:
+        self.sync.close()
+
+
 class ThreadSession:
     """Runs steps on a sync session in a worker thread (no async client was given)."""
 

@@ -30,7 +30,8 @@ class RedisSaver(AsyncSaverMethods):
     """LangGraph checkpointer on plain Redis; sync and async (see async_api.py).
 
     `redis` must return bytes (decode_responses=False). The async methods use `aredis`
-    when given and otherwise run the sync client in a worker thread.
+    when given and otherwise run the sync client in a worker thread, or, with
+    ``inline=True``, in the calling coroutine: for an event loop that serves a single run.
     """
 
     def __init__(
@@ -40,12 +41,14 @@ class RedisSaver(AsyncSaverMethods):
         *,
         aredis: AsyncRedis | None = None,
         serde: SerializerProtocol | None = None,
+        inline: bool = False,
     ) -> None:
         super().__init__(serde=serde)
         for client in (redis, aredis):
             if client is not None and client.get_connection_kwargs().get("decode_responses"):
                 raise ValueError("RedisSaver needs a client with decode_responses=False")
         self.redis, self.aredis, self.keys = redis, aredis, keys or Keys()
+        self.inline = inline
 
     @classmethod
     def from_url(cls, url: str, keys: Keys | None = None, **kwargs: Any) -> RedisSaver:

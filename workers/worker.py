@@ -20,10 +20,12 @@ import time
 from types import FrameType
 
 from redis import Redis
+from redis.client import Pipeline
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
+from rq.utils import now
 
 from app.alerts.rules import load_rules
 from app.runner import Runner
@@ -39,6 +41,10 @@ log = logging.getLogger(__name__)
 SCHEDULER_CHECK = 2
 # Seconds an idle worker thread blocks on the queue before it checks for a stop request.
 IDLE_POLL = 2
+# Seconds between the worker heartbeats RQ sends on its own (three a job, three round trips
+# each). They keep the worker's keys alive for 60 s or more (worker_ttl: 420 s), so one a
+# second keeps them with a wide margin; those RQ queues in a pipeline are all kept.
+HEARTBEAT_EVERY = 1.0
 
 
 class ThreadWorker(SimpleWorker):
@@ -49,6 +55,26 @@ class ThreadWorker(SimpleWorker):
 
     def _install_signal_handlers(self) -> None:
         pass
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ's heartbeat, at most one a HEARTBEAT_EVERY outside a pipeline, in one round
+        trip instead of three."""
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline)
+            return
+        last = self.last_heartbeat
+        if last is not None and (now() - last).total_seconds() < HEARTBEAT_EVERY:
+            return
+        with self.connection.pipeline(transaction=False) as pipe:
+            super().heartbeat(timeout, pipe)
+            pipe.execute()
+
+    def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
+        """RQ's set_state, skipped when the worker is already in ``state`` (RQ sets idle
+        after each job and again when it waits for the next)."""
+        if pipeline is None and state == self._state:
+            return
+        super().set_state(state, pipeline)
 
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None

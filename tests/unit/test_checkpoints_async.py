@@ -1,6 +1,7 @@
 """RedisSaver's async API on fakeredis: on a redis.asyncio client, on the sync client in a
-worker thread when no async client is given, and on the sync client inline (``inline=True``,
-as run workers use it). All read what the sync API wrote."""
+worker thread when no async client is given, on the sync client inline (``inline=True``,
+as run workers use it), and inline within a group commit (writes queued until a read). All
+read what the sync API wrote."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from app.store.checkpoints import RedisSaver, async_api
 from app.store.checkpoints.steps import WRITE
 from tests.unit.test_checkpoints import checkpoint, config, ids, put_chain
 
-MODES = ["aredis", "thread", "inline"]
+MODES = ["aredis", "thread", "inline", "group"]
 
 
 def run(make: Callable[[RedisSaver], Awaitable[Any]], sync: RedisSaver, mode: str) -> Any:
@@ -27,8 +28,12 @@ def run(make: Callable[[RedisSaver], Awaitable[Any]], sync: RedisSaver, mode: st
     async def main() -> Any:
         if mode == "thread":
             return await make(sync)
-        if mode == "inline":
-            return await make(RedisSaver(sync.redis, sync.keys, inline=True))
+        if mode in ("inline", "group"):
+            inline = RedisSaver(sync.redis, sync.keys, inline=True)
+            if mode == "inline":
+                return await make(inline)
+            with inline.group_commit(delay=60):
+                return await make(inline)
         aredis = fakeredis.FakeAsyncRedis(
             server=sync.redis.connection_pool.connection_kwargs["server"]
         )

@@ -2,8 +2,9 @@
 
 It keeps what ``InMemorySaver`` keeps, with the same semantics. Every operation is written
 once, as a generator of steps, and run by a sync or an async driver. A put or put_writes is
-one MULTI/EXEC; deleting, copying and pruning read under WATCH and restart when a concurrent
-write changed what they read. No Lua: nothing here needs a decision on the server.
+one MULTI/EXEC (or joins a run's group commit); deleting, copying and pruning read under
+WATCH and restart when a concurrent write changed what they read. No Lua: nothing here
+needs a decision on the server.
 
     steps.py           the step vocabulary (READ, WRITE, WATCH, EMIT) and CheckpointConflict
     encoding.py        value framing, hash field names, config helpers
@@ -11,6 +12,7 @@ write changed what they read. No Lua: nothing here needs a decision on the serve
     thread_ops.py      whole-thread operations: delete, copy, prune, delete_for_runs
     drivers.py         sessions that run steps on redis.Redis / redis.asyncio.Redis
     async_api.py       the async methods (aget_tuple, alist, aput, ...)
+    write_buffer.py    group commit of a run's async puts (RedisSaver.group_commit)
     saver.py           RedisSaver: clients and the sync methods
 """
 

@@ -26,6 +26,7 @@ from app.store.checkpoints.drivers import (
 )
 from app.store.checkpoints.steps import EMIT, MAX_ATTEMPTS, CheckpointConflict, Op
 from app.store.checkpoints.thread_ops import ThreadOps
+from app.store.checkpoints.write_buffer import flush_current, open_buffer
 
 T = TypeVar("T")
 
@@ -49,7 +50,9 @@ class AsyncSaverMethods(ThreadOps):
         return ThreadSession(self._sync_session())
 
     async def _arun(self, make: Callable[[], Op[T]]) -> T:
-        """Run an operation, restarting it while a watched key changes under it."""
+        """Run an operation, restarting it while a watched key changes under it (after the
+        writes a group commit holds, which it must see)."""
+        flush_current()
         for _ in range(MAX_ATTEMPTS):
             session = self._async_session()
             try:
@@ -59,6 +62,13 @@ class AsyncSaverMethods(ThreadOps):
             finally:
                 await session.close()
         raise CheckpointConflict(f"gave up after {MAX_ATTEMPTS} conflicting writes")
+
+    async def _awrite(self, make: Callable[[], Op[T]]) -> T:
+        """Run a write-only operation, or queue it in the group commit in progress."""
+        buffer = open_buffer()
+        if buffer is None:
+            return await self._arun(make)
+        return buffer.queue(make())
 
     async def aclose(self) -> None:
         """Close the async client, if any (from_url made one)."""
@@ -78,6 +88,7 @@ class AsyncSaverMethods(ThreadOps):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         """Async list."""
+        flush_current()
         op, reply = self._list_op(config, filter, before, limit), None
         session = self._async_session()
         try:
@@ -100,7 +111,7 @@ class AsyncSaverMethods(ThreadOps):
     ) -> RunnableConfig:
         """Async put."""
         args = (config, checkpoint, metadata, new_versions)
-        return await self._arun(lambda: self._put_op(*args))
+        return await self._awrite(lambda: self._put_op(*args))
 
     async def aput_writes(
         self,
@@ -111,7 +122,7 @@ class AsyncSaverMethods(ThreadOps):
     ) -> None:
         """Async put_writes."""
         args = (config, writes, task_id, task_path)
-        await self._arun(lambda: self._put_writes_op(*args))
+        await self._awrite(lambda: self._put_writes_op(*args))
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Async delete_thread."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
@@ -21,6 +22,7 @@ from redis.exceptions import WatchError
 from app.store.checkpoints.async_api import AsyncSaverMethods
 from app.store.checkpoints.drivers import Done, SyncSession, advance, drive
 from app.store.checkpoints.steps import EMIT, MAX_ATTEMPTS, CheckpointConflict, Op
+from app.store.checkpoints.write_buffer import WriteBuffer, current_buffer
 from app.store.keys import Keys
 
 T = TypeVar("T")
@@ -59,6 +61,20 @@ class RedisSaver(AsyncSaverMethods):
     def close(self) -> None:
         """Close the sync client (its connection pool); see aclose() for the async one."""
         self.redis.close()
+
+    @contextmanager
+    def group_commit(self, delay: float) -> Iterator[WriteBuffer]:
+        """Within this block, the async puts of this context (and of the tasks it starts)
+        are written together: before the next read, ``delay`` seconds after the first one
+        waits, and at the end of the block (see write_buffer.py). The writes go out on
+        the sync client, blocking the loop: for an inline saver's run."""
+        buffer = WriteBuffer(self.redis, delay)
+        token = current_buffer.set(buffer)
+        try:
+            yield buffer
+        finally:
+            current_buffer.reset(token)
+            buffer.close()
 
     # -- sync API ------------------------------------------------------------------------
 

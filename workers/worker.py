@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import signal
 import socket
@@ -52,6 +53,7 @@ class ThreadWorker(SimpleWorker):
     job timeouts use a timer instead of SIGALRM (which only the main thread receives)."""
 
     death_penalty_class = TimerDeathPenalty
+    _suspension_checked = -math.inf
 
     def _install_signal_handlers(self) -> None:
         pass
@@ -68,6 +70,14 @@ class ThreadWorker(SimpleWorker):
         with self.connection.pipeline(transaction=False) as pipe:
             super().heartbeat(timeout, pipe)
             pipe.execute()
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """RQ's check for `rq suspend` (a round trip before every job), at most once a
+        HEARTBEAT_EVERY: a suspension takes effect within a second."""
+        if time.monotonic() - self._suspension_checked < HEARTBEAT_EVERY:
+            return
+        super().check_for_suspension(burst)
+        self._suspension_checked = time.monotonic()
 
     def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
         """RQ's set_state, skipped when the worker is already in ``state`` (RQ sets idle

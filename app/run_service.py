@@ -68,16 +68,19 @@ class RunService:
             body.webhook = check_webhook_url(body.webhook, self.webhook_allow_private)
         temporary = thread_id is None
         thread_id = thread_id or str(uuid_utils.uuid4())
-        if temporary or body.if_not_exists == "create":
+        create_thread = temporary or body.if_not_exists == "create"
+        if create_thread:
             self._create_thread(thread_id, graph_id, assistant_id, body)
-        elif not self.threads.exists(thread_id):
-            raise NotFoundError("Thread or assistant not found.")
         run_id = str(uuid_utils.uuid7())
         strategy = body.multitask_strategy or "enqueue"
-        admitted = self.runs.admit(
-            self._pending_event(thread_id, run_id, graph_id, assistant_id, body, temporary),
-            reject_if_busy=strategy == "reject",
-        )
+        try:
+            admitted = self.runs.admit(
+                self._pending_event(thread_id, run_id, graph_id, assistant_id, body, temporary),
+                reject_if_busy=strategy == "reject",
+                thread_must_exist=not create_thread,
+            )
+        except ThreadNotFound:
+            raise NotFoundError("Thread or assistant not found.") from None
         if strategy in ("interrupt", "rollback"):
             for other in self._in_flight(thread_id, exclude=run_id):
                 self.cancel(thread_id, other, strategy)

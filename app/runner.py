@@ -131,8 +131,16 @@ class Runner:
         self, thread_id: str, run_id: str, fields: dict[str, bytes], kwargs: dict[str, Any]
     ) -> str:
         writes = self.saver.group_commit(GROUP_COMMIT) if self.saver else nullcontext()
-        with writes:
+        with writes as buffer:
             outcome = await self._outcome(thread_id, run_id, fields, kwargs)
+            if outcome.type != "rollback":
+                # Written before the terminal event (with the last checkpoint writes, in
+                # the same MULTI/EXEC), so whoever sees the run end finds its output.
+                output, key = orjson.dumps(output_of(outcome)), self.keys.run_output(run_id)
+                if buffer is None:
+                    self.redis.set(key, output, ex=OUTPUT_TTL)
+                else:
+                    buffer.add(lambda pipe: pipe.set(key, output, ex=OUTPUT_TTL))
         self._finish(thread_id, run_id, kwargs, outcome)
         return outcome.type
 
@@ -144,9 +152,6 @@ class Runner:
             self._send_webhook(thread_id, run_id, kwargs, outcome)
             self._roll_back(thread_id, run_id)
             return
-        # Written before the terminal event, so whoever sees the run end finds its output.
-        output = orjson.dumps(output_of(outcome))
-        self.redis.set(self.keys.run_output(run_id), output, ex=OUTPUT_TTL)
         self._emit(
             thread_id,
             run_id,

@@ -67,6 +67,7 @@ class Applied:
 class _MetadataState:
     metadata: dict[str, Any]
     version: str
+    exists: bool = True  # whether the thread existed when its metadata was read
 
 
 class RunStore:
@@ -129,27 +130,40 @@ class RunStore:
             return None
         return _applied(event, reply)
 
-    def admit(self, event: RunEvent, reject_if_busy: bool) -> Applied:
+    def admit(
+        self, event: RunEvent, reject_if_busy: bool, thread_must_exist: bool = False
+    ) -> Applied:
         """Record a run created here (its run.pending event) as the thread's last run.
 
         With ``reject_if_busy``, refuse it (RunRejected, nothing written) while any run of
         the thread is in flight; the check and the write are one script, so two racing
-        creations can never both pass. ``previous_run`` is the run this one comes after.
+        creations can never both pass. With ``thread_must_exist``, an unknown thread is
+        ThreadNotFound (nothing written). ``previous_run`` is the run this one comes after.
         """
-        reply = self._apply_one(event, "reject" if reject_if_busy else "queue")
+        admission = "reject" if reject_if_busy else "queue"
+        reply = self._apply_one(event, admission, thread_must_exist)
         if reply[0] == -3:
             raise RunRejected()
         if reply[0] == -2:
             raise RunThreadMismatch(event.run_id, event.thread_id)
         return _applied(event, reply)
 
-    def _apply_one(self, event: RunEvent, admission: str = "") -> list[Any]:
+    def _apply_one(
+        self, event: RunEvent, admission: str = "", thread_must_exist: bool = False
+    ) -> list[Any]:
         for _ in range(CAS_ATTEMPTS):
             metadata = self._read_metadata([event])
+            if thread_must_exist and not self._thread_exists(event.thread_id, metadata):
+                raise ThreadNotFound(event.thread_id)
             reply = _replies(self._call([event], metadata, admission=admission))[0]
             if reply[0] != -1:
                 return reply
         raise ConcurrentUpdate(event.thread_id)
+
+    def _thread_exists(self, thread_id: str, metadata: dict[str, _MetadataState]) -> bool:
+        """Whether the thread exists: known from its metadata read, else asked."""
+        state = metadata.get(thread_id)
+        return state.exists if state else bool(self.redis.exists(self.keys.thread(thread_id)))
 
     def _read_metadata(self, events: Sequence[RunEvent]) -> dict[str, _MetadataState]:
         """Metadata (and version token) of the threads whose events carry metadata."""
@@ -160,7 +174,9 @@ class RunStore:
         for thread_id in thread_ids:
             pipe.hmget(self.keys.thread(thread_id), "metadata", "mver")
         return {
-            thread_id: _MetadataState(orjson.loads(raw) if raw else {}, (mver or b"0").decode())
+            thread_id: _MetadataState(
+                orjson.loads(raw) if raw else {}, (mver or b"0").decode(), raw is not None
+            )
             for thread_id, (raw, mver) in zip(thread_ids, pipe.execute(), strict=True)
         }
 

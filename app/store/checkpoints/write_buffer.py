@@ -45,6 +45,10 @@ class WriteBuffer:
             self._timer = asyncio.get_running_loop().call_later(self.delay, self._flush_later)
         return step.value
 
+    def add(self, command: Cmd) -> None:
+        """Queue one more command (e.g. a run's output) to go out with the writes."""
+        self.cmds.append(command)
+
     def flush(self) -> None:
         """Write what is queued in one MULTI/EXEC (kept queued if that fails)."""
         if self._timer is not None:

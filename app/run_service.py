@@ -120,6 +120,7 @@ class RunService:
             "graph_id": graph_id,
             "temporary": temporary,
             "on_completion": body.on_completion or ("delete" if temporary else "keep"),
+            "durability": body.durability,
         }
         return RunEvent(
             thread_id=thread_id,

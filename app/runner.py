@@ -250,6 +250,7 @@ class Runner:
                 stream_mode=["values", "updates"],
                 interrupt_before=kwargs.get("interrupt_before"),
                 interrupt_after=kwargs.get("interrupt_after"),
+                durability=kwargs.get("durability"),  # None: LangGraph's default, "async"
             )
             async for mode, chunk in stream:
                 if mode == "values":

@@ -122,6 +122,20 @@ def test_unknown_thread_is_404_unless_if_not_exists_create(sdk: SyncLangGraphCli
     assert thread["status"] == "idle"
 
 
+def test_durability_exit_keeps_only_the_final_checkpoint(sdk: SyncLangGraphClient) -> None:
+    histories = {}
+    for durability in ("async", "exit"):
+        thread_id = sdk.threads.create()["thread_id"]
+        done = sdk.runs.wait(
+            thread_id, "agent", input={"fail": False, "ask": False}, durability=durability
+        )
+        assert sdk.threads.get(thread_id)["status"] == "idle"
+        histories[durability] = sdk.threads.get_history(thread_id, limit=100)
+        assert histories[durability][0]["values"] == done
+    assert len(histories["async"]) > 1
+    assert len(histories["exit"]) == 1
+
+
 def test_a_graph_that_raises_fails_its_run_only(
     sdk: SyncLangGraphClient, run_stack: RunStack
 ) -> None:

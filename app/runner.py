@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import methodcaller
 from typing import Any
 
 import orjson
@@ -87,13 +88,15 @@ class Runner:
     history_limit: int = DEFAULT_HISTORY_LIMIT
 
     def __post_init__(self) -> None:
-        self.threads = ThreadStore(self.redis, self.keys, history_limit=self.history_limit)
+        # The checkpoint saver (None without langgraph, an optional extra), also the thread
+        # store's. Its async methods run inline: each worker thread's loop serves one run.
+        self.saver: Any = default_checkpoints(self.redis, self.keys, inline=True)
+        self.threads = ThreadStore(
+            self.redis, self.keys, checkpoints=self.saver, history_limit=self.history_limit
+        )
         self.runs = RunStore(
             self.redis, self.keys, self.threads.scripts, self.lease_seconds, self.history_limit
         )
-        # The checkpoint saver (None without langgraph, an optional extra). Its async
-        # methods run inline: each worker thread's event loop serves one run.
-        self.saver: Any = default_checkpoints(self.redis, self.keys, inline=True)
         # Runs executing in this process (run id -> thread id), whose leases it renews.
         self.executing: dict[str, str] = {}
         self._executing_lock = threading.Lock()
@@ -137,10 +140,11 @@ class Runner:
                 # Written before the terminal event (with the last checkpoint writes, in
                 # the same MULTI/EXEC), so whoever sees the run end finds its output.
                 output, key = orjson.dumps(output_of(outcome)), self.keys.run_output(run_id)
+                write = methodcaller("set", key, output, ex=OUTPUT_TTL)
                 if buffer is None:
-                    self.redis.set(key, output, ex=OUTPUT_TTL)
+                    write(self.redis)
                 else:
-                    buffer.add(lambda pipe: pipe.set(key, output, ex=OUTPUT_TTL))
+                    buffer.add(write)
         self._finish(thread_id, run_id, kwargs, outcome)
         return outcome.type
 

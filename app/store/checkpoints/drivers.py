@@ -89,7 +89,13 @@ class SyncSession(PipelineSession):
             self.watcher.reset()
 
 
-def drive(op: Op[T], session: SyncSession) -> T:
+class StepRunner(Protocol):
+    """Runs one step synchronously: a SyncSession, or a WriteBuffer that queues writes."""
+
+    def run(self, step: Step) -> Any: ...
+
+
+def drive(op: Op[T], session: StepRunner) -> T:
     """Run an operation that emits nothing to its end; its return value."""
     step = advance(op, None)
     while not isinstance(step, Done):

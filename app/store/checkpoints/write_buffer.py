@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 from redis import Redis
 
-from app.store.checkpoints.drivers import Done, advance
-from app.store.checkpoints.steps import WRITE, Cmd, Op
+from app.store.checkpoints.drivers import SyncSession, drive
+from app.store.checkpoints.steps import WRITE, Cmd, Op, Step
 
 T = TypeVar("T")
 current_buffer: ContextVar[WriteBuffer | None] = ContextVar("checkpoint_writes", default=None)
@@ -34,16 +34,18 @@ class WriteBuffer:
 
     def queue(self, op: Op[T]) -> T:
         """Run a write-only operation into the queue; what it returns."""
-        step = advance(op, None)
-        while not isinstance(step, Done):
-            kind, cmds = step
-            if kind != WRITE:
-                raise TypeError(f"only write-only operations can be queued, not {kind}")
-            self.cmds.extend(cmds)
-            step = advance(op, [])
+        value = drive(op, self)
         if self.cmds and self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.delay, self._flush_later)
-        return step.value
+        return value
+
+    def run(self, step: Step) -> list[Any]:
+        """Take a WRITE step's commands into the queue (``drive`` feeds each step here)."""
+        kind, cmds = step
+        if kind != WRITE:
+            raise TypeError(f"only write-only operations can be queued, not {kind}")
+        self.cmds.extend(cmds)
+        return []
 
     def add(self, command: Cmd) -> None:
         """Queue one more command (e.g. a run's output) to go out with the writes."""
@@ -56,10 +58,7 @@ class WriteBuffer:
             self._timer = None
         if not self.cmds:
             return
-        with self.redis.pipeline() as pipe:
-            for c in self.cmds:
-                c(pipe)
-            pipe.execute()
+        SyncSession(self.redis).run((WRITE, self.cmds))
         self.cmds.clear()
 
     def close(self) -> None:
@@ -81,7 +80,7 @@ def open_buffer() -> WriteBuffer | None:
     return None if buffer is None or buffer.closed else buffer
 
 
-def flush_current() -> Any:
+def flush_current() -> None:
     """Write the current context's queued writes before a read sees the store."""
     buffer = open_buffer()
     if buffer is not None:

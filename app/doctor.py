@@ -41,6 +41,7 @@ import orjson
 from redis import Redis
 
 from app.domain import ThreadStatus
+from app.store.codec import MEMBER_LENGTH, thread_id_of, thread_member
 from app.store.keys import SORT_FIELDS, Keys
 from app.store.metadata_index import metadata_leaves
 from app.store.scripts import lua_source
@@ -66,6 +67,9 @@ PROBLEMS: dict[str, str] = {
     "leaf_missing": "thread missing from a leaf set of its metadata",
     "leaf_stale": "leaf set member whose metadata lacks that leaf",
     "leaf_dangling": "leaf set member without a thread hash",
+    "text_member": "status, order or leaf set member that is not a 16-byte thread id, e.g. the "
+    "text form of stores written before them (the thread pass indexes those threads again; "
+    "repair drops the member)",
     "malformed_run": "run hash without a rank (not repaired)",
     "run_index": "run in the wrong runs:pending / runs:running / leases set for its status",
     "run_dangling": "runs:pending / runs:running / leases member without a run hash",
@@ -79,7 +83,7 @@ PROBLEMS: dict[str, str] = {
 
 # Re-index one thread from its hash: its status and order entries; a missing thread leaves
 # them all. KEYS[1] thread hash, KEYS[2..5] status zsets, KEYS[6..9] order zsets (both in
-# the order of ARGV), ARGV[1] thread id, ARGV[2..5] status names, ARGV[6..9] order fields
+# the order of ARGV), ARGV[1] thread member, ARGV[2..5] status names, ARGV[6..9] order fields
 # ("" for a constant 0). Returns the number of entries changed, -1 for a malformed hash.
 REINDEX_THREAD = """
 local id = ARGV[1]
@@ -117,7 +121,7 @@ return changed
 """
 
 # Add a thread to (or remove it from) one leaf set, only if its metadata is still the one
-# decided from. KEYS[1] thread hash, KEYS[2] leaf set; ARGV[1] thread id, ARGV[2] "add" or
+# decided from. KEYS[1] thread hash, KEYS[2] leaf set; ARGV[1] thread member, ARGV[2] "add" or
 # "rem", ARGV[3] the metadata version read ("" when the thread was missing). Returns 1
 # when changed, 0 when already so, -1 when the thread changed meanwhile.
 FIX_LEAF = """
@@ -157,8 +161,9 @@ return redis.call('ZREM', KEYS[2], id) + redis.call('ZREM', KEYS[3], id)
 # count and the status (and re-index it) when they differ. KEYS[1] thread hash, KEYS[2]
 # thread runs zset, KEYS[3..6] status zsets, KEYS[7..] the run hashes of the thread's runs
 # (as read by the caller); ARGV[1] thread id, ARGV[2] "check" or "fix", ARGV[3..6] status
-# names. Returns {1, stored inflight, counted, stored status, derived status}, {0} for a
-# missing thread, {-1} when the thread's runs changed since the caller read them.
+# names, ARGV[7] thread member. Returns {1, stored inflight, counted, stored status,
+# derived status}, {0} for a missing thread, {-1} when the thread's runs changed since the
+# caller read them.
 INFLIGHT = """
 local id = ARGV[1]
 local th = redis.call('HMGET', KEYS[1], 'status', 'inflight', 'outcome', 'outcome_version',
@@ -186,8 +191,8 @@ if ARGV[2] == 'fix' then
   if status ~= th[1] then
     redis.call('HSET', KEYS[1], 'status', status, 'status_since', since)
     for i = 3, 6 do
-      if ARGV[i] == status then redis.call('ZADD', KEYS[i], since, id)
-      else redis.call('ZREM', KEYS[i], id) end
+      if ARGV[i] == status then redis.call('ZADD', KEYS[i], since, ARGV[7])
+      else redis.call('ZREM', KEYS[i], ARGV[7]) end
     end
   end
 end
@@ -319,8 +324,9 @@ class Doctor:
             for thread_id in ids:
                 pipe.hmget(self.keys.thread(thread_id), *ROW_FIELDS)
                 pipe.hget(self.keys.thread(thread_id), "inflight")
+            members = [thread_member(thread_id) for thread_id in ids]
             for key in (*self.keys.statuses, *self.keys.orders):
-                pipe.zmscore(key, ids)
+                pipe.zmscore(key, members)
             replies = pipe.execute()
             rows = replies[: 2 * len(ids)]
             status_scores = replies[2 * len(ids) : 2 * len(ids) + len(STATUSES)]
@@ -398,7 +404,7 @@ class Doctor:
     ) -> None:
         pipe = self.redis.pipeline(transaction=False)
         for key, thread_id, _ in checks:
-            pipe.sismember(key, thread_id)
+            pipe.sismember(key, thread_member(thread_id))
         for (key, thread_id, mver), member in zip(checks, pipe.execute(), strict=True):
             if member:
                 state.present[key] += 1
@@ -470,15 +476,17 @@ class Doctor:
         for kind, keys in (("status", self.keys.statuses), ("order", self.keys.orders)):
             for key in keys:
                 self._dangling(
-                    report, state, repair, key, self.keys.thread, self._reindex, f"{kind}_dangling"
-                )
+                    report, state, repair, key, thread_id_of, self.keys.thread, self._reindex,
+                    f"{kind}_dangling",
+                )  # fmt: skip
 
     def _dangling_run_members(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
         keys = (self.keys.runs_in("pending"), self.keys.runs_in("running"), self.keys.leases())
         for key in keys:
             self._dangling(
-                report, state, repair, key, self.keys.run, self._run_index, "run_dangling"
-            )
+                report, state, repair, key, bytes.decode, self.keys.run, self._run_index,
+                "run_dangling",
+            )  # fmt: skip
 
     def _dangling(
         self,
@@ -486,24 +494,27 @@ class Doctor:
         state: _Counts,
         repair: bool,
         key: str,
+        id_of: Callable[[bytes], str],
         record_key: Callable[[str], str],
         reindex: Callable[[str], int],
         problem: str,
     ) -> None:
-        """Members of the zset ``key`` whose record (``record_key(member)``) is gone; read
-        only when the zset holds more members than the records found in it."""
+        """Members of the zset ``key`` whose record (``record_key(id_of(member))``) is gone;
+        read only when the zset holds more members than the records found in it."""
         card = self.redis.zcard(key)
         if card == state.present[key]:
             return
         self.progress.start(key, card)
         for members in self._zscan(key):
+            members = self._without_text_members(report, key, members, repair)
+            ids = [id_of(member) for member in members]
             pipe = self.redis.pipeline(transaction=False)
-            for member in members:
-                pipe.exists(record_key(member))
-            for member, exists in zip(members, pipe.execute(), strict=True):
+            for record_id in ids:
+                pipe.exists(record_key(record_id))
+            for record_id, exists in zip(ids, pipe.execute(), strict=True):
                 if not exists:
-                    fixed = repair and reindex(member) >= 0
-                    report.add(problem, f"{key} holds {member}", fixed)
+                    fixed = repair and reindex(record_id) >= 0
+                    report.add(problem, f"{key} holds {record_id}", fixed)
             self.progress.advance(len(members))
 
     def _leaf_set_pass(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
@@ -524,10 +535,12 @@ class Doctor:
 
     def _check_leaf_set(self, report: DoctorReport, key: str, leaf: str, repair: bool) -> None:
         for members in self._sscan(key):
+            members = self._without_text_members(report, key, members, repair)
+            ids = [thread_id_of(member) for member in members]
             pipe = self.redis.pipeline(transaction=False)
-            for thread_id in members:
+            for thread_id in ids:
                 pipe.hmget(self.keys.thread(thread_id), "metadata", "mver")
-            for thread_id, (metadata, mver) in zip(members, pipe.execute(), strict=True):
+            for thread_id, (metadata, mver) in zip(ids, pipe.execute(), strict=True):
                 if metadata is None:
                     fixed = repair and self._leaf(key, thread_id, "rem", "") >= 0
                     report.add("leaf_dangling", f"{key} holds {thread_id}", fixed)
@@ -538,6 +551,21 @@ class Doctor:
                 version = (mver or b"0").decode()
                 fixed = repair and self._leaf(key, thread_id, "rem", version) >= 0
                 report.add("leaf_stale", f"{key} holds {thread_id}", fixed)
+
+    def _without_text_members(
+        self, report: DoctorReport, key: str, members: list[bytes], repair: bool
+    ) -> list[bytes]:
+        """The members of a thread index that are 16-byte thread ids; the others (the text
+        form of older stores, or junk) are reported, and dropped with ``repair``."""
+        if key in (self.keys.runs_in("pending"), self.keys.runs_in("running"), self.keys.leases()):
+            return members
+        text = [m for m in members if len(m) != MEMBER_LENGTH]
+        if text and repair:
+            leaf_set = key.startswith(self.keys.metadata_leaf(""))
+            (self.redis.srem if leaf_set else self.redis.zrem)(key, *text)
+        for member in text:
+            report.add("text_member", f"{key} holds {member!r}", repair)
+        return [m for m in members if len(m) == MEMBER_LENGTH]
 
     def _check_thread_leaves(
         self,
@@ -648,13 +676,15 @@ class Doctor:
         return int(
             self._reindex_thread(
                 keys=[self.keys.thread(thread_id), *self.keys.statuses, *self.keys.orders],
-                args=[thread_id, *STATUSES, *orders],
+                args=[thread_member(thread_id), *STATUSES, *orders],
             )
         )
 
     def _leaf(self, key: str, thread_id: str, op: str, mver: str) -> int:
         return int(
-            self._fix_leaf(keys=[self.keys.thread(thread_id), key], args=[thread_id, op, mver])
+            self._fix_leaf(
+                keys=[self.keys.thread(thread_id), key], args=[thread_member(thread_id), op, mver]
+            )
         )
 
     def _run_index(self, run_id: str) -> int:
@@ -676,7 +706,7 @@ class Doctor:
                     *self.keys.statuses,
                     *(self.keys.run(run_id) for run_id in runs),
                 ],
-                args=[thread_id, mode, *STATUSES],
+                args=[thread_id, mode, *STATUSES, thread_member(thread_id)],
             )
             if reply[0] != -1:
                 return reply
@@ -702,12 +732,12 @@ class Doctor:
         if pending:
             yield pending
 
-    def _zscan(self, key: str) -> Iterator[list[str]]:
+    def _zscan(self, key: str) -> Iterator[list[bytes]]:
         cursor = 0
         while True:
             cursor, found = self.redis.zscan(key, cursor, count=self.batch)
             if found:
-                yield [member.decode() for member, _ in found]
+                yield [member for member, _ in found]
             if cursor == 0:
                 return
 
@@ -720,12 +750,12 @@ class Doctor:
             if cursor == 0:
                 return
 
-    def _sscan(self, key: str) -> Iterator[list[str]]:
+    def _sscan(self, key: str) -> Iterator[list[bytes]]:
         cursor = 0
         while True:
             cursor, found = self.redis.sscan(key, cursor, count=self.batch)
             if found:
-                yield [member.decode() for member in found]
+                yield list(found)
             if cursor == 0:
                 return
 

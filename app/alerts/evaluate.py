@@ -26,7 +26,7 @@ from rq import Queue
 
 from app.alerts.rules import AlertRule
 from app.errors import WebhookUrlRejected
-from app.store.codec import RawJSON, redis_now_us, us_to_iso
+from app.store.codec import RawJSON, redis_now_us, thread_id_of, thread_member, us_to_iso
 from app.store.keys import Keys
 from app.store.metadata_index import contains
 from app.store.scripts import Scripts
@@ -158,36 +158,36 @@ def matching_candidates(redis: Redis, keys: Keys, rule: AlertRule, cutoff: int) 
         driver = leaves[sizes.index(min(sizes))]
         others = [leaf for leaf in leaves if leaf != driver]
         found = []
-        for page in _pages(m.decode() for m in redis.sscan_iter(driver, count=PAGE)):
+        for page in _pages(redis.sscan_iter(driver, count=PAGE)):
             pipe = redis.pipeline(transaction=False)
             pipe.zmscore(status, page)
             for leaf in others:
                 pipe.smismember(leaf, page)
             scores, *flags = pipe.execute()
             found += [
-                thread_id
-                for thread_id, score, *member in zip(page, scores, *flags, strict=True)
-                if score is not None and score <= cutoff and all(member)
+                thread_id_of(member)
+                for member, score, *held in zip(page, scores, *flags, strict=True)
+                if score is not None and score <= cutoff and all(held)
             ]
         return found
     found, start = [], 0
     while True:
-        page = [m.decode() for m in redis.zrangebyscore(status, "-inf", cutoff, start, PAGE)]
+        page = redis.zrangebyscore(status, "-inf", cutoff, start, PAGE)
         if leaves and page:
             pipe = redis.pipeline(transaction=False)
             for leaf in leaves:
                 pipe.smismember(leaf, page)
             flags = pipe.execute()
-            found += [t for t, *member in zip(page, *flags, strict=True) if all(member)]
+            found += [thread_id_of(m) for m, *held in zip(page, *flags, strict=True) if all(held)]
         else:
-            found += page
+            found += map(thread_id_of, page)
         if len(page) < PAGE:
             return found
         start += PAGE
 
 
-def _pages(items: Iterable[str]) -> Iterable[list[str]]:
-    page: list[str] = []
+def _pages(items: Iterable[bytes]) -> Iterable[list[bytes]]:
+    page: list[bytes] = []
     for item in items:
         page.append(item)
         if len(page) == PAGE:
@@ -211,7 +211,7 @@ def _claim(
     verdicts = _verdicts(redis, keys, rule, ids)
     args: list[Any] = ["claim", now_us, cutoff, rule.renotify_us, len(leaves)]
     for thread_id, (mver, verdict) in zip(ids, verdicts, strict=True):
-        args += [thread_id, mver, verdict]
+        args += [thread_id, thread_member(thread_id), mver, verdict]
     reply = scripts.alerts(
         keys=[
             keys.alert_state(rule.name),

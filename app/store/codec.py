@@ -1,5 +1,10 @@
 """Encoding between Redis hashes and API-shaped dicts: timestamps, JSON fields.
 
+Thread ids are held by the index zsets and sets (status, order, ttl, metadata leaves, alert
+candidates) as the UUID's 16 bytes, ``thread_member``: a third of the text's memory, in the
+same byte order (so that ``order:thread_id`` ranks them as the text would); ``thread_id_of``
+turns a member back into the id. Keys and hashes keep the text.
+
 Timestamps are stored as integer microseconds since the epoch (exact in a double, compact
 in a listpack) and rendered as RFC 3339 with microseconds and ``+00:00``, like LangGraph.
 JSON fields are stored as the exact bytes the API returns; reads keep them as ``RawJSON``
@@ -27,6 +32,28 @@ THREAD_JSON_FIELDS: dict[str, bytes] = {
 THREAD_TIME_FIELDS = ("created_at", "updated_at", "state_updated_at", "status_since")
 RUN_JSON_FIELDS: dict[str, bytes] = {"metadata": b"{}", "kwargs": b"{}"}
 RUN_TIME_FIELDS = ("created_at", "updated_at")
+
+
+MEMBER_LENGTH = 16
+TEXT_MEMBER_LENGTH = 36  # a member written as the id's text, before 16-byte members
+
+
+def thread_member(thread_id: str) -> bytes:
+    """The index member of a thread id (a canonical UUID, as the API validates them)."""
+    member = bytes.fromhex(thread_id.replace("-", ""))
+    if len(member) != MEMBER_LENGTH:
+        raise ValueError(f"not a thread id: {thread_id!r}")
+    return member
+
+
+def thread_id_of(member: bytes) -> str:
+    """The thread id of an index member (the inverse of ``thread_member``); a member in the
+    text form that stores written before 16-byte members hold (``threadwatch doctor --fix``
+    converts them) is that text."""
+    if len(member) == TEXT_MEMBER_LENGTH:
+        return member.decode()
+    h = member.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class RawJSON(bytes):

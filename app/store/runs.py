@@ -32,7 +32,7 @@ from app.errors import (
     ThreadNotFound,
 )
 from app.models import RunEvent
-from app.store.codec import datetime_to_us, decode_hash, dumps, run_from_hash
+from app.store.codec import datetime_to_us, decode_hash, dumps, run_from_hash, thread_member
 from app.store.keys import Keys
 from app.store.metadata_index import metadata_leaves
 from app.store.scripts import Scripts
@@ -210,7 +210,7 @@ class RunStore:
         args: list[Any],
         admission: str = "",
     ) -> None:
-        """Append one event's keys and its 21 arguments (see transition.lua's header)."""
+        """Append one event's keys and its 22 arguments (see transition.lua's header)."""
         expected, merged_json, leave, join, token = "", b"", [], [], ""
         state = metadata.get(event.thread_id)
         merged: dict[str, Any] = state.metadata if state else {}
@@ -253,6 +253,7 @@ class RunStore:
             dumps(event.config) if event.config else "",
             admission,
             seconds_to_us(event.lease_seconds) if event.lease_seconds else "",
+            thread_member(event.thread_id),
         )
 
     # -- run records ---------------------------------------------------------------------
@@ -280,7 +281,7 @@ class RunStore:
                 self.keys.metrics(),
                 *self.keys.leaf_index,
             ],
-            args=[thread_id, run_id, self.history_limit],
+            args=[thread_id, run_id, self.history_limit, thread_member(thread_id)],
         )
         if reply[0] == 0:
             raise RunNotFound(run_id)

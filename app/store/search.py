@@ -17,7 +17,13 @@ from typing import Any
 from redis import Redis
 
 from app.domain import ThreadStatus
-from app.store.codec import RawJSON, redis_now_us, threads_from_hashes
+from app.store.codec import (
+    RawJSON,
+    redis_now_us,
+    thread_id_of,
+    thread_member,
+    threads_from_hashes,
+)
 from app.store.keys import Keys
 from app.store.metadata_index import CompiledFilter, compile_filter, contains
 from app.store.scripts import Scripts
@@ -95,7 +101,7 @@ class ThreadSearch:
             return self._page_of_ids(query, compiled, offset, count), "ids"
         if _exact(query, compiled):
             reply = self._call_search(query, compiled, offset, count, plan, with_threads=True)
-            ids = [thread_id.decode() for thread_id in reply[1::2]]
+            ids = [thread_id_of(member) for member in reply[1::2]]
             return threads_from_hashes(ids, reply[2::2]), reply[0].decode()
         query = self._pin_now(query)
         out: list[dict[str, Any]] = []
@@ -115,7 +121,7 @@ class ThreadSearch:
         self, query: ThreadQuery, compiled: CompiledFilter, offset: int, count: int, plan: str
     ) -> tuple[str, list[str]]:
         reply = self._call_search(query, compiled, offset, count, plan)
-        return reply[0].decode(), [member.decode() for member in reply[1:]]
+        return reply[0].decode(), [thread_id_of(member) for member in reply[1:]]
 
     def _call_search(
         self,
@@ -166,17 +172,18 @@ class ThreadSearch:
         if not ids:
             return []
         query = self._pin_now(query)
+        members = [thread_member(thread_id) for thread_id in ids]
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zmscore(self.keys.order(query.sort_by), ids)
+        pipe.zmscore(self.keys.order(query.sort_by), members)
         filters = self._filter_keys(query, compiled)
         for key in filters:
             if key == filters[0] and query.status and query.min_age_us is None:
-                pipe.zmscore(key, ids)
+                pipe.zmscore(key, members)
             else:
-                pipe.smismember(key, ids)
+                pipe.smismember(key, members)
         age = self._age_keys(query)
         for key in age:
-            pipe.zmscore(key, ids)
+            pipe.zmscore(key, members)
         scores, *flags = pipe.execute()
         flags, since = flags[: len(filters)], flags[len(filters) :]
         old_enough = _old_enough(query, since, len(ids))

@@ -20,6 +20,7 @@ from app.store.codec import (
     decode_hash,
     dumps,
     thread_from_hash,
+    thread_member,
     threads_from_hashes,
     transition_from_entry,
     ttl_from_hash,
@@ -157,7 +158,7 @@ class ThreadStore:
                 *(self.keys.metadata_leaf(leaf) for leaf in leaves),
             ],
             args=[
-                thread_id,
+                thread_member(thread_id),
                 dumps(metadata),
                 dumps(config or {}),
                 b"" if values is None else dumps(values),
@@ -197,7 +198,7 @@ class ThreadStore:
                     *(self.keys.metadata_leaf(leaf) for leaf in join),
                 ],
                 args=[
-                    thread_id,
+                    thread_member(thread_id),
                     mver if changed else "",
                     dumps(merged),
                     len(leave),
@@ -238,7 +239,7 @@ class ThreadStore:
                     *(self.keys.metadata_leaf(leaf) for leaf in leaves),
                     *(self.keys.run(run_id) for run_id in run_ids),
                 ],
-                args=[thread_id, mver, len(leaves), len(run_ids), *run_ids],
+                args=[thread_member(thread_id), mver, len(leaves), len(run_ids), *run_ids],
             )
 
         if self._with_cas(thread_id, attempt, lambda reply: reply == -1) == 0:
@@ -262,7 +263,7 @@ class ThreadStore:
                 *self.keys.leaf_index,
             ],
             args=[
-                thread_id,
+                thread_member(thread_id),
                 dumps(values),
                 dumps(interrupts),
                 (ThreadStatus.INTERRUPTED if interrupted else ThreadStatus.IDLE).value,

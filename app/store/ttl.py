@@ -20,7 +20,7 @@ from redis.client import Pipeline
 from redis.exceptions import WatchError
 
 from app.errors import ConcurrentUpdate, ThreadNotFound
-from app.store.codec import redis_now_us, ttl_expiry_us, ttl_us
+from app.store.codec import redis_now_us, thread_id_of, ttl_expiry_us, ttl_us
 from app.store.keys import Keys
 from app.store.threads import ThreadStore
 
@@ -49,8 +49,8 @@ def expire_threads(threads: ThreadStore, now_us: int | None = None, limit: int =
     due = redis.zrangebyscore(keys.ttl(), "-inf", now_us, start=0, num=limit)
     expired = 0
     for member in due:
-        thread_id = member.decode()
-        action = _settle(threads, thread_id, now_us)
+        thread_id = thread_id_of(member)
+        action = _settle(threads, thread_id, member, now_us)
         if action == KEEP_LATEST:
             threads.prune([thread_id], KEEP_LATEST)
         elif action == DELETE:
@@ -65,19 +65,20 @@ def expire_threads(threads: ThreadStore, now_us: int | None = None, limit: int =
     return expired
 
 
-def _settle(threads: ThreadStore, thread_id: str, now_us: int) -> str | None:
+def _settle(threads: ThreadStore, thread_id: str, member: bytes, now_us: int) -> str | None:
     """Decide one candidate from its hash and write the decision in the same transaction:
     drop its ttl entry (gone, or no TTL any more), re-score it (not due yet, or busy), or
     claim a ``keep_latest`` expiry (counted here). Returns ``delete`` when the thread is due
     for deletion (left to ``ThreadStore.delete``), ``keep_latest`` when this call claimed a
-    prune, else None (also when other writers kept changing the thread: the next sweep)."""
+    prune, else None (also when other writers kept changing the thread: the next sweep).
+    ``member`` is the thread's ttl entry as read."""
     key = threads.keys.thread(thread_id)
     with threads.redis.pipeline() as pipe:
         for _ in range(WATCH_ATTEMPTS):
             try:
                 pipe.watch(key)
                 fields = dict(zip(FIELDS, pipe.hmget(key, FIELDS), strict=True))
-                action = _decide(pipe, threads.keys, thread_id, fields, now_us)
+                action = _decide(pipe, threads.keys, thread_id, member, fields, now_us)
                 if action != DELETE:
                     pipe.execute()
                 return action
@@ -87,7 +88,12 @@ def _settle(threads: ThreadStore, thread_id: str, now_us: int) -> str | None:
 
 
 def _decide(
-    pipe: Pipeline, keys: Keys, thread_id: str, fields: dict[str, bytes | None], now_us: int
+    pipe: Pipeline,
+    keys: Keys,
+    thread_id: str,
+    member: bytes,
+    fields: dict[str, bytes | None],
+    now_us: int,
 ) -> str | None:
     """Name the decision for one thread and queue its writes on ``pipe`` (in MULTI)."""
     expiry = ttl_expiry_us(fields)
@@ -97,12 +103,12 @@ def _decide(
         return DELETE
     pipe.multi()
     if expiry is None:  # deleted, or its TTL removed
-        pipe.zrem(keys.ttl(), thread_id)
+        pipe.zrem(keys.ttl(), member)
         return None
     if expiry > now_us:  # active since it was scored
-        pipe.zadd(keys.ttl(), {thread_id: expiry}, xx=True)
+        pipe.zadd(keys.ttl(), {member: expiry}, xx=True)
         return None
-    pipe.zadd(keys.ttl(), {thread_id: now_us + ttl_us(fields["ttl_minutes"] or 0)}, xx=True)
+    pipe.zadd(keys.ttl(), {member: now_us + ttl_us(fields["ttl_minutes"] or 0)}, xx=True)
     if busy:
         return None
     pipe.hset(keys.thread(thread_id), "ttl_pruned_at", now_us)

@@ -11,12 +11,13 @@ from pathlib import Path
 import redis
 
 from app.doctor import Doctor
-from app.store.codec import now_us, us_to_iso
+from app.store.codec import now_us, thread_member, us_to_iso
 from app.store.keys import Keys
 from tests.support import server_env
 from tests.unit.helpers import event, make_stores
 
 T1, T2 = "00000000-0000-4000-8000-0000000000c1", "00000000-0000-4000-8000-0000000000c2"
+GHOST = "00000000-0000-4000-8000-00000000dead"
 R1 = "00000000-0000-4000-8000-0000000000d1"
 KEYS = Keys()
 
@@ -82,10 +83,10 @@ def test_stats_sweep_and_doctor(redis_client: redis.Redis, redis_url: str, tmp_p
     assert result.returncode == 0, result.stderr
     assert "Checked 2 threads, 1 runs" in result.stdout
 
-    redis_client.zrem(KEYS.status("idle"), T2)
-    redis_client.zadd(KEYS.status("error"), {T2: 1})
-    redis_client.sadd(KEYS.metadata_leaf('["team","b"]'), T1)
-    redis_client.zadd(KEYS.order("created_at"), {"ghost": 1})
+    redis_client.zrem(KEYS.status("idle"), thread_member(T2))
+    redis_client.zadd(KEYS.status("error"), {thread_member(T2): 1})
+    redis_client.sadd(KEYS.metadata_leaf('["team","b"]'), thread_member(T1))
+    redis_client.zadd(KEYS.order("created_at"), {thread_member(GHOST): 1})
     redis_client.hset(KEYS.thread(T1), "inflight", 4)
     result = threadwatch(redis_url, tmp_path, "doctor")
     assert result.returncode == 1
@@ -101,11 +102,11 @@ def test_stats_sweep_and_doctor(redis_client: redis.Redis, redis_url: str, tmp_p
 def test_doctor_on_many_threads(redis_client: redis.Redis) -> None:
     """Batches over a few thousand threads on a real server, two of them broken."""
     stores = make_stores(redis_client)
-    pipe_ids = [f"bulk-{i:05d}" for i in range(3000)]
+    pipe_ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(3000)]
     for thread_id in pipe_ids:
         stores.threads.create(thread_id, {"shard": int(thread_id[-1])})
-    redis_client.zrem(KEYS.status("idle"), pipe_ids[10])
-    redis_client.srem(KEYS.metadata_leaf('["shard",7]'), pipe_ids[2007])
+    redis_client.zrem(KEYS.status("idle"), thread_member(pipe_ids[10]))
+    redis_client.srem(KEYS.metadata_leaf('["shard",7]'), thread_member(pipe_ids[2007]))
     report = Doctor(redis_client, KEYS, batch=500).fix()
     assert report.threads == 3000
     assert {p.name: p.found for p in report.found_problems()} == {

@@ -12,6 +12,7 @@ import httpx
 import orjson
 import redis
 
+from app.store.codec import thread_id_of
 from app.store.metadata_index import metadata_leaves
 from tests.integration.helpers import (
     STATUSES,
@@ -53,7 +54,8 @@ def check_invariants(r: redis.Redis) -> dict[str, dict[bytes, bytes]]:
         if ":" not in text(key).removeprefix("tw:thread:")  # not :runs, :transitions
     }
     members = {
-        status: {text(m) for m in r.zrange(f"tw:status:{status}", 0, -1)} for status in STATUSES
+        status: {thread_id_of(m) for m in r.zrange(f"tw:status:{status}", 0, -1)}
+        for status in STATUSES
     }
     for thread_id, fields in threads.items():
         in_sets = [status for status in STATUSES if thread_id in members[status]]
@@ -61,14 +63,14 @@ def check_invariants(r: redis.Redis) -> dict[str, dict[bytes, bytes]]:
     for status, ids in members.items():
         assert ids <= threads.keys(), (status, ids - threads.keys())
     for field in ("created_at", "updated_at", "state_updated_at", "thread_id"):
-        ordered = {text(m) for m in r.zrange(f"tw:order:{field}", 0, -1)}
+        ordered = {thread_id_of(m) for m in r.zrange(f"tw:order:{field}", 0, -1)}
         assert ordered == threads.keys(), field
     index: dict[str, set[str]] = {thread_id: set() for thread_id in threads}
     for key in r.scan_iter(match="tw:mi:*"):
         leaf = text(key).removeprefix("tw:mi:")
         for member in r.smembers(key):
-            assert text(member) in threads, ("ghost index entry", leaf, member)
-            index[text(member)].add(leaf)
+            assert thread_id_of(member) in threads, ("ghost index entry", leaf, member)
+            index[thread_id_of(member)].add(leaf)
     for thread_id, fields in threads.items():
         assert index[thread_id] == metadata_leaves(orjson.loads(fields[b"metadata"])), thread_id
     for key in r.scan_iter(match="tw:run:*"):

@@ -13,6 +13,7 @@ from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import NotFoundError
 
+from app.store.codec import thread_member
 from app.store.keys import Keys
 from app.store.threads import ThreadStore
 from app.store.ttl import expire_threads
@@ -37,7 +38,7 @@ def leaf_sets_holding(client: redis.Redis, thread_id: str) -> list[str]:
     return [
         key.decode()
         for key in client.scan_iter(match=f"{KEYS.metadata_leaf('')}*")
-        if client.sismember(key, thread_id)
+        if client.sismember(key, thread_member(thread_id))
     ]
 
 
@@ -62,7 +63,7 @@ def test_an_expired_thread_leaves_search_and_every_index(
         client.threads.get(thread_id)
     assert leaf_sets_holding(redis_client, thread_id) == []
     for key in [*KEYS.statuses, *KEYS.orders, KEYS.ttl()]:
-        assert redis_client.zscore(key, thread_id) is None, key
+        assert redis_client.zscore(key, thread_member(thread_id)) is None, key
     assert redis_client.hget(KEYS.metrics(), "expired|delete") == b"1"
 
 

@@ -20,6 +20,7 @@ from app.domain import ThreadStatus
 from app.graphs import GraphRegistry
 from app.models import RunEvent
 from app.settings import Settings
+from app.store.codec import thread_id_of, thread_member
 from app.store.keys import SORT_FIELDS, Keys
 from app.store.metadata_index import metadata_leaves
 from app.store.runs import RunStore
@@ -104,14 +105,16 @@ def _thread_violations(redis: Redis, thread_id: str) -> list[str]:
     h = thread_hash(redis, thread_id)
     problems = []
     member_of = [
-        s.value for s in ThreadStatus if redis.zscore(KEYS.status(s), thread_id) is not None
+        s.value
+        for s in ThreadStatus
+        if redis.zscore(KEYS.status(s), thread_member(thread_id)) is not None
     ]
     if member_of != [h["status"]]:
         problems.append(f"{thread_id}: status {h['status']!r} but in status sets {member_of}")
-    elif redis.zscore(KEYS.status(h["status"]), thread_id) != int(h["status_since"]):
+    elif redis.zscore(KEYS.status(h["status"]), thread_member(thread_id)) != int(h["status_since"]):
         problems.append(f"{thread_id}: status score != status_since {h['status_since']}")
     for field in SORT_FIELDS:
-        score = redis.zscore(KEYS.order(field), thread_id)
+        score = redis.zscore(KEYS.order(field), thread_member(thread_id))
         want = 0 if field == "thread_id" else int(h[field])
         if score != want:
             problems.append(f"{thread_id}: order:{field} score {score} != {want}")
@@ -126,8 +129,8 @@ def _dangling_members(redis: Redis, ids: set[str]) -> list[str]:
     problems = []
     for key in [*KEYS.statuses, *KEYS.orders]:
         for member in redis.zrange(key, 0, -1):
-            if member.decode() not in ids:
-                problems.append(f"{key} holds {member.decode()}, which has no thread hash")
+            if thread_id_of(member) not in ids:
+                problems.append(f"{key} holds {member!r}, which has no thread hash")
     return problems
 
 
@@ -139,7 +142,7 @@ def _leaf_set_violations(redis: Redis, ids: list[str]) -> list[str]:
         for leaf in metadata_leaves(metadata):
             expected.setdefault(KEYS.metadata_leaf(leaf), set()).add(thread_id)
     actual = {
-        key.decode(): {m.decode() for m in redis.smembers(key)}
+        key.decode(): {thread_id_of(m) for m in redis.smembers(key)}
         for key in redis.keys(f"{KEYS.metadata_leaf('')}*")
     }
     return [

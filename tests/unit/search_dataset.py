@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from app.api.deps import Stores
+from app.store.codec import thread_id_of, thread_member
 from app.store.metadata_index import MAX_VALUE_BYTES, contains
 from app.store.search import ThreadQuery
 from tests.unit.helpers import KEYS, at, event, us
@@ -66,11 +67,11 @@ def populate(stores: Stores, rng: random.Random) -> None:
         for field, spread in (("created_at", 100), ("updated_at", 30), ("state_updated_at", 5)):
             when = us(at(rng.randrange(spread)))
             stores.redis.hset(KEYS.thread(thread_id), field, when)
-            stores.redis.zadd(KEYS.order(field), {thread_id: when})
+            stores.redis.zadd(KEYS.order(field), {thread_member(thread_id): when})
 
 
 def all_ids(stores: Stores) -> list[str]:
-    return [m.decode() for m in stores.redis.zrange(KEYS.order("thread_id"), 0, -1)]
+    return [thread_id_of(m) for m in stores.redis.zrange(KEYS.order("thread_id"), 0, -1)]
 
 
 def reference(threads: list[dict[str, Any]], q: ThreadQuery) -> list[dict[str, Any]]:

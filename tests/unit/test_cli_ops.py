@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from app.api.deps import Stores
 from app.cli import cli, human_duration, parse_metadata_filters
 from app.cli import operator as cli_module
-from app.store.codec import now_us, us_to_iso
+from app.store.codec import now_us, thread_member, us_to_iso
 from tests.unit.helpers import KEYS, event, make_stores
 
 T1, T2, T3 = (f"00000000-0000-4000-8000-0000000000a{i}" for i in (1, 2, 3))
@@ -189,16 +189,18 @@ def test_doctor_clean_finds_fixes(
     assert code == 0, out
     assert "Checked 3 threads, 2 runs" in out and "No problems found." in out
 
-    fake_redis.zrem(KEYS.status("idle"), T3)
-    fake_redis.zadd(KEYS.status("error"), {T1: 1})
-    fake_redis.sadd(KEYS.metadata_leaf('["team","b"]'), T1)
-    fake_redis.zadd(KEYS.order("updated_at"), {"ghost": 1})
+    fake_redis.zrem(KEYS.status("idle"), thread_member(T3))
+    fake_redis.zadd(KEYS.status("error"), {thread_member(T1): 1})
+    fake_redis.sadd(KEYS.metadata_leaf('["team","b"]'), thread_member(T1))
+    fake_redis.zadd(
+        KEYS.order("updated_at"), {thread_member("00000000-0000-4000-8000-00000000dead"): 1}
+    )
     fake_redis.hset(KEYS.thread(T3), "inflight", 2)
     code, out = invoke(runner, "doctor")
     assert code == 1, out
     for name in ("status_missing", "status_extra", "leaf_stale", "order_dangling", "inflight"):
         assert name in out
-    assert T3 in out and "ghost" in out
+    assert T3 in out and "dead" in out
     assert "doctor --fix" in out
 
     code, out = invoke(runner, "doctor", "--fix")

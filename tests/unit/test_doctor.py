@@ -11,6 +11,7 @@ from fakeredis import FakeRedis
 from app.api.deps import Stores
 from app.doctor import Doctor, DoctorReport
 from app.domain import ThreadStatus
+from app.store.codec import thread_id_of, thread_member
 from app.store.metadata_index import metadata_leaves
 from app.store.search import ThreadQuery
 from tests.unit.helpers import KEYS, at, event, index_violations, thread_hash
@@ -67,43 +68,43 @@ def status_of(redis: FakeRedis, thread_id: str) -> str:
 
 
 def remove_from_status_set(r: FakeRedis) -> None:
-    r.zrem(KEYS.status(status_of(r, T2)), T2)
+    r.zrem(KEYS.status(status_of(r, T2)), thread_member(T2))
 
 
 def add_to_second_status_set(r: FakeRedis) -> None:
-    r.zadd(KEYS.status("error"), {T3: 5})
+    r.zadd(KEYS.status("error"), {thread_member(T3): 5})
 
 
 def wrong_status_score(r: FakeRedis) -> None:
-    r.zadd(KEYS.status(status_of(r, T3)), {T3: 12345})
+    r.zadd(KEYS.status(status_of(r, T3)), {thread_member(T3): 12345})
 
 
 def dangling_status_member(r: FakeRedis) -> None:
-    r.zadd(KEYS.status("interrupted"), {GHOST: 1})
+    r.zadd(KEYS.status("interrupted"), {thread_member(GHOST): 1})
 
 
 def dangling_order_entry(r: FakeRedis) -> None:
-    r.zadd(KEYS.order("updated_at"), {GHOST: 1})
+    r.zadd(KEYS.order("updated_at"), {thread_member(GHOST): 1})
 
 
 def missing_order_entry(r: FakeRedis) -> None:
-    r.zrem(KEYS.order("created_at"), T1)
+    r.zrem(KEYS.order("created_at"), thread_member(T1))
 
 
 def wrong_order_score(r: FakeRedis) -> None:
-    r.zadd(KEYS.order("thread_id"), {T1: 7})
+    r.zadd(KEYS.order("thread_id"), {thread_member(T1): 7})
 
 
 def stale_leaf_member(r: FakeRedis) -> None:
-    r.sadd(KEYS.metadata_leaf('["team","b"]'), T1)
+    r.sadd(KEYS.metadata_leaf('["team","b"]'), thread_member(T1))
 
 
 def dangling_leaf_member(r: FakeRedis) -> None:
-    r.sadd(KEYS.metadata_leaf('["team","zzz"]'), GHOST)
+    r.sadd(KEYS.metadata_leaf('["team","zzz"]'), thread_member(GHOST))
 
 
 def missing_leaf_member(r: FakeRedis) -> None:
-    r.srem(KEYS.metadata_leaf('["team","a"]'), T3)
+    r.srem(KEYS.metadata_leaf('["team","a"]'), thread_member(T3))
 
 
 def wrong_inflight(r: FakeRedis) -> None:
@@ -113,16 +114,16 @@ def wrong_inflight(r: FakeRedis) -> None:
 def idle_with_a_run_in_flight(r: FakeRedis) -> None:
     # T1's run is pending, but the thread says idle with nothing in flight.
     since = thread_hash(r, T1)["status_since"]
-    r.zrem(KEYS.status("busy"), T1)
-    r.zadd(KEYS.status("idle"), {T1: int(since)})
+    r.zrem(KEYS.status("busy"), thread_member(T1))
+    r.zadd(KEYS.status("idle"), {thread_member(T1): int(since)})
     r.hset(KEYS.thread(T1), mapping={"status": "idle", "inflight": 0})
 
 
 def busy_without_runs_in_flight(r: FakeRedis) -> None:
     # T2's run finished: its counter says 0, but it is marked busy.
     since = thread_hash(r, T2)["status_since"]
-    r.zrem(KEYS.status(status_of(r, T2)), T2)
-    r.zadd(KEYS.status("busy"), {T2: int(since)})
+    r.zrem(KEYS.status(status_of(r, T2)), thread_member(T2))
+    r.zadd(KEYS.status("busy"), {thread_member(T2): int(since)})
     r.hset(KEYS.thread(T2), "status", "busy")
 
 
@@ -210,8 +211,8 @@ def test_busy_thread_repaired_to_its_outcome(populated: Stores) -> None:
     doctor(populated).fix()
     h = thread_hash(populated.redis, T2)
     assert h["status"] == "idle"
-    assert populated.redis.zscore(KEYS.status("idle"), T2) == int(h["status_since"])
-    assert populated.redis.zscore(KEYS.status("busy"), T2) is None
+    assert populated.redis.zscore(KEYS.status("idle"), thread_member(T2)) == int(h["status_since"])
+    assert populated.redis.zscore(KEYS.status("busy"), thread_member(T2)) is None
 
 
 def test_every_corruption_at_once(populated: Stores) -> None:
@@ -238,14 +239,15 @@ def test_repair_skips_a_thread_whose_metadata_changed(populated: Stores) -> None
     mver = thread_hash(populated.redis, T1)["mver"]
     key = KEYS.metadata_leaf('["team","b"]')
     assert d._leaf(key, T1, "rem", "other-version") == -1
-    assert populated.redis.sismember(key, T1)
+    assert populated.redis.sismember(key, thread_member(T1))
     assert d._leaf(key, T1, "rem", mver) == 1
 
 
 def test_many_threads_in_small_batches(stores: Stores) -> None:
-    for i in range(250):
-        stores.threads.create(f"t-{i:04d}", {"i": i % 7})
-    stores.redis.zrem(KEYS.status("idle"), "t-0100", "t-0200")
+    ids = [f"00000000-0000-4000-8000-{i:012d}" for i in range(250)]
+    for i, thread_id in enumerate(ids):
+        stores.threads.create(thread_id, {"i": i % 7})
+    stores.redis.zrem(KEYS.status("idle"), thread_member(ids[100]), thread_member(ids[200]))
     report = Doctor(stores.redis, KEYS, batch=16).fix()
     assert report.threads == 250
     assert found(report) == {"status_missing": 2}
@@ -272,3 +274,39 @@ def test_store_from_before_leaf_counts_is_counted_by_fix(populated: Stores) -> N
     assert r.hget(KEYS.leaf_ids(), "#all") == b"1"
     assert r.hget(KEYS.leaf_counts(), f"idle|{team_a_id(r)}") == b"1"
     assert populated.search.count(query) == 1
+
+
+def _to_text_members(r: FakeRedis) -> int:
+    """Rewrite the status, order and leaf indexes the way stores before 16-byte members
+    held them (the id's text); how many entries were rewritten."""
+    rewritten = 0
+    for key in (*KEYS.statuses, *KEYS.orders):
+        for member, score in r.zrange(key, 0, -1, withscores=True):
+            r.zrem(key, member)
+            r.zadd(key, {thread_id_of(member).encode(): score})
+            rewritten += 1
+    for raw in r.keys(KEYS.metadata_leaf("") + "*"):
+        for member in r.smembers(raw):
+            r.srem(raw, member)
+            r.sadd(raw, thread_id_of(member).encode())
+            rewritten += 1
+    return rewritten
+
+
+def test_store_with_text_members_is_converted_by_fix(populated: Stores) -> None:
+    """A store written before index members were 16 bytes: every status, order and leaf
+    entry is the id's text. ``fix`` indexes each thread again and drops the text entries;
+    searches then find every thread."""
+    r = populated.redis
+    rewritten = _to_text_members(r)
+    report = doctor(populated).check()
+    assert found(report)["text_member"] == rewritten
+    assert found(report)["status_missing"] == 3
+
+    fixed = doctor(populated).fix()
+    assert fixed.remaining is not None and found(fixed.remaining) == {}
+    assert index_violations(r) == []
+    for key in (*KEYS.statuses, *KEYS.orders):
+        assert all(len(m) == 16 for m in r.zrange(key, 0, -1)), key
+    page = populated.search.search(ThreadQuery(metadata={"team": "a"}, limit=10))
+    assert sorted(t["thread_id"] for t in page.threads) == sorted([T1, T3])

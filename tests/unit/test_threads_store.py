@@ -12,7 +12,7 @@ from fakeredis import FakeRedis
 from app.api.deps import Stores
 from app.errors import ConcurrentUpdate, ThreadExists, ThreadNotFound
 from app.store import threads as threads_module
-from app.store.codec import materialize, us_to_iso
+from app.store.codec import materialize, thread_id_of, thread_member, us_to_iso
 from app.store.keys import SORT_FIELDS
 from app.store.metadata_index import metadata_leaves
 from app.store.threads import ThreadStore
@@ -48,17 +48,17 @@ def new_id() -> str:
 
 
 def leaf_members(redis: FakeRedis, leaf: str) -> set[str]:
-    return {m.decode() for m in redis.smembers(KEYS.metadata_leaf(leaf))}
+    return {thread_id_of(m) for m in redis.smembers(KEYS.metadata_leaf(leaf))}
 
 
 def status_sets_of(redis: FakeRedis, thread_id: str) -> list[str]:
-    return [key for key in KEYS.statuses if redis.zscore(key, thread_id) is not None]
+    return [key for key in KEYS.statuses if redis.zscore(key, thread_member(thread_id)) is not None]
 
 
 def backdate(redis: FakeRedis, thread_id: str, field: str, when: int) -> None:
     """Move a thread's timestamp (hash and order index) into the past."""
     redis.hset(KEYS.thread(thread_id), field, when)
-    redis.zadd(KEYS.order(field), {thread_id: when})
+    redis.zadd(KEYS.order(field), {thread_member(thread_id): when})
 
 
 # -- create ----------------------------------------------------------------------------------
@@ -95,10 +95,10 @@ def test_create_indexes_the_thread(stores: Stores, fake_redis: FakeRedis) -> Non
     thread = stores.threads.create(thread_id, META)
     created = us(thread["created_at"])
     assert status_sets_of(fake_redis, thread_id) == [KEYS.status("idle")]
-    assert fake_redis.zscore(KEYS.status("idle"), thread_id) == created
+    assert fake_redis.zscore(KEYS.status("idle"), thread_member(thread_id)) == created
     for field in SORT_FIELDS:
         want = 0 if field == "thread_id" else created
-        assert fake_redis.zscore(KEYS.order(field), thread_id) == want
+        assert fake_redis.zscore(KEYS.order(field), thread_member(thread_id)) == want
     for leaf in metadata_leaves(META):
         assert leaf_members(fake_redis, leaf) == {thread_id}
     leaf_keys = {k for k in keyspace(fake_redis) if k.startswith(KEYS.metadata_leaf(""))}
@@ -176,8 +176,10 @@ def test_patch_bumps_updated_at_only(stores: Stores, fake_redis: FakeRedis) -> N
     patched = stores.threads.patch(thread_id, {"v": 2})
     assert us(patched["updated_at"]) > past
     assert us(patched["state_updated_at"]) == past
-    assert fake_redis.zscore(KEYS.order("updated_at"), thread_id) == us(patched["updated_at"])
-    assert fake_redis.zscore(KEYS.order("state_updated_at"), thread_id) == past
+    assert fake_redis.zscore(KEYS.order("updated_at"), thread_member(thread_id)) == us(
+        patched["updated_at"]
+    )
+    assert fake_redis.zscore(KEYS.order("state_updated_at"), thread_member(thread_id)) == past
     assert thread_hash(fake_redis, thread_id)["status_since"] == status_since
     assert patched["status"] == "idle"
 

@@ -17,7 +17,7 @@ from app.api.deps import Stores
 from app.domain import ASSISTANT_NAMESPACE, EventResult
 from app.errors import RunNotFound, RunThreadMismatch, ThreadNotFound
 from app.models import RunEvent
-from app.store.codec import materialize, now_us
+from app.store.codec import materialize, now_us, thread_member
 from tests.unit.helpers import KEYS, at, event, index_violations, thread_hash, us
 
 T1, T2 = "00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000a2"
@@ -233,7 +233,7 @@ def test_event_metadata_is_merged_and_moves_leaf_sets(
     apply(stores, event(T1, R1, "run.pending", at=at(1), metadata={"graph_id": "new"}))
     assert thread(stores)["metadata"] == {"graph_id": "new", "user": "u1"}
     assert not fake_redis.exists(KEYS.metadata_leaf('["graph_id","old"]'))
-    assert fake_redis.smembers(KEYS.metadata_leaf('["graph_id","new"]')) == {T1.encode()}
+    assert fake_redis.smembers(KEYS.metadata_leaf('["graph_id","new"]')) == {thread_member(T1)}
     assert index_violations(fake_redis) == []
 
 
@@ -394,7 +394,7 @@ def test_terminal_bumps_state_updated_at_and_in_flight_events_do_not(
     past = us(at(0))
     for field in ("updated_at", "state_updated_at"):
         fake_redis.hset(KEYS.thread(T1), field, past)
-        fake_redis.zadd(KEYS.order(field), {T1: past})
+        fake_redis.zadd(KEYS.order(field), {thread_member(T1): past})
     apply(stores, event(T1, R1, "run.pending", at=at(1)))
     h = thread_hash(fake_redis, T1)
     assert int(h["updated_at"]) > past and int(h["state_updated_at"]) == past

@@ -12,7 +12,7 @@ from langgraph.checkpoint.base import Checkpoint
 from app.api.deps import Stores
 from app.errors import ThreadNotFound
 from app.store import ttl as ttl_module
-from app.store.codec import us_to_iso
+from app.store.codec import thread_member, us_to_iso
 from app.store.metadata_index import metadata_leaves
 from app.store.search import ThreadQuery
 from app.store.ttl import expire_threads
@@ -27,7 +27,7 @@ def new_id() -> str:
 
 
 def ttl_score(redis: FakeRedis, thread_id: str) -> int | None:
-    score = redis.zscore(KEYS.ttl(), thread_id)
+    score = redis.zscore(KEYS.ttl(), thread_member(thread_id))
     return None if score is None else int(score)
 
 
@@ -120,9 +120,9 @@ def test_an_expired_thread_leaves_every_index(stores: Stores, fake_redis: FakeRe
         stores.threads.get(doomed)
     assert not any(doomed in key for key in keyspace(fake_redis))  # runs, checkpoints, hash
     for key in [*KEYS.statuses, *KEYS.orders, KEYS.ttl()]:
-        assert fake_redis.zscore(key, doomed) is None, key
+        assert fake_redis.zscore(key, thread_member(doomed)) is None, key
     for leaf in metadata_leaves(META):
-        assert fake_redis.smembers(KEYS.metadata_leaf(leaf)) == {kept.encode()}
+        assert fake_redis.smembers(KEYS.metadata_leaf(leaf)) == {thread_member(kept)}
     found = stores.search.search(ThreadQuery(metadata={"user": "u1"}, limit=10)).threads
     assert [t["thread_id"] for t in found] == [kept]
     assert index_violations(fake_redis) == []
@@ -164,7 +164,10 @@ def test_a_busy_thread_waits_for_its_run(stores: Stores, fake_redis: FakeRedis) 
 
 def test_gone_or_ttl_less_entries_are_dropped(stores: Stores, fake_redis: FakeRedis) -> None:
     plain = stores.threads.create()["thread_id"]
-    fake_redis.zadd(KEYS.ttl(), {plain: 1, "no-such-thread": 1})
+    fake_redis.zadd(
+        KEYS.ttl(),
+        {thread_member(plain): 1, thread_member("00000000-0000-4000-8000-00000000dead"): 1},
+    )
     assert expire_threads(stores.threads, 2) == 0
     assert fake_redis.zcard(KEYS.ttl()) == 0
     assert stores.threads.exists(plain)
@@ -241,3 +244,20 @@ def test_a_write_during_the_decision_makes_it_decide_again(
     assert expired_count(fake_redis, "keep_latest") == 0
     assert "ttl_pruned_at" not in thread_hash(fake_redis, thread_id)
     assert ttl_score(fake_redis, thread_id) == updated_at(fake_redis, thread_id) + MINUTE
+
+
+def test_an_entry_in_the_text_form_of_older_stores_is_swept(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    """Stores written before 16-byte index members hold the id's text in the ttl zset: such
+    an entry is decided like any other; once its thread is gone the next sweep drops it."""
+    thread_id = create(stores, 1)
+    member = thread_member(thread_id)
+    score = fake_redis.zscore(KEYS.ttl(), member)
+    fake_redis.zrem(KEYS.ttl(), member)
+    fake_redis.zadd(KEYS.ttl(), {thread_id.encode(): score})
+    later = updated_at(fake_redis, thread_id) + 2 * MINUTE
+    assert expire_threads(stores.threads, later) == 1
+    assert not stores.threads.exists(thread_id)
+    assert expire_threads(stores.threads, later) == 0
+    assert fake_redis.zcard(KEYS.ttl()) == 0

@@ -20,8 +20,9 @@
 -- ARGV[3]      cutoff, µs: now - older_than
 -- ARGV[4]      re-notify interval, µs ("0": notify once)
 -- ARGV[5]      number of metadata leaf sets
--- then, per thread, 3 values: thread id, the metadata version (mver) the caller checked
--- ("" when the leaf sets decide alone), the caller's verdict ("1" contained, "0" not)
+-- then, per thread, 4 values: thread id, its index member (the id's 16 bytes:
+-- codec.thread_member), the metadata version (mver) the caller checked ("" when the leaf
+-- sets decide alone), the caller's verdict ("1" contained, "0" not)
 -- Returns {matching, then per decision 10 values: thread id, type (firing / renotify /
 -- resolved), the entry's status_since µs, notifications sent for the entry, state before,
 -- state after ("" when untracked), the thread's metadata JSON, interrupts JSON, status and
@@ -61,20 +62,20 @@ local now, cutoff, renotify = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARG
 local n_leaves = tonumber(ARGV[5])
 local out, matching = {0}, 0
 
-for t = 0, (#ARGV - 5) / 3 - 1 do
-  local a = 6 + 3 * t
-  local id, mver, verdict = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+for t = 0, (#ARGV - 5) / 4 - 1 do
+  local a = 6 + 4 * t
+  local id, member, mver, verdict = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local thread_key = KEYS[3 + n_leaves + t]
   local fields = redis.call('HMGET', thread_key, 'metadata', 'interrupts', 'status',
     'status_since', 'mver')
-  local score = redis.call('ZSCORE', STATUS, id)
+  local score = redis.call('ZSCORE', STATUS, member)
   local since, matches = nil, false
   if score then
     since = string.format('%.0f', tonumber(score))
     matches = tonumber(score) <= cutoff
   end
   for i = 3, 2 + n_leaves do
-    if matches and redis.call('SISMEMBER', KEYS[i], id) == 0 then matches = false end
+    if matches and redis.call('SISMEMBER', KEYS[i], member) == 0 then matches = false end
   end
   local decided = true
   if mver ~= '' then

@@ -3,10 +3,10 @@
 -- KEYS[1]      thread hash
 -- KEYS[2]      status zset of the new thread's status (idle)
 -- KEYS[3..6]   order zsets: created_at, updated_at, state_updated_at, thread_id
--- KEYS[7]      ttl zset (thread id -> expiry, µs)
+-- KEYS[7]      ttl zset (thread member -> expiry, µs)
 -- KEYS[8..9]   leaf ids and leaf counts hashes (lib/leaf_counts.lua)
 -- KEYS[10..]   metadata leaf sets of the new metadata
--- ARGV[1]      thread_id
+-- ARGV[1]      the thread's index member (its id's 16 bytes: codec.thread_member)
 -- ARGV[2]      metadata JSON
 -- ARGV[3]      config JSON
 -- ARGV[4]      values JSON, or "" for none (null)
@@ -23,12 +23,12 @@ end
 
 local t = redis.call('TIME')
 local now = string.format('%d%06d', t[1], t[2])
-local id = ARGV[1]
+local member = ARGV[1]
 use_leaf_index(KEYS[8], KEYS[9])
 mark_counted_if_empty(KEYS[3])
 local join = {}
 for i = 10, #KEYS do join[#join + 1] = KEYS[i] end
-local leaves = change_leaves(id, '', 'idle', {}, join)
+local leaves = change_leaves(member, '', 'idle', {}, join)
 flush_leaf_counts()
 
 redis.call('HSET', KEYS[1],
@@ -40,12 +40,12 @@ if ARGV[6] ~= '' and ARGV[6] ~= '0' then
   redis.call('HSET', KEYS[1], 'ttl_minutes', ARGV[6], 'ttl_strategy', ARGV[7])
   -- Its expiry: updated_at (now) plus the TTL, as app/store/codec.py ttl_expiry_us computes it.
   local expiry = tonumber(now) + math.floor(tonumber(ARGV[6]) * 60000000)
-  redis.call('ZADD', KEYS[7], string.format('%d', expiry), id)
+  redis.call('ZADD', KEYS[7], string.format('%d', expiry), member)
 end
 if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'assistant_id', ARGV[8]) end
 
-redis.call('ZADD', KEYS[2], now, id)
-for i = 3, 5 do redis.call('ZADD', KEYS[i], now, id) end
-redis.call('ZADD', KEYS[6], 0, id)
+redis.call('ZADD', KEYS[2], now, member)
+for i = 3, 5 do redis.call('ZADD', KEYS[i], now, member) end
+redis.call('ZADD', KEYS[6], 0, member)
 
 return {1, redis.call('HGETALL', KEYS[1])}

@@ -15,12 +15,13 @@
 -- ARGV[1]      thread_id
 -- ARGV[2]      run_id
 -- ARGV[3]      status changes kept per thread
+-- ARGV[4]      the thread's index member (its id's 16 bytes: codec.thread_member)
 -- Returns {1, old thread status, new thread status} when deleted, {0} when the run does
 -- not exist on that thread.
 
 local thread, run, runs = KEYS[1], KEYS[2], KEYS[3]
 local status_key = {idle = KEYS[4], busy = KEYS[5], interrupted = KEYS[6], ['error'] = KEYS[7]}
-local thread_id, run_id = ARGV[1], ARGV[2]
+local thread_id, run_id, member = ARGV[1], ARGV[2], ARGV[4]
 
 local r = redis.call('HMGET', run, 'thread_id', 'rank')
 if r[1] ~= thread_id then return {0} end
@@ -43,7 +44,7 @@ if inflight == 0 then
   since = th[4] and string.match(th[4], '^0*(%d+)|') or th[6]
 end
 if new_status ~= old_status then
-  redis.call('ZREM', status_key[old_status], thread_id)
+  redis.call('ZREM', status_key[old_status], member)
   record_status_change(KEYS[9], tonumber(ARGV[3]), old_status, new_status, since,
     run_id)
   use_leaf_index(KEYS[14], KEYS[15])
@@ -51,10 +52,10 @@ if new_status ~= old_status then
   flush_leaf_counts()
 end
 if new_status ~= old_status or since ~= th[5] then
-  redis.call('ZADD', status_key[new_status], since, thread_id)
+  redis.call('ZADD', status_key[new_status], since, member)
 end
 redis.call('HSET', thread, 'inflight', string.format('%d', inflight), 'status', new_status,
   'status_since', since, 'updated_at', now)
-redis.call('ZADD', KEYS[8], now, thread_id)
+redis.call('ZADD', KEYS[8], now, member)
 flush_counts(KEYS[13])
 return {1, old_status, new_status}

@@ -8,7 +8,7 @@
 -- KEYS[12..15] leases, runs:pending and runs:running zsets, ttl zset
 -- KEYS[16..17] leaf ids and leaf counts hashes (lib/leaf_counts.lua)
 -- KEYS[18..]   ARGV[3] metadata leaf sets of the thread, then the run hashes
--- ARGV[1]      thread_id
+-- ARGV[1]      the thread's index member (its id's 16 bytes: codec.thread_member)
 -- ARGV[2]      metadata version token the caller read the leaf sets from
 -- ARGV[3]      number of leaf sets
 -- ARGV[4]      number of runs the caller read
@@ -22,14 +22,14 @@ if (th[1] or '0') ~= ARGV[2] or redis.call('ZCARD', KEYS[2]) ~= tonumber(ARGV[4]
   return -1
 end
 
-local id = ARGV[1]
-for i = 3, 10 do redis.call('ZREM', KEYS[i], id) end
-redis.call('ZREM', KEYS[15], id)
+local member = ARGV[1]
+for i = 3, 10 do redis.call('ZREM', KEYS[i], member) end
+redis.call('ZREM', KEYS[15], member)
 local leaves = tonumber(ARGV[3])
 local leave = {}
 for i = 18, 17 + leaves do leave[#leave + 1] = KEYS[i] end
 use_leaf_index(KEYS[16], KEYS[17])
-change_leaves(id, th[3], th[2], leave, {})
+change_leaves(member, th[3], th[2], leave, {})
 flush_leaf_counts()
 for i = 18 + leaves, #KEYS do redis.call('DEL', KEYS[i]) end
 for i = 5, #ARGV do

@@ -3,11 +3,11 @@
 --
 -- KEYS[1]      thread hash
 -- KEYS[2]      order zset updated_at
--- KEYS[3]      ttl zset (thread id -> expiry, µs): holds the thread iff it has a TTL after
+-- KEYS[3]      ttl zset (thread member -> expiry, µs): holds the thread iff it has a TTL after
 --              the patch, scored by its expiry (the new updated_at plus the TTL)
 -- KEYS[4..5]   leaf ids and leaf counts hashes (lib/leaf_counts.lua)
 -- KEYS[6..]    ARGV[4] leaf sets to leave, then the leaf sets to join
--- ARGV[1]      thread_id
+-- ARGV[1]      the thread's index member (its id's 16 bytes: codec.thread_member)
 -- ARGV[2]      metadata version token the caller merged from, or "" when metadata is unchanged
 -- ARGV[3]      new metadata JSON (ignored when ARGV[2] is "")
 -- ARGV[4]      number of leaf sets to leave
@@ -20,7 +20,7 @@
 
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
 
-local id = ARGV[1]
+local member = ARGV[1]
 if ARGV[2] ~= '' then
   local th = redis.call('HMGET', KEYS[1], 'mver', 'status', 'leaves')
   if (th[1] or '0') ~= ARGV[2] then return {-1} end
@@ -35,7 +35,7 @@ if ARGV[2] ~= '' then
   for i = 6, #KEYS do
     if i < 6 + tonumber(ARGV[4]) then leave[#leave + 1] = KEYS[i] else join[#join + 1] = KEYS[i] end
   end
-  local leaves = change_leaves(id, th[3], th[2], leave, join)
+  local leaves = change_leaves(member, th[3], th[2], leave, join)
   if leaves then redis.call('HSET', KEYS[1], 'leaves', leaves) end
   flush_leaf_counts()
 end
@@ -49,13 +49,13 @@ end
 local t = redis.call('TIME')
 local now = string.format('%d%06d', t[1], t[2])
 redis.call('HSET', KEYS[1], 'updated_at', now)
-redis.call('ZADD', KEYS[2], now, id)
+redis.call('ZADD', KEYS[2], now, member)
 -- The TTL counts from updated_at (app/store/codec.py ttl_expiry_us), which just moved.
 local minutes = redis.call('HGET', KEYS[1], 'ttl_minutes')
 if minutes then
   local expiry = tonumber(now) + math.floor(tonumber(minutes) * 60000000)
-  redis.call('ZADD', KEYS[3], string.format('%d', expiry), id)
+  redis.call('ZADD', KEYS[3], string.format('%d', expiry), member)
 else
-  redis.call('ZREM', KEYS[3], id)
+  redis.call('ZREM', KEYS[3], member)
 end
 return {1, redis.call('HGETALL', KEYS[1])}

@@ -37,6 +37,7 @@
 -- ARGV[10]     thread hash key prefix ("tw:thread:"), to return each id's hash with it
 --              (saves the caller a round trip; the hashes are not in KEYS, which a single
 --              Redis server allows), or "" / absent for ids only
+-- Index members are thread ids' 16 bytes (codec.thread_member); so are the ids returned.
 -- Returns {plan used, id, id, ...}, or with ARGV[10] {plan used, id, hash, id, hash, ...}
 -- (hash = HGETALL as a flat list, empty if the thread is gone). Ties in the sort score
 -- come in thread_id order (reversed for descending), which makes the order stable.
@@ -57,6 +58,8 @@ local function page(key, start, n)
 end
 
 local hash_prefix = ARGV[10] or ''
+-- An index member (a thread id's 16 bytes, codec.thread_member) as the id's text.
+local ID_FORMAT = '%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x'
 
 local function with_plan(plan, ids)
   if hash_prefix == '' then
@@ -64,9 +67,9 @@ local function with_plan(plan, ids)
     return ids
   end
   local out = {plan}
-  for _, id in ipairs(ids) do
-    out[#out + 1] = id
-    out[#out + 1] = redis.call('HGETALL', hash_prefix .. id)
+  for _, member in ipairs(ids) do
+    out[#out + 1] = member
+    out[#out + 1] = redis.call('HGETALL', hash_prefix .. string.format(ID_FORMAT, string.byte(member, 1, 16)))
   end
   return out
 end

@@ -11,7 +11,7 @@
 -- KEYS[8]      thread transitions list
 -- KEYS[9]      metrics hash
 -- KEYS[10..11] leaf ids and leaf counts hashes (lib/leaf_counts.lua)
--- ARGV[1]      thread_id
+-- ARGV[1]      the thread's index member (its id's 16 bytes: codec.thread_member)
 -- ARGV[2]      values JSON
 -- ARGV[3]      interrupts JSON
 -- ARGV[4]      the status the new state leaves: "interrupted" (nodes left to run) or "idle"
@@ -28,21 +28,21 @@ if tonumber(got[2] or '0') > 0 then return {-1} end
 local t = redis.call('TIME')
 local now = string.format('%d%06d', t[1], t[2])
 local version = string.rep('0', 16 - #now) .. now .. '|~state'
-local id, old_status, new_status = ARGV[1], got[1], ARGV[4]
+local member, old_status, new_status = ARGV[1], got[1], ARGV[4]
 
 redis.call('HSET', thread, 'values', ARGV[2], 'values_version', version,
   'interrupts', ARGV[3], 'error', 'null', 'outcome', new_status, 'outcome_version', version,
   'updated_at', now, 'state_updated_at', now)
 if new_status ~= old_status then
-  redis.call('ZREM', status_key[old_status], id)
+  redis.call('ZREM', status_key[old_status], member)
   record_status_change(KEYS[8], tonumber(ARGV[5]), old_status, new_status, now, false)
   use_leaf_index(KEYS[10], KEYS[11])
   leaves_moved(got[3], old_status, new_status)
   flush_leaf_counts()
 end
-redis.call('ZADD', status_key[new_status], now, id)
+redis.call('ZADD', status_key[new_status], now, member)
 redis.call('HSET', thread, 'status', new_status, 'status_since', now)
-redis.call('ZADD', KEYS[6], now, id)
-redis.call('ZADD', KEYS[7], now, id)
+redis.call('ZADD', KEYS[6], now, member)
+redis.call('ZADD', KEYS[7], now, member)
 flush_counts(KEYS[9])
 return {1, redis.call('HGETALL', thread)}

@@ -22,7 +22,7 @@
 --   the metadata leaf sets to leave (n_leave), then those to join (n_join)
 -- ARGV[1]      default lease, µs
 -- ARGV[2]      status changes kept per thread
--- then, per event in order, 21 values:
+-- then, per event in order, 22 values:
 --   1 thread_id            2 run_id               3 event type (run.pending, ...)
 --   4 thread outcome of a terminal event (idle, interrupted, error), else ""
 --   5 event time, µs since the epoch, or "" for now (the server's clock)
@@ -40,6 +40,7 @@
 --      (record it as the thread's last run), "reject" (the same, unless a run is in flight),
 --      or "reclaim" (the sweeper ends a lost run: only if its lease has run out)
 --   21 the run's lease, µs, if the event sets one ("" keeps the run's, else the default)
+--   22 the thread's index member (its id's 16 bytes: codec.thread_member)
 -- Returns, per event, four values: code, old thread status, new thread status, and the
 -- thread's previous last run ("" if none; for admitted runs). Codes: 1 applied,
 -- 2 duplicate, 3 stale, -1 metadata changed since the caller read it (nothing written:
@@ -47,7 +48,7 @@
 -- -3 refused: "reject" admission while a run is in flight (nothing written), -4 not
 -- reclaimed: the run's lease is live, or it holds none (nothing written).
 
-local ARGS_PER_EVENT = 21
+local ARGS_PER_EVENT = 22
 -- Events move a run forward through these ranks; the run status each event gives
 -- (mirrors app/domain.py RUN_STATUS_OF_EVENT).
 local RANK = {['run.pending'] = 1, ['run.started'] = 2}
@@ -78,6 +79,7 @@ local now = string.format('%d%06d', t[1], t[2])
 local function apply(k, a)
   local thread, run, runs, history = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
   local thread_id, run_id, event_type = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local member = ARGV[a + 21]
   local rank = RANK[event_type] or 3
   local at = ARGV[a + 4] ~= '' and ARGV[a + 4] or now
   -- Fixed-width decimal time + run id: a string order equal to (at, run_id) order.
@@ -154,9 +156,9 @@ local function apply(k, a)
     set('metadata', '{}')
     set('config', '{}')
     mark_counted_if_empty(CREATED)
-    redis.call('ZADD', CREATED, now, thread_id)
-    redis.call('ZADD', STATE_UPDATED, now, thread_id)
-    redis.call('ZADD', BY_ID, 0, thread_id)
+    redis.call('ZADD', CREATED, now, member)
+    redis.call('ZADD', STATE_UPDATED, now, member)
+    redis.call('ZADD', BY_ID, 0, member)
     th.created_at, th.config, th.leaves = now, '{}', ''
     set('leaves', '')
     old_since = nil
@@ -180,7 +182,7 @@ local function apply(k, a)
     local leave, join = {}, {}
     for i = first, first + n_leave - 1 do leave[#leave + 1] = KEYS[i] end
     for i = first + n_leave, first + n_leave + n_join - 1 do join[#join + 1] = KEYS[i] end
-    th.leaves = change_leaves(thread_id, th.leaves, old_status, leave, join)
+    th.leaves = change_leaves(member, th.leaves, old_status, leave, join)
     if th.leaves then set('leaves', th.leaves) end
     changed = true
   end
@@ -238,7 +240,7 @@ local function apply(k, a)
       set('interrupts', ARGV[a + 10])
       set('error', ARGV[a + 11])
       set('state_updated_at', now)
-      if exists then redis.call('ZADD', STATE_UPDATED, now, thread_id) end
+      if exists then redis.call('ZADD', STATE_UPDATED, now, member) end
     end
 
     -- Busy since the event that made it busy; otherwise since the outcome's terminal event.
@@ -286,11 +288,11 @@ local function apply(k, a)
 
   if not exists or new_status ~= old_status or since ~= old_since then
     if exists and new_status ~= old_status then
-      redis.call('ZREM', STATUS_KEY[old_status], thread_id)
+      redis.call('ZREM', STATUS_KEY[old_status], member)
     end
     -- A new thread's leaves were counted as idle (old_status) above.
     leaves_moved(th.leaves, old_status, new_status)
-    redis.call('ZADD', STATUS_KEY[new_status], since or now, thread_id)
+    redis.call('ZADD', STATUS_KEY[new_status], since or now, member)
     set('status', new_status)
     set('status_since', since or now)
     if not exists or new_status ~= old_status then
@@ -300,7 +302,7 @@ local function apply(k, a)
   end
   if changed then
     set('updated_at', now)
-    redis.call('ZADD', UPDATED, now, thread_id)
+    redis.call('ZADD', UPDATED, now, member)
   end
   if #fields > 0 then redis.call('HSET', thread, unpack(fields)) end
   return code, old_status, new_status, previous_run

@@ -72,17 +72,17 @@ local function leaves_field(held)
   return table.concat(ids, ' ')
 end
 
--- Removes the thread from the sets `leave` and adds it to the sets `join` (lists of keys)
--- while it is in `status`; returns its new `leaves` field, or false if it is not counted
+-- Removes the thread (its index `member`) from the sets `leave` and adds it to the sets
+-- `join` (lists of keys) while it is in `status`; returns its new `leaves` field, or false if it is not counted
 -- (`field` false).
-local function change_leaves(thread_id, field, status, leave, join)
+local function change_leaves(member, field, status, leave, join)
   local held = {}
   if field then
     for id in string.gmatch(field, '%d+') do held[id] = true end
   end
   for _, key in ipairs(leave) do
     local id = redis.call('HGET', leaf_index.ids, key)
-    redis.call('SREM', key, thread_id)
+    redis.call('SREM', key, member)
     if id then
       if field and held[id] then
         held[id] = nil
@@ -92,7 +92,7 @@ local function change_leaves(thread_id, field, status, leave, join)
     end
   end
   for _, key in ipairs(join) do
-    redis.call('SADD', key, thread_id)
+    redis.call('SADD', key, member)
     if field then
       local id = leaf_id(key)
       if not held[id] then

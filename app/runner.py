@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import methodcaller
 from typing import Any
 
 import orjson
@@ -28,6 +27,7 @@ from redis import Redis
 
 from app.graphs import GraphRegistry, LoadedGraph, open_graph
 from app.models import RunEvent
+from app.store.checkpoints.write_batch import WriteBatch
 from app.store.codec import decode_hash, materialize
 from app.store.keys import Keys
 from app.store.runs import DEFAULT_LEASE_SECONDS, RunStore
@@ -140,9 +140,9 @@ class Runner:
                 # Written before the terminal event (with the last checkpoint writes, in
                 # the same MULTI/EXEC), so whoever sees the run end finds its output.
                 output, key = orjson.dumps(output_of(outcome)), self.keys.run_output(run_id)
-                write = methodcaller("set", key, output, ex=OUTPUT_TTL)
+                write = WriteBatch().set(key, output, ex=OUTPUT_TTL)
                 if buffer is None:
-                    write(self.redis)
+                    write.apply(self.redis)
                 else:
                     buffer.add(write)
         self._finish(thread_id, run_id, kwargs, outcome)

@@ -7,6 +7,7 @@ WATCH and restart when a concurrent write changed what they read. No Lua: nothin
 needs a decision on the server.
 
     steps.py           the step vocabulary (READ, WRITE, WATCH, EMIT) and CheckpointConflict
+    write_batch.py     WriteBatch: a put's writes by key, merged into few commands
     encoding.py        value framing, hash field names, config helpers
     checkpoint_ops.py  per-checkpoint operations: get, list, put, put_writes
     thread_ops.py      whole-thread operations: delete, copy, prune, delete_for_runs

@@ -37,6 +37,7 @@ from app.store.checkpoints.encoding import (
     writes_sort_key,
 )
 from app.store.checkpoints.steps import EMIT, READ, WRITE, Cmd, Op, cmd
+from app.store.checkpoints.write_batch import WriteBatch
 from app.store.keys import Keys
 
 PAGE = 100  # checkpoint ids read per round trip when listing
@@ -211,20 +212,21 @@ class CheckpointOps(BaseCheckpointSaver[str]):
         }
         ids, data = keys.checkpoint_ids(thread_id, ns), keys.checkpoint_data(thread_id, ns)
         namespaces = keys.checkpoint_namespaces(thread_id)
-        cmds = [
-            cmd("hset", data, mapping=record),
-            cmd("zadd", ids, {checkpoint_id: 0}),
-            cmd("sadd", namespaces, ns),
-            cmd("sadd", keys.checkpoint_registry(thread_id), ids, data, namespaces),
-            cmd("sadd", keys.checkpoint_threads(), thread_id),
-        ]
+        registry = keys.checkpoint_registry(thread_id)
+        batch = (
+            WriteBatch()
+            .hset(data, record)
+            .zadd(ids, {checkpoint_id: 0})
+            .sadd(namespaces, ns)
+            .sadd(registry, ids, data, namespaces)
+            .sadd(keys.checkpoint_threads(), thread_id)
+        )
         if new_versions:
             blobs = keys.checkpoint_blobs(thread_id, ns)
-            cmds.append(cmd("hset", blobs, mapping=self._blobs(values, new_versions)))
-            cmds.append(cmd("sadd", keys.checkpoint_registry(thread_id), blobs))
+            batch.hset(blobs, self._blobs(values, new_versions)).sadd(registry, blobs)
         if run_id := meta.get("run_id"):
-            cmds += self._index_run(thread_id, str(run_id), [(ns, checkpoint_id)])
-        yield WRITE, cmds
+            self._index_run(batch, thread_id, str(run_id), [(ns, checkpoint_id)])
+        yield WRITE, batch
         return run_config(thread_id, ns, checkpoint_id)
 
     def _blobs(self, values: dict[str, Any], new_versions: ChannelVersions) -> dict[bytes, bytes]:
@@ -236,19 +238,21 @@ class CheckpointOps(BaseCheckpointSaver[str]):
             for channel, version in new_versions.items()
         }
 
-    def _index_run(self, thread_id: str, run_id: str, refs: Sequence[tuple[str, str]]) -> list:
-        """Commands that record that `run_id` made these (ns, checkpoint_id) of the thread."""
+    def _index_run(
+        self, batch: WriteBatch, thread_id: str, run_id: str, refs: Sequence[tuple[str, str]]
+    ) -> WriteBatch:
+        """Add to `batch` that `run_id` made these (ns, checkpoint_id) of the thread."""
         keys = self.keys
         refs_key, runs = (
             keys.checkpoint_run_refs(thread_id, run_id),
             keys.checkpoint_thread_runs(thread_id),
         )
-        return [
-            cmd("sadd", refs_key, *map(orjson.dumps, refs)),
-            cmd("sadd", runs, run_id),
-            cmd("sadd", keys.checkpoint_registry(thread_id), refs_key, runs),
-            cmd("sadd", keys.checkpoint_run(run_id), thread_id),
-        ]
+        return (
+            batch.sadd(refs_key, *map(orjson.dumps, refs))
+            .sadd(runs, run_id)
+            .sadd(keys.checkpoint_registry(thread_id), refs_key, runs)
+            .sadd(keys.checkpoint_run(run_id), thread_id)
+        )
 
     def _put_writes_op(
         self,
@@ -261,13 +265,13 @@ class CheckpointOps(BaseCheckpointSaver[str]):
         if checkpoint_id is None:
             raise ValueError("put_writes needs a config with a checkpoint_id")
         key = self.keys.checkpoint_writes(thread_id, ns, checkpoint_id)
-        cmds = []
+        batch = WriteBatch()
         for idx, (channel, value) in enumerate(writes):
             write_idx = WRITES_IDX_MAP.get(channel, idx)
             field = orjson.dumps([task_id, write_idx])
             # Special channels (error, interrupt, ...) overwrite; others keep the first write.
-            verb = "hset" if write_idx < 0 else "hsetnx"
-            cmds.append(cmd(verb, key, field, self._dumps_write(channel, value, task_path)))
-        if cmds:
-            cmds.append(cmd("sadd", self.keys.checkpoint_registry(thread_id), key))
-            yield WRITE, cmds
+            put = batch.hset if write_idx < 0 else batch.hsetnx
+            put(key, {field: self._dumps_write(channel, value, task_path)})
+        if batch:
+            batch.sadd(self.keys.checkpoint_registry(thread_id), key)
+            yield WRITE, batch

@@ -7,7 +7,7 @@ A session runs the steps of one attempt and holds the WATCH connection until the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any, Generic, Protocol, TypeVar
 
 from redis import Redis
@@ -64,7 +64,7 @@ class PipelineSession:
         return pipe
 
     @staticmethod
-    def _queue(pipe: Any, cmds: Sequence[Cmd]) -> None:
+    def _queue(pipe: Any, cmds: Iterable[Cmd]) -> None:
         for c in cmds:
             c(pipe)
 

@@ -4,7 +4,8 @@ An operation is a generator of steps ``(kind, payload)``:
 
     READ, cmds    run the commands in one pipelined round trip; the reply is their replies
     WRITE, cmds   run them in one MULTI/EXEC, which aborts (WatchError) when a watched key
-                  changed; the operation is then restarted from scratch
+                  changed; the operation is then restarted from scratch. A put's are a
+                  WriteBatch (write_batch.py), which a group commit merges with others'
     WATCH, keys   WATCH the keys (on a connection held until the next WRITE)
     EMIT, items   hand checkpoint tuples to the caller of a listing
 
@@ -14,13 +15,13 @@ same operation runs on ``redis.Redis`` and ``redis.asyncio.Redis`` pipelines.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable
 from operator import methodcaller
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 READ, WRITE, WATCH, EMIT = "read", "write", "watch", "emit"
-Step = tuple[str, Sequence[Any]]
+Step = tuple[str, Iterable[Any]]
 Op = Generator[Step, Any, T]
 Cmd = Callable[[Any], Any]
 cmd = methodcaller  # cmd("hget", key, field)(pipeline) queues HGET on the pipeline

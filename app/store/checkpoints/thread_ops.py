@@ -14,6 +14,7 @@ from langgraph.checkpoint.base import CheckpointTuple
 from app.store.checkpoints.checkpoint_ops import CheckpointOps
 from app.store.checkpoints.encoding import blob_field, checkpoint_id_of, data_fields, decoded
 from app.store.checkpoints.steps import READ, WATCH, WRITE, Cmd, Op, cmd
+from app.store.checkpoints.write_batch import WriteBatch
 
 DEL_CHUNK = 500  # keys per DEL command
 
@@ -46,7 +47,7 @@ class ThreadOps(CheckpointOps):
     def _copy_thread_op(self, source: str, dest: str) -> Op[None]:
         snap = yield from self._snapshot_op(source)
         dump = yield from self._dump_op(source, snap)
-        yield WRITE, self._restore_cmds(dest, dump)
+        yield WRITE, self._restore_batch(dest, dump)
 
     def _dump_op(self, thread_id: str, snap: dict[str, list[str]]) -> Op[dict[str, dict]]:
         """What the thread stores, as read: per namespace its ids, data, blobs and writes
@@ -73,36 +74,34 @@ class ThreadOps(CheckpointOps):
         refs = replies[3 * n :]
         return {"ns": parts, "runs": dict(zip(snap["runs"], refs, strict=True))}
 
-    def _restore_cmds(self, thread_id: str, dump: dict[str, dict]) -> list[Cmd]:
-        """Commands that write a dump (see _dump_op) into a thread, over what it holds."""
+    def _restore_batch(self, thread_id: str, dump: dict[str, dict]) -> WriteBatch:
+        """The writes that put a dump (see _dump_op) into a thread, over what it holds."""
         keys, namespaces = self.keys, self.keys.checkpoint_namespaces(thread_id)
-        cmds: list[Cmd] = []
+        batch = WriteBatch()
         touched: list[str] = []
         for ns, part in dump["ns"].items():
             if not part["ids"]:
                 continue
             ids, data = keys.checkpoint_ids(thread_id, ns), keys.checkpoint_data(thread_id, ns)
-            cmds.append(cmd("zadd", ids, dict.fromkeys(part["ids"], 0)))
-            cmds.append(cmd("hset", data, mapping=part["data"]))
-            cmds.append(cmd("sadd", namespaces, ns))
+            batch.zadd(ids, dict.fromkeys(part["ids"], 0)).hset(data, part["data"])
+            batch.sadd(namespaces, ns)
             touched += [ids, data]
             if part["blobs"]:
                 blobs = keys.checkpoint_blobs(thread_id, ns)
-                cmds.append(cmd("hset", blobs, mapping=part["blobs"]))
+                batch.hset(blobs, part["blobs"])
                 touched.append(blobs)
             for checkpoint_id, written in part["writes"].items():
                 if written:
                     key = keys.checkpoint_writes(thread_id, ns, checkpoint_id)
-                    cmds.append(cmd("hset", key, mapping=written))
+                    batch.hset(key, written)
                     touched.append(key)
         if not touched:
-            return []
+            return batch  # nothing to restore
         for run, refs in dump["runs"].items():
             if refs:
-                cmds += self._index_run(thread_id, run, [tuple(orjson.loads(r)) for r in refs])
-        cmds.append(cmd("sadd", keys.checkpoint_registry(thread_id), namespaces, *touched))
-        cmds.append(cmd("sadd", keys.checkpoint_threads(), thread_id))
-        return cmds
+                self._index_run(batch, thread_id, run, [tuple(orjson.loads(r)) for r in refs])
+        batch.sadd(keys.checkpoint_registry(thread_id), namespaces, *touched)
+        return batch.sadd(keys.checkpoint_threads(), thread_id)
 
     def _prune_op(self, thread_id: str, strategy: str) -> Op[None]:
         if strategy == "delete":

@@ -2,10 +2,11 @@
 
 A one-node graph puts three checkpoints and two sets of writes: five round trips for a run
 that computes for a millisecond. While a ``WriteBuffer`` is current (a context variable, so
-the graph's tasks inherit it), ``aput`` and ``aput_writes`` queue their commands, and the
-queue goes out as one MULTI/EXEC: before the next checkpoint read, ``delay`` seconds after
-the first queued write, and when the buffer closes. LangGraph's default durability
-("async": a checkpoint is written while the next step runs) promises no more.
+the graph's tasks inherit it), ``aput`` and ``aput_writes`` add their WriteBatch to the
+buffer's, which goes out merged (write_batch.py: one command per key and kind, not per put)
+in one MULTI/EXEC: before the next checkpoint read, ``delay`` seconds after the first queued
+write, and when the buffer closes. LangGraph's default durability ("async": a checkpoint is
+written while the next step runs) promises no more.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any, TypeVar
 from redis import Redis
 
 from app.store.checkpoints.drivers import SyncSession, drive
-from app.store.checkpoints.steps import WRITE, Cmd, Op, Step
+from app.store.checkpoints.steps import WRITE, Op, Step
+from app.store.checkpoints.write_batch import WriteBatch
 
 T = TypeVar("T")
 current_buffer: ContextVar[WriteBuffer | None] = ContextVar("checkpoint_writes", default=None)
@@ -28,38 +30,38 @@ class WriteBuffer:
 
     def __init__(self, redis: Redis, delay: float) -> None:
         self.redis, self.delay = redis, delay
-        self.cmds: list[Cmd] = []
+        self.batch = WriteBatch()
         self.closed = False
         self._timer: asyncio.TimerHandle | None = None
 
     def queue(self, op: Op[T]) -> T:
         """Run a write-only operation into the queue; what it returns."""
         value = drive(op, self)
-        if self.cmds and self._timer is None:
+        if self.batch and self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.delay, self._flush_later)
         return value
 
     def run(self, step: Step) -> list[Any]:
-        """Take a WRITE step's commands into the queue (``drive`` feeds each step here)."""
-        kind, cmds = step
-        if kind != WRITE:
-            raise TypeError(f"only write-only operations can be queued, not {kind}")
-        self.cmds.extend(cmds)
+        """Add a WRITE step's batch to the queue (``drive`` feeds each step here)."""
+        kind, batch = step
+        if kind != WRITE or not isinstance(batch, WriteBatch):
+            raise TypeError(f"only WriteBatch writes can be queued, not {kind}")
+        self.batch.extend(batch)
         return []
 
-    def add(self, command: Cmd) -> None:
-        """Queue one more command (e.g. a run's output) to go out with the writes."""
-        self.cmds.append(command)
+    def add(self, batch: WriteBatch) -> None:
+        """Queue more writes (e.g. a run's output) to go out with the checkpoint writes."""
+        self.batch.extend(batch)
 
     def flush(self) -> None:
         """Write what is queued in one MULTI/EXEC (kept queued if that fails)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self.cmds:
+        if not self.batch:
             return
-        SyncSession(self.redis).run((WRITE, self.cmds))
-        self.cmds.clear()
+        SyncSession(self.redis).run((WRITE, self.batch))
+        self.batch = WriteBatch()
 
     def close(self) -> None:
         """Flush; writes made after this (by a run's leftover tasks) are not queued."""

@@ -53,6 +53,10 @@ class ThreadWorker(SimpleWorker):
     job timeouts use a timer instead of SIGALRM (which only the main thread receives)."""
 
     death_penalty_class = TimerDeathPenalty
+    # RQ logs three lines a job; the one saying how long its result is kept says the same
+    # thing every time (result_ttl is fixed per run), and at hundreds of runs a second each
+    # line costs.
+    log_result_lifespan = False
     _suspension_checked = -math.inf
 
     def _install_signal_handlers(self) -> None:

@@ -23,10 +23,11 @@ from types import FrameType
 from redis import Redis
 from redis.client import Pipeline
 from rq import Queue, SimpleWorker
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import now
+from rq.worker import WorkerStatus
 
 from app.alerts.rules import load_rules
 from app.runner import Runner
@@ -58,6 +59,7 @@ class ThreadWorker(SimpleWorker):
     # line costs.
     log_result_lifespan = False
     _suspension_checked = -math.inf
+    _state_unsaved = False  # an idle state not written yet (see set_state)
 
     def _install_signal_handlers(self) -> None:
         pass
@@ -73,6 +75,9 @@ class ThreadWorker(SimpleWorker):
             return
         with self.connection.pipeline(transaction=False) as pipe:
             super().heartbeat(timeout, pipe)
+            if self._state_unsaved:
+                super().set_state(self._state, pipe)
+                self._state_unsaved = False
             pipe.execute()
 
     def check_for_suspension(self, burst: bool) -> None:
@@ -85,10 +90,26 @@ class ThreadWorker(SimpleWorker):
 
     def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
         """RQ's set_state, skipped when the worker is already in ``state`` (RQ sets idle
-        after each job and again when it waits for the next)."""
+        after each job and again when it waits for the next). Idle, a round trip after every
+        job that the next job's start overwrites at once, is written with the next heartbeat
+        instead: an idle worker shows as such within a heartbeat and a queue poll."""
         if pipeline is None and state == self._state:
             return
+        if pipeline is None and state == WorkerStatus.IDLE:
+            self._state, self._state_unsaved = state, True
+            return
+        self._state_unsaved = False
         super().set_state(state, pipeline)
+
+    def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
+        """RQ writes the job's last heartbeat as it ends, a round trip just before the
+        success transaction, which saves the whole job hash anyway: a job that succeeded
+        only has it set here (a failed one keeps RQ's write, its job is not saved again)."""
+        if job.get_status(refresh=False) == JobStatus.FAILED:
+            super().handle_execution_ended(job, queue, heartbeat_ttl)
+            return
+        job.ended_at = now()
+        job.last_heartbeat = job.ended_at
 
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None

@@ -1,5 +1,6 @@
 """ThreadWorker's cheaper RQ bookkeeping: heartbeats in one round trip, at most one a
-HEARTBEAT_EVERY outside a pipeline, and no rewrite of the state the worker is already in."""
+HEARTBEAT_EVERY outside a pipeline, no rewrite of the state the worker is already in, idle
+written with the next heartbeat, and a succeeded job's end saved with its result."""
 
 from __future__ import annotations
 
@@ -80,6 +81,33 @@ def test_the_state_is_written_only_when_it_changes(worker: ThreadWorker) -> None
     worker.set_state("busy")
     assert worker.connection.hget(worker.key, "state") == b"busy"
     assert trips(lambda: worker.set_state("busy")) == 0
-    assert trips(lambda: worker.set_state("idle")) == 1
-    assert worker.connection.hget(worker.key, "state") == b"idle"
+    assert trips(lambda: worker.set_state("suspended")) == 1
+    assert worker.connection.hget(worker.key, "state") == b"suspended"
+    assert worker.get_state() == "suspended"
+
+
+def test_idle_is_written_with_the_next_heartbeat(worker: ThreadWorker) -> None:
+    worker.set_state("busy")
+    assert trips(lambda: worker.set_state("idle")) == 0
     assert worker.get_state() == "idle"
+    assert worker.connection.hget(worker.key, "state") == b"busy"
+    worker.last_heartbeat = now() - timedelta(seconds=HEARTBEAT_EVERY + 1)
+    assert trips(worker.heartbeat) == 1
+    assert worker.connection.hget(worker.key, "state") == b"idle"
+    assert trips(lambda: worker.set_state("busy")) == 1  # a change away from idle: at once
+    assert worker.connection.hget(worker.key, "state") == b"busy"
+
+
+def test_a_job_that_succeeds_saves_its_end_and_heartbeat_with_its_result(
+    worker: ThreadWorker,
+) -> None:
+    queue = worker.queues[0]
+    job = queue.enqueue(len, "abc")
+    dequeued = queue.dequeue_any([queue], None, connection=worker.connection)
+    assert dequeued is not None and dequeued[0].id == job.id
+    trips_of_job = trips(lambda: worker.execute_job(dequeued[0], queue))
+    # Start and success transactions only: no heartbeat write of its own, no idle write.
+    assert trips_of_job == 3
+    saved = worker.connection.hmget(job.key, "status", "ended_at", "last_heartbeat")
+    assert saved[0] == b"finished" and saved[1] is not None and saved[1] == saved[2]
+    assert job.latest_result().return_value == 3

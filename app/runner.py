@@ -14,6 +14,7 @@ import dataclasses
 import inspect
 import logging
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -125,7 +126,11 @@ class Runner:
             self.executing[run_id] = thread_id
         try:
             self._emit(thread_id, run_id, "run.started")
-            return run_to_end(self._execute(thread_id, run_id, fields, kwargs))
+            started = time.perf_counter()
+            ended = run_to_end(self._execute(thread_id, run_id, fields, kwargs))
+            took = (time.perf_counter() - started) * 1000
+            log.info("run %s on thread %s: %s in %.0f ms", run_id, thread_id, ended, took)
+            return ended
         finally:
             with self._executing_lock:
                 self.executing.pop(run_id, None)

@@ -134,6 +134,10 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
         raise RuntimeError("REDIS_URL is not set")
     count = concurrency or settings.worker_concurrency
     run_process = runner(count)  # load the graphs before taking any job
+    if not log.isEnabledFor(logging.DEBUG):
+        # RQ logs two lines a job (taken, OK); the runner logs one a run, with its outcome
+        # and how long it took. RQ's warnings and errors still show.
+        logging.getLogger("rq.worker").setLevel(logging.WARNING)
     load_rules(settings)  # a bad alert rule stops the start, named
     # Each worker thread (the run threads, sweeps, webhooks) holds a connection while it
     # waits for a job, and more while it runs one.

@@ -40,4 +40,9 @@ def test_fifty_runs_at_once_on_one_worker(sdk: SyncLangGraphClient, run_stack: R
     wait_for(lambda: statuses() == Counter(success=RUNS), timeout=30)
     # All at once: far less than the 150 s of one at a time (slack for a loaded machine).
     assert time.monotonic() - started < SLEEP * 4
-    assert "Too many connections" not in run_stack.log(worker)
+    log = run_stack.log(worker)
+    assert "Too many connections" not in log
+    # One line a run, with its outcome, from the runner; none of RQ's per-job lines.
+    for run in runs:
+        assert f"run {run['run_id']} on thread {run['thread_id']}: run.succeeded in " in log
+    assert "Job OK" not in log

@@ -142,35 +142,24 @@ class Runner:
         with writes as buffer:
             outcome = await self._outcome(thread_id, run_id, fields, kwargs)
             if outcome.type != "rollback":
-                # Written before the terminal event (with the last checkpoint writes, in
-                # the same MULTI/EXEC), so whoever sees the run end finds its output.
-                output, key = orjson.dumps(output_of(outcome)), self.keys.run_output(run_id)
-                write = WriteBatch().set(key, output, ex=OUTPUT_TTL)
-                if buffer is None:
-                    write.apply(self.redis)
-                else:
-                    buffer.add(write)
+                # The last checkpoint writes, the output and the terminal event go in one
+                # MULTI/EXEC: whoever sees the run end finds its state and its output.
+                final = buffer.take() if buffer is not None else WriteBatch()
+                output = orjson.dumps(output_of(outcome))
+                final.set(self.keys.run_output(run_id), output, ex=OUTPUT_TTL)
+                self.runs.apply_after(list(final), _terminal_event(thread_id, run_id, outcome))
         self._finish(thread_id, run_id, kwargs, outcome)
         return outcome.type
 
     def _finish(
         self, thread_id: str, run_id: str, kwargs: dict[str, Any], outcome: Outcome
     ) -> None:
-        """Report how the run ended (before any wait for an abandoned node)."""
+        """What follows a run's end (before any wait for an abandoned node): its webhook,
+        and the rollback or the deletion of its temporary thread."""
+        self._send_webhook(thread_id, run_id, kwargs, outcome)
         if outcome.type == "rollback":
-            self._send_webhook(thread_id, run_id, kwargs, outcome)
             self._roll_back(thread_id, run_id)
             return
-        self._emit(
-            thread_id,
-            run_id,
-            outcome.type,
-            values=outcome.values,
-            interrupts=outcome.interrupts,
-            next=outcome.next,
-            error=outcome.error,
-        )
-        self._send_webhook(thread_id, run_id, kwargs, outcome)
         if kwargs.get("temporary") and kwargs.get("on_completion", "delete") == "delete":
             if self.saver is not None:
                 self.saver.delete_thread(thread_id)
@@ -349,6 +338,18 @@ def run_to_end(coro: Coroutine[Any, Any, str]) -> str:
             task.cancel()
         if leftovers:
             loop.run_until_complete(asyncio.wait(leftovers, timeout=CANCEL_GRACE))
+
+
+def _terminal_event(thread_id: str, run_id: str, outcome: Outcome) -> RunEvent:
+    return RunEvent(
+        thread_id=thread_id,
+        run_id=run_id,
+        type=outcome.type,
+        values=outcome.values,
+        interrupts=outcome.interrupts,
+        next=outcome.next,
+        error=outcome.error,
+    )
 
 
 def output_of(outcome: Outcome) -> Any:

@@ -9,12 +9,13 @@ alone (optimistic concurrency).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from redis import Redis
+from redis.exceptions import NoScriptError
 
 from app.domain import (
     IN_FLIGHT_EVENTS,
@@ -47,6 +48,8 @@ CAS_ATTEMPTS = 20
 DEFAULT_LEASE_SECONDS = 30.0
 # Events per transition.lua call: amortizes the call's cost, keeps each call short.
 EVENTS_PER_CALL = 100
+# A command that queues itself on a pipeline (e.g. ``methodcaller("hset", key, field, v)``).
+QueuedCommand = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,34 @@ class RunStore:
             for thread_id, (raw, mver) in zip(thread_ids, pipe.execute(), strict=True)
         }
 
+    def apply_after(self, writes: Sequence[QueuedCommand], event: RunEvent) -> Applied:
+        """Apply ``event`` (one without metadata) in one MULTI/EXEC after ``writes``,
+        commands queued on it (a run's last checkpoint writes and its output), so that
+        whoever sees the event sees them. The script goes by its SHA, without the SCRIPT
+        EXISTS a pipeline sends first; if Redis has lost it (a restart), it is loaded and
+        the whole is sent again: the writes are idempotent, the event was not applied."""
+        if event.metadata:
+            raise ValueError("apply_after takes events without metadata")
+        keys, args = self._operands([event], {})
+        script = self.scripts.transition
+        for attempt in range(2):
+            with self.redis.pipeline() as pipe:
+                for write in writes:
+                    write(pipe)
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+                try:
+                    reply = pipe.execute()[-1]
+                except NoScriptError:
+                    if attempt:
+                        raise
+                    self.redis.script_load(script.script)
+                    continue
+            break
+        (result,) = _replies(reply)
+        if result[0] == -2:
+            raise RunThreadMismatch(event.run_id, event.thread_id)
+        return _applied(event, result)
+
     def _call(
         self,
         events: Sequence[RunEvent],
@@ -188,6 +219,13 @@ class RunStore:
         admission: str = "",
     ) -> Any:
         """One transition.lua call for ``events`` (on ``client``, e.g. a pipeline)."""
+        keys, args = self._operands(events, metadata, admission)
+        return self.scripts.transition(keys=keys, args=args, client=client)
+
+    def _operands(
+        self, events: Sequence[RunEvent], metadata: dict[str, _MetadataState], admission: str = ""
+    ) -> tuple[list[Any], list[Any]]:
+        """The keys and arguments of a transition.lua call for ``events``."""
         keys: list[Any] = [
             *self.keys.statuses,
             *self.keys.orders,
@@ -200,7 +238,7 @@ class RunStore:
         args: list[Any] = [self.lease_us, self.history_limit]
         for event in events:
             self._event_operands(event, metadata, keys, args, admission)
-        return self.scripts.transition(keys=keys, args=args, client=client)
+        return keys, args
 
     def _event_operands(
         self,

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import logging
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -483,3 +484,18 @@ def test_plain_callables_load_and_run_without_langgraph(tmp_path: Path) -> None:
     files = {"f.py": "def make():\n    return None\n"}
     plain_factory = load_graphs(project(tmp_path, {"f": "./f.py:make"}, files))
     assert "which needs langgraph" in plain_factory.errors["f"].summary
+
+
+def test_the_service_imports_without_langgraph() -> None:
+    """The API, the worker and the runner start without the extra (plain callables only):
+    nothing they import needs langgraph until a LangGraph graph or checkpoint is used."""
+    block = "import sys\nfor name in ('langgraph', 'langchain_core'): sys.modules[name] = None\n"
+    modules = "app.api.app, app.runner, workers.worker, workers.runs, app.store.checkpoints"
+    done = subprocess.run(
+        [sys.executable, "-c", f"{block}import {modules}\nprint('imported')"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "imported"

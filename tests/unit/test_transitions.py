@@ -8,6 +8,7 @@ late events change nothing, and every delivery order leaves the same thread.
 from __future__ import annotations
 
 import uuid
+from operator import methodcaller
 from typing import Any
 
 import pytest
@@ -401,3 +402,43 @@ def test_terminal_bumps_state_updated_at_and_in_flight_events_do_not(
     apply(stores, event(T1, R1, "run.succeeded", at=at(2)))
     assert int(thread_hash(fake_redis, T1)["state_updated_at"]) > past
     assert index_violations(fake_redis) == []
+
+
+# -- an event in the same transaction as other writes (a run's end) ----------------------
+
+
+def _write(key: str, value: bytes) -> Any:
+    return methodcaller("set", key, value)
+
+
+def test_apply_after_writes_and_applies_in_one_transaction(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    stores.runs.apply([event(T1, R1, "run.started", at=at(1))])
+    applied = stores.runs.apply_after(
+        [_write("out:R1", b"done")], event(T1, R1, "run.succeeded", at=at(2), values={"v": 1})
+    )
+    assert applied.result == EventResult.APPLIED and applied.new_status == "idle"
+    assert fake_redis.get("out:R1") == b"done"
+    assert materialize(stores.threads.get(T1)["values"]) == {"v": 1}
+    assert index_violations(fake_redis) == []
+
+
+def test_apply_after_loads_the_script_when_redis_lost_it(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    stores.runs.apply([event(T1, R1, "run.started", at=at(1))])
+    fake_redis.script_flush()
+    applied = stores.runs.apply_after([_write("out:R1", b"x")], event(T1, R1, "run.failed"))
+    assert applied.result == EventResult.APPLIED and applied.new_status == "error"
+    assert fake_redis.get("out:R1") == b"x"
+    assert stores.runs.get(T1, R1)["status"] == "error"
+
+
+def test_apply_after_refuses_what_apply_refuses(stores: Stores) -> None:
+    stores.runs.apply([event(T1, R1, "run.started", at=at(1))])
+    with pytest.raises(RunThreadMismatch):
+        stores.runs.apply_after([], event(T2, R1, "run.succeeded"))
+    with pytest.raises(ValueError, match="without metadata"):
+        stores.runs.apply_after([], event(T1, R1, "run.succeeded", metadata={"a": 1}))
+    assert stores.runs.get(T1, R1)["status"] == "running"

@@ -17,8 +17,24 @@ needs a decision on the server.
     saver.py           RedisSaver: clients and the sync methods
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from app.store.checkpoints.drivers import SyncSession
-from app.store.checkpoints.saver import RedisSaver
 from app.store.checkpoints.steps import CheckpointConflict
 
+if TYPE_CHECKING:
+    from app.store.checkpoints.saver import RedisSaver
+
 __all__ = ["CheckpointConflict", "RedisSaver", "SyncSession"]
+
+
+def __getattr__(name: str) -> Any:
+    """``RedisSaver`` is imported on first use: it needs langgraph, an optional extra, and
+    the modules here that do not (write_batch, steps) serve runs without it."""
+    if name == "RedisSaver":
+        from app.store.checkpoints.saver import RedisSaver
+
+        return RedisSaver
+    raise AttributeError(name)

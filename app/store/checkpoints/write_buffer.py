@@ -63,6 +63,16 @@ class WriteBuffer:
         SyncSession(self.redis).run((WRITE, self.batch))
         self.batch = WriteBatch()
 
+    def take(self) -> WriteBatch:
+        """The queued writes, for the caller to send with its own; writes made after this
+        are not queued (as after ``close``)."""
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self.batch = self.batch, WriteBatch()
+        return batch
+
     def close(self) -> None:
         """Flush; writes made after this (by a run's leftover tasks) are not queued."""
         self.closed = True

@@ -154,7 +154,7 @@ class RunService:
         previous_job = self._live_job(previous_run)
         if previous_job is None and not after_seconds:
             with self.redis.pipeline() as pipe:
-                self.queue.enqueue(EXECUTE_RUN, run_id, pipeline=pipe, **options)
+                self.queue.enqueue(EXECUTE_RUN, run_id, thread_id, pipeline=pipe, **options)
                 pipe.hgetall(self.keys.run(run_id))
                 *_, raw = pipe.execute()
             return run_from_hash(run_id, decode_hash(raw))
@@ -163,9 +163,9 @@ class RunService:
         if after_seconds:
             # RQ schedules in whole seconds: round up, so that a run never starts early.
             delay = timedelta(seconds=math.ceil(after_seconds))
-            self.queue.enqueue_in(delay, EXECUTE_RUN, run_id, **options)
+            self.queue.enqueue_in(delay, EXECUTE_RUN, run_id, thread_id, **options)
         else:
-            self.queue.enqueue(EXECUTE_RUN, run_id, **options)
+            self.queue.enqueue(EXECUTE_RUN, run_id, thread_id, **options)
         return self.runs.get(thread_id, run_id)
 
     def _live_job(self, run_id: str | None) -> Job | None:

@@ -113,10 +113,10 @@ class Runner:
         self.runs.apply(events)
         return len(events)
 
-    def execute(self, run_id: str) -> str | None:
+    def execute(self, run_id: str, thread_id: str | None = None) -> str | None:
         """Run ``run_id`` unless it already ended or was cancelled; the terminal event type."""
-        fields = decode_hash(self.redis.hgetall(self.keys.run(run_id)))
-        if not fields or fields.get("status") != b"pending":
+        fields = self._start(run_id, thread_id)
+        if fields is None:
             log.info("run %s is not pending any more; nothing to do", run_id)
             return None
         thread_id = fields["thread_id"].decode()
@@ -125,7 +125,6 @@ class Runner:
         with self._executing_lock:
             self.executing[run_id] = thread_id
         try:
-            self._emit(thread_id, run_id, "run.started")
             started = time.perf_counter()
             ended = run_to_end(self._execute(thread_id, run_id, fields, kwargs))
             took = (time.perf_counter() - started) * 1000
@@ -134,6 +133,18 @@ class Runner:
         finally:
             with self._executing_lock:
                 self.executing.pop(run_id, None)
+
+    def _start(self, run_id: str, thread_id: str | None) -> dict[str, bytes] | None:
+        """Mark the run started and read it (one round trip when the job names its thread);
+        None when it is not pending any more."""
+        if thread_id is not None:
+            return self.runs.start(thread_id, run_id)
+        # A job queued by a version whose jobs named the run only.
+        fields = decode_hash(self.redis.hgetall(self.keys.run(run_id)))
+        if not fields or fields.get("status") != b"pending":
+            return None
+        self._emit(fields["thread_id"].decode(), run_id, "run.started")
+        return fields
 
     async def _execute(
         self, thread_id: str, run_id: str, fields: dict[str, bytes], kwargs: dict[str, Any]

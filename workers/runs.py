@@ -49,6 +49,7 @@ def runner(concurrency: int | None = None) -> Runner:
         return _runner
 
 
-def execute_run(run_id: str) -> str | None:
-    """Execute the run (a no-op if it already ended or was cancelled before starting)."""
-    return runner().execute(run_id)
+def execute_run(run_id: str, thread_id: str | None = None) -> str | None:
+    """Execute the run (a no-op if it already ended or was cancelled before starting).
+    Jobs name the run and its thread (jobs of earlier versions the run only)."""
+    return runner().execute(run_id, thread_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import methodcaller
 from typing import Any
 
 import orjson
@@ -186,30 +187,49 @@ class RunStore:
     def apply_after(self, writes: Sequence[QueuedCommand], event: RunEvent) -> Applied:
         """Apply ``event`` (one without metadata) in one MULTI/EXEC after ``writes``,
         commands queued on it (a run's last checkpoint writes and its output), so that
-        whoever sees the event sees them. The script goes by its SHA, without the SCRIPT
-        EXISTS a pipeline sends first; if Redis has lost it (a restart), it is loaded and
-        the whole is sent again: the writes are idempotent, the event was not applied."""
+        whoever sees the event sees them."""
         if event.metadata:
             raise ValueError("apply_after takes events without metadata")
-        keys, args = self._operands([event], {})
-        script = self.scripts.transition
-        for attempt in range(2):
-            with self.redis.pipeline() as pipe:
-                for write in writes:
-                    write(pipe)
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
-                try:
-                    reply = pipe.execute()[-1]
-                except NoScriptError:
-                    if attempt:
-                        raise
-                    self.redis.script_load(script.script)
-                    continue
-            break
-        (result,) = _replies(reply)
+        _, result = self._transact(writes, event)
         if result[0] == -2:
             raise RunThreadMismatch(event.run_id, event.thread_id)
         return _applied(event, result)
+
+    def start(self, thread_id: str, run_id: str) -> dict[str, bytes] | None:
+        """A worker takes one of our runs: its ``run.started`` (only if the run exists) and
+        a read of it, in one MULTI/EXEC. The run's fields as they were when it was pending,
+        or None when it is not this worker's to execute: already started elsewhere, ended
+        (e.g. cancelled while pending), deleted (rolled back) or of another thread."""
+        event = RunEvent(thread_id=thread_id, run_id=run_id, type=EventType.STARTED)
+        (raw,), result = self._transact(
+            [methodcaller("hgetall", self.keys.run(run_id))], event, "start"
+        )
+        return decode_hash(raw) if result[0] == 1 else None
+
+    def _transact(
+        self, before: Sequence[QueuedCommand], event: RunEvent, admission: str = ""
+    ) -> tuple[list[Any], list[Any]]:
+        """``before`` and ``event``'s transition in one MULTI/EXEC: the replies of ``before``
+        and the event's [code, old status, new status, previous run]. The script goes by its
+        SHA, without the SCRIPT EXISTS a pipeline sends first; if Redis has lost it (a
+        restart), it is loaded and the whole is sent again: the event was not applied, and
+        the commands given here are reads and idempotent writes."""
+        keys, args = self._operands([event], {}, admission)
+        try:
+            return self._send(before, keys, args)
+        except NoScriptError:
+            self.redis.script_load(self.scripts.transition.script)
+            return self._send(before, keys, args)
+
+    def _send(
+        self, before: Sequence[QueuedCommand], keys: list[Any], args: list[Any]
+    ) -> tuple[list[Any], list[Any]]:
+        with self.redis.pipeline() as pipe:
+            for command in before:
+                command(pipe)
+            pipe.evalsha(self.scripts.transition.sha, len(keys), *keys, *args)
+            *replies, reply = pipe.execute()
+        return replies, _replies(reply)[0]
 
     def _call(
         self,

@@ -18,7 +18,7 @@ from app.api.deps import Stores
 from app.domain import ASSISTANT_NAMESPACE, EventResult
 from app.errors import RunNotFound, RunThreadMismatch, ThreadNotFound
 from app.models import RunEvent
-from app.store.codec import materialize, now_us, thread_member
+from app.store.codec import RawJSON, materialize, now_us, thread_member
 from tests.unit.helpers import KEYS, at, event, index_violations, thread_hash, us
 
 T1, T2 = "00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000a2"
@@ -442,3 +442,33 @@ def test_apply_after_refuses_what_apply_refuses(stores: Stores) -> None:
     with pytest.raises(ValueError, match="without metadata"):
         stores.runs.apply_after([], event(T1, R1, "run.succeeded", metadata={"a": 1}))
     assert stores.runs.get(T1, R1)["status"] == "running"
+
+
+# -- a worker starts one of our runs ---------------------------------------------------------
+
+
+def test_start_marks_a_pending_run_running_and_reads_it(stores: Stores) -> None:
+    stores.runs.apply([event(T1, R1, "run.pending", at=at(1), kwargs={"input": {"x": 1}})])
+    fields = stores.runs.start(T1, R1)
+    assert fields is not None and fields["status"] == b"pending"  # as it was when taken
+    assert materialize(RawJSON(fields["kwargs"]).load()) == {"input": {"x": 1}}
+    assert stores.runs.get(T1, R1)["status"] == "running"
+    assert stores.threads.get(T1)["status"] == "busy"
+    assert stores.runs.start(T1, R1) is None  # taken once only
+
+
+def test_start_refuses_an_ended_a_deleted_or_another_threads_run(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    stores.runs.apply([event(T1, R1, "run.pending"), event(T1, R1, "run.cancelled")])
+    assert stores.runs.start(T1, R1) is None
+    assert stores.runs.get(T1, R1)["status"] == "interrupted"
+    stores.runs.apply([event(T1, R2, "run.pending")])
+    stores.runs.delete(T1, R2)
+    assert stores.runs.start(T1, R2) is None
+    assert not fake_redis.exists(KEYS.run(R2))  # a rolled-back run stays gone
+    stores.runs.apply([event(T1, R3, "run.pending")])
+    assert stores.runs.start(T2, R3) is None
+    fake_redis.script_flush()
+    assert stores.runs.start(T1, R3) is not None
+    assert index_violations(fake_redis) == []

@@ -38,7 +38,8 @@
 --   19 config JSON of the run, which becomes the thread's config ("" for none)
 --   20 admission of a run created here: "" (an event reported from elsewhere), "queue"
 --      (record it as the thread's last run), "reject" (the same, unless a run is in flight),
---      or "reclaim" (the sweeper ends a lost run: only if its lease has run out)
+--      "reclaim" (the sweeper ends a lost run: only if its lease has run out), or
+--      "start" (a worker starts one of our runs: only if the run exists)
 --   21 the run's lease, µs, if the event sets one ("" keeps the run's, else the default)
 --   22 the thread's index member (its id's 16 bytes: codec.thread_member)
 -- Returns, per event, four values: code, old thread status, new thread status, and the
@@ -46,7 +47,8 @@
 -- 2 duplicate, 3 stale, -1 metadata changed since the caller read it (nothing written:
 -- read again and retry), -2 the run belongs to another thread (nothing written),
 -- -3 refused: "reject" admission while a run is in flight (nothing written), -4 not
--- reclaimed: the run's lease is live, or it holds none (nothing written).
+-- reclaimed: the run's lease is live, or it holds none, or not started: the run does not
+-- exist (nothing written).
 
 local ARGS_PER_EVENT = 22
 -- Events move a run forward through these ranks; the run status each event gives
@@ -99,6 +101,11 @@ local function apply(k, a)
   if r[1] and r[1] ~= thread_id then return -2, '', '', '' end
   local run_rank = tonumber(r[3] or '0')
   local admission, previous_run = ARGV[a + 19], ''
+  if admission == 'start' then
+    -- A rolled-back pending run is gone: its job must not bring it back.
+    if not r[1] then return -4, th.status or 'idle', th.status or 'idle', '' end
+    admission = ''
+  end
   local lease = ARGV[a + 20] ~= '' and ARGV[a + 20] or r[5] or DEFAULT_LEASE
   local function renew_lease(option)
     local expiry = string.format('%d', tonumber(now) + tonumber(lease))

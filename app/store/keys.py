@@ -1,6 +1,7 @@
 """Every Redis key name threadwatch uses is built here and nowhere else.
 
-Layout (prefix ``tw:`` by default):
+Layout (prefix ``tw:`` by default). The thread-id members of the status, order, ttl and
+metadata leaf indexes are the ids' 16 bytes (``codec.thread_member``); keys hold the text.
 
     {p}thread:{id}              hash   one thread (see codec.py for its fields)
     {p}thread:{id}:runs         zset   run ids of the thread, scored by created_at (µs)

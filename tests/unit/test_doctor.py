@@ -310,3 +310,10 @@ def test_store_with_text_members_is_converted_by_fix(populated: Stores) -> None:
         assert all(len(m) == 16 for m in r.zrange(key, 0, -1)), key
     page = populated.search.search(ThreadQuery(metadata={"team": "a"}, limit=10))
     assert sorted(t["thread_id"] for t in page.threads) == sorted([T1, T3])
+
+
+def test_search_reads_text_members_before_the_conversion(populated: Stores) -> None:
+    """Until ``doctor --fix`` runs, a thread indexed in the text form is still found."""
+    _to_text_members(populated.redis)
+    page = populated.search.search(ThreadQuery(metadata={"team": "a"}, limit=10))
+    assert sorted(t["thread_id"] for t in page.threads) == sorted([T1, T3])

@@ -61,6 +61,11 @@ local hash_prefix = ARGV[10] or ''
 -- An index member (a thread id's 16 bytes, codec.thread_member) as the id's text.
 local ID_FORMAT = '%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x'
 
+local function thread_id(member)
+  if #member ~= 16 then return member end  -- the text form, in a store not converted yet
+  return string.format(ID_FORMAT, string.byte(member, 1, 16))
+end
+
 local function with_plan(plan, ids)
   if hash_prefix == '' then
     table.insert(ids, 1, plan)
@@ -69,7 +74,7 @@ local function with_plan(plan, ids)
   local out = {plan}
   for _, member in ipairs(ids) do
     out[#out + 1] = member
-    out[#out + 1] = redis.call('HGETALL', hash_prefix .. string.format(ID_FORMAT, string.byte(member, 1, 16)))
+    out[#out + 1] = redis.call('HGETALL', hash_prefix .. thread_id(member))
   end
   return out
 end

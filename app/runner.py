@@ -29,7 +29,7 @@ from redis import Redis
 from app.graphs import GraphRegistry, LoadedGraph, open_graph
 from app.models import RunEvent
 from app.store.checkpoints.write_batch import WriteBatch
-from app.store.codec import decode_hash, materialize
+from app.store.codec import materialize
 from app.store.keys import Keys
 from app.store.runs import DEFAULT_LEASE_SECONDS, RunStore
 from app.store.threads import DEFAULT_HISTORY_LIMIT, ThreadStore, default_checkpoints
@@ -137,14 +137,12 @@ class Runner:
     def _start(self, run_id: str, thread_id: str | None) -> dict[str, bytes] | None:
         """Mark the run started and read it (one round trip when the job names its thread);
         None when it is not pending any more."""
-        if thread_id is not None:
-            return self.runs.start(thread_id, run_id)
-        # A job queued by a version whose jobs named the run only.
-        fields = decode_hash(self.redis.hgetall(self.keys.run(run_id)))
-        if not fields or fields.get("status") != b"pending":
-            return None
-        self._emit(fields["thread_id"].decode(), run_id, "run.started")
-        return fields
+        if thread_id is None:  # a job queued by a version whose jobs named the run only
+            owner = self.redis.hget(self.keys.run(run_id), "thread_id")
+            if owner is None:
+                return None
+            thread_id = owner.decode()
+        return self.runs.start(thread_id, run_id)
 
     async def _execute(
         self, thread_id: str, run_id: str, fields: dict[str, bytes], kwargs: dict[str, Any]
@@ -312,10 +310,6 @@ class Runner:
         if self.saver is not None:
             self.saver.delete_for_runs([run_id])
         self.runs.delete(thread_id, run_id)
-
-    def _emit(self, thread_id: str, run_id: str, type: str, **fields: Any) -> None:
-        event = RunEvent(thread_id=thread_id, run_id=run_id, type=type, **fields)
-        self.runs.apply([event])
 
 
 # One event loop per worker thread, kept between runs, and one executor for the process:

@@ -15,6 +15,7 @@ from langgraph.checkpoint.base import ERROR
 
 from app.store.checkpoints import RedisSaver
 from app.store.checkpoints import drivers as drivers_module
+from app.store.checkpoints.steps import WRITE
 from app.store.checkpoints.write_batch import WriteBatch
 from tests.unit.test_checkpoints import checkpoint, config
 
@@ -79,7 +80,7 @@ def run_grouped(saver: RedisSaver) -> None:
         with saver.group_commit(delay=60) as buffer:
 
             async def output(batch: WriteBatch) -> None:
-                buffer.add(batch)
+                buffer.run((WRITE, batch))
 
             await a_run(saver, output)
 
@@ -166,7 +167,7 @@ def test_a_failed_flush_keeps_the_merged_writes(
         with saver.group_commit(delay=60) as buffer:
 
             async def output(batch: WriteBatch) -> None:
-                buffer.add(batch)
+                buffer.run((WRITE, batch))
 
             await a_run(saver, output)
             queued = [repr(command) for command in buffer.batch]

@@ -49,15 +49,9 @@ class WriteBuffer:
         self.batch.extend(batch)
         return []
 
-    def add(self, batch: WriteBatch) -> None:
-        """Queue more writes (e.g. a run's output) to go out with the checkpoint writes."""
-        self.batch.extend(batch)
-
     def flush(self) -> None:
         """Write what is queued in one MULTI/EXEC (kept queued if that fails)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._cancel_timer()
         if not self.batch:
             return
         SyncSession(self.redis).run((WRITE, self.batch))
@@ -67,9 +61,7 @@ class WriteBuffer:
         """The queued writes, for the caller to send with its own; writes made after this
         are not queued (as after ``close``)."""
         self.closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._cancel_timer()
         batch, self.batch = self.batch, WriteBatch()
         return batch
 
@@ -77,6 +69,11 @@ class WriteBuffer:
         """Flush; writes made after this (by a run's leftover tasks) are not queued."""
         self.closed = True
         self.flush()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _flush_later(self) -> None:
         self._timer = None

@@ -1,0 +1,45 @@
+"""Runner.execute on fakeredis with a plain callable graph: both job forms (the run and its
+thread; the run only, as jobs of earlier versions name it) start a pending run once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fakeredis import FakeRedis
+
+from app.api.deps import Stores
+from app.runner import Runner
+from app.store.codec import materialize
+from tests.support import load_project_graphs
+from tests.unit.helpers import KEYS, event
+
+PROJECT = Path(__file__).resolve().parent.parent / "fixtures" / "graphs" / "project"
+T1 = "00000000-0000-4000-8000-0000000000b1"
+R1 = "00000000-0000-4000-8000-0000000000e1"
+
+
+@pytest.fixture
+def runner(fake_redis: FakeRedis) -> Runner:
+    return Runner(fake_redis, KEYS, load_project_graphs(PROJECT), run_timeout=30)
+
+
+@pytest.mark.parametrize("job_names_thread", [True, False])
+def test_a_pending_run_is_executed_once(
+    runner: Runner, stores: Stores, job_names_thread: bool
+) -> None:
+    kwargs = {"graph_id": "echo", "input": {"x": 1}}
+    stores.runs.apply([event(T1, R1, "run.pending", kwargs=kwargs)])
+    thread = T1 if job_names_thread else None
+    assert runner.execute(R1, thread) == "run.succeeded"
+    assert stores.runs.get(T1, R1)["status"] == "success"
+    assert materialize(stores.threads.get(T1)["values"])["echo"] == {"x": 1}
+    assert runner.execute(R1, thread) is None  # ended: nothing to do
+
+
+def test_a_deleted_run_is_not_brought_back(runner: Runner, stores: Stores) -> None:
+    stores.runs.apply([event(T1, R1, "run.pending")])
+    stores.runs.delete(T1, R1)
+    assert runner.execute(R1, T1) is None
+    assert runner.execute(R1) is None
+    assert not stores.redis.exists(KEYS.run(R1))

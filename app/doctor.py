@@ -473,10 +473,13 @@ class Doctor:
                 report.add("status_derivation", example, repair)
 
     def _dangling_thread_members(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
+        def ids_of(key: str, members: list[bytes]) -> list[str]:
+            return self._thread_ids(report, key, members, repair, self.redis.zrem)
+
         for kind, keys in (("status", self.keys.statuses), ("order", self.keys.orders)):
             for key in keys:
                 self._dangling(
-                    report, state, repair, key, thread_id_of, self.keys.thread, self._reindex,
+                    report, state, repair, key, ids_of, self.keys.thread, self._reindex,
                     f"{kind}_dangling",
                 )  # fmt: skip
 
@@ -484,7 +487,7 @@ class Doctor:
         keys = (self.keys.runs_in("pending"), self.keys.runs_in("running"), self.keys.leases())
         for key in keys:
             self._dangling(
-                report, state, repair, key, bytes.decode, self.keys.run, self._run_index,
+                report, state, repair, key, _run_ids, self.keys.run, self._run_index,
                 "run_dangling",
             )  # fmt: skip
 
@@ -494,20 +497,20 @@ class Doctor:
         state: _Counts,
         repair: bool,
         key: str,
-        id_of: Callable[[bytes], str],
+        ids_of: Callable[[str, list[bytes]], list[str]],
         record_key: Callable[[str], str],
         reindex: Callable[[str], int],
         problem: str,
     ) -> None:
-        """Members of the zset ``key`` whose record (``record_key(id_of(member))``) is gone;
-        read only when the zset holds more members than the records found in it."""
+        """Members of the zset ``key`` (their ids: ``ids_of(key, members)``) whose record
+        (``record_key(id)``) is gone; read only when the zset holds more members than the
+        records found in it."""
         card = self.redis.zcard(key)
         if card == state.present[key]:
             return
         self.progress.start(key, card)
         for members in self._zscan(key):
-            members = self._without_text_members(report, key, members, repair)
-            ids = [id_of(member) for member in members]
+            ids = ids_of(key, members)
             pipe = self.redis.pipeline(transaction=False)
             for record_id in ids:
                 pipe.exists(record_key(record_id))
@@ -535,8 +538,7 @@ class Doctor:
 
     def _check_leaf_set(self, report: DoctorReport, key: str, leaf: str, repair: bool) -> None:
         for members in self._sscan(key):
-            members = self._without_text_members(report, key, members, repair)
-            ids = [thread_id_of(member) for member in members]
+            ids = self._thread_ids(report, key, members, repair, self.redis.srem)
             pipe = self.redis.pipeline(transaction=False)
             for thread_id in ids:
                 pipe.hmget(self.keys.thread(thread_id), "metadata", "mver")
@@ -552,20 +554,23 @@ class Doctor:
                 fixed = repair and self._leaf(key, thread_id, "rem", version) >= 0
                 report.add("leaf_stale", f"{key} holds {thread_id}", fixed)
 
-    def _without_text_members(
-        self, report: DoctorReport, key: str, members: list[bytes], repair: bool
-    ) -> list[bytes]:
-        """The members of a thread index that are 16-byte thread ids; the others (the text
-        form of older stores, or junk) are reported, and dropped with ``repair``."""
-        if key in (self.keys.runs_in("pending"), self.keys.runs_in("running"), self.keys.leases()):
-            return members
+    def _thread_ids(
+        self,
+        report: DoctorReport,
+        key: str,
+        members: list[bytes],
+        repair: bool,
+        remove: Callable[..., Any],
+    ) -> list[str]:
+        """The thread ids of a thread index's members that are 16-byte ids; the others (the
+        text form of older stores, or junk) are reported, and dropped (``remove``: ZREM or
+        SREM) with ``repair``."""
         text = [m for m in members if len(m) != MEMBER_LENGTH]
         if text and repair:
-            leaf_set = key.startswith(self.keys.metadata_leaf(""))
-            (self.redis.srem if leaf_set else self.redis.zrem)(key, *text)
+            remove(key, *text)
         for member in text:
             report.add("text_member", f"{key} holds {member!r}", repair)
-        return [m for m in members if len(m) == MEMBER_LENGTH]
+        return [thread_id_of(m) for m in members if len(m) == MEMBER_LENGTH]
 
     def _check_thread_leaves(
         self,
@@ -788,6 +793,10 @@ def _load_metadata(raw: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return metadata if isinstance(metadata, dict) else None
+
+
+def _run_ids(_key: str, members: list[bytes]) -> list[str]:
+    return [member.decode() for member in members]
 
 
 def _text(value: bytes | str) -> str:

@@ -5,17 +5,18 @@ index must agree with them:
 
 * each thread is in exactly one status zset, its own, scored by its status_since;
 * each thread is in every order zset with the right score (0 in ``order:thread_id``);
-* each metadata leaf set (``mi:*``) holds exactly the threads whose metadata has that leaf;
+* each per-status leaf set (``leaves:{status}:{id}``, see lua/lib/leaf_sets.lua) holds
+  exactly the threads in that status whose metadata has that leaf, and a thread's
+  ``leaves`` field names the ids (``leaf-ids``) of its metadata's leaves;
 * no status, order or leaf member names a missing thread, and no ``runs:pending``,
   ``runs:running`` or ``leases`` member names a missing run;
 * a run is in ``runs:pending`` iff pending, in ``runs:running`` iff running, and holds a
   lease only while in flight;
 * a thread's ``inflight`` counter is the number of its runs pending or running, and its
   status is ``busy`` exactly when that number is not 0;
-* every thread is counted in the per-status leaf counts (``leaf-ids``, ``leaf-counts``, see
-  lua/lib/leaf_counts.lua): its ``leaves`` field names the ids of its leaf sets, and each
-  count is the size of its leaf set's intersection with its status set. A store written
-  before counts existed is counted by ``--fix``, which then marks it complete (``#all``).
+* no leaf id is registered without members, and no key of an earlier layout is left (the
+  status-less leaf sets ``mi:*`` and the ``leaf-counts`` hash). ``--fix`` indexes a store
+  written before the per-status leaf sets and then marks it complete (``#sets``).
 
 The passes read the keyspace with SCAN / ZSCAN / SSCAN and pipelines, ``batch`` keys at a
 time, so that a million threads take a few round trips per thousand, never one big reply.
@@ -64,8 +65,8 @@ PROBLEMS: dict[str, str] = {
     "order_score": "order set score differs from the thread's field",
     "status_dangling": "status set member without a thread hash",
     "order_dangling": "order set member without a thread hash",
-    "leaf_missing": "thread missing from a leaf set of its metadata",
-    "leaf_stale": "leaf set member whose metadata lacks that leaf",
+    "leaf_missing": "thread missing from the leaf set of its status for a leaf of its metadata",
+    "leaf_stale": "leaf set member in another status, or whose metadata lacks that leaf",
     "leaf_dangling": "leaf set member without a thread hash",
     "text_member": "status, order or leaf set member that is not a 16-byte thread id, e.g. the "
     "text form of stores written before them (the thread pass indexes those threads again; "
@@ -75,10 +76,12 @@ PROBLEMS: dict[str, str] = {
     "run_dangling": "runs:pending / runs:running / leases member without a run hash",
     "inflight": "thread inflight counter differs from its runs pending or running",
     "status_derivation": "thread status disagrees with its runs in flight (busy iff any)",
-    "leaf_uncounted": "thread not in the per-status leaf counts (written before they existed)",
-    "leaf_ids": "thread's leaves field differs from the ids of its metadata's leaf sets",
-    "leaf_count": "per-status leaf count differs from its leaf set and status set",
-    "counts_incomplete": "store not marked as fully counted (#all), so counts read the sets",
+    "leaf_unindexed": "thread without a leaves field (written before the per-status leaf sets)",
+    "leaf_ids": "thread's leaves field differs from the ids of its metadata's leaves",
+    "leaf_unused": "leaf id registered while none of its sets has members",
+    "legacy_index": "key of an earlier index layout (mi:* leaf sets, leaf-counts); repair "
+    "deletes it",
+    "index_incomplete": "store not marked (#sets) as having every thread in the leaf sets",
 }
 
 # Re-index one thread from its hash: its status and order entries; a missing thread leaves
@@ -120,19 +123,28 @@ for i = 6, 9 do put(KEYS[i], wanted[i]) end
 return changed
 """
 
-# Add a thread to (or remove it from) one leaf set, only if its metadata is still the one
-# decided from. KEYS[1] thread hash, KEYS[2] leaf set; ARGV[1] thread member, ARGV[2] "add" or
-# "rem", ARGV[3] the metadata version read ("" when the thread was missing). Returns 1
-# when changed, 0 when already so, -1 when the thread changed meanwhile.
-FIX_LEAF = """
-local exists = redis.call('EXISTS', KEYS[1]) == 1
-if ARGV[3] == '' then
-  if exists then return -1 end
-elseif not exists or (redis.call('HGET', KEYS[1], 'mver') or '0') ~= ARGV[3] then
-  return -1
+# Remove a thread from one per-status leaf set unless, as its hash says now, it is in that
+# status and holds that leaf. KEYS[1] thread hash, KEYS[2] leaf set; ARGV[1] thread member,
+# ARGV[2] the set's status, ARGV[3] its leaf id. Returns 1 when removed, 0 when it was not
+# there, -1 when it belongs there.
+DROP_LEAF = """
+local th = redis.call('HMGET', KEYS[1], 'status', 'leaves')
+if th[1] == ARGV[2] and th[2] then
+  for id in string.gmatch(th[2], '%d+') do
+    if id == ARGV[3] then return -1 end
+  end
 end
-if ARGV[2] == 'add' then return redis.call('SADD', KEYS[2], ARGV[1]) end
 return redis.call('SREM', KEYS[2], ARGV[1])
+"""
+
+# Drop a leaf id none of whose sets has members. KEYS[1] leaf ids hash, KEYS[2..5] the
+# leaf's sets; ARGV[1] the leaf's name, ARGV[2] its id. Returns 1 when dropped, else 0.
+DROP_LEAF_ID = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+for i = 2, 5 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return 0 end
+end
+return redis.call('HDEL', KEYS[1], ARGV[1])
 """
 
 # Put one run in the run indexes its hash says: pending (scored by created_at), running
@@ -286,11 +298,11 @@ class Doctor:
         self.batch = batch
         self.progress = progress or NoProgress()
         self._reindex_thread = redis.register_script(REINDEX_THREAD)
-        self._fix_leaf = redis.register_script(FIX_LEAF)
+        self._drop_leaf = redis.register_script(DROP_LEAF)
+        self._drop_leaf_id = redis.register_script(DROP_LEAF_ID)
         self._fix_run_index = redis.register_script(FIX_RUN_INDEX)
         self._inflight = redis.register_script(INFLIGHT)
-        self._recount_thread = redis.register_script(lua_source("recount_thread_leaves"))
-        self._recount_leaf = redis.register_script(lua_source("recount_leaf"))
+        self._reindex_thread_leaves = redis.register_script(lua_source("reindex_thread_leaves"))
 
     def check(self) -> DoctorReport:
         """Every problem, nothing changed."""
@@ -313,7 +325,9 @@ class Doctor:
         self._dangling_thread_members(report, state, repair)
         self._dangling_run_members(report, state, repair)
         self._leaf_set_pass(report, state, repair)
-        self._leaf_count_pass(report, state.leaf_expected, repair)
+        self._leaf_id_pass(report, repair)
+        self._legacy_pass(report, repair)
+        self._mark_indexed(report, state, repair)
         return report
 
     def _thread_pass(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
@@ -331,19 +345,20 @@ class Doctor:
             rows = replies[: 2 * len(ids)]
             status_scores = replies[2 * len(ids) : 2 * len(ids) + len(STATUSES)]
             order_scores = replies[2 * len(ids) + len(STATUSES) :]
-            leaf_checks: list[tuple[str, str, str]] = []
+            leaf_names: dict[str, list[str]] = {}
             for i, thread_id in enumerate(ids):
                 row, inflight = rows[2 * i], rows[2 * i + 1]
                 statuses = [scores[i] for scores in status_scores]
                 orders = [scores[i] for scores in order_scores]
-                leaf_checks += self._check_thread(
+                names = self._check_thread(
                     report, state, thread_id, row, inflight, statuses, orders, repair
                 )
-            self._check_leaves(report, state, leaf_checks, repair)
-            self._check_thread_leaves(report, state, ids, rows[::2], repair)
+                if names is not None:
+                    leaf_names[thread_id] = names
+            rows_of = {thread_id: rows[2 * i] for i, thread_id in enumerate(ids)}
+            self._check_thread_leaves(report, state, leaf_names, rows_of, repair)
             report.threads += len(ids)
             self.progress.advance(len(ids))
-        self._mark_counted(report, state, repair)
 
     def _check_thread(
         self,
@@ -355,8 +370,9 @@ class Doctor:
         statuses: list[float | None],
         orders: list[float | None],
         repair: bool,
-    ) -> list[tuple[str, str, str]]:
-        """One thread's status and order entries; returns its (leaf key, id, mver) to check."""
+    ) -> list[str] | None:
+        """One thread's status and order entries; returns its leaves' names to check (None
+        for a malformed thread)."""
         for key, score in zip(self.keys.statuses, statuses, strict=True):
             state.present[key] += score is not None
         for key, score in zip(self.keys.orders, orders, strict=True):
@@ -365,7 +381,7 @@ class Doctor:
         status = (fields["status"] or b"").decode()
         if status not in STATUSES or any(fields[f] is None for f in THREAD_FIELDS):
             report.add("malformed_thread", f"{thread_id}: status {status!r}")
-            return []
+            return None
         found: list[tuple[str, str]] = []
         since = int(fields["status_since"])
         member_of = [s for s, score in zip(STATUSES, statuses, strict=True) if score is not None]
@@ -387,30 +403,11 @@ class Doctor:
         count = int(inflight or 0)
         if count or status == ThreadStatus.BUSY:
             state.thread_inflight[thread_id] = (count, status)
-        mver = (fields["mver"] or b"0").decode()
         metadata = _load_metadata(fields["metadata"] or b"{}")
         if metadata is None:
             report.add("malformed_thread", f"{thread_id}: metadata is not a JSON object")
-            return []
-        leaves = metadata_leaves(metadata)
-        return [(self.keys.metadata_leaf(leaf), thread_id, mver) for leaf in sorted(leaves)]
-
-    def _check_leaves(
-        self,
-        report: DoctorReport,
-        state: _Counts,
-        checks: list[tuple[str, str, str]],
-        repair: bool,
-    ) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        for key, thread_id, _ in checks:
-            pipe.sismember(key, thread_member(thread_id))
-        for (key, thread_id, mver), member in zip(checks, pipe.execute(), strict=True):
-            if member:
-                state.present[key] += 1
-                continue
-            fixed = repair and self._leaf(key, thread_id, "add", mver) >= 0
-            report.add("leaf_missing", f"{thread_id}: not in {key}", fixed)
+            return None
+        return self._leaf_names(metadata)
 
     def _run_pass(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
         pending, running = self.keys.runs_in("pending"), self.keys.runs_in("running")
@@ -468,7 +465,8 @@ class Doctor:
                 example = f"{thread_id}: inflight {stored}, runs in flight {counted}"
                 report.add("inflight", example, repair)
             if status != derived:
-                self._count_under(state, thread_id, status, derived)
+                if repair:
+                    self._leaves_follow_status(state, thread_id, status, derived)
                 example = f"{thread_id}: {status}, runs in flight {counted} -> {derived}"
                 report.add("status_derivation", example, repair)
 
@@ -521,38 +519,48 @@ class Doctor:
             self.progress.advance(len(members))
 
     def _leaf_set_pass(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
-        """Leaf sets holding more threads than have the leaf: find the members that should
-        not be there."""
-        prefix = self.keys.metadata_leaf("")
+        """Leaf sets holding more threads than the hashes put there: find the members that
+        should not be there."""
+        prefix = self.keys.leaf_set_prefix
         self.progress.start("metadata leaf sets", None)
-        for leaf_keys in self._scan_keys(prefix, "set"):
+        for names in self._scan_keys(prefix, "set"):
             pipe = self.redis.pipeline(transaction=False)
-            for leaf in leaf_keys:
-                pipe.scard(self.keys.metadata_leaf(leaf))
-            for leaf, card in zip(leaf_keys, pipe.execute(), strict=True):
-                key = self.keys.metadata_leaf(leaf)
-                if card != state.present[key]:
-                    self._check_leaf_set(report, key, leaf, repair)
-            report.leaf_sets += len(leaf_keys)
-            self.progress.advance(len(leaf_keys))
+            for name in names:
+                pipe.scard(prefix + name)
+            for name, card in zip(names, pipe.execute(), strict=True):
+                if card != state.present[prefix + name]:
+                    self._check_leaf_set(report, state, prefix + name, repair)
+            report.leaf_sets += len(names)
+            self.progress.advance(len(names))
 
-    def _check_leaf_set(self, report: DoctorReport, key: str, leaf: str, repair: bool) -> None:
+    def _check_leaf_set(self, report: DoctorReport, state: _Counts, key: str, repair: bool) -> None:
+        """Members of one leaf set whose thread is gone, in another status, or whose metadata
+        lacks the leaf (the repair script decides again, atomically, from the hash)."""
+        status, _, leaf_id = key[len(self.keys.leaf_set_prefix) :].partition(":")
+        if state.leaf_names is None:
+            state.leaf_names = {
+                leaf: name
+                for batch in self._hscan(self.keys.leaf_ids())
+                for name, leaf in batch
+                if not name.startswith("#")
+            }
+        name = state.leaf_names.get(leaf_id)
         for members in self._sscan(key):
             ids = self._thread_ids(report, key, members, repair, self.redis.srem)
             pipe = self.redis.pipeline(transaction=False)
             for thread_id in ids:
-                pipe.hmget(self.keys.thread(thread_id), "metadata", "mver")
-            for thread_id, (metadata, mver) in zip(ids, pipe.execute(), strict=True):
-                if metadata is None:
-                    fixed = repair and self._leaf(key, thread_id, "rem", "") >= 0
-                    report.add("leaf_dangling", f"{key} holds {thread_id}", fixed)
+                pipe.hmget(self.keys.thread(thread_id), "status", "metadata")
+            for thread_id, (held_status, metadata) in zip(ids, pipe.execute(), strict=True):
+                if held_status is None:
+                    problem = "leaf_dangling"
+                elif _text(held_status) != status or name not in self._leaf_names(
+                    _load_metadata(metadata or b"{}") or {}
+                ):
+                    problem = "leaf_stale"
+                else:
                     continue
-                loaded = _load_metadata(metadata)
-                if loaded is None or leaf in metadata_leaves(loaded):
-                    continue  # malformed metadata is reported by the thread pass
-                version = (mver or b"0").decode()
-                fixed = repair and self._leaf(key, thread_id, "rem", version) >= 0
-                report.add("leaf_stale", f"{key} holds {thread_id}", fixed)
+                fixed = repair and self._drop(key, thread_id, status, leaf_id) >= 0
+                report.add(problem, f"{key} holds {thread_id}", fixed)
 
     def _thread_ids(
         self,
@@ -576,103 +584,116 @@ class Doctor:
         self,
         report: DoctorReport,
         state: _Counts,
-        ids: list[str],
-        rows: list[list[bytes | None]],
+        leaf_names: dict[str, list[str]],
+        rows: dict[str, list[bytes | None]],
         repair: bool,
     ) -> None:
-        """A batch's ``leaves`` fields against the ids of their metadata's leaf sets (with
-        ``repair``, set the ones that differ), and the counts these threads imply."""
+        """A batch's ``leaves`` fields against the ids of their metadata's leaves, and their
+        entries in the leaf sets of their status (with ``repair``, index again those that
+        differ)."""
         position = {name: i for i, name in enumerate(ROW_FIELDS)}
-        leaf_keys = [self._leaf_keys(row[position["metadata"]]) for row in rows]
-        wanted = sorted({key for keys in leaf_keys for key in keys})
+        wanted = sorted({name for names in leaf_names.values() for name in names})
         found = self.redis.hmget(self.keys.leaf_ids(), wanted) if wanted else []
-        registered = dict(zip(wanted, found, strict=True))
-        for thread_id, row, keys in zip(ids, rows, leaf_keys, strict=True):
-            if row[position["metadata"]] is None:
-                continue  # deleted since the scan
-            status = _text(row[position["status"]] or b"")
-            state.leaf_expected.update((status, key) for key in keys)
+        registered = {name: _text(i) for name, i in zip(wanted, found, strict=True) if i}
+        checks: list[tuple[str, str]] = []
+        for thread_id, names in leaf_names.items():
+            row = rows[thread_id]
             leaves, mver = row[position["leaves"]], row[position["mver"]]
-            have = [registered[key] for key in keys]
-            want = " ".join(sorted(_text(i) for i in have if i is not None))
-            if leaves is not None and None not in have and _text(leaves) == want:
+            ids = [registered.get(name) for name in names]
+            want = " ".join(sorted(i for i in ids if i is not None))
+            if leaves is None or None in ids or _text(leaves) != want:
+                name = "leaf_unindexed" if leaves is None else "leaf_ids"
+                fixed = repair and self._reindex_leaves(thread_id, names, mver) >= 0
+                state.all_indexed &= fixed or not repair
+                report.add(name, f"{thread_id}: leaves {leaves!r}, leaves {names}", fixed)
                 continue
-            name = "leaf_uncounted" if leaves is None else "leaf_ids"
-            fixed = repair and self._recount_thread_leaves(thread_id, keys, mver) >= 0
-            state.all_counted &= fixed or not repair
-            report.add(name, f"{thread_id}: leaves {leaves!r}, leaf sets {keys}", fixed)
+            status = _text(row[position["status"]] or b"")
+            checks += [(thread_id, self.keys.leaf_set(status, i)) for i in ids if i is not None]
+        pipe = self.redis.pipeline(transaction=False)
+        for thread_id, key in checks:
+            pipe.sismember(key, thread_member(thread_id))
+        missing: set[str] = set()
+        for (thread_id, key), held in zip(checks, pipe.execute(), strict=True):
+            state.present[key] += bool(held) or repair  # a repair adds it
+            if not held:
+                missing.add(thread_id)
+                report.add("leaf_missing", f"{thread_id}: not in {key}", repair)
+        for thread_id in sorted(missing) if repair else ():
+            row = rows[thread_id]
+            self._reindex_leaves(thread_id, leaf_names[thread_id], row[position["mver"]])
 
-    def _mark_counted(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
-        """After a repair that counted every thread, mark the store as fully counted;
+    def _leaf_id_pass(self, report: DoctorReport, repair: bool) -> None:
+        """Leaf ids registered while none of their sets has members."""
+        ids_key = self.keys.leaf_ids()
+        self.progress.start("leaf ids", None)
+        for batch in self._hscan(ids_key):
+            entries = [(name, leaf_id) for name, leaf_id in batch if not name.startswith("#")]
+            pipe = self.redis.pipeline(transaction=False)
+            for _, leaf_id in entries:
+                pipe.exists(*(self.keys.leaf_set(s, leaf_id) for s in STATUSES))
+            for (name, leaf_id), held in zip(entries, pipe.execute(), strict=True):
+                if held:
+                    continue
+                sets = [self.keys.leaf_set(s, leaf_id) for s in STATUSES]
+                dropped = repair and self._drop_leaf_id(keys=[ids_key, *sets], args=[name, leaf_id])
+                fixed = bool(dropped)
+                report.add("leaf_unused", f"{name} (id {leaf_id})", fixed)
+            self.progress.advance(len(entries))
+
+    def _legacy_pass(self, report: DoctorReport, repair: bool) -> None:
+        """Keys of the index layout before the per-status leaf sets: leaf sets without a
+        status (``mi:*``), the per-status leaf counts and their marker."""
+        legacy = [
+            self.keys.metadata_leaf(name)
+            for names in self._scan_keys(self.keys.metadata_leaf(""), "set")
+            for name in names
+        ]
+        counts = self.keys.legacy_leaf_counts()
+        if self.redis.exists(counts):
+            legacy.append(counts)
+        for start in range(0, len(legacy), self.batch):
+            batch = legacy[start : start + self.batch]
+            if repair:
+                self.redis.unlink(*batch)
+            for key in batch:
+                report.add("legacy_index", key, repair)
+        if self.redis.hexists(self.keys.leaf_ids(), "#all"):
+            if repair:
+                self.redis.hdel(self.keys.leaf_ids(), "#all")
+            report.add("legacy_index", f"{self.keys.leaf_ids()} #all", repair)
+
+    def _mark_indexed(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
+        """After a repair that indexed every thread, mark the store as fully indexed;
         otherwise report a store that is not marked."""
         ids_key = self.keys.leaf_ids()
-        if repair and state.all_counted:
-            self.redis.hset(ids_key, "#all", "1")
-        elif not self.redis.hexists(ids_key, "#all") and self.redis.exists(
+        if repair and state.all_indexed:
+            self.redis.hset(ids_key, "#sets", "1")
+        elif not self.redis.hexists(ids_key, "#sets") and self.redis.exists(
             self.keys.order("created_at")
         ):
-            report.add("counts_incomplete", f"{ids_key} has no #all")
+            report.add("index_incomplete", f"{ids_key} has no #sets")
 
-    def _count_under(self, state: _Counts, thread_id: str, stored: str, derived: str) -> None:
-        """The inflight pass found a thread's status wrong: the counts it implies are those
-        of the status derived from its runs (read again: rare)."""
-        metadata = self.redis.hget(self.keys.thread(thread_id), "metadata")
-        for key in self._leaf_keys(metadata):
-            state.leaf_expected[(stored, key)] -= 1
-            state.leaf_expected[(derived, key)] += 1
+    def _leaves_follow_status(self, state: _Counts, thread_id: str, old: str, new: str) -> None:
+        """A thread's status was repaired: its leaf entries move to the new status's sets
+        (and so do the entries the thread pass counted in them)."""
+        metadata, mver = self.redis.hmget(self.keys.thread(thread_id), "metadata", "mver")
+        loaded = _load_metadata(metadata or b"{}")
+        if loaded is None or self._reindex_leaves(thread_id, self._leaf_names(loaded), mver) < 0:
+            return
+        for leaf_id in _text(self.redis.hget(self.keys.thread(thread_id), "leaves") or b"").split():
+            state.present[self.keys.leaf_set(old, leaf_id)] -= 1
+            state.present[self.keys.leaf_set(new, leaf_id)] += 1
 
-    def _leaf_count_pass(
-        self, report: DoctorReport, expected: Counter[tuple[str, str]], repair: bool
-    ) -> None:
-        """Each registered leaf's counts against those the thread hashes imply, and count
-        fields of ids no leaf holds. Repairs recount a leaf from its set's intersections with
-        the status sets, which the passes before have made agree with the hashes."""
-        ids_key, counts_key = self.keys.leaf_index
-        live_ids: set[str] = set()
-        self.progress.start("leaf counts: leaves", None)
-        for batch in self._hscan(ids_key):
-            entries = [(key, leaf_id) for key, leaf_id in batch if not key.startswith("#")]
-            pipe = self.redis.pipeline(transaction=False)
-            for key, leaf_id in entries:
-                pipe.exists(key)
-                pipe.hmget(counts_key, [f"{status}|{leaf_id}" for status in STATUSES])
-            replies = pipe.execute()
-            for (key, leaf_id), exists, stored in zip(
-                entries, replies[::2], replies[1::2], strict=True
-            ):
-                live_ids.add(leaf_id)
-                counts = [int(n or 0) for n in stored]
-                want = [expected[(status, key)] for status in STATUSES]
-                if counts == want and exists:
-                    continue
-                fixed = repair and self._recount(key) >= 0
-                report.add("leaf_count", f"{key} (id {leaf_id}): {counts} != {want}", fixed)
-            self.progress.advance(len(entries))
-        for batch in self._hscan(counts_key):
-            for field_name, _ in batch:
-                if field_name.partition("|")[2] in live_ids:
-                    continue
-                fixed = repair and bool(self.redis.hdel(counts_key, field_name))
-                report.add("leaf_count", f"{counts_key} {field_name}: no leaf has that id", fixed)
-
-    def _leaf_keys(self, metadata: bytes | None) -> list[str]:
-        loaded = _load_metadata(metadata or b"{}") or {}
-        return sorted(self.keys.metadata_leaf(leaf) for leaf in metadata_leaves(loaded))
+    def _leaf_names(self, metadata: dict[str, Any]) -> list[str]:
+        return sorted(self.keys.metadata_leaf(leaf) for leaf in metadata_leaves(metadata))
 
     # -- repairs -------------------------------------------------------------------------
 
-    def _recount_thread_leaves(self, thread_id: str, leaf_keys: list[str], mver: Any) -> int:
+    def _reindex_leaves(self, thread_id: str, names: list[str], mver: Any) -> int:
         return int(
-            self._recount_thread(
-                keys=[self.keys.thread(thread_id), *self.keys.leaf_index, *leaf_keys],
-                args=[thread_id, _text(mver or b"0")],
-            )
-        )
-
-    def _recount(self, leaf_key: str) -> int:
-        return int(
-            self._recount_leaf(
-                keys=[*self.keys.leaf_index, leaf_key, *self.keys.statuses], args=list(STATUSES)
+            self._reindex_thread_leaves(
+                keys=[self.keys.thread(thread_id), *self.keys.leaf_index, *names],
+                args=[thread_member(thread_id), _text(mver or b"0")],
             )
         )
 
@@ -685,10 +706,11 @@ class Doctor:
             )
         )
 
-    def _leaf(self, key: str, thread_id: str, op: str, mver: str) -> int:
+    def _drop(self, key: str, thread_id: str, status: str, leaf_id: str) -> int:
         return int(
-            self._fix_leaf(
-                keys=[self.keys.thread(thread_id), key], args=[thread_member(thread_id), op, mver]
+            self._drop_leaf(
+                keys=[self.keys.thread(thread_id), key],
+                args=[thread_member(thread_id), status, leaf_id],
             )
         )
 
@@ -775,11 +797,10 @@ class _Counts:
     thread_inflight: dict[str, tuple[int, str]] = field(default_factory=dict)
     # Runs pending or running per thread, from the run hashes.
     run_inflight: Counter[str] = field(default_factory=Counter)
-    # The per-status leaf counts the thread hashes imply: (status, leaf set) -> threads
-    # (with the status derived from the runs where the stored one is wrong).
-    leaf_expected: Counter[tuple[str, str]] = field(default_factory=Counter)
-    # Whether a repair gave every thread its leaves field.
-    all_counted: bool = True
+    # Whether a repair put every thread in its leaf sets.
+    all_indexed: bool = True
+    # Leaf id -> leaf name, read once when a leaf set needs checking.
+    leaf_names: dict[str, str] | None = None
 
 
 def _glob_escape(text: str) -> str:

@@ -28,6 +28,7 @@ from app.alerts.rules import AlertRule
 from app.errors import WebhookUrlRejected
 from app.store.codec import RawJSON, redis_now_us, thread_id_of, thread_member, us_to_iso
 from app.store.keys import Keys
+from app.store.leaf_sets import leaf_sets
 from app.store.metadata_index import contains
 from app.store.scripts import Scripts
 from workers.webhooks import enqueue_webhook
@@ -144,9 +145,10 @@ def _evaluate(
 
 def matching_candidates(redis: Redis, keys: Keys, rule: AlertRule, cutoff: int) -> list[str]:
     """Threads in the rule's status since ``cutoff`` or before, in every leaf set of its
-    filter; read from the cheaper side (the score range, or the smallest leaf set)."""
+    filter for that status; read from the cheaper side (the score range, or the smallest
+    leaf set)."""
     status = keys.status(rule.status)
-    leaves = [keys.metadata_leaf(leaf) for leaf in sorted(rule.compiled_filter.leaves)]
+    leaves = leaf_sets(redis, keys, sorted(rule.compiled_filter.leaves), rule.status)
     pipe = redis.pipeline(transaction=False)
     pipe.zcount(status, "-inf", cutoff)
     for leaf in leaves:
@@ -207,7 +209,7 @@ def _claim(
     cutoff: int,
 ) -> tuple[int, list[Decision]]:
     """Run the claim script on one batch: (threads matching, the alerts to send)."""
-    leaves = [keys.metadata_leaf(leaf) for leaf in sorted(rule.compiled_filter.leaves)]
+    leaves = leaf_sets(redis, keys, sorted(rule.compiled_filter.leaves), rule.status)
     verdicts = _verdicts(redis, keys, rule, ids)
     args: list[Any] = ["claim", now_us, cutoff, rule.renotify_us, len(leaves)]
     for thread_id, (mver, verdict) in zip(ids, verdicts, strict=True):

@@ -10,14 +10,15 @@ metadata leaf indexes are the ids' 16 bytes (``codec.thread_member``); keys hold
     {p}order:{field}            zset   every thread id, scored by created_at / updated_at /
                                        state_updated_at (µs); ``order:thread_id`` scores 0
                                        so that rank order is thread_id order
-    {p}mi:{json}                set    thread ids whose metadata holds one leaf (see
-                                       metadata_index.py); user text only appears JSON-encoded
-    {p}leaf-ids                 hash   leaf set key -> a small id of that leaf, while the set
-                                       has members; ``#next`` the last id handed out,
-                                       ``#all`` "1" once every thread is counted below
-    {p}leaf-counts              hash   ``{status}|{leaf id}`` -> threads in that status with
-                                       that leaf (absent when 0); a thread is counted when
-                                       its hash has ``leaves`` (its leaf ids, space-separated)
+    {p}leaf-ids                 hash   metadata leaf name (``{p}mi:{json}``, see
+                                       metadata_index.py; user text only appears
+                                       JSON-encoded) -> a small id of that leaf, while one
+                                       of its sets has members; ``#next`` the last id handed
+                                       out (none is 0: the id of a leaf no thread holds),
+                                       ``#sets`` "1" once every thread is in the sets below
+    {p}leaves:{status}:{id}     set    thread ids in that status whose metadata holds that
+                                       leaf (lua/lib/leaf_sets.lua); a thread hash's
+                                       ``leaves`` field lists its leaf ids
     {p}scratch                  zset   temporary result of a search script, deleted before
                                        the script returns
     {p}run:{run_id}:cancel      string the cancel action asked of a running run (expires)
@@ -96,19 +97,30 @@ class Keys:
         return tuple(self.order(f) for f in SORT_FIELDS)
 
     def metadata_leaf(self, encoded_leaf: str) -> str:
-        """Index set for one metadata leaf, already encoded by metadata_index."""
+        """Name of one metadata leaf, already encoded by metadata_index: its field in the
+        leaf ids hash (not a key)."""
         return f"{self.prefix}mi:{encoded_leaf}"
 
     def leaf_ids(self) -> str:
         return f"{self.prefix}leaf-ids"
 
-    def leaf_counts(self) -> str:
-        return f"{self.prefix}leaf-counts"
+    def leaf_set(self, status: ThreadStatus | str, leaf_id: str) -> str:
+        """Threads in ``status`` holding the leaf of id ``leaf_id`` ("0": no such leaf)."""
+        return f"{self.leaf_set_prefix}{ThreadStatus(status).value}:{leaf_id}"
+
+    @cached_property
+    def leaf_set_prefix(self) -> str:
+        return f"{self.prefix}leaves:"
 
     @cached_property
     def leaf_index(self) -> tuple[str, str]:
-        """The leaf ids and leaf counts hashes, in that order (lua/lib/leaf_counts.lua)."""
-        return self.leaf_ids(), self.leaf_counts()
+        """The leaf ids hash and the leaf sets' prefix, in that order (lua/lib/leaf_sets.lua)."""
+        return self.leaf_ids(), self.leaf_set_prefix
+
+    def legacy_leaf_counts(self) -> str:
+        """Hash of per-status leaf counts kept by versions before the per-status leaf sets
+        (``threadwatch doctor --fix`` deletes it, with their ``mi:*`` leaf sets)."""
+        return f"{self.prefix}leaf-counts"
 
     def scratch(self) -> str:
         return f"{self.prefix}scratch"

@@ -28,10 +28,10 @@ SCRIPT_NAMES = (
 
 # Libraries prepended to the scripts that use them (Redis scripts cannot import): the
 # scripts that change a thread's status share lua/lib/status_change.lua, and those that move
-# a thread between statuses or leaf sets lua/lib/leaf_counts.lua.
+# a thread between statuses or leaves lua/lib/leaf_sets.lua.
 LIBRARIES = {
     "status_change": frozenset({"transition", "set_state", "delete_run"}),
-    "leaf_counts": frozenset(
+    "leaf_sets": frozenset(
         {
             "create_thread",
             "patch_thread",
@@ -39,8 +39,7 @@ LIBRARIES = {
             "transition",
             "set_state",
             "delete_run",
-            "recount_thread_leaves",
-            "recount_leaf",
+            "reindex_thread_leaves",
         }
     ),
 }

@@ -25,6 +25,7 @@ from app.store.codec import (
     threads_from_hashes,
 )
 from app.store.keys import Keys
+from app.store.leaf_sets import NO_LEAF, leaf_ids
 from app.store.metadata_index import CompiledFilter, compile_filter, contains
 from app.store.scripts import Scripts
 from app.store.threads import ThreadStore
@@ -134,22 +135,31 @@ class ThreadSearch:
     ) -> list[Any]:
         """The search script's reply: the plan, then the ids (``with_threads``: each id
         followed by its thread hash)."""
-        filters = self._filter_keys(query, compiled)
+        leaves = self._leaf_names(compiled)
+        status = [] if leaves else self._status_keys(query)
         age = self._age_keys(query)
         min_age = query.min_age_us
         return self.scripts.search(
-            keys=[self.keys.order(query.sort_by), self.keys.scratch(), *filters, *age],
+            keys=[
+                self.keys.order(query.sort_by),
+                self.keys.scratch(),
+                *self.keys.leaf_index,
+                *status,
+                *age,
+            ],
             args=[
                 offset,
                 count,
                 1 if query.sort_order == "desc" else 0,
-                1 if query.status and not age else 0,
+                len(status),
                 self.walk_budget,
                 plan,
                 "" if min_age is None else min_age,
                 "" if query.now_us is None else query.now_us,
                 len(age),
                 self.keys.thread("") if with_threads else "",
+                ThreadStatus(query.status).value if query.status else "",
+                *leaves,
             ],
         )
 
@@ -173,24 +183,34 @@ class ThreadSearch:
             return []
         query = self._pin_now(query)
         members = [thread_member(thread_id) for thread_id in ids]
+        branches = self._leaf_branches(query, compiled)
+        if branches is None:
+            return []
+        status = self._status_keys(query) if not compiled.leaves else []
+        age = self._age_keys(query)
         pipe = self.redis.pipeline(transaction=False)
         pipe.zmscore(self.keys.order(query.sort_by), members)
-        filters = self._filter_keys(query, compiled)
-        for key in filters:
-            if key == filters[0] and query.status and query.min_age_us is None:
-                pipe.zmscore(key, members)
-            else:
+        for key in status:
+            pipe.zmscore(key, members)
+        for branch in branches:
+            for key in branch:
                 pipe.smismember(key, members)
-        age = self._age_keys(query)
         for key in age:
             pipe.zmscore(key, members)
         scores, *flags = pipe.execute()
-        flags, since = flags[: len(filters)], flags[len(filters) :]
+        in_status = flags[: len(status)]
+        flags = flags[len(status) :]
+        width = len(compiled.leaves)
+        in_branches = [flags[i * width : (i + 1) * width] for i in range(len(branches))]
+        since = flags[len(branches) * width :]
         old_enough = _old_enough(query, since, len(ids))
         keep = [
             (score, thread_id)
-            for thread_id, score, old, *member in zip(ids, scores, old_enough, *flags, strict=True)
-            if score is not None and old and all(m not in (None, 0, False) for m in member)
+            for j, (thread_id, score) in enumerate(zip(ids, scores, strict=True))
+            if score is not None
+            and old_enough[j]
+            and all(s[j] is not None for s in in_status)
+            and (not branches or any(all(f[j] for f in sets) for sets in in_branches))
         ]
         keep.sort(reverse=query.sort_order == "desc")
         threads = self.threads.get_many(thread_id for _, thread_id in keep)
@@ -238,32 +258,34 @@ class ThreadSearch:
         if query.min_age_us is not None:
             reply = self._call_search(query, compiled, 0, 0, "count")
             return int(reply[1])
-        filters = self._filter_keys(query, compiled)
-        if not filters:
-            return int(self.redis.zcard(self.keys.order("created_at")))
-        if query.status and len(filters) == 2:
-            # One status and one leaf: the per-status leaf counts, when every thread is in them.
-            counted = int(
-                self.scripts.leaf_count(
-                    keys=[*self.keys.leaf_index, filters[1]],
-                    args=[ThreadStatus(query.status).value],
-                )
-            )
-            if counted >= 0:
-                return counted
-        if len(filters) == 1:
-            key = filters[0]
-            return int(self.redis.zcard(key) if query.status else self.redis.scard(key))
-        command = "ZINTERCARD" if query.status else "SINTERCARD"
-        return int(self.redis.execute_command(command, len(filters), *filters))
+        leaves = self._leaf_names(compiled)
+        if leaves:
+            status = ThreadStatus(query.status).value if query.status else ""
+            return int(self.scripts.leaf_count(keys=self.keys.leaf_index, args=[status, *leaves]))
+        if query.status:
+            return int(self.redis.zcard(self.keys.status(query.status)))
+        return int(self.redis.zcard(self.keys.order("created_at")))
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _filter_keys(self, query: ThreadQuery, compiled: CompiledFilter) -> list[str]:
-        """The status zset (when filtered, without an age) first, then the metadata leaf sets."""
-        status = query.status and query.min_age_us is None
-        keys = [self.keys.status(query.status)] if status else []
-        return keys + [self.keys.metadata_leaf(leaf) for leaf in sorted(compiled.leaves)]
+    def _leaf_names(self, compiled: CompiledFilter) -> list[str]:
+        """The filter's leaves, by name (the leaf ids hash resolves them to their sets)."""
+        return [self.keys.metadata_leaf(leaf) for leaf in sorted(compiled.leaves)]
+
+    def _status_keys(self, query: ThreadQuery) -> list[str]:
+        """The status zset as a filter (when filtered, without an age: that reads it)."""
+        return [self.keys.status(query.status)] if query.status and query.min_age_us is None else []
+
+    def _leaf_branches(
+        self, query: ThreadQuery, compiled: CompiledFilter
+    ) -> list[list[str]] | None:
+        """The per-status leaf sets a match must be in, all of one branch per status (the
+        filtered one, or each); None when a leaf has no thread."""
+        ids = leaf_ids(self.redis, self.keys, sorted(compiled.leaves))
+        if NO_LEAF in ids:
+            return None
+        statuses = [query.status] if query.status else list(ThreadStatus)
+        return [[self.keys.leaf_set(s, leaf_id) for leaf_id in ids] for s in statuses]
 
     def _age_keys(self, query: ThreadQuery) -> list[str]:
         """The status zsets the age filter reads: the filtered status's, or all four."""

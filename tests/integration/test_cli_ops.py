@@ -85,7 +85,8 @@ def test_stats_sweep_and_doctor(redis_client: redis.Redis, redis_url: str, tmp_p
 
     redis_client.zrem(KEYS.status("idle"), thread_member(T2))
     redis_client.zadd(KEYS.status("error"), {thread_member(T2): 1})
-    redis_client.sadd(KEYS.metadata_leaf('["team","b"]'), thread_member(T1))
+    team_b = redis_client.hget(KEYS.leaf_ids(), KEYS.metadata_leaf('["team","b"]')).decode()
+    redis_client.sadd(KEYS.leaf_set("idle", team_b), thread_member(T1))
     redis_client.zadd(KEYS.order("created_at"), {thread_member(GHOST): 1})
     redis_client.hset(KEYS.thread(T1), "inflight", 4)
     result = threadwatch(redis_url, tmp_path, "doctor")
@@ -106,7 +107,8 @@ def test_doctor_on_many_threads(redis_client: redis.Redis) -> None:
     for thread_id in pipe_ids:
         stores.threads.create(thread_id, {"shard": int(thread_id[-1])})
     redis_client.zrem(KEYS.status("idle"), thread_member(pipe_ids[10]))
-    redis_client.srem(KEYS.metadata_leaf('["shard",7]'), thread_member(pipe_ids[2007]))
+    shard_7 = redis_client.hget(KEYS.leaf_ids(), KEYS.metadata_leaf('["shard",7]')).decode()
+    redis_client.srem(KEYS.leaf_set("idle", shard_7), thread_member(pipe_ids[2007]))
     report = Doctor(redis_client, KEYS, batch=500).fix()
     assert report.threads == 3000
     assert {p.name: p.found for p in report.found_problems()} == {

@@ -37,7 +37,7 @@ def now_us(client: redis.Redis) -> int:
 def leaf_sets_holding(client: redis.Redis, thread_id: str) -> list[str]:
     return [
         key.decode()
-        for key in client.scan_iter(match=f"{KEYS.metadata_leaf('')}*")
+        for key in client.scan_iter(match=f"{KEYS.leaf_set_prefix}*")
         if client.sismember(key, thread_member(thread_id))
     ]
 

@@ -97,7 +97,6 @@ def index_violations(redis: Redis) -> list[str]:
         problems += _thread_violations(redis, thread_id)
     problems += _dangling_members(redis, set(ids))
     problems += _leaf_set_violations(redis, ids)
-    problems += _leaf_count_violations(redis, ids)
     return problems
 
 
@@ -134,47 +133,52 @@ def _dangling_members(redis: Redis, ids: set[str]) -> list[str]:
     return problems
 
 
+def leaf_holders(redis: Redis, leaf: str, status: ThreadStatus | str | None = None) -> set[str]:
+    """Ids of the threads in the leaf sets of one encoded leaf: of one status, or of all."""
+    leaf_id = redis.hget(KEYS.leaf_ids(), KEYS.metadata_leaf(leaf))
+    if leaf_id is None:
+        return set()
+    statuses = [status] if status else list(ThreadStatus)
+    return {
+        thread_id_of(member)
+        for s in statuses
+        for member in redis.smembers(KEYS.leaf_set(s, leaf_id.decode()))
+    }
+
+
 def _leaf_set_violations(redis: Redis, ids: list[str]) -> list[str]:
-    """Each leaf set holds exactly the threads whose metadata has that leaf."""
+    """Each per-status leaf set (lua/lib/leaf_sets.lua) holds exactly the threads in that
+    status whose metadata has that leaf; a thread's ``leaves`` are its leaves' ids, every
+    registered leaf has members, and the store is marked fully indexed (``#sets``)."""
+    registry = {k.decode(): v.decode() for k, v in redis.hgetall(KEYS.leaf_ids()).items()}
+    problems = []
+    if ids and registry.get("#sets") != "1":
+        problems.append("leaf ids: #sets is not set")
     expected: dict[str, set[str]] = {}
     for thread_id in ids:
-        metadata = orjson.loads(redis.hget(KEYS.thread(thread_id), "metadata"))
-        for leaf in metadata_leaves(metadata):
-            expected.setdefault(KEYS.metadata_leaf(leaf), set()).add(thread_id)
+        h = thread_hash(redis, thread_id)
+        names = [KEYS.metadata_leaf(leaf) for leaf in metadata_leaves(orjson.loads(h["metadata"]))]
+        want = " ".join(sorted(registry.get(name, "?") for name in names))
+        if h.get("leaves") != want:
+            problems.append(f"{thread_id}: leaves {h.get('leaves')!r} != {want!r}")
+        for name in names:
+            key = KEYS.leaf_set(h["status"], registry.get(name, "?"))
+            expected.setdefault(key, set()).add(thread_id)
     actual = {
         key.decode(): {thread_id_of(m) for m in redis.smembers(key)}
-        for key in redis.keys(f"{KEYS.metadata_leaf('')}*")
+        for key in redis.keys(f"{KEYS.leaf_set_prefix}*")
     }
-    return [
+    problems += [
         f"leaf set {key}: holds {sorted(actual.get(key, set()))}, "
         f"expected {sorted(expected.get(key, set()))}"
         for key in sorted(set(expected) | set(actual))
         if actual.get(key, set()) != expected.get(key, set())
     ]
-
-
-def _leaf_count_violations(redis: Redis, ids: list[str]) -> list[str]:
-    """Every thread is counted (lua/lib/leaf_counts.lua): its ``leaves`` are the ids of its
-    leaf sets, each non-empty leaf set has an id, and the counts are exact."""
-    registry = {k.decode(): v.decode() for k, v in redis.hgetall(KEYS.leaf_ids()).items()}
-    problems = []
-    if ids and registry.get("#all") != "1":
-        problems.append("leaf ids: #all is not set")
-    leaf_sets = {key.decode() for key in redis.keys(f"{KEYS.metadata_leaf('')}*")}
-    registered = {k for k in registry if not k.startswith("#")}
-    if registered != leaf_sets:
-        problems.append(f"leaf ids: registered {sorted(registered)} != sets {sorted(leaf_sets)}")
-    expected: dict[str, int] = {}
-    for thread_id in ids:
-        h = thread_hash(redis, thread_id)
-        keys = [KEYS.metadata_leaf(leaf) for leaf in metadata_leaves(orjson.loads(h["metadata"]))]
-        want = " ".join(sorted(registry.get(key, "?") for key in keys))
-        if h.get("leaves") != want:
-            problems.append(f"{thread_id}: leaves {h.get('leaves')!r} != {want!r}")
-        for key in keys:
-            field = f"{h['status']}|{registry.get(key, '?')}"
-            expected[field] = expected.get(field, 0) + 1
-    actual = {k.decode(): int(v) for k, v in redis.hgetall(KEYS.leaf_counts()).items()}
-    if actual != expected:
-        problems.append(f"leaf counts {actual} != {expected}")
+    used = {key.rpartition(":")[2] for key in actual}
+    unused = {name for name, i in registry.items() if not name.startswith("#") and i not in used}
+    if unused:
+        problems.append(f"leaf ids: registered without members {sorted(unused)}")
+    legacy = redis.keys(f"{KEYS.metadata_leaf('')}*") + redis.keys(KEYS.legacy_leaf_counts())
+    if legacy:
+        problems.append(f"keys of the earlier layout: {sorted(legacy)}")
     return problems

@@ -191,7 +191,8 @@ def test_doctor_clean_finds_fixes(
 
     fake_redis.zrem(KEYS.status("idle"), thread_member(T3))
     fake_redis.zadd(KEYS.status("error"), {thread_member(T1): 1})
-    fake_redis.sadd(KEYS.metadata_leaf('["team","b"]'), thread_member(T1))
+    team_b = fake_redis.hget(KEYS.leaf_ids(), KEYS.metadata_leaf('["team","b"]')).decode()
+    fake_redis.sadd(KEYS.leaf_set("idle", team_b), thread_member(T1))
     fake_redis.zadd(
         KEYS.order("updated_at"), {thread_member("00000000-0000-4000-8000-00000000dead"): 1}
     )

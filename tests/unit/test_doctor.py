@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import orjson
 import pytest
 from fakeredis import FakeRedis
 
@@ -50,13 +51,14 @@ def test_consistent_store_is_clean(populated: Stores) -> None:
     assert report.clean
     assert report.threads == 3
     assert report.runs == 2
+    # One set per (status, leaf): T1 is busy, T2 and T3 idle.
     assert report.leaf_sets == len(
         {
-            leaf
-            for m in (
-                {"team": "a", "n": 1, "tags": ["x"]},
-                {"team": "b"},
-                {"team": "a", "nested": {"k": "v"}},
+            (status, leaf)
+            for status, m in (
+                ("busy", {"team": "a", "n": 1, "tags": ["x"]}),
+                ("idle", {"team": "b"}),
+                ("idle", {"team": "a", "nested": {"k": "v"}}),
             )
             for leaf in metadata_leaves(m)
         }
@@ -95,16 +97,31 @@ def wrong_order_score(r: FakeRedis) -> None:
     r.zadd(KEYS.order("thread_id"), {thread_member(T1): 7})
 
 
+def leaf_id(r: FakeRedis, leaf: str) -> str:
+    return r.hget(KEYS.leaf_ids(), KEYS.metadata_leaf(leaf)).decode()
+
+
+def move_leaves(r: FakeRedis, thread_id: str, to: str) -> None:
+    """The thread's leaf entries, as if its status were ``to``."""
+    old = status_of(r, thread_id)
+    for i in thread_hash(r, thread_id)["leaves"].split():
+        r.smove(KEYS.leaf_set(old, i), KEYS.leaf_set(to, i), thread_member(thread_id))
+
+
 def stale_leaf_member(r: FakeRedis) -> None:
-    r.sadd(KEYS.metadata_leaf('["team","b"]'), thread_member(T1))
+    r.sadd(KEYS.leaf_set(status_of(r, T1), leaf_id(r, '["team","b"]')), thread_member(T1))
+
+
+def leaf_member_of_another_status(r: FakeRedis) -> None:
+    r.sadd(KEYS.leaf_set("error", leaf_id(r, '["team","a"]')), thread_member(T3))
 
 
 def dangling_leaf_member(r: FakeRedis) -> None:
-    r.sadd(KEYS.metadata_leaf('["team","zzz"]'), thread_member(GHOST))
+    r.sadd(KEYS.leaf_set("idle", leaf_id(r, '["team","a"]')), thread_member(GHOST))
 
 
 def missing_leaf_member(r: FakeRedis) -> None:
-    r.srem(KEYS.metadata_leaf('["team","a"]'), thread_member(T3))
+    r.srem(KEYS.leaf_set(status_of(r, T3), leaf_id(r, '["team","a"]')), thread_member(T3))
 
 
 def wrong_inflight(r: FakeRedis) -> None:
@@ -114,6 +131,7 @@ def wrong_inflight(r: FakeRedis) -> None:
 def idle_with_a_run_in_flight(r: FakeRedis) -> None:
     # T1's run is pending, but the thread says idle with nothing in flight.
     since = thread_hash(r, T1)["status_since"]
+    move_leaves(r, T1, "idle")
     r.zrem(KEYS.status("busy"), thread_member(T1))
     r.zadd(KEYS.status("idle"), {thread_member(T1): int(since)})
     r.hset(KEYS.thread(T1), mapping={"status": "idle", "inflight": 0})
@@ -122,6 +140,7 @@ def idle_with_a_run_in_flight(r: FakeRedis) -> None:
 def busy_without_runs_in_flight(r: FakeRedis) -> None:
     # T2's run finished: its counter says 0, but it is marked busy.
     since = thread_hash(r, T2)["status_since"]
+    move_leaves(r, T2, "busy")
     r.zrem(KEYS.status(status_of(r, T2)), thread_member(T2))
     r.zadd(KEYS.status("busy"), {thread_member(T2): int(since)})
     r.hset(KEYS.thread(T2), "status", "busy")
@@ -140,16 +159,12 @@ def finished_run_still_running(r: FakeRedis) -> None:
     r.zadd(KEYS.leases(), {R2: 1})
 
 
-def team_a_id(r: FakeRedis) -> str:
-    return r.hget(KEYS.leaf_ids(), KEYS.metadata_leaf('["team","a"]')).decode()
+def unused_leaf_id(r: FakeRedis) -> None:
+    r.hset(KEYS.leaf_ids(), KEYS.metadata_leaf('["team","gone"]'), "999")
 
 
-def wrong_leaf_count(r: FakeRedis) -> None:
-    r.hincrby(KEYS.leaf_counts(), f"idle|{team_a_id(r)}", 5)
-
-
-def count_of_unknown_leaf(r: FakeRedis) -> None:
-    r.hset(KEYS.leaf_counts(), "idle|999", 2)
+def legacy_leaf_set(r: FakeRedis) -> None:
+    r.sadd(KEYS.metadata_leaf('["team","a"]'), thread_member(T1))
 
 
 def wrong_leaves_field(r: FakeRedis) -> None:
@@ -165,6 +180,7 @@ CORRUPTIONS: dict[str, tuple[Callable[[FakeRedis], None], dict[str, int]]] = {
     "missing order entry": (missing_order_entry, {"order_missing": 1}),
     "wrong order score": (wrong_order_score, {"order_score": 1}),
     "stale leaf member": (stale_leaf_member, {"leaf_stale": 1}),
+    "leaf member of another status": (leaf_member_of_another_status, {"leaf_stale": 1}),
     "dangling leaf member": (dangling_leaf_member, {"leaf_dangling": 1}),
     "missing leaf member": (missing_leaf_member, {"leaf_missing": 1}),
     "wrong inflight": (wrong_inflight, {"inflight": 1}),
@@ -176,8 +192,8 @@ CORRUPTIONS: dict[str, tuple[Callable[[FakeRedis], None], dict[str, int]]] = {
     "dangling pending run": (dangling_pending_run, {"run_dangling": 1}),
     "pending run missing from index": (pending_run_missing_from_index, {"run_index": 1}),
     "finished run still running": (finished_run_still_running, {"run_index": 1}),
-    "wrong leaf count": (wrong_leaf_count, {"leaf_count": 1}),
-    "count of an unknown leaf": (count_of_unknown_leaf, {"leaf_count": 1}),
+    "unused leaf id": (unused_leaf_id, {"leaf_unused": 1}),
+    "leaf set of the earlier layout": (legacy_leaf_set, {"legacy_index": 1}),
     "wrong leaves field": (wrong_leaves_field, {"leaf_ids": 1}),
 }
 
@@ -219,7 +235,9 @@ def test_every_corruption_at_once(populated: Stores) -> None:
     for corrupt, _ in CORRUPTIONS.values():
         corrupt(populated.redis)
     report = doctor(populated, batch=1).fix()
-    assert report.found >= len(CORRUPTIONS) - 2
+    # Some hide others: T2's two status corruptions; T3's wrong leaves field, whose repair
+    # also mends its missing leaf entry and its entry in another status's set.
+    assert report.found >= len(CORRUPTIONS) - 4
     assert report.remaining is not None and found(report.remaining) == {}
     assert index_violations(populated.redis) == []
 
@@ -232,15 +250,18 @@ def test_malformed_thread_is_reported_not_touched(populated: Stores) -> None:
     assert thread_hash(populated.redis, T3)["status"] == "weird"
 
 
-def test_repair_skips_a_thread_whose_metadata_changed(populated: Stores) -> None:
-    """A leaf repair decided from old metadata is refused once the metadata changed."""
-    d = doctor(populated)
-    stale_leaf_member(populated.redis)
-    mver = thread_hash(populated.redis, T1)["mver"]
-    key = KEYS.metadata_leaf('["team","b"]')
-    assert d._leaf(key, T1, "rem", "other-version") == -1
-    assert populated.redis.sismember(key, thread_member(T1))
-    assert d._leaf(key, T1, "rem", mver) == 1
+def test_repair_keeps_a_leaf_entry_the_hash_now_holds(populated: Stores) -> None:
+    """A leaf entry is dropped only if, as the thread hash says at that moment, the thread
+    is in another status or lacks the leaf."""
+    r, d = populated.redis, doctor(populated)
+    team_a = leaf_id(r, '["team","a"]')
+    held = KEYS.leaf_set("idle", team_a)
+    assert d._drop(held, T3, "idle", team_a) == -1
+    assert r.sismember(held, thread_member(T3))
+    stale_leaf_member(r)
+    stale = KEYS.leaf_set("busy", leaf_id(r, '["team","b"]'))
+    assert d._drop(stale, T1, "busy", leaf_id(r, '["team","b"]')) == 1
+    assert not r.sismember(stale, thread_member(T1))
 
 
 def test_many_threads_in_small_batches(stores: Stores) -> None:
@@ -254,26 +275,43 @@ def test_many_threads_in_small_batches(stores: Stores) -> None:
     assert report.clean
 
 
-def test_store_from_before_leaf_counts_is_counted_by_fix(populated: Stores) -> None:
-    """A store written before per-status leaf counts existed: no thread has ``leaves``, no
-    counts, no ``#all``. Counting reads the sets until ``fix`` counts every thread."""
-    r = populated.redis
+def _to_earlier_layout(r: FakeRedis) -> int:
+    """Rewrite the metadata index the way stores before the per-status leaf sets held it:
+    one set per leaf (``mi:{json}``), per-status counts in ``leaf-counts``, ``#all``; no
+    ``leaves`` field. Returns how many such keys there are (with ``#all``)."""
     for thread_id in (T1, T2, T3):
+        h = thread_hash(r, thread_id)
         r.hdel(KEYS.thread(thread_id), "leaves")
-    r.delete(KEYS.leaf_counts(), KEYS.leaf_ids())
+        for leaf in metadata_leaves(orjson.loads(h["metadata"])):
+            r.sadd(KEYS.metadata_leaf(leaf), thread_member(thread_id))
+    for key in r.keys(KEYS.leaf_set_prefix + "*"):
+        r.delete(key)
+    r.delete(KEYS.leaf_ids())
+    r.hset(KEYS.leaf_ids(), "#all", "1")
+    r.hset(KEYS.legacy_leaf_counts(), "idle|1", 1)
+    return len(r.keys(KEYS.metadata_leaf("") + "*")) + 2
+
+
+def test_store_of_the_earlier_layout_is_indexed_by_fix(populated: Stores) -> None:
+    """A store written before the per-status leaf sets: ``fix`` puts every thread in its
+    sets, deletes the earlier index keys and marks the store indexed (``#sets``)."""
+    r = populated.redis
+    legacy = _to_earlier_layout(r)
     query = ThreadQuery(status=ThreadStatus.IDLE, metadata={"team": "a"})
-    assert populated.search.count(query) == 1  # T3 (T1 is busy), from the sets
 
     report = doctor(populated).check()
-    assert found(report)["leaf_uncounted"] == 3
-    assert found(report)["counts_incomplete"] == 1
-
+    assert found(report) == {
+        "leaf_unindexed": 3,
+        "legacy_index": legacy,
+        "index_incomplete": 1,
+    }
     fixed = doctor(populated).fix()
     assert fixed.remaining is not None and found(fixed.remaining) == {}
     assert index_violations(r) == []
-    assert r.hget(KEYS.leaf_ids(), "#all") == b"1"
-    assert r.hget(KEYS.leaf_counts(), f"idle|{team_a_id(r)}") == b"1"
-    assert populated.search.count(query) == 1
+    assert r.hget(KEYS.leaf_ids(), "#sets") == b"1"
+    assert populated.search.count(query) == 1  # T3 (T1 is busy)
+    page = populated.search.search(ThreadQuery(metadata={"team": "a"}))
+    assert sorted(t["thread_id"] for t in page.threads) == [T1, T3]
 
 
 def _to_text_members(r: FakeRedis) -> int:
@@ -285,7 +323,7 @@ def _to_text_members(r: FakeRedis) -> int:
             r.zrem(key, member)
             r.zadd(key, {thread_id_of(member).encode(): score})
             rewritten += 1
-    for raw in r.keys(KEYS.metadata_leaf("") + "*"):
+    for raw in r.keys(KEYS.leaf_set_prefix + "*"):
         for member in r.smembers(raw):
             r.srem(raw, member)
             r.sadd(raw, thread_id_of(member).encode())

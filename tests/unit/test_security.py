@@ -325,10 +325,11 @@ HOSTILE = [
 ]
 
 
-def test_hostile_metadata_stays_under_the_mi_prefix(fake_redis: FakeRedis) -> None:
+def test_hostile_metadata_makes_no_key_of_user_text(fake_redis: FakeRedis) -> None:
     """Metadata keys and values with glob, separator, hash-tag and control characters, and
-    very long ones, make only `mi:` keys (JSON-encoded leaves), one per distinct leaf; each
-    filter finds exactly its thread."""
+    very long ones, make only numbered leaf sets (`leaves:{status}:{id}`); the leaves are
+    named, JSON-encoded, in the leaf ids hash, one per distinct leaf; each filter finds
+    exactly its thread."""
     client = client_with(fake_redis)
     before = keyspace(fake_redis)
     threads: dict[str, dict[str, Any]] = {}
@@ -339,26 +340,27 @@ def test_hostile_metadata_stays_under_the_mi_prefix(fake_redis: FakeRedis) -> No
             threads[resp.json()["thread_id"]] = metadata
 
     keys = Keys()
-    leaf_prefix = keys.metadata_leaf("")
     added = keyspace(fake_redis) - before
     thread_keys = {keys.thread(t) for t in threads}
-    leaves = {key for key in added if key.startswith(leaf_prefix)}
+    leaf_sets = {key for key in added if key.startswith(keys.leaf_set_prefix)}
     expected = {keys.metadata_leaf(leaf) for m in threads.values() for leaf in metadata_leaves(m)}
-    assert leaves == expected and len(leaves) > 3 * len(HOSTILE)
+    names = {n.decode() for n in fake_redis.hkeys(keys.leaf_ids()) if not n.startswith(b"#")}
+    assert names == expected and len(leaf_sets) == len(names) > 3 * len(HOSTILE)
+    assert all(key.rpartition(":")[2].isdigit() for key in leaf_sets)
     assert max(len(key) for key in added) < 400  # no key name grows with user input
+    leaf_prefix = keys.metadata_leaf("")
+    for name in names:
+        leaf = name[len(leaf_prefix) :]
+        if leaf.startswith("#"):  # long paths: a digest of the whole leaf
+            assert len(leaf) == 33, name
+            continue
+        if "#" in leaf and not leaf.endswith("]"):
+            leaf = leaf.rsplit("#", 1)[0]  # long values: the path, then a digest
+        path = orjson.loads(leaf)
+        assert isinstance(path, list) and path and isinstance(path[0], str), name
     for key in added:
-        if key.startswith(leaf_prefix):
-            leaf = key[len(leaf_prefix) :]
-            if leaf.startswith("#"):  # long paths: a digest of the whole leaf
-                assert len(leaf) == 33, key
-                continue
-            if "#" in leaf and not leaf.endswith("]"):
-                leaf = leaf.rsplit("#", 1)[0]  # long values: the path, then a digest
-            path = orjson.loads(leaf)
-            assert isinstance(path, list) and path and isinstance(path[0], str), key
-        else:
-            # Any other key is a thread's own (by its UUID) or a fixed index name.
-            assert not any(text and text in key for text in HOSTILE if len(text) > 1), key
+        # Every key is a thread's own (by its UUID) or a fixed or numbered index name.
+        assert not any(text and text in key for text in HOSTILE if len(text) > 1), key
     assert thread_keys <= added
 
     # No two different filters share a leaf set: each finds exactly its thread.

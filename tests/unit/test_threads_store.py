@@ -12,7 +12,7 @@ from fakeredis import FakeRedis
 from app.api.deps import Stores
 from app.errors import ConcurrentUpdate, ThreadExists, ThreadNotFound
 from app.store import threads as threads_module
-from app.store.codec import materialize, thread_id_of, thread_member, us_to_iso
+from app.store.codec import materialize, thread_member, us_to_iso
 from app.store.keys import SORT_FIELDS
 from app.store.metadata_index import metadata_leaves
 from app.store.threads import ThreadStore
@@ -22,6 +22,7 @@ from tests.unit.helpers import (
     event,
     index_violations,
     keyspace,
+    leaf_holders,
     thread_hash,
     us,
 )
@@ -48,7 +49,7 @@ def new_id() -> str:
 
 
 def leaf_members(redis: FakeRedis, leaf: str) -> set[str]:
-    return {thread_id_of(m) for m in redis.smembers(KEYS.metadata_leaf(leaf))}
+    return leaf_holders(redis, leaf)
 
 
 def status_sets_of(redis: FakeRedis, thread_id: str) -> list[str]:
@@ -100,9 +101,10 @@ def test_create_indexes_the_thread(stores: Stores, fake_redis: FakeRedis) -> Non
         want = 0 if field == "thread_id" else created
         assert fake_redis.zscore(KEYS.order(field), thread_member(thread_id)) == want
     for leaf in metadata_leaves(META):
-        assert leaf_members(fake_redis, leaf) == {thread_id}
-    leaf_keys = {k for k in keyspace(fake_redis) if k.startswith(KEYS.metadata_leaf(""))}
-    assert leaf_keys == {KEYS.metadata_leaf(leaf) for leaf in metadata_leaves(META)}
+        assert leaf_holders(fake_redis, leaf, "idle") == {thread_id}
+    leaf_keys = {k for k in keyspace(fake_redis) if k.startswith(KEYS.leaf_set_prefix)}
+    assert len(leaf_keys) == len(metadata_leaves(META))
+    assert all(k.startswith(KEYS.leaf_set_prefix + "idle:") for k in leaf_keys)
     assert index_violations(fake_redis) == []
 
 
@@ -163,7 +165,8 @@ def test_patch_moves_the_leaf_sets(stores: Stores, fake_redis: FakeRedis) -> Non
     assert leaf_members(fake_redis, '["team","blue"]') == {patched_id}
     assert leaf_members(fake_redis, '["n",1]') == {patched_id, other_id}
     stores.threads.patch(other_id, {"team": "green"})
-    assert not fake_redis.exists(KEYS.metadata_leaf('["team","red"]'))
+    # A leaf no thread holds any more gives up its id (and has no set).
+    assert fake_redis.hget(KEYS.leaf_ids(), KEYS.metadata_leaf('["team","red"]')) is None
     assert index_violations(fake_redis) == []
 
 
@@ -257,7 +260,7 @@ def test_delete_removes_every_key_and_index_entry(stores: Stores, fake_redis: Fa
     stores.threads.delete(thread_id)
     # Only the process-wide counters and the leaf id registry's own fields outlive it.
     assert keyspace(fake_redis) == {KEYS.metrics(), KEYS.leaf_ids()}
-    assert set(fake_redis.hkeys(KEYS.leaf_ids())) == {b"#next", b"#all"}
+    assert set(fake_redis.hkeys(KEYS.leaf_ids())) == {b"#next", b"#sets"}
 
 
 def test_delete_leaves_other_threads_alone(stores: Stores, fake_redis: FakeRedis) -> None:

@@ -19,7 +19,7 @@ from app.domain import ASSISTANT_NAMESPACE, EventResult
 from app.errors import RunNotFound, RunThreadMismatch, ThreadNotFound
 from app.models import RunEvent
 from app.store.codec import RawJSON, materialize, now_us, thread_member
-from tests.unit.helpers import KEYS, at, event, index_violations, thread_hash, us
+from tests.unit.helpers import KEYS, at, event, index_violations, leaf_holders, thread_hash, us
 
 T1, T2 = "00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000a2"
 R1, R2, R3, R4 = (f"00000000-0000-4000-8000-00000000000{i}" for i in (1, 2, 3, 4))
@@ -233,8 +233,9 @@ def test_event_metadata_is_merged_and_moves_leaf_sets(
     stores.threads.create(T1, {"graph_id": "old", "user": "u1"})
     apply(stores, event(T1, R1, "run.pending", at=at(1), metadata={"graph_id": "new"}))
     assert thread(stores)["metadata"] == {"graph_id": "new", "user": "u1"}
-    assert not fake_redis.exists(KEYS.metadata_leaf('["graph_id","old"]'))
-    assert fake_redis.smembers(KEYS.metadata_leaf('["graph_id","new"]')) == {thread_member(T1)}
+    assert leaf_holders(fake_redis, '["graph_id","old"]') == set()
+    assert fake_redis.hget(KEYS.leaf_ids(), KEYS.metadata_leaf('["graph_id","old"]')) is None
+    assert leaf_holders(fake_redis, '["graph_id","new"]') == {T1}
     assert index_violations(fake_redis) == []
 
 

@@ -16,7 +16,7 @@ from app.store.codec import thread_member, us_to_iso
 from app.store.metadata_index import metadata_leaves
 from app.store.search import ThreadQuery
 from app.store.ttl import expire_threads
-from tests.unit.helpers import KEYS, event, index_violations, keyspace, thread_hash
+from tests.unit.helpers import KEYS, event, index_violations, keyspace, leaf_holders, thread_hash
 
 MINUTE = 60_000_000
 META = {"user": "u1", "tags": ["a", "b"]}
@@ -122,7 +122,7 @@ def test_an_expired_thread_leaves_every_index(stores: Stores, fake_redis: FakeRe
     for key in [*KEYS.statuses, *KEYS.orders, KEYS.ttl()]:
         assert fake_redis.zscore(key, thread_member(doomed)) is None, key
     for leaf in metadata_leaves(META):
-        assert fake_redis.smembers(KEYS.metadata_leaf(leaf)) == {thread_member(kept)}
+        assert leaf_holders(fake_redis, leaf) == {kept}
     found = stores.search.search(ThreadQuery(metadata={"user": "u1"}, limit=10)).threads
     assert [t["thread_id"] for t in found] == [kept]
     assert index_violations(fake_redis) == []

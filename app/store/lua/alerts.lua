@@ -7,7 +7,7 @@
 --
 -- claim: for each thread given, does it match the rule now? It matches when the rule's
 -- status zset holds it with a score (its status_since) at or before the cutoff, it is in
--- every metadata leaf set of the filter, and, for filters the sets only narrow, the caller
+-- the leaf set of the rule's status of every leaf of the filter, and, for filters the sets only narrow, the caller
 -- found its metadata contained (the verdict) at the metadata version the hash still holds
 -- (otherwise the metadata changed since: the thread is left for the next sweep). Then:
 --   not tracked, matches                 -> firing (tracked from now on)
@@ -15,11 +15,11 @@
 --   tracked, not matching or a new entry -> resolved (untracked; a new entry then fires)
 -- KEYS[1]      the rule's state hash
 -- KEYS[2]      the status zset of the rule's status
--- KEYS[3..]    ARGV[5] metadata leaf sets, then each thread's hash, in ARGV order
+-- KEYS[3..]    ARGV[5] leaf sets (of the rule's status), then each thread's hash, in ARGV order
 -- ARGV[2]      now, µs
 -- ARGV[3]      cutoff, µs: now - older_than
 -- ARGV[4]      re-notify interval, µs ("0": notify once)
--- ARGV[5]      number of metadata leaf sets
+-- ARGV[5]      number of leaf sets
 -- then, per thread, 4 values: thread id, its index member (the id's 16 bytes:
 -- codec.thread_member), the metadata version (mver) the caller checked ("" when the leaf
 -- sets decide alone), the caller's verdict ("1" contained, "0" not)

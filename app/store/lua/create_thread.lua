@@ -4,8 +4,8 @@
 -- KEYS[2]      status zset of the new thread's status (idle)
 -- KEYS[3..6]   order zsets: created_at, updated_at, state_updated_at, thread_id
 -- KEYS[7]      ttl zset (thread member -> expiry, µs)
--- KEYS[8..9]   leaf ids and leaf counts hashes (lib/leaf_counts.lua)
--- KEYS[10..]   metadata leaf sets of the new metadata
+-- KEYS[8..9]   leaf ids hash, prefix of the per-status leaf sets (lib/leaf_sets.lua)
+-- KEYS[10..]   the leaves of the new metadata (Keys.metadata_leaf names)
 -- ARGV[1]      the thread's index member (its id's 16 bytes: codec.thread_member)
 -- ARGV[2]      metadata JSON
 -- ARGV[3]      config JSON
@@ -25,11 +25,10 @@ local t = redis.call('TIME')
 local now = string.format('%d%06d', t[1], t[2])
 local member = ARGV[1]
 use_leaf_index(KEYS[8], KEYS[9])
-mark_counted_if_empty(KEYS[3])
+mark_indexed_if_empty(KEYS[3])
 local join = {}
 for i = 10, #KEYS do join[#join + 1] = KEYS[i] end
 local leaves = change_leaves(member, '', 'idle', {}, join)
-flush_leaf_counts()
 
 redis.call('HSET', KEYS[1],
   'created_at', now, 'updated_at', now, 'state_updated_at', now, 'status_since', now,

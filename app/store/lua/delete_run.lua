@@ -11,7 +11,7 @@
 -- KEYS[8]      order zset updated_at
 -- KEYS[9]      thread transitions list
 -- KEYS[10..13] leases, runs:pending and runs:running zsets, metrics hash
--- KEYS[14..15] leaf ids and leaf counts hashes (lib/leaf_counts.lua)
+-- KEYS[14..15] leaf ids hash, prefix of the per-status leaf sets (lib/leaf_sets.lua)
 -- ARGV[1]      thread_id
 -- ARGV[2]      run_id
 -- ARGV[3]      status changes kept per thread
@@ -48,8 +48,8 @@ if new_status ~= old_status then
   record_status_change(KEYS[9], tonumber(ARGV[3]), old_status, new_status, since,
     run_id)
   use_leaf_index(KEYS[14], KEYS[15])
-  leaves_moved(th[7], old_status, new_status)
-  flush_leaf_counts()
+  leaves_moved(member, th[7], old_status, new_status)
+  flush_leaf_moves()
 end
 if new_status ~= old_status or since ~= th[5] then
   redis.call('ZADD', status_key[new_status], since, member)

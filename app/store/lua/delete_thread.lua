@@ -6,11 +6,11 @@
 -- KEYS[7..10]  order zsets: created_at, updated_at, state_updated_at, thread_id
 -- KEYS[11]     thread transitions list
 -- KEYS[12..15] leases, runs:pending and runs:running zsets, ttl zset
--- KEYS[16..17] leaf ids and leaf counts hashes (lib/leaf_counts.lua)
--- KEYS[18..]   ARGV[3] metadata leaf sets of the thread, then the run hashes
+-- KEYS[16..17] leaf ids hash, prefix of the per-status leaf sets (lib/leaf_sets.lua)
+-- KEYS[18..]   ARGV[3] leaves of the thread (Keys.metadata_leaf names), then its run hashes
 -- ARGV[1]      the thread's index member (its id's 16 bytes: codec.thread_member)
--- ARGV[2]      metadata version token the caller read the leaf sets from
--- ARGV[3]      number of leaf sets
+-- ARGV[2]      metadata version token the caller read the leaves from
+-- ARGV[3]      number of leaves
 -- ARGV[4]      number of runs the caller read
 -- ARGV[5..]    their run ids, in the order of their hashes in KEYS
 -- Returns 1 when deleted, 0 when the thread does not exist, -1 when metadata or runs
@@ -30,7 +30,6 @@ local leave = {}
 for i = 18, 17 + leaves do leave[#leave + 1] = KEYS[i] end
 use_leaf_index(KEYS[16], KEYS[17])
 change_leaves(member, th[3], th[2], leave, {})
-flush_leaf_counts()
 for i = 18 + leaves, #KEYS do redis.call('DEL', KEYS[i]) end
 for i = 5, #ARGV do
   for k = 12, 14 do redis.call('ZREM', KEYS[k], ARGV[i]) end

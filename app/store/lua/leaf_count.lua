@@ -1,14 +1,27 @@
--- leaf_count.lua: threads in one status holding one metadata leaf, from the counts that
--- lib/leaf_counts.lua keeps (one HGET instead of intersecting the status and leaf sets).
+-- leaf_count.lua: threads holding every leaf of a metadata filter, in one status or in any,
+-- from the per-status leaf sets (lib/leaf_sets.lua): SCARD for one leaf, SINTERCARD for
+-- several, summed over the statuses.
 --
--- KEYS[1]      leaf ids hash
--- KEYS[2]      leaf counts hash
--- KEYS[3]      the leaf set
--- ARGV[1]      status
--- Returns the count, or -1 while some thread is not counted yet (a store written before
--- counts existed, until `threadwatch doctor --fix`): the caller intersects the sets instead.
+-- KEYS[1..2]   leaf ids hash and the prefix of the per-status leaf sets
+-- ARGV[1]      status, or "" for every status
+-- ARGV[2..]    the filter's leaves (Keys.metadata_leaf names), at least one
+-- Returns the count.
 
-local got = redis.call('HMGET', KEYS[1], '#all', KEYS[3])
-if not got[1] then return -1 end
-if not got[2] then return 0 end
-return tonumber(redis.call('HGET', KEYS[2], ARGV[1] .. '|' .. got[2]) or '0')
+local names = {}
+for i = 2, #ARGV do names[#names + 1] = ARGV[i] end
+local ids = redis.call('HMGET', KEYS[1], unpack(names))
+for _, id in ipairs(ids) do
+  if not id then return 0 end  -- a leaf no thread holds
+end
+local statuses = ARGV[1] ~= '' and {ARGV[1]} or {'idle', 'busy', 'interrupted', 'error'}
+local total = 0
+for _, status in ipairs(statuses) do
+  if #ids == 1 then
+    total = total + redis.call('SCARD', KEYS[2] .. status .. ':' .. ids[1])
+  else
+    local args = {'SINTERCARD', #ids}
+    for _, id in ipairs(ids) do args[#args + 1] = KEYS[2] .. status .. ':' .. id end
+    total = total + redis.call(unpack(args))
+  end
+end
+return total

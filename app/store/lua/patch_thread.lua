@@ -5,12 +5,12 @@
 -- KEYS[2]      order zset updated_at
 -- KEYS[3]      ttl zset (thread member -> expiry, µs): holds the thread iff it has a TTL after
 --              the patch, scored by its expiry (the new updated_at plus the TTL)
--- KEYS[4..5]   leaf ids and leaf counts hashes (lib/leaf_counts.lua)
--- KEYS[6..]    ARGV[4] leaf sets to leave, then the leaf sets to join
+-- KEYS[4..5]   leaf ids hash, prefix of the per-status leaf sets (lib/leaf_sets.lua)
+-- KEYS[6..]    ARGV[4] leaves to leave, then those to join (Keys.metadata_leaf names)
 -- ARGV[1]      the thread's index member (its id's 16 bytes: codec.thread_member)
 -- ARGV[2]      metadata version token the caller merged from, or "" when metadata is unchanged
 -- ARGV[3]      new metadata JSON (ignored when ARGV[2] is "")
--- ARGV[4]      number of leaf sets to leave
+-- ARGV[4]      number of leaves to leave
 -- ARGV[5]      ttl minutes: "" keeps the TTL, "0" removes it
 -- ARGV[6]      ttl strategy
 -- ARGV[7]      fresh version token for the new metadata
@@ -37,7 +37,6 @@ if ARGV[2] ~= '' then
   end
   local leaves = change_leaves(member, th[3], th[2], leave, join)
   if leaves then redis.call('HSET', KEYS[1], 'leaves', leaves) end
-  flush_leaf_counts()
 end
 
 if ARGV[5] == '0' then

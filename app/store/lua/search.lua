@@ -18,12 +18,18 @@
 -- set (each member checked against the other sets and the age zsets), and pages them by
 -- their sort scores in the scratch key. Only ranges and members are read: never every thread.
 --
+-- Metadata filters read the per-status leaf sets (lib/leaf_sets.lua): those of the filtered
+-- status, or with no status filter those of each status, as disjoint branches whose matches
+-- are united (the walk checks an id against each branch; intersect stores each branch's
+-- intersection, then their union).
+--
 -- KEYS[1]      sort zset (order:created_at, ...; order:thread_id has score 0 everywhere,
 --              so rank order is thread_id order)
 -- KEYS[2]      scratch zset (deleted before returning; UNLINK frees a large one off the
---              main thread)
--- KEYS[3..]    filters: ARGV[4] status zsets first, then metadata leaf sets; then the
---              ARGV[9] age zsets
+--              main thread); with several branches, `<scratch>:<n>` hold their parts
+-- KEYS[3..4]   leaf ids hash and the prefix of the per-status leaf sets
+-- KEYS[5..]    ARGV[4] status zsets (a status filter without metadata), then the ARGV[9]
+--              age zsets
 -- ARGV[1]      offset (in matches)
 -- ARGV[2]      count of ids to return
 -- ARGV[3]      "1" for descending order
@@ -36,7 +42,9 @@
 -- ARGV[9]      number of age zsets, last in KEYS (absent: 0)
 -- ARGV[10]     thread hash key prefix ("tw:thread:"), to return each id's hash with it
 --              (saves the caller a round trip; the hashes are not in KEYS, which a single
---              Redis server allows), or "" / absent for ids only
+--              Redis server allows), or "" for ids only
+-- ARGV[11]     status of the leaf sets to read, or "" for every status
+-- ARGV[12..]   the metadata filter's leaves (Keys.metadata_leaf names), none for no filter
 -- Index members are thread ids' 16 bytes (codec.thread_member); so are the ids returned.
 -- Returns {plan used, id, id, ...}, or with ARGV[10] {plan used, id, hash, id, hash, ...}
 -- (hash = HGETALL as a flat list, empty if the thread is gone). Ties in the sort score
@@ -47,9 +55,9 @@ local offset, count = tonumber(ARGV[1]), tonumber(ARGV[2])
 local desc = ARGV[3] == '1'
 local n_zsets, budget, forced = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local n_age = tonumber(ARGV[9] or '0') or 0
-local n_filters = #KEYS - 2 - n_age
-local last_filter, first_age = 2 + n_filters, 3 + n_filters
+local first_age = 5 + n_zsets
 local CHUNK = 500  -- ids per multi-key command (Lua's unpack has a limit)
+local STATUSES = {'idle', 'busy', 'interrupted', 'error'}
 
 local function page(key, start, n)
   if n <= 0 then return {} end
@@ -85,22 +93,55 @@ local function slice(list, from, n)
   return out
 end
 
-if n_filters == 0 and n_age == 0 then return with_plan('scan', page(sort, offset, count)) end
-
-local total = redis.call('ZCARD', sort)
-local smallest, selectivity = total, 1.0
-local smallest_set, smallest_key = math.huge, nil
-for i = 3, last_filter do
-  local card
-  if i - 2 <= n_zsets then card = redis.call('ZCARD', KEYS[i]) else card = redis.call('SCARD', KEYS[i]) end
-  if card == 0 then
-    if forced == 'count' then return {'count', 0} end
-    return {'empty'}
-  end
-  if card < smallest then smallest = card end
-  if card < smallest_set then smallest_set, smallest_key = card, i end
-  selectivity = selectivity * card / math.max(total, 1)
+local function nothing()
+  if forced == 'count' then return {'count', 0} end
+  return {'empty'}
 end
+
+-- The filters: branches (a match is in every set of one branch), each a list of
+-- {key, zset?}.
+local names = {}
+for i = 12, #ARGV do names[#names + 1] = ARGV[i] end
+local candidates = {}
+if #names > 0 then
+  local ids = redis.call('HMGET', KEYS[3], unpack(names))
+  for _, id in ipairs(ids) do
+    if not id then return nothing() end  -- a leaf no thread holds
+  end
+  local statuses = (ARGV[11] or '') ~= '' and {ARGV[11]} or STATUSES
+  for _, status in ipairs(statuses) do
+    local branch = {}
+    for _, id in ipairs(ids) do branch[#branch + 1] = {KEYS[4] .. status .. ':' .. id, false} end
+    candidates[#candidates + 1] = branch
+  end
+elseif n_zsets > 0 then
+  candidates[1] = {{KEYS[5], true}}
+end
+
+if #candidates == 0 and n_age == 0 then return with_plan('scan', page(sort, offset, count)) end
+
+-- Cardinalities: a branch with an empty set matches nothing and is dropped. Per branch,
+-- `smallest` is its smallest set (key index and size).
+local total = redis.call('ZCARD', sort)
+local branches, selectivity, smallest, width = {}, 0.0, 0, 0
+for _, branch in ipairs(candidates) do
+  local share, least, least_at = 1.0, math.huge, 1
+  for i, filter in ipairs(branch) do
+    local card
+    if filter[2] then card = redis.call('ZCARD', filter[1]) else card = redis.call('SCARD', filter[1]) end
+    if card < least then least, least_at = card, i end
+    share = share * card / math.max(total, 1)
+  end
+  if least > 0 then
+    branch.least, branch.least_at = least, least_at
+    branches[#branches + 1] = branch
+    selectivity = selectivity + share
+    smallest = smallest + least
+    width = math.max(width, #branch)
+  end
+end
+if #candidates > 0 and #branches == 0 then return nothing() end
+if #branches == 0 then selectivity = 1.0 end
 
 -- The age filter: the cutoff, and how many ids the age zsets hold at or before it.
 local cutoff, cutoff_arg, age_card = nil, nil, 0
@@ -115,11 +156,8 @@ if n_age > 0 then
   for i = first_age, #KEYS do
     age_card = age_card + redis.call('ZCOUNT', KEYS[i], '-inf', cutoff_arg)
   end
-  if forced == 'count' and n_filters == 0 then return {'count', age_card} end
-  if age_card == 0 then
-    if forced == 'count' then return {'count', 0} end
-    return {'empty'}
-  end
+  if forced == 'count' and #branches == 0 then return {'count', age_card} end
+  if age_card == 0 then return nothing() end
   selectivity = selectivity * age_card / math.max(total, 1)
 end
 if total == 0 then return {'empty'} end
@@ -138,15 +176,31 @@ local function age_flags(ids, ok)
   end
 end
 
+-- Whether each id is in every set of one branch (and old enough, with the age filter).
 local function member_flags(ids)
   local ok = {}
-  for j = 1, #ids do ok[j] = true end
-  for i = 3, last_filter do
-    local flags
-    if i - 2 <= n_zsets then flags = redis.call('ZMSCORE', KEYS[i], unpack(ids))
-    else flags = redis.call('SMISMEMBER', KEYS[i], unpack(ids)) end
+  for j = 1, #ids do ok[j] = #branches == 0 end
+  for _, branch in ipairs(branches) do
+    local at, part = {}, {}
     for j = 1, #ids do
-      if not flags[j] or flags[j] == 0 then ok[j] = false end
+      if not ok[j] then
+        at[#at + 1] = j
+        part[#part + 1] = ids[j]
+      end
+    end
+    if #part == 0 then break end
+    local hit = {}
+    for j = 1, #part do hit[j] = true end
+    for _, filter in ipairs(branch) do
+      local flags
+      if filter[2] then flags = redis.call('ZMSCORE', filter[1], unpack(part))
+      else flags = redis.call('SMISMEMBER', filter[1], unpack(part)) end
+      for j = 1, #part do
+        if not flags[j] or flags[j] == 0 then hit[j] = false end
+      end
+    end
+    for j = 1, #part do
+      if hit[j] then ok[at[j]] = true end
     end
   end
   if n_age > 0 then age_flags(ids, ok) end
@@ -163,18 +217,21 @@ local function age_matches()
       if ok[j] then out[#out + 1] = ids[j] end
     end
   end
-  if smallest_key and smallest_set * (n_filters + n_age) < age_card * (n_filters + 1) then
-    local members
-    if smallest_key - 2 <= n_zsets then members = redis.call('ZRANGE', KEYS[smallest_key], 0, -1)
-    else members = redis.call('SMEMBERS', KEYS[smallest_key]) end
-    for from = 1, #members, CHUNK do keep(slice(members, from, CHUNK)) end
+  if #branches > 0 and smallest * (width + n_age) < age_card * (width + 1) then
+    -- Each branch's smallest set (the branches are disjoint: no id is kept twice).
+    for _, branch in ipairs(branches) do
+      local filter, members = branch[branch.least_at], nil
+      if filter[2] then members = redis.call('ZRANGE', filter[1], 0, -1)
+      else members = redis.call('SMEMBERS', filter[1]) end
+      for from = 1, #members, CHUNK do keep(slice(members, from, CHUNK)) end
+    end
     return out
   end
   for i = first_age, #KEYS do
     local start = 0
     while true do
       local ids = redis.call('ZRANGE', KEYS[i], '-inf', cutoff_arg, 'BYSCORE', 'LIMIT', start, CHUNK)
-      if n_filters == 0 then
+      if #branches == 0 then
         for j = 1, #ids do out[#out + 1] = ids[j] end
       else
         keep(ids)
@@ -211,14 +268,29 @@ local function intersect()
     redis.call('UNLINK', scratch)
     return with_plan('intersect', found)
   end
-  local args = {scratch, n_filters + 1, sort}
-  for i = 3, last_filter do args[#args + 1] = KEYS[i] end
-  args[#args + 1] = 'WEIGHTS'
-  args[#args + 1] = 1
-  for _ = 1, n_filters do args[#args + 1] = 0 end
-  redis.call('ZINTERSTORE', unpack(args))
+  -- Each branch intersected with the sort index (weight 0: the result keeps the sort
+  -- score), then, for several branches, their union (MAX: a thread is in one branch).
+  local parts = {}
+  for b, branch in ipairs(branches) do
+    local into = #branches == 1 and scratch or (scratch .. ':' .. b)
+    local args = {into, #branch + 1, sort}
+    for _, filter in ipairs(branch) do args[#args + 1] = filter[1] end
+    args[#args + 1] = 'WEIGHTS'
+    args[#args + 1] = 1
+    for _ = 1, #branch do args[#args + 1] = 0 end
+    redis.call('ZINTERSTORE', unpack(args))
+    parts[#parts + 1] = into
+  end
+  if #parts > 1 then
+    local args = {scratch, #parts}
+    for _, part in ipairs(parts) do args[#args + 1] = part end
+    args[#args + 1] = 'AGGREGATE'
+    args[#args + 1] = 'MAX'
+    redis.call('ZUNIONSTORE', unpack(args))
+  end
   local ids = page(scratch, offset, count)
   redis.call('UNLINK', scratch)
+  if #parts > 1 then redis.call('UNLINK', unpack(parts)) end
   return with_plan('intersect', ids)
 end
 
@@ -257,11 +329,15 @@ if forced == 'walk' then return walk(false) end
 -- the matches are collected in Lua (about twice a check per id) from the cheaper side.
 local wanted = offset + count
 local reads = math.min(total, wanted / math.max(selectivity, 1e-9))
-local walk_cost = reads * (n_filters + n_age + 1) * 2
-local intersect_cost = smallest * (n_filters + 1) + 4 * selectivity * total
+-- Several branches: an id is checked against about half of them; their union stores each
+-- match a second time.
+local checks = width * (1 + (#branches - 1) / 2)
+local stores = #branches > 1 and 8 or 4
+local walk_cost = reads * (checks + n_age + 1) * 2
+local intersect_cost = smallest * (width + 1) + stores * selectivity * total
 if n_age > 0 then
-  local by_range = age_card * (n_filters + 1)
-  local by_set = smallest_set * (n_filters + n_age)
+  local by_range = age_card * (checks + 1)
+  local by_set = smallest * (width + n_age)
   intersect_cost = 2 * math.min(by_range, by_set) + 4 * selectivity * total
 end
 if walk_cost <= intersect_cost then

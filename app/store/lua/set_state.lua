@@ -10,7 +10,7 @@
 -- KEYS[7]      order zset state_updated_at
 -- KEYS[8]      thread transitions list
 -- KEYS[9]      metrics hash
--- KEYS[10..11] leaf ids and leaf counts hashes (lib/leaf_counts.lua)
+-- KEYS[10..11] leaf ids hash, prefix of the per-status leaf sets (lib/leaf_sets.lua)
 -- ARGV[1]      the thread's index member (its id's 16 bytes: codec.thread_member)
 -- ARGV[2]      values JSON
 -- ARGV[3]      interrupts JSON
@@ -37,8 +37,8 @@ if new_status ~= old_status then
   redis.call('ZREM', status_key[old_status], member)
   record_status_change(KEYS[8], tonumber(ARGV[5]), old_status, new_status, now, false)
   use_leaf_index(KEYS[10], KEYS[11])
-  leaves_moved(got[3], old_status, new_status)
-  flush_leaf_counts()
+  leaves_moved(member, got[3], old_status, new_status)
+  flush_leaf_moves()
 end
 redis.call('ZADD', status_key[new_status], now, member)
 redis.call('HSET', thread, 'status', new_status, 'status_since', now)

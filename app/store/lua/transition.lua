@@ -16,10 +16,10 @@
 -- KEYS[1..4]   status zsets: idle, busy, interrupted, error
 -- KEYS[5..8]   order zsets: created_at, updated_at, state_updated_at, thread_id
 -- KEYS[9..12]  leases zset, runs:pending zset, runs:running zset, metrics hash
--- KEYS[13..14] leaf ids and leaf counts hashes (lib/leaf_counts.lua)
+-- KEYS[13..14] leaf ids hash, prefix of the per-status leaf sets (lib/leaf_sets.lua)
 -- then, per event in order:
 --   thread hash, run hash, thread runs zset, thread transitions list,
---   the metadata leaf sets to leave (n_leave), then those to join (n_join)
+--   the leaves to leave (n_leave), then those to join (n_join) (Keys.metadata_leaf names)
 -- ARGV[1]      default lease, µs
 -- ARGV[2]      status changes kept per thread
 -- then, per event in order, 22 values:
@@ -162,7 +162,7 @@ local function apply(k, a)
     set('state_updated_at', now)
     set('metadata', '{}')
     set('config', '{}')
-    mark_counted_if_empty(CREATED)
+    mark_indexed_if_empty(CREATED)
     redis.call('ZADD', CREATED, now, member)
     redis.call('ZADD', STATE_UPDATED, now, member)
     redis.call('ZADD', BY_ID, 0, member)
@@ -297,8 +297,8 @@ local function apply(k, a)
     if exists and new_status ~= old_status then
       redis.call('ZREM', STATUS_KEY[old_status], member)
     end
-    -- A new thread's leaves were counted as idle (old_status) above.
-    leaves_moved(th.leaves, old_status, new_status)
+    -- A new thread's leaves joined the sets of idle (old_status) above.
+    leaves_moved(member, th.leaves, old_status, new_status)
     redis.call('ZADD', STATUS_KEY[new_status], since or now, member)
     set('status', new_status)
     set('status_since', since or now)
@@ -326,5 +326,5 @@ for a = 3, #ARGV, ARGS_PER_EVENT do
   k = k + 4 + tonumber(ARGV[a + 7]) + tonumber(ARGV[a + 8])
 end
 flush_counts(METRICS)
-flush_leaf_counts()
+flush_leaf_moves()
 return results

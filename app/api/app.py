@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.alert_rules = load_rules(settings)  # a bad rule stops the start, named
         stores = Stores.connect(settings)
         _check_server(stores)
+        _check_index_layout(stores)
         app.state.stores = stores
         app.state.run_service = RunService(
             stores.redis,
@@ -73,4 +74,17 @@ def _check_server(stores: Stores) -> None:
         raise RuntimeError(
             f"Redis {info['redis_version']} is too old: threadwatch needs Redis >= 7.0 "
             "(SINTERCARD, ZINTERCARD) or Valkey"
+        )
+
+
+def _check_index_layout(stores: Stores) -> None:
+    """Warn when the store was written by a version before the per-status leaf sets:
+    metadata filters miss its threads until ``threadwatch doctor --fix`` indexes them."""
+    keys = stores.threads.keys
+    if stores.redis.exists(keys.order("created_at")) and not stores.redis.hexists(
+        keys.leaf_ids(), "#sets"
+    ):
+        log.warning(
+            "this store's metadata index is from an earlier version: searches and counts "
+            "by metadata miss its threads until `threadwatch doctor --fix` indexes them"
         )

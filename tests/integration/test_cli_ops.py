@@ -85,8 +85,8 @@ def test_stats_sweep_and_doctor(redis_client: redis.Redis, redis_url: str, tmp_p
 
     redis_client.zrem(KEYS.status("idle"), thread_member(T2))
     redis_client.zadd(KEYS.status("error"), {thread_member(T2): 1})
-    team_b = redis_client.hget(KEYS.leaf_ids(), KEYS.metadata_leaf('["team","b"]')).decode()
-    redis_client.sadd(KEYS.leaf_set("idle", team_b), thread_member(T1))
+    n_1 = redis_client.hget(KEYS.leaf_ids(), KEYS.metadata_leaf('["n",1]')).decode()
+    redis_client.sadd(KEYS.leaf_set("interrupted", n_1), thread_member(T2))
     redis_client.zadd(KEYS.order("created_at"), {thread_member(GHOST): 1})
     redis_client.hset(KEYS.thread(T1), "inflight", 4)
     result = threadwatch(redis_url, tmp_path, "doctor")

@@ -66,11 +66,15 @@ def check_invariants(r: redis.Redis) -> dict[str, dict[bytes, bytes]]:
         ordered = {thread_id_of(m) for m in r.zrange(f"tw:order:{field}", 0, -1)}
         assert ordered == threads.keys(), field
     index: dict[str, set[str]] = {thread_id: set() for thread_id in threads}
-    for key in r.scan_iter(match="tw:mi:*"):
-        leaf = text(key).removeprefix("tw:mi:")
+    names = {v: text(k).removeprefix("tw:mi:") for k, v in r.hgetall("tw:leaf-ids").items()}
+    for key in r.scan_iter(match="tw:leaves:*"):
+        status, _, leaf_id = text(key).removeprefix("tw:leaves:").partition(":")
+        leaf = names[leaf_id.encode()]
         for member in r.smembers(key):
-            assert thread_id_of(member) in threads, ("ghost index entry", leaf, member)
-            index[thread_id_of(member)].add(leaf)
+            thread_id = thread_id_of(member)
+            assert thread_id in threads, ("ghost index entry", leaf, member)
+            assert text(threads[thread_id][b"status"]) == status, (thread_id, key)
+            index[thread_id].add(leaf)
     for thread_id, fields in threads.items():
         assert index[thread_id] == metadata_leaves(orjson.loads(fields[b"metadata"])), thread_id
     for key in r.scan_iter(match="tw:run:*"):
@@ -189,7 +193,8 @@ def test_concurrent_deletes_events_and_patches_leave_no_ghosts(
     for thread_id in list(threads):
         assert http.delete(f"/threads/{thread_id}").status_code == 204
     assert check_invariants(redis_client) == {}
-    assert list(redis_client.scan_iter(match="tw:mi:*")) == []
+    assert list(redis_client.scan_iter(match="tw:leaves:*")) == []
+    assert [k for k in redis_client.hkeys("tw:leaf-ids") if not k.startswith(b"#")] == []
     for status in STATUSES:
         assert redis_client.zcard(f"tw:status:{status}") == 0
 

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import orjson
 import pytest
 from fakeredis import FakeRedis
 
+from app.api.app import _check_index_layout
 from app.api.deps import Stores
 from app.doctor import Doctor, DoctorReport
 from app.domain import ThreadStatus
@@ -355,3 +357,14 @@ def test_search_reads_text_members_before_the_conversion(populated: Stores) -> N
     _to_text_members(populated.redis)
     page = populated.search.search(ThreadQuery(metadata={"team": "a"}, limit=10))
     assert sorted(t["thread_id"] for t in page.threads) == sorted([T1, T3])
+
+
+def test_the_api_warns_of_a_store_of_the_earlier_layout(
+    populated: Stores, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="app.api.app"):
+        _check_index_layout(populated)
+        assert caplog.records == []
+        _to_earlier_layout(populated.redis)
+        _check_index_layout(populated)
+    assert "threadwatch doctor --fix" in caplog.text

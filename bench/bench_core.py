@@ -35,6 +35,7 @@ from redis import Redis  # noqa: E402
 from app.domain import ThreadStatus  # noqa: E402
 from app.store.codec import materialize  # noqa: E402
 from app.store.keys import Keys  # noqa: E402
+from app.store.leaf_sets import leaf_ids  # noqa: E402
 from app.store.metadata_index import metadata_leaves  # noqa: E402
 from app.store.search import ThreadQuery, ThreadSearch  # noqa: E402
 from app.store.threads import ThreadStore  # noqa: E402
@@ -371,8 +372,10 @@ class Bench:
         for key, (size, render) in KEY_VALUES.items():
             pipe = self.redis.pipeline(transaction=False)
             for k in range(size):
-                pipe.scard(self.leaf_key(key, render(k)))
-            sizes = pipe.execute()
+                for leaf_set in self.leaf_sets(key, render(k)):
+                    pipe.scard(leaf_set)
+            per_status = pipe.execute()
+            sizes = [sum(per_status[i : i + 4]) for i in range(0, len(per_status), 4)]
             rows.append(
                 [
                     key,
@@ -386,15 +389,18 @@ class Bench:
         table(
             ["metadata key", "values", "example", "min set", "mean set", "max set"],
             rows,
-            "Data set: metadata (uniform, independent; threads per value = SCARD)",
+            "Data set: metadata (uniform, independent; threads per value = SCARD of its leaf "
+            "sets, one per status)",
         )
         example = self.threads.get(self.ds.thread_id(0))
         metadata = orjson.dumps(materialize(example["metadata"])).decode()
         note(f"example thread metadata: {metadata}")
 
-    def leaf_key(self, key: str, value: str) -> str:
+    def leaf_sets(self, key: str, value: str) -> list[str]:
+        """The per-status sets of one metadata key's value (lua/lib/leaf_sets.lua)."""
         (leaf,) = metadata_leaves({key: value})
-        return self.keys.metadata_leaf(leaf)
+        (leaf_id,) = leaf_ids(self.redis, self.keys, [leaf])
+        return [self.keys.leaf_set(status, leaf_id) for status in ThreadStatus]
 
     def memory_breakdown(self, with_runs: bool, sample: int = 2000) -> dict[str, float]:
         """Bytes per thread of each structure (MEMORY USAGE; sampled for per-thread keys)."""
@@ -426,8 +432,10 @@ class Bench:
         for meta_key, (size, render) in KEY_VALUES.items():
             pipe = self.redis.pipeline(transaction=False)
             for k in range(size):
-                pipe.memory_usage(self.leaf_key(meta_key, render(k)), samples=0)
-            out[f"index mi: {meta_key} ({size} sets)"] = sum(u or 0 for u in pipe.execute()) / n
+                for leaf_set in self.leaf_sets(meta_key, render(k)):
+                    pipe.memory_usage(leaf_set, samples=0)
+            sets = f"{size} x 4 sets"
+            out[f"index leaves: {meta_key} ({sets})"] = sum(u or 0 for u in pipe.execute()) / n
         return out
 
     def print_memory(self) -> None:

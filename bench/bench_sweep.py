@@ -29,6 +29,7 @@ import orjson  # noqa: E402
 from redis import Redis  # noqa: E402
 
 from app.settings import Settings  # noqa: E402
+from app.store.codec import thread_member  # noqa: E402
 from app.store.keys import Keys  # noqa: E402
 from app.store.metadata_index import metadata_leaves  # noqa: E402
 from bench import servers  # noqa: E402
@@ -52,19 +53,25 @@ def seed(redis: Redis, keys: Keys, n: int, interrupted: int, old: int) -> None:
     """Status sets, team leaf sets, interrupted thread hashes, leases and TTLs."""
     now = int(time.time() * US)
     rng = random.Random(7)
-    leaf_key = {t: keys.metadata_leaf(next(iter(metadata_leaves({"team": t})))) for t in TEAMS}
     pipe = redis.pipeline(transaction=False)
+    # Leaf ids 1.. for the teams (lua/lib/leaf_sets.lua); the index holds 16-byte members.
+    team_id = {t: str(i) for i, t in enumerate(TEAMS, 1)}
+    for team, leaf_id in team_id.items():
+        (leaf,) = metadata_leaves({"team": team})
+        pipe.hset(keys.leaf_ids(), keys.metadata_leaf(leaf), leaf_id)
+    pipe.hset(keys.leaf_ids(), mapping={"#next": len(TEAMS), "#sets": "1"})
     for start in range(0, n, CHUNK):
         idle: dict[str, int] = {}
         stuck: dict[str, int] = {}
-        teams: dict[str, list[str]] = {t: [] for t in TEAMS}
+        teams: dict[tuple[str, str], list[bytes]] = {}
         for i in range(start, min(n, start + CHUNK)):
             thread_id = f"{i:08x}-0000-4000-8000-000000000000"
             team = "support" if i < old else TEAMS[i % len(TEAMS)]
-            teams[team].append(thread_id)
+            status = "interrupted" if i < interrupted else "idle"
+            teams.setdefault((status, team), []).append(thread_member(thread_id))
             if i < interrupted:
                 since = now - (2 * 3600 * US if i < old else rng.randrange(60, 600) * US)
-                stuck[thread_id] = since
+                stuck[thread_member(thread_id)] = since
                 pipe.hset(
                     keys.thread(thread_id),
                     mapping={
@@ -78,20 +85,19 @@ def seed(redis: Redis, keys: Keys, n: int, interrupted: int, old: int) -> None:
                     },
                 )
             else:
-                idle[thread_id] = now - rng.randrange(86_400) * US
+                idle[thread_member(thread_id)] = now - rng.randrange(86_400) * US
         if idle:
             pipe.zadd(keys.status("idle"), idle)
         if stuck:
             pipe.zadd(keys.status("interrupted"), stuck)
-        for team, ids in teams.items():
-            if ids:
-                pipe.sadd(leaf_key[team], *ids)
+        for (status, team), ids in teams.items():
+            pipe.sadd(keys.leaf_set(status, team_id[team]), *ids)
         pipe.execute()
     pipe.zadd(keys.leases(), {f"run-{i}": now + 3600 * US for i in range(5_000)})
     pipe.zadd(keys.runs_in("running"), {f"run-{i}": now for i in range(5_000)})
     for start in range(0, 100_000, CHUNK):
         ttl = {
-            f"{i:08x}-0000-4000-8000-000000000000": now + 86_400 * US
+            thread_member(f"{i:08x}-0000-4000-8000-000000000000"): now + 86_400 * US
             for i in range(start, start + CHUNK)
         }
         pipe.zadd(keys.ttl(), ttl)

@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from app.embedded_redis import EmbeddedRedisError, start_embedded_redis
+from app.embedded_redis import (
+    MALLOC_TUNABLES,
+    EmbeddedRedisError,
+    _server_env,
+    start_embedded_redis,
+)
 from tests.support import REPO_ROOT
 
 
@@ -29,6 +34,16 @@ def test_throwaway_server_binds_loopback_and_removes_its_dir() -> None:
         client.close()
     assert server.process.poll() is not None
     assert not server.data_dir.exists()
+
+
+def test_server_env_adds_the_malloc_tunables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's environment adds MALLOC_TUNABLES to the user's GLIBC_TUNABLES (theirs,
+    later, win where both set one). (The server rewrites its /proc environ for its process
+    title, so the function that builds it is what is checked.)"""
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")
+    assert _server_env()["GLIBC_TUNABLES"] == f"{MALLOC_TUNABLES}:glibc.malloc.arena_max=2"
+    monkeypatch.delenv("GLIBC_TUNABLES")
+    assert _server_env()["GLIBC_TUNABLES"] == MALLOC_TUNABLES
 
 
 def test_data_dir_keeps_data_between_restarts(tmp_path: Path) -> None:

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from app import embedded_redis
 from app.embedded_redis import (
+    JEMALLOC,
     MALLOC_TUNABLES,
     EmbeddedRedisError,
     _server_env,
@@ -36,14 +38,31 @@ def test_throwaway_server_binds_loopback_and_removes_its_dir() -> None:
     assert not server.data_dir.exists()
 
 
-def test_server_env_adds_the_malloc_tunables(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The server's environment adds MALLOC_TUNABLES to the user's GLIBC_TUNABLES (theirs,
-    later, win where both set one). (The server rewrites its /proc environ for its process
-    title, so the function that builds it is what is checked.)"""
+def test_server_env_sets_its_allocator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's environment preloads jemalloc when the system has it, and adds
+    MALLOC_TUNABLES to the user's GLIBC_TUNABLES (theirs, later, win where both set one).
+    (The server rewrites its /proc environ for its process title, so the function that
+    builds it is what is checked.)"""
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")
-    assert _server_env()["GLIBC_TUNABLES"] == f"{MALLOC_TUNABLES}:glibc.malloc.arena_max=2"
+    monkeypatch.setenv("LD_PRELOAD", "libmine.so")
+    monkeypatch.setattr(embedded_redis, "_has_jemalloc", lambda: True)
+    env = _server_env()
+    assert env["GLIBC_TUNABLES"] == f"{MALLOC_TUNABLES}:glibc.malloc.arena_max=2"
+    assert env["LD_PRELOAD"] == f"{JEMALLOC} libmine.so"
     monkeypatch.delenv("GLIBC_TUNABLES")
-    assert _server_env()["GLIBC_TUNABLES"] == MALLOC_TUNABLES
+    monkeypatch.delenv("LD_PRELOAD")
+    monkeypatch.setattr(embedded_redis, "_has_jemalloc", lambda: False)
+    env = _server_env()
+    assert env["GLIBC_TUNABLES"] == MALLOC_TUNABLES and "LD_PRELOAD" not in env
+
+
+def test_server_loads_jemalloc_when_the_system_has_it() -> None:
+    if not embedded_redis._has_jemalloc():
+        pytest.skip("no libjemalloc.so.2 on this system")
+    with start_embedded_redis(None) as server:
+        maps = Path(f"/proc/{server.process.pid}/maps").read_text()
+        assert JEMALLOC in maps
+        assert redis.Redis.from_url(server.url).ping()
 
 
 def test_data_dir_keeps_data_between_restarts(tmp_path: Path) -> None:

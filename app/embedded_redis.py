@@ -139,6 +139,11 @@ def _server_env() -> dict[str, str]:
     return env
 
 
+def allocator() -> str:
+    """The allocator the embedded server runs with, in words."""
+    return "jemalloc, preloaded" if _has_jemalloc() else "glibc malloc, larger tcache"
+
+
 @cache
 def _has_jemalloc() -> bool:
     """Whether the dynamic loader knows JEMALLOC (Debian/Ubuntu: libjemalloc2), asked

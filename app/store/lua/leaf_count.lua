@@ -7,20 +7,19 @@
 -- ARGV[2..]    the filter's leaves (Keys.metadata_leaf names), at least one
 -- Returns the count.
 
+use_leaf_index(KEYS[1], KEYS[2])
 local names = {}
 for i = 2, #ARGV do names[#names + 1] = ARGV[i] end
-local ids = redis.call('HMGET', KEYS[1], unpack(names))
-for _, id in ipairs(ids) do
-  if not id then return 0 end  -- a leaf no thread holds
-end
-local statuses = ARGV[1] ~= '' and {ARGV[1]} or {'idle', 'busy', 'interrupted', 'error'}
+local ids = known_leaf_ids(names)
+if not ids then return 0 end  -- a leaf no thread holds
+local statuses = ARGV[1] ~= '' and {ARGV[1]} or STATUSES
 local total = 0
 for _, status in ipairs(statuses) do
   if #ids == 1 then
-    total = total + redis.call('SCARD', KEYS[2] .. status .. ':' .. ids[1])
+    total = total + redis.call('SCARD', leaf_set(status, ids[1]))
   else
     local args = {'SINTERCARD', #ids}
-    for _, id in ipairs(ids) do args[#args + 1] = KEYS[2] .. status .. ':' .. id end
+    for _, id in ipairs(ids) do args[#args + 1] = leaf_set(status, id) end
     total = total + redis.call(unpack(args))
   end
 end

@@ -57,7 +57,7 @@ local n_zsets, budget, forced = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local n_age = tonumber(ARGV[9] or '0') or 0
 local first_age = 5 + n_zsets
 local CHUNK = 500  -- ids per multi-key command (Lua's unpack has a limit)
-local STATUSES = {'idle', 'busy', 'interrupted', 'error'}
+use_leaf_index(KEYS[3], KEYS[4])
 
 local function page(key, start, n)
   if n <= 0 then return {} end
@@ -104,14 +104,12 @@ local names = {}
 for i = 12, #ARGV do names[#names + 1] = ARGV[i] end
 local candidates = {}
 if #names > 0 then
-  local ids = redis.call('HMGET', KEYS[3], unpack(names))
-  for _, id in ipairs(ids) do
-    if not id then return nothing() end  -- a leaf no thread holds
-  end
+  local ids = known_leaf_ids(names)
+  if not ids then return nothing() end  -- a leaf no thread holds
   local statuses = (ARGV[11] or '') ~= '' and {ARGV[11]} or STATUSES
   for _, status in ipairs(statuses) do
     local branch = {}
-    for _, id in ipairs(ids) do branch[#branch + 1] = {KEYS[4] .. status .. ':' .. id, false} end
+    for _, id in ipairs(ids) do branch[#branch + 1] = {leaf_set(status, id), false} end
     candidates[#candidates + 1] = branch
   end
 elseif n_zsets > 0 then

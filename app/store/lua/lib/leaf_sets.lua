@@ -83,6 +83,15 @@ local function flush_leaf_moves()
   leaf_index.moved = {}
 end
 
+-- The ids of the leaves named in `names`, or nil when one has none (no thread holds it).
+local function known_leaf_ids(names)
+  local ids = redis.call('HMGET', leaf_index.ids, unpack(names))
+  for _, id in ipairs(ids) do
+    if not id then return nil end
+  end
+  return ids
+end
+
 -- The id of the leaf `name`, handed out if it has none.
 local function leaf_id(name)
   local id = redis.call('HGET', leaf_index.ids, name)

@@ -64,7 +64,7 @@ local CREATED, UPDATED, STATE_UPDATED, BY_ID = KEYS[5], KEYS[6], KEYS[7], KEYS[8
 local LEASES, PENDING, RUNNING, METRICS = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 use_leaf_index(KEYS[13], KEYS[14])
 local DEFAULT_LEASE, HISTORY_LIMIT = ARGV[1], tonumber(ARGV[2])
-local RESULT = {'applied', 'duplicate', 'stale'}
+local COUNTED = {'events|applied', 'events|duplicate', 'events|stale'}
 local THREAD_FIELDS = {'status', 'mver', 'inflight', 'outcome', 'outcome_version',
                        'values_version', 'status_since', 'created_at', 'assistant_id',
                        'config', 'config_version', 'last_run', 'leaves'}
@@ -78,6 +78,35 @@ local RUN_CREATION_FROM = {'assistant_id_from', 'metadata_from', 'kwargs_from',
 local t = redis.call('TIME')
 local now = string.format('%d%06d', t[1], t[2])
 
+-- Appends a field and its value to `fields`, the arguments of an HSET.
+local function put(fields, name, value)
+  local n = #fields
+  fields[n + 1] = name
+  fields[n + 2] = value
+end
+
+-- Holds the run's lease `lease` µs from now (ZADD `option`: nil or 'XX'); a lease the event
+-- sets (`given`, "" for none) is kept on the run.
+local function renew_lease(run, run_id, lease, given, option)
+  local expiry = string.format('%d', tonumber(now) + tonumber(lease))
+  if option then redis.call('ZADD', LEASES, option, expiry, run_id)
+  else redis.call('ZADD', LEASES, expiry, run_id) end
+  if given ~= '' then redis.call('HSET', run, 'lease', given) end
+end
+
+-- Appends to `fields` the creation fields `offered` (value per RUN_CREATION_FIELDS) that
+-- this event, of `precedence`, gives the run: those not set by an event that precedes it
+-- (`r[from + i]`: the run's RUN_CREATION_FROM values).
+local function creation_fields(fields, offered, r, from, precedence)
+  for i, name in ipairs(RUN_CREATION_FIELDS) do
+    local value, set_by = offered[i], r[from + i]
+    if value and value ~= '' and value ~= '{}' and (not set_by or precedence < set_by) then
+      put(fields, name, value)
+      put(fields, RUN_CREATION_FROM[i], precedence)
+    end
+  end
+end
+
 local function apply(k, a)
   local thread, run, runs, history = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
   local thread_id, run_id, event_type = ARGV[a], ARGV[a + 1], ARGV[a + 2]
@@ -90,11 +119,12 @@ local function apply(k, a)
 
   -- Read and check everything before the first write. Missing fields read as false;
   -- every thread has a status, so it tells existence.
-  local th = {}
-  local got = redis.call('HMGET', thread, unpack(THREAD_FIELDS))
-  for i, f in ipairs(THREAD_FIELDS) do th[f] = got[i] end
-  local exists = th.status ~= false
-  if expected ~= '' and (th.mver or '0') ~= expected then return -1, '', '', '' end
+  local old_status, mver, inflight, outcome, outcome_version, values_version, old_since,
+    created_at, assistant, config, config_version, last_run, leaves =
+    unpack(redis.call('HMGET', thread, unpack(THREAD_FIELDS)))
+  local exists = old_status ~= false
+  old_status = old_status or 'idle'
+  if expected ~= '' and (mver or '0') ~= expected then return -1, '', '', '' end
 
   local r = redis.call('HMGET', run, 'thread_id', 'event', 'rank', 'created_at', 'lease',
     'started_at', unpack(RUN_CREATION_FROM))
@@ -103,33 +133,27 @@ local function apply(k, a)
   local admission, previous_run = ARGV[a + 19], ''
   if admission == 'start' then
     -- A rolled-back pending run is gone: its job must not bring it back.
-    if not r[1] then return -4, th.status or 'idle', th.status or 'idle', '' end
+    if not r[1] then return -4, old_status, old_status, '' end
     admission = ''
   end
-  local lease = ARGV[a + 20] ~= '' and ARGV[a + 20] or r[5] or DEFAULT_LEASE
-  local function renew_lease(option)
-    local expiry = string.format('%d', tonumber(now) + tonumber(lease))
-    if option then redis.call('ZADD', LEASES, option, expiry, run_id)
-    else redis.call('ZADD', LEASES, expiry, run_id) end
-    if ARGV[a + 20] ~= '' then redis.call('HSET', run, 'lease', ARGV[a + 20]) end
-  end
+  local given_lease = ARGV[a + 20]
+  local lease = given_lease ~= '' and given_lease or r[5] or DEFAULT_LEASE
 
   if admission == 'reclaim' then
     local expiry = redis.call('ZSCORE', LEASES, run_id)
     if not expiry or tonumber(expiry) > tonumber(now) then
-      return -4, th.status or 'idle', th.status or 'idle', ''
+      return -4, old_status, old_status, ''
     end
   end
   if event_type == 'run.heartbeat' then
     -- Renews the lease of a run in flight; changes nothing else.
-    local status = th.status or 'idle'
     if not r[1] or run_rank == 3 then
       count('events|stale')
-      return 3, status, status, ''
+      return 3, old_status, old_status, ''
     end
-    renew_lease()
+    renew_lease(run, run_id, lease, given_lease)
     count('events|applied')
-    return 1, status, status, ''
+    return 1, old_status, old_status, ''
   end
 
   local code = 1
@@ -138,50 +162,42 @@ local function apply(k, a)
   elseif run_rank == 3 or rank < run_rank then
     code = 3
   end
-  count('events|' .. RESULT[code])
-  if code == 2 and run_rank < 3 then renew_lease('XX') end
-  if admission ~= '' and admission ~= 'reclaim' and code == 1 and run_rank == 0 then
-    if admission == 'reject' and tonumber(th.inflight or '0') > 0 then
-      return -3, th.status, th.status, ''
+  count(COUNTED[code])
+  if code == 2 and run_rank < 3 then renew_lease(run, run_id, lease, given_lease, 'XX') end
+  local admitted = admission ~= '' and admission ~= 'reclaim' and code == 1 and run_rank == 0
+  if admitted then
+    if admission == 'reject' and tonumber(inflight or '0') > 0 then
+      return -3, old_status, old_status, ''
     end
-    previous_run = th.last_run or ''
+    previous_run = last_run or ''
   end
 
-  -- Every thread field written goes into one HSET at the end.
-  local fields = {}
-  local function set(name, value)
-    fields[#fields + 1] = name
-    fields[#fields + 1] = value
-  end
+  -- Every thread field written goes into one HSET at the end, every run field of a new
+  -- run into one HSET too.
+  local fields, run_fields = {}, {}
 
-  local old_status = th.status or 'idle'
-  local old_since = th.status_since
   if not exists then
     -- A thread's first event creates it; its status is placed below like any thread's.
-    set('created_at', now)
-    set('state_updated_at', now)
-    set('metadata', '{}')
-    set('config', '{}')
+    put(fields, 'created_at', now)
+    put(fields, 'state_updated_at', now)
+    put(fields, 'metadata', '{}')
+    put(fields, 'config', '{}')
+    put(fields, 'leaves', '')
     mark_indexed_if_empty(CREATED)
     redis.call('ZADD', CREATED, now, member)
     redis.call('ZADD', STATE_UPDATED, now, member)
     redis.call('ZADD', BY_ID, 0, member)
-    th.created_at, th.config, th.leaves = now, '{}', ''
-    set('leaves', '')
-    old_since = nil
+    created_at, config, leaves, old_since = now, '{}', '', nil
   end
 
   local changed = not exists
-  if admission ~= '' and admission ~= 'reclaim' and code == 1 and run_rank == 0 then
-    set('last_run', run_id)
-  end
-  local assistant = th.assistant_id
+  if admitted then put(fields, 'last_run', run_id) end
   if expected ~= '' then
-    set('metadata', ARGV[a + 9])
-    set('mver', ARGV[a + 16])
+    put(fields, 'metadata', ARGV[a + 9])
+    put(fields, 'mver', ARGV[a + 16])
     assistant = ARGV[a + 17]
     if assistant ~= '' then
-      set('assistant_id', assistant)
+      put(fields, 'assistant_id', assistant)
     else
       redis.call('HDEL', thread, 'assistant_id')
     end
@@ -189,35 +205,37 @@ local function apply(k, a)
     local leave, join = {}, {}
     for i = first, first + n_leave - 1 do leave[#leave + 1] = KEYS[i] end
     for i = first + n_leave, first + n_leave + n_join - 1 do join[#join + 1] = KEYS[i] end
-    th.leaves = change_leaves(member, th.leaves, old_status, leave, join)
-    if th.leaves then set('leaves', th.leaves) end
+    leaves = change_leaves(member, leaves, old_status, leave, join)
+    if leaves then put(fields, 'leaves', leaves) end
     changed = true
   end
 
   local new_status, since = old_status, old_since
   if code == 1 then
     changed = true
-    -- A started run keeps when it started, for the run duration histogram.
-    local started = rank == 2 and {'started_at', at} or {}
     if run_rank == 0 then
-      redis.call('HSET', run, 'thread_id', thread_id, 'created_at', at, 'metadata', '{}',
-        'kwargs', '{}', 'status', RUN_STATUS[event_type], 'event', event_type, 'rank', rank,
-        'updated_at', now, unpack(started))
+      put(run_fields, 'thread_id', thread_id)
+      put(run_fields, 'created_at', at)
+      put(run_fields, 'metadata', '{}')
+      put(run_fields, 'kwargs', '{}')
       redis.call('ZADD', runs, at, run_id)
-      if th.config == '{}' and ARGV[a + 18] == '' then set('config', '{"configurable":{}}') end
-    else
-      redis.call('HSET', run, 'status', RUN_STATUS[event_type], 'event', event_type,
-        'rank', rank, 'updated_at', now, unpack(started))
+      if config == '{}' and ARGV[a + 18] == '' then put(fields, 'config', '{"configurable":{}}') end
     end
+    put(run_fields, 'status', RUN_STATUS[event_type])
+    put(run_fields, 'event', event_type)
+    put(run_fields, 'rank', rank)
+    put(run_fields, 'updated_at', now)
+    -- A started run keeps when it started, for the run duration histogram.
+    if rank == 2 then put(run_fields, 'started_at', at) end
     -- The run indexes and its lease follow its new status (each removal only where the
     -- run's former status put it).
     if rank == 1 then
       redis.call('ZADD', PENDING, at, run_id)
-      if admission == '' then renew_lease() end
+      if admission == '' then renew_lease(run, run_id, lease, given_lease) end
     elseif rank == 2 then
       if run_rank == 1 then redis.call('ZREM', PENDING, run_id) end
       redis.call('ZADD', RUNNING, at, run_id)
-      renew_lease()
+      renew_lease(run, run_id, lease, given_lease)
     else
       if run_rank == 1 then redis.call('ZREM', PENDING, run_id) end
       if run_rank == 2 then redis.call('ZREM', RUNNING, run_id) end
@@ -235,18 +253,17 @@ local function apply(k, a)
     -- In-flight count: +1 when a run enters pending/running, -1 when it leaves.
     local was_inflight = (run_rank == 1 or run_rank == 2) and 1 or 0
     local is_inflight = rank < 3 and 1 or 0
-    local inflight = tonumber(th.inflight or '0') + is_inflight - was_inflight
+    inflight = tonumber(inflight or '0') + is_inflight - was_inflight
     if inflight < 0 then inflight = 0 end
-    set('inflight', string.format('%d', inflight))
+    put(fields, 'inflight', string.format('%d', inflight))
 
-    local outcome, outcome_version = th.outcome, th.outcome_version
     if rank == 3 and (not outcome_version or version > outcome_version) then
       outcome, outcome_version = ARGV[a + 3], version
-      set('outcome', outcome)
-      set('outcome_version', version)
-      set('interrupts', ARGV[a + 10])
-      set('error', ARGV[a + 11])
-      set('state_updated_at', now)
+      put(fields, 'outcome', outcome)
+      put(fields, 'outcome_version', version)
+      put(fields, 'interrupts', ARGV[a + 10])
+      put(fields, 'error', ARGV[a + 11])
+      put(fields, 'state_updated_at', now)
       if exists then redis.call('ZADD', STATE_UPDATED, now, member) end
     end
 
@@ -256,59 +273,51 @@ local function apply(k, a)
       since = (old_status == 'busy' and old_since) or at
     else
       new_status = outcome or 'idle'
-      since = outcome_version and string.match(outcome_version, '^0*(%d+)|') or th.created_at
+      since = outcome_version and string.match(outcome_version, '^0*(%d+)|') or created_at
     end
   end
 
   -- Values come from the event with the greatest (at, run_id) that carries them, applied
   -- or not, so that they too do not depend on the delivery order.
-  if ARGV[a + 5] ~= '' and (not th.values_version or version > th.values_version) then
-    set('values', ARGV[a + 5])
-    set('values_version', version)
+  if ARGV[a + 5] ~= '' and (not values_version or version > values_version) then
+    put(fields, 'values', ARGV[a + 5])
+    put(fields, 'values_version', version)
     changed = true
   end
   -- The thread's config is the one of the event with the greatest (at, run_id).
-  if ARGV[a + 18] ~= '' and (not th.config_version or version > th.config_version) then
-    set('config', ARGV[a + 18])
-    set('config_version', version)
+  if ARGV[a + 18] ~= '' and (not config_version or version > config_version) then
+    put(fields, 'config', ARGV[a + 18])
+    put(fields, 'config_version', version)
     changed = true
   end
-  local offered = {ARGV[a + 12] ~= '' and ARGV[a + 12] or assistant, ARGV[a + 13],
-                   ARGV[a + 14], ARGV[a + 15]}
-  local precedence = event_type == 'run.pending' and '0' or ('1' .. version)
-  local creation = {}
-  for i, name in ipairs(RUN_CREATION_FIELDS) do
-    local value, from = offered[i], r[6 + i]
-    if value and value ~= '' and value ~= '{}' and (not from or precedence < from) then
-      creation[#creation + 1] = name
-      creation[#creation + 1] = value
-      creation[#creation + 1] = RUN_CREATION_FROM[i]
-      creation[#creation + 1] = precedence
-    end
-  end
-  if #creation > 0 then redis.call('HSET', run, unpack(creation)) end
+  creation_fields(run_fields,
+    {ARGV[a + 12] ~= '' and ARGV[a + 12] or assistant, ARGV[a + 13], ARGV[a + 14],
+     ARGV[a + 15]},
+    r, 6,
+    event_type == 'run.pending' and '0' or ('1' .. version))
   -- A run was created when its earliest event happened, whichever arrived first.
   if run_rank > 0 and r[4] and tonumber(at) < tonumber(r[4]) then
-    redis.call('HSET', run, 'created_at', at)
+    put(run_fields, 'created_at', at)
     redis.call('ZADD', runs, at, run_id)
   end
+  if #run_fields > 0 then redis.call('HSET', run, unpack(run_fields)) end
 
   if not exists or new_status ~= old_status or since ~= old_since then
     if exists and new_status ~= old_status then
       redis.call('ZREM', STATUS_KEY[old_status], member)
     end
     -- A new thread's leaves joined the sets of idle (old_status) above.
-    leaves_moved(member, th.leaves, old_status, new_status)
+    leaves_moved(member, leaves, old_status, new_status)
     redis.call('ZADD', STATUS_KEY[new_status], since or now, member)
-    set('status', new_status)
-    set('status_since', since or now)
+    put(fields, 'status', new_status)
+    put(fields, 'status_since', since or now)
     if not exists or new_status ~= old_status then
       record_status_change(history, HISTORY_LIMIT, exists and old_status,
         new_status, since or now, run_id)
     end
   end
   if changed then
-    set('updated_at', now)
+    put(fields, 'updated_at', now)
     redis.call('ZADD', UPDATED, now, member)
   end
   if #fields > 0 then redis.call('HSET', thread, unpack(fields)) end

@@ -22,6 +22,22 @@ local function flush_counts(metrics)
   counts, sums = {}, {}
 end
 
+-- The counter field of status changes from `from` to `to`, built once per call.
+local transition_fields = {}
+local function transition_field(from, to)
+  local of = transition_fields[from]
+  if not of then
+    of = {}
+    transition_fields[from] = of
+  end
+  local field = of[to]
+  if not field then
+    field = 'transitions|' .. from .. '|' .. to
+    of[to] = field
+  end
+  return field
+end
+
 -- Note a status change in the thread's capped history (newest first) and in the
 -- transitions counter; `from` is false for a thread's first status (not counted). An entry
 -- is "at|from|to|run_id" (µs; from and run_id may be empty): none of its parts holds "|".
@@ -30,20 +46,36 @@ local function record_status_change(history, limit, from, to, at, run_id)
   if redis.call('LPUSH', history, entry) > limit then
     redis.call('LTRIM', history, 0, limit - 1)
   end
-  if from then count('transitions|' .. from .. '|' .. to) end
+  if from then count(transition_field(from, to)) end
+end
+
+-- A histogram's numeric bounds and field names, built once per call by histogram().
+local histograms = {}
+local function histogram(name, buckets)
+  local h = histograms[name]
+  if not h then
+    h = {bounds = {}, fields = {}, inf = name .. '|le|+Inf', count = name .. '|count',
+         sum = name .. '|sum'}
+    for i, bound in ipairs(buckets) do
+      h.bounds[i] = tonumber(bound)
+      h.fields[i] = name .. '|le|' .. bound
+    end
+    histograms[name] = h
+  end
+  return h
 end
 
 -- One observation of a histogram kept as per-bucket counts (not cumulative), sum and count.
 local function observe(name, buckets, value)
-  local bucket = '+Inf'
-  for _, bound in ipairs(buckets) do
-    if value <= tonumber(bound) then
-      bucket = bound
+  local h = histogram(name, buckets)
+  local field = h.inf
+  for i, bound in ipairs(h.bounds) do
+    if value <= bound then
+      field = h.fields[i]
       break
     end
   end
-  count(name .. '|le|' .. bucket)
-  count(name .. '|count')
-  sums[name .. '|sum'] = (sums[name .. '|sum'] or 0) + value
+  count(field)
+  count(h.count)
+  sums[h.sum] = (sums[h.sum] or 0) + value
 end
-

@@ -12,20 +12,26 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from app.domain import RESERVED_METADATA_KEYS, EventType, ThreadStatus
 
+# A UUID already in its canonical form, the form nearly every client sends: kept as is.
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
 
 def canonical_uuid(value: str) -> str:
     """Lowercase hyphenated form; anything else is the LangGraph 422 text."""
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        raise ValueError("Invalid thread ID: must be a UUID") from None
+    return _canonical(value, "Invalid thread ID: must be a UUID")
 
 
 def canonical_run_uuid(value: str) -> str:
+    return _canonical(value, "Invalid run ID: must be a UUID")
+
+
+def _canonical(value: str, invalid: str) -> str:
+    if CANONICAL_UUID.fullmatch(value):
+        return value
     try:
         return str(uuid.UUID(str(value)))
     except ValueError:
-        raise ValueError("Invalid run ID: must be a UUID") from None
+        raise ValueError(invalid) from None
 
 
 ThreadId = Annotated[str, AfterValidator(canonical_uuid)]

@@ -9,13 +9,15 @@ alone (optimistic concurrency).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from operator import methodcaller
 from typing import Any
 
+import hiredis
 import orjson
 from redis import Redis
+from redis.connection import Connection
 from redis.exceptions import NoScriptError
 
 from app.domain import (
@@ -44,7 +46,13 @@ DEFAULT_ERRORS = {
     EventType.FAILED: {"error": "RunError", "message": "The run failed"},
     EventType.TIMEOUT: {"error": "TimeoutError", "message": "The run timed out"},
 }
+_DEFAULT_ERROR_JSON = {event_type: dumps(error) for event_type, error in DEFAULT_ERRORS.items()}
 _CODES = {1: EventResult.APPLIED, 2: EventResult.DUPLICATE, 3: EventResult.STALE}
+# A status as the script replies it (bytes, or text with decode_responses).
+_STATUS_REPLIES: dict[bytes | str, ThreadStatus] = {
+    **{status.value.encode(): status for status in ThreadStatus},
+    **{status.value: status for status in ThreadStatus},
+}
 CAS_ATTEMPTS = 20
 DEFAULT_LEASE_SECONDS = 30.0
 # Events per transition.lua call: amortizes the call's cost, keeps each call short.
@@ -103,14 +111,11 @@ class RunStore:
         if not events:
             return []
         metadata = self._read_metadata(events)
-        if len(events) <= EVENTS_PER_CALL:
-            # One call needs no pipeline (whose script check costs a round trip).
-            replies = _replies(self._call(events, metadata))
-        else:
-            pipe = self.redis.pipeline(transaction=False)
-            for start in range(0, len(events), EVENTS_PER_CALL):
-                self._call(events[start : start + EVENTS_PER_CALL], metadata, client=pipe)
-            replies = [reply for call in pipe.execute() for reply in _replies(call)]
+        calls = (
+            self._operands(events[start : start + EVENTS_PER_CALL], metadata)
+            for start in range(0, len(events), EVENTS_PER_CALL)
+        )
+        replies = [reply for call in self._stream(calls) for reply in _replies(call)]
         results: list[Applied] = []
         mismatch: RunEvent | None = None
         for event, reply in zip(events, replies, strict=True):
@@ -125,6 +130,47 @@ class RunStore:
         if mismatch:
             raise RunThreadMismatch(mismatch.run_id, mismatch.thread_id)
         return results
+
+    def _stream(self, calls: Iterable[tuple[list[Any], list[Any]]]) -> list[Any]:
+        """The replies of transition.lua ``calls`` (keys, args), sent on one connection
+        each as soon as it is built, then read: Redis applies the first calls while the
+        next are built (a pipeline sends nothing before all are). A connection error sends
+        them all again, as a pipeline does (events are idempotent), and a call Redis
+        answers NOSCRIPT (it lost its scripts) is sent again after loading the script."""
+        script, built = self.scripts.transition, []
+        pending = iter(calls)
+
+        def send_all(connection: Connection) -> list[Any]:
+            for keys, args in built:
+                connection.send_packed_command(_pack_evalsha(script.sha, keys, args))
+            for keys, args in pending:
+                built.append((keys, args))
+                connection.send_packed_command(_pack_evalsha(script.sha, keys, args))
+            replies: list[Any] = []
+            for _ in built:
+                try:
+                    replies.append(connection.read_response())
+                except NoScriptError as missing:
+                    replies.append(missing)
+            return replies
+
+        pool = self.redis.connection_pool
+        connection = pool.get_connection()
+        try:
+            replies = connection.retry.call_with_retry(
+                lambda: send_all(connection), lambda _error: connection.disconnect()
+            )
+        except BaseException:
+            connection.disconnect()  # replies may be left unread on it
+            raise
+        finally:
+            pool.release(connection)
+        return [
+            script(keys=built[i][0], args=built[i][1])
+            if isinstance(reply, NoScriptError)
+            else reply
+            for i, reply in enumerate(replies)
+        ]
 
     def reclaim(self, event: RunEvent) -> Applied | None:
         """Apply the terminal ``event`` of a lost run only if its lease has run out (checked
@@ -235,12 +281,11 @@ class RunStore:
         self,
         events: Sequence[RunEvent],
         metadata: dict[str, _MetadataState],
-        client: Any = None,
         admission: str = "",
     ) -> Any:
-        """One transition.lua call for ``events`` (on ``client``, e.g. a pipeline)."""
+        """One transition.lua call for ``events``."""
         keys, args = self._operands(events, metadata, admission)
-        return self.scripts.transition(keys=keys, args=args, client=client)
+        return self.scripts.transition(keys=keys, args=args)
 
     def _operands(
         self, events: Sequence[RunEvent], metadata: dict[str, _MetadataState], admission: str = ""
@@ -286,9 +331,10 @@ class RunStore:
             self.keys.thread_runs(event.thread_id),
             self.keys.thread_transitions(event.thread_id),
         )
-        keys += (self.keys.metadata_leaf(leaf) for leaf in leave)
-        keys += (self.keys.metadata_leaf(leaf) for leaf in join)
+        if leave or join:
+            keys += [self.keys.metadata_leaf(leaf) for leaf in (*leave, *join)]
         terminal = event.type not in IN_FLIGHT_EVENTS
+        run_metadata = _run_metadata(event)
         args += (
             event.thread_id,
             event.run_id,
@@ -300,10 +346,10 @@ class RunStore:
             len(leave),
             len(join),
             merged_json,
-            dumps(event.interrupts or {}) if terminal else b"{}",
-            dumps(_error(event)) if terminal else b"null",
-            event.assistant_id or assistant_of(event.metadata or {}),
-            dumps(_run_metadata(event)),
+            dumps(event.interrupts) if terminal and event.interrupts else b"{}",
+            _error_json(event) if terminal else b"null",
+            event.assistant_id or (assistant_of(event.metadata) if event.metadata else ""),
+            dumps(run_metadata) if run_metadata else b"{}",
             dumps(event.kwargs) if event.kwargs else b"{}",
             event.multitask_strategy or "",
             token,
@@ -374,6 +420,12 @@ def _replies(reply: list[Any]) -> list[list[Any]]:
     return [reply[i : i + 4] for i in range(0, len(reply), 4)]
 
 
+def _pack_evalsha(sha: str, keys: list[Any], args: list[Any]) -> list[bytes]:
+    """An EVALSHA command in the Redis protocol, as Connection.send_packed_command takes
+    it (hiredis packs it in one C call)."""
+    return [hiredis.pack_command(("EVALSHA", sha, len(keys), *keys, *args))]
+
+
 def _applied(event: RunEvent, reply: list[Any]) -> Applied:
     code, old_status, new_status, previous_run = reply
     return Applied(
@@ -381,8 +433,8 @@ def _applied(event: RunEvent, reply: list[Any]) -> Applied:
         event.run_id,
         event.type,
         _CODES[code],
-        ThreadStatus(_text(old_status)),
-        ThreadStatus(_text(new_status)),
+        _STATUS_REPLIES.get(old_status) or ThreadStatus(_text(old_status)),
+        _STATUS_REPLIES.get(new_status) or ThreadStatus(_text(new_status)),
         _text(previous_run) or None,
     )
 
@@ -397,10 +449,11 @@ def _outcome(event: RunEvent) -> ThreadStatus:
     return THREAD_OUTCOME_OF_EVENT[event.type]
 
 
-def _error(event: RunEvent) -> dict[str, str] | None:
+def _error_json(event: RunEvent) -> bytes:
+    """The thread's error after ``event``, a terminal event, as JSON."""
     if event.error is not None:
-        return event.error.model_dump()
-    return DEFAULT_ERRORS.get(event.type)
+        return dumps(event.error.model_dump())
+    return _DEFAULT_ERROR_JSON.get(event.type, b"null")
 
 
 def _text(value: bytes | str) -> str:

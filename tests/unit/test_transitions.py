@@ -13,13 +13,27 @@ from typing import Any
 
 import pytest
 from fakeredis import FakeRedis
+from redis.backoff import NoBackoff
+from redis.connection import Connection
+from redis.exceptions import ConnectionError
+from redis.retry import Retry
 
 from app.api.deps import Stores
 from app.domain import ASSISTANT_NAMESPACE, EventResult
 from app.errors import RunNotFound, RunThreadMismatch, ThreadNotFound
 from app.models import RunEvent
 from app.store.codec import RawJSON, materialize, now_us, thread_member
-from tests.unit.helpers import KEYS, at, event, index_violations, leaf_holders, thread_hash, us
+from app.store.runs import EVENTS_PER_CALL
+from tests.unit.helpers import (
+    KEYS,
+    at,
+    event,
+    index_violations,
+    leaf_holders,
+    make_stores,
+    thread_hash,
+    us,
+)
 
 T1, T2 = "00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000a2"
 R1, R2, R3, R4 = (f"00000000-0000-4000-8000-00000000000{i}" for i in (1, 2, 3, 4))
@@ -434,6 +448,73 @@ def test_apply_after_loads_the_script_when_redis_lost_it(
     assert applied.result == EventResult.APPLIED and applied.new_status == "error"
     assert fake_redis.get("out:R1") == b"x"
     assert stores.runs.get(T1, R1)["status"] == "error"
+
+
+def _lifecycles(threads: int) -> list[RunEvent]:
+    """A run's start then its end on each of `threads` new threads, in that order."""
+    events = []
+    for i in range(threads):
+        thread_id, run_id = str(uuid.UUID(int=i + 1)), str(uuid.UUID(int=10**6 + i))
+        events += [event(thread_id, run_id, "run.started"), event(thread_id, run_id, "run.failed")]
+    return events
+
+
+def _assert_lifecycles_applied(stores: Stores, fake_redis: FakeRedis, events: list[RunEvent]):
+    for run_event in events[1::2]:
+        assert thread(stores, run_event.thread_id)["status"] == "error"
+        assert run(stores, run_event.run_id, run_event.thread_id)["status"] == "error"
+    assert fake_redis.zcard(KEYS.status("error")) == len(events) // 2
+    assert index_violations(fake_redis) == []
+
+
+def test_a_batch_of_several_script_calls_is_applied_in_order(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    # After one more event first, the last run starts in the first call, ends in the second.
+    lifecycles = _lifecycles(EVENTS_PER_CALL // 2)
+    events = [event(T1, R1, "run.started"), *lifecycles]
+    applied = stores.runs.apply(events)
+    assert [(a.run_id, a.type) for a in applied] == [(e.run_id, e.type) for e in events]
+    assert {a.result for a in applied} == {EventResult.APPLIED}
+    assert applied[EVENTS_PER_CALL].old_status == "busy"  # its start was applied first
+    _assert_lifecycles_applied(stores, fake_redis, lifecycles)
+    assert thread(stores)["status"] == "busy"
+
+
+def test_a_batch_loads_the_script_when_redis_lost_it(stores: Stores, fake_redis: FakeRedis) -> None:
+    stores.runs.apply([event(T1, R1, "run.started")])
+    fake_redis.script_flush()
+    events = _lifecycles(EVENTS_PER_CALL + 10)
+    assert {a.result for a in stores.runs.apply(events)} == {EventResult.APPLIED}
+    _assert_lifecycles_applied(stores, fake_redis, events)
+
+
+def test_a_batch_is_sent_again_when_the_connection_drops(
+    fake_redis: FakeRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replies lost with the connection: the whole batch goes again on a new one; what
+    the first sending applied is repeated harmlessly (a run's start after its end is
+    stale, its end again a duplicate)."""
+    pool = fake_redis.connection_pool
+    pool.connection_kwargs["retry"] = Retry(NoBackoff(), 1)  # redis.Redis has one by default
+    stores = make_stores(fake_redis)
+    fake_redis.script_load(stores.runs.scripts.transition.script)
+    events = _lifecycles(EVENTS_PER_CALL)
+    read_response, reads = pool.connection_class.read_response, []
+
+    def drop_once(connection: Connection, *args: Any, **kwargs: Any) -> Any:
+        reads.append(1)
+        if len(reads) == 2:
+            connection.disconnect()
+            raise ConnectionError("connection lost")
+        return read_response(connection, *args, **kwargs)
+
+    monkeypatch.setattr(pool.connection_class, "read_response", drop_once)
+    applied = stores.runs.apply(events)
+    assert [a.result for a in applied] == [EventResult.STALE, EventResult.DUPLICATE] * (
+        EVENTS_PER_CALL
+    )
+    _assert_lifecycles_applied(stores, fake_redis, events)
 
 
 def test_apply_after_refuses_what_apply_refuses(stores: Stores) -> None:

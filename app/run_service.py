@@ -62,8 +62,12 @@ class RunService:
 
     # -- create --------------------------------------------------------------------------
 
-    def create(self, thread_id: str | None, body: RunCreate) -> dict[str, Any]:
-        """Record the run pending and enqueue it; stateless when ``thread_id`` is None."""
+    def create(
+        self, thread_id: str | None, body: RunCreate, streamed: bool = False
+    ) -> dict[str, Any]:
+        """Record the run pending and enqueue it; stateless when ``thread_id`` is None.
+        A ``streamed`` run (or one created with ``stream_resumable``) sends its chunks to
+        its stream (app/store/run_streams.py)."""
         graph_id = self.graphs.resolve_assistant(body.assistant_id)
         assistant_id = system_assistant_id(graph_id)
         if body.webhook:  # refused before anything is recorded (LangGraph's 422 texts)
@@ -77,7 +81,15 @@ class RunService:
         strategy = body.multitask_strategy or "enqueue"
         try:
             admitted = self.runs.admit(
-                self._pending_event(thread_id, run_id, graph_id, assistant_id, body, temporary),
+                self._pending_event(
+                    thread_id,
+                    run_id,
+                    graph_id,
+                    assistant_id,
+                    body,
+                    temporary,
+                    streamed or bool(body.stream_resumable),
+                ),
                 reject_if_busy=strategy == "reject",
                 thread_must_exist=not create_thread,
             )
@@ -108,6 +120,7 @@ class RunService:
         assistant_id: str,
         body: RunCreate,
         temporary: bool,
+        streamed: bool,
     ) -> RunEvent:
         kwargs = {
             "input": body.input,
@@ -115,6 +128,7 @@ class RunService:
             "config": body.config or {},
             "context": body.context or {},
             "stream_mode": body.stream_mode or ["values"],
+            "streamed": streamed,
             "interrupt_before": body.interrupt_before,
             "interrupt_after": body.interrupt_after,
             "webhook": body.webhook,

@@ -31,6 +31,7 @@ from app.models import RunEvent
 from app.store.checkpoints.write_batch import WriteBatch
 from app.store.codec import materialize
 from app.store.keys import Keys
+from app.store.run_streams import RunStreamWriter, stream_modes
 from app.store.runs import DEFAULT_LEASE_SECONDS, RunStore
 from app.store.threads import DEFAULT_HISTORY_LIMIT, ThreadStore, default_checkpoints
 from app.webhooks import run_webhook_payload
@@ -148,15 +149,24 @@ class Runner:
         self, thread_id: str, run_id: str, fields: dict[str, bytes], kwargs: dict[str, Any]
     ) -> str:
         writes = self.saver.group_commit(GROUP_COMMIT) if self.saver else nullcontext()
+        stream = (
+            RunStreamWriter(self.redis, self.keys, run_id, stream_modes(kwargs.get("stream_mode")))
+            if kwargs.get("streamed")
+            else None
+        )
         with writes as buffer:
-            outcome = await self._outcome(thread_id, run_id, fields, kwargs)
+            outcome = await self._outcome(thread_id, run_id, fields, kwargs, stream)
             if outcome.type != "rollback":
-                # The last checkpoint writes, the output and the terminal event go in one
-                # MULTI/EXEC: whoever sees the run end finds its state and its output.
+                # The last checkpoint writes, the output, the end of the run's stream and
+                # the terminal event go in one MULTI/EXEC: whoever sees the run end finds
+                # its state, its output and all its chunks.
                 final = buffer.take() if buffer is not None else WriteBatch()
                 output = orjson.dumps(output_of(outcome))
                 final.set(self.keys.run_output(run_id), output, ex=OUTPUT_TTL)
-                self.runs.apply_after(list(final), _terminal_event(thread_id, run_id, outcome))
+                closing = stream.closing(_stream_error(outcome)) if stream else []
+                self.runs.apply_after(
+                    [*final, *closing], _terminal_event(thread_id, run_id, outcome)
+                )
         self._finish(thread_id, run_id, kwargs, outcome)
         return outcome.type
 
@@ -203,12 +213,17 @@ class Runner:
             log.exception("run %s: could not queue its webhook", run_id)
 
     async def _outcome(
-        self, thread_id: str, run_id: str, fields: dict[str, bytes], kwargs: dict[str, Any]
+        self,
+        thread_id: str,
+        run_id: str,
+        fields: dict[str, bytes],
+        kwargs: dict[str, Any],
+        stream: RunStreamWriter | None,
     ) -> Outcome:
         assistant = (fields.get("assistant_id") or b"").decode()
         config = _run_config(kwargs.get("config"), thread_id, run_id, assistant)
         graph = self.graphs.get(str(kwargs.get("graph_id") or ""))
-        work = asyncio.ensure_future(self._run_graph(graph, kwargs, config))
+        work = asyncio.ensure_future(self._run_graph(graph, kwargs, config, stream))
         watcher = asyncio.ensure_future(self._watch_cancel(run_id))
         try:
             done, _ = await asyncio.wait(
@@ -236,8 +251,14 @@ class Runner:
             work.cancel()
 
     async def _run_graph(
-        self, graph: LoadedGraph | None, kwargs: dict[str, Any], config: dict[str, Any]
+        self,
+        graph: LoadedGraph | None,
+        kwargs: dict[str, Any],
+        config: dict[str, Any],
+        stream: RunStreamWriter | None = None,
     ) -> Outcome:
+        """Run the graph to its end or its interrupt; each chunk of the modes a streamed
+        run asked for goes to its stream as it comes."""
         if graph is None:
             raise LookupError("the run's graph is not loaded in this worker")
         async with open_graph(
@@ -248,18 +269,24 @@ class Runner:
             checkpointer=self.saver,
         ) as runnable:
             if graph.kind == "callable":
-                values = await _call(runnable, kwargs.get("input"), config)
-                return Outcome("run.succeeded", values=jsonable(values))
+                values = jsonable(await _call(runnable, kwargs.get("input"), config))
+                if stream:
+                    stream.publish("values", values)
+                return Outcome("run.succeeded", values=values)
             values, stopped = None, False
-            stream = runnable.astream(
+            # Every run reads values and updates; a streamed run adds the modes it asked for.
+            modes = ["values", "updates", *(stream.graph_modes if stream else [])]
+            chunks = runnable.astream(
                 _graph_input(kwargs),
                 config,
-                stream_mode=["values", "updates"],
+                stream_mode=list(dict.fromkeys(modes)),
                 interrupt_before=kwargs.get("interrupt_before"),
                 interrupt_after=kwargs.get("interrupt_after"),
                 durability=kwargs.get("durability"),  # None: LangGraph's default, "async"
             )
-            async for mode, chunk in stream:
+            async for mode, chunk in chunks:
+                if stream:
+                    stream.publish(mode, jsonable(chunk))
                 if mode == "values":
                     values = chunk
                 elif isinstance(chunk, dict) and "__interrupt__" in chunk:
@@ -420,6 +447,11 @@ def _default(value: Any) -> Any:
     if isinstance(value, set | frozenset | tuple):
         return list(value)
     return repr(value)
+
+
+def _stream_error(outcome: Outcome) -> dict[str, str] | None:
+    """The `error` event that ends the stream of a failed or timed-out run."""
+    return outcome.error if outcome.type in ("run.failed", "run.timeout") else None
 
 
 def jsonable(value: Any) -> Any:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from redis.asyncio import Redis as AsyncRedis
 
 from app import __version__
 from app.alerts.rules import load_rules
@@ -46,10 +47,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.run_timeout_seconds,
             settings.webhook_allow_private,
         )
+        # Run event streams wait on Redis (XREAD BLOCK): on their own asyncio client, so
+        # that a waiting stream holds no thread.
+        app.state.stream_redis = AsyncRedis.from_url(settings.redis_url or "")
         try:
             yield
         finally:
             stores.redis.close()
+            await app.state.stream_redis.aclose()
 
     app = FastAPI(
         title="threadwatch",

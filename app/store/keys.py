@@ -154,6 +154,10 @@ class Keys:
     def sweeper(self) -> str:
         return f"{self.prefix}sweeper"
 
+    def run_stream(self, run_id: str) -> str:
+        """Stream: the chunks of a streamed run, for /runs/stream and join_stream."""
+        return f"{self.prefix}run:{run_id}:stream"
+
     def run_cancel(self, run_id: str) -> str:
         """String: the cancel action ("interrupt" or "rollback") asked of a running run."""
         return f"{self.prefix}run:{run_id}:cancel"

@@ -5,24 +5,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
 from app.api.deps import StoresDep
 from app.api.responses import json_response
+from app.api.run_events import RunEvents, event_names, stream_cursor
 from app.domain import RunStatus
 from app.errors import InvalidInputError, NotFoundError
-from app.models import RunCreate, RunId, ThreadId
+from app.models import RunCreate, RunId, StreamMode, ThreadId
 from app.run_service import IN_FLIGHT, RunService
-from app.store.codec import to_json
+from app.store.codec import materialize, to_json
 
 router = APIRouter(tags=["runs"])
 ThreadIdPath = Annotated[ThreadId, Path(description="The thread's UUID.")]
 RunIdPath = Annotated[RunId, Path(description="The run's UUID.")]
 CancelAction = Literal["interrupt", "rollback"]
+STREAM_MODES = set(get_args(StreamMode))
 # /wait and /join send a newline this often while the run goes on, as LangGraph does,
 # so that proxies keep the connection open.
 KEEPALIVE_SECONDS = 5.0
@@ -62,6 +64,47 @@ def create_stateless_run(service: RunServiceDep, body: RunCreate) -> Response:
 async def create_stateless_run_and_wait(service: RunServiceDep, body: RunCreate) -> Response:
     run = await asyncio.to_thread(service.create, None, body)
     return _waiting_response(service, run["thread_id"], run["run_id"])
+
+
+@router.post("/threads/{thread_id}/runs/stream")
+async def create_run_and_stream(
+    request: Request, service: RunServiceDep, thread_id: ThreadIdPath, body: RunCreate
+) -> Response:
+    """Create a run and send its events (SSE) until it ends."""
+    run = await asyncio.to_thread(service.create, thread_id, body, True)
+    return _event_stream(request, service, run, cancel_on_disconnect=body.on_disconnect == "cancel")
+
+
+@router.post("/runs/stream")
+async def create_stateless_run_and_stream(
+    request: Request, service: RunServiceDep, body: RunCreate
+) -> Response:
+    run = await asyncio.to_thread(service.create, None, body, True)
+    return _event_stream(request, service, run, cancel_on_disconnect=body.on_disconnect == "cancel")
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/stream")
+async def join_run_stream(
+    request: Request,
+    service: RunServiceDep,
+    stores: StoresDep,
+    thread_id: ThreadIdPath,
+    run_id: RunIdPath,
+    # The SDKs send `stream_mode=` (empty) for none.
+    stream_mode: Annotated[list[str] | None, Query()] = None,
+    cancel_on_disconnect: bool = False,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Send the run's events (SSE) from its start, or after ``Last-Event-ID``, until it
+    ends; ``stream_mode`` keeps those modes' events only."""
+    modes = [mode for mode in stream_mode or [] if mode]
+    if unknown := sorted(set(modes) - STREAM_MODES):
+        raise InvalidInputError(
+            f"stream_mode: {unknown[0]!r} is not one of {', '.join(get_args(StreamMode))}"
+        )
+    cursor = stream_cursor(last_event_id)
+    run = await asyncio.to_thread(stores.runs.get, thread_id, run_id)
+    return _event_stream(request, service, run, event_names(modes), cursor, cancel_on_disconnect)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
@@ -158,6 +201,28 @@ def delete_run(
 
 def _locations(thread_id: str, run_id: str) -> dict[str, str]:
     return {"Content-Location": f"/threads/{thread_id}/runs/{run_id}"}
+
+
+def _event_stream(
+    request: Request,
+    service: RunService,
+    run: dict[str, Any],
+    events: set[bytes] | None = None,
+    cursor: str = "0-0",
+    cancel_on_disconnect: bool = False,
+) -> Response:
+    """The SSE response of ``run``'s events (app/api/run_events.py)."""
+    thread_id, run_id = str(run["thread_id"]), str(run["run_id"])
+    kwargs = materialize(run.get("kwargs")) or {}
+    source = RunEvents(request.app.state.stream_redis, service.keys, service, thread_id, run_id)
+    body = source.sse(bool(kwargs.get("streamed")), events, cursor, cancel_on_disconnect)
+    location = f"/threads/{thread_id}/runs/{run_id}"
+    headers = {
+        "Location": f"{location}/stream",
+        "Content-Location": location,
+        "Cache-Control": "no-store",
+    }
+    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
 
 def _waiting_response(service: RunService, thread_id: str, run_id: str) -> Response:

@@ -1,0 +1,137 @@
+"""Server-sent events of a run, as LangGraph's server sends them: `metadata` (the run id and
+attempt) first, then the run's chunks (app/store/run_streams.py), each with its stream
+entry id so that a client can resume after it (``Last-Event-ID``), and `error` if the run
+failed. The response ends when the run has ended."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+
+import orjson
+from redis.asyncio import Redis as AsyncRedis
+
+from app.errors import InvalidInputError, NotFoundError
+from app.run_service import IN_FLIGHT, RunService
+from app.store.keys import Keys
+from app.store.run_streams import END
+
+log = logging.getLogger(__name__)
+
+# XREAD waits this long for a chunk before it checks that the run is still in flight.
+POLL_MS = 250
+ENTRIES_PER_READ = 100
+LAST_EVENT_ID = re.compile(r"(\d+)(?:-(\d+|\*))?")
+
+
+def sse_event(event: bytes, data: bytes, event_id: bytes | None = None) -> bytes:
+    """One event in the text/event-stream format (JSON data holds no newline)."""
+    head = b"id: " + event_id + b"\n" if event_id else b""
+    return head + b"event: " + event + b"\ndata: " + data + b"\n\n"
+
+
+def stream_cursor(last_event_id: str | None) -> str:
+    """The stream entry id to read after: the start for none or "-" (replay everything)."""
+    if not last_event_id or last_event_id == "-":
+        return "0-0"
+    match = LAST_EVENT_ID.fullmatch(last_event_id)
+    if match is None:
+        raise InvalidInputError("Invalid Last-Event-ID: expected <ms>-<seq>, as sent")
+    ms, seq = match.groups()
+    return f"{ms}-{seq if seq and seq != '*' else 0}"
+
+
+def event_names(modes: Sequence[str] | None) -> set[bytes] | None:
+    """The SSE event names of stream modes (None: every event of the run)."""
+    if not modes:
+        return None
+    return {b"messages" if m == "messages-tuple" else m.encode() for m in modes} | {b"error"}
+
+
+class RunEvents:
+    """The events of one run, read from its stream as they come."""
+
+    def __init__(
+        self,
+        redis: AsyncRedis,
+        keys: Keys,
+        service: RunService,
+        thread_id: str,
+        run_id: str,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.service = service
+        self.thread_id = thread_id
+        self.run_id = run_id
+
+    async def sse(
+        self,
+        streamed: bool,
+        events: set[bytes] | None = None,
+        cursor: str = "0-0",
+        cancel_on_disconnect: bool = False,
+    ) -> AsyncIterator[bytes]:
+        """The response body. A run that was not ``streamed`` sends no chunks: its output
+        comes when it ends, as one `values` event (`error` if it failed). A client that goes
+        away before the end cancels the run if ``cancel_on_disconnect``."""
+        metadata = orjson.dumps({"run_id": self.run_id, "attempt": 1})
+        yield sse_event(b"metadata", metadata)
+        ended = False
+        try:
+            async for event, data, event_id in self._entries(cursor):
+                if events is None or event in events:
+                    yield sse_event(event, data, event_id)
+            ended = True
+            final = None if streamed else await self._output_event()
+            if final is not None and (events is None or final[0] in events):
+                yield sse_event(*final)
+        finally:
+            if not ended and cancel_on_disconnect:
+                self._cancel()
+
+    async def _entries(self, cursor: str) -> AsyncIterator[tuple[bytes, bytes, bytes]]:
+        """The run's stream entries after ``cursor`` until its END marker, or until the run
+        is seen ended (a run that streams nothing, or one that ended without the marker:
+        rolled back, or reclaimed after its worker died) and the entries are all read."""
+        key = self.keys.run_stream(self.run_id)
+        ended = False
+        while True:
+            reply = await self.redis.xread(
+                {key: cursor}, count=ENTRIES_PER_READ, block=None if ended else POLL_MS
+            )
+            entries = reply[0][1] if reply else []
+            for event_id, fields in entries:
+                cursor = event_id
+                if fields[b"event"] == END.encode():
+                    return
+                yield fields[b"event"], fields[b"data"], event_id
+            if not entries:
+                if ended:
+                    return
+                # Read once more after seeing the end: entries written before it.
+                ended = await self._status() not in IN_FLIGHT
+
+    async def _status(self) -> str | None:
+        """The run's status; None once it is deleted (rolled back, or its thread gone)."""
+        status = await self.redis.hget(self.keys.run(self.run_id), "status")
+        return status.decode() if status else None
+
+    async def _output_event(self) -> tuple[bytes, bytes] | None:
+        """The ended run's output (what /join answers) as its final event."""
+        raw = await self.redis.get(self.keys.run_output(self.run_id))
+        if raw is None:
+            return None
+        output = orjson.loads(raw)
+        if isinstance(output, dict) and "__error__" in output:
+            return b"error", orjson.dumps(output["__error__"])
+        return b"values", raw
+
+    def _cancel(self) -> None:
+        try:
+            self.service.cancel(self.thread_id, self.run_id, "interrupt")
+        except NotFoundError:
+            pass  # it ended meanwhile
+        except Exception:
+            log.exception("run %s: could not cancel it after its client left", self.run_id)

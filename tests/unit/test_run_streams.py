@@ -1,0 +1,72 @@
+"""A streamed run's entries (the worker's side) and their SSE form (the API's side)."""
+
+from __future__ import annotations
+
+import pytest
+from fakeredis import FakeRedis
+
+from app.api.run_events import event_names, sse_event, stream_cursor
+from app.errors import InvalidInputError
+from app.store.run_streams import END, STREAM_TTL_SECONDS, RunStreamWriter, stream_modes
+from tests.unit.helpers import KEYS
+
+RUN = "00000000-0000-4000-8000-000000000001"
+
+
+def entries(redis: FakeRedis) -> list[tuple[bytes, bytes]]:
+    return [(f[b"event"], f[b"data"]) for _, f in redis.xrange(KEYS.run_stream(RUN))]
+
+
+def test_only_the_modes_asked_for_are_written_messages_tuple_as_messages(
+    fake_redis: FakeRedis,
+) -> None:
+    writer = RunStreamWriter(fake_redis, KEYS, RUN, ["updates", "messages-tuple"])
+    assert writer.graph_modes == ["updates", "messages"]
+    writer.publish("values", {"a": 1})  # every run reads values; this one did not ask
+    writer.publish("updates", {"step": {"a": 1}})
+    writer.publish("messages", [{"content": "hi"}, {"langgraph_node": "step"}])
+    assert entries(fake_redis) == [
+        (b"updates", b'{"step":{"a":1}}'),
+        (b"messages", b'[{"content":"hi"},{"langgraph_node":"step"}]'),
+    ]
+    assert 0 < fake_redis.ttl(KEYS.run_stream(RUN)) <= STREAM_TTL_SECONDS
+
+
+@pytest.mark.parametrize("error", [None, {"error": "E", "message": "m"}])
+def test_the_end_appends_the_error_of_a_failed_run_then_the_marker(
+    fake_redis: FakeRedis, error: dict[str, str] | None
+) -> None:
+    writer = RunStreamWriter(fake_redis, KEYS, RUN, stream_modes(None))
+    pipe = fake_redis.pipeline()
+    for command in writer.closing(error):
+        command(pipe)
+    pipe.execute()
+    failed = [(b"error", b'{"error":"E","message":"m"}')] if error else []
+    assert entries(fake_redis) == [*failed, (END.encode(), b"null")]
+
+
+def test_stream_modes_default_to_values_and_keep_their_order() -> None:
+    assert stream_modes(None) == ["values"]
+    assert stream_modes("updates") == ["updates"]
+    assert stream_modes(["updates", "values", "updates"]) == ["updates", "values"]
+
+
+def test_sse_events_and_the_names_a_join_keeps() -> None:
+    assert sse_event(b"values", b'{"a":1}') == b'event: values\ndata: {"a":1}\n\n'
+    assert sse_event(b"values", b"1", b"5-0") == b"id: 5-0\nevent: values\ndata: 1\n\n"
+    assert event_names(None) is None and event_names([]) is None
+    assert event_names(["messages-tuple", "values"]) == {b"messages", b"values", b"error"}
+
+
+@pytest.mark.parametrize(
+    ("header", "cursor"),
+    [(None, "0-0"), ("-", "0-0"), ("1795-3", "1795-3"), ("1795", "1795-0"), ("1795-*", "1795-0")],
+)
+def test_last_event_id_gives_where_a_join_resumes(header: str | None, cursor: str) -> None:
+    assert stream_cursor(header) == cursor
+
+
+@pytest.mark.parametrize("header", ["yesterday", "1-2-3", "-1", "1-x"])
+def test_a_malformed_last_event_id_is_refused(header: str) -> None:
+    with pytest.raises(InvalidInputError, match="Last-Event-ID"):
+        stream_cursor(header)

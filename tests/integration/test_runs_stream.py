@@ -6,6 +6,7 @@ Last-Event-ID, and sends a run that did not stream its output when it ends."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -140,3 +141,24 @@ def test_a_client_that_leaves_cancels_the_run_with_on_disconnect_cancel(
 def _ended(sdk: SyncLangGraphClient, thread_id: str, run_id: str) -> dict[str, Any] | None:
     run = sdk.runs.get(thread_id, run_id)
     return None if run["status"] in ("pending", "running") else run
+
+
+JS_STREAM = """
+import { Client } from "@langchain/langgraph-sdk";
+const client = new Client({ apiUrl: process.env.API_URL });
+const thread = await client.threads.create();
+const events = [];
+for await (const chunk of client.runs.stream(thread.thread_id, "agent", {
+  input: { ask: false },
+  streamMode: ["updates"],
+})) {
+  events.push([chunk.event, chunk.data]);
+}
+console.log(JSON.stringify(events));
+"""
+
+
+def test_the_js_sdk_streams_a_run(run_node: Callable[..., str], run_stack: RunStack) -> None:
+    got = orjson.loads(run_node(JS_STREAM, env={"API_URL": run_stack.url}))
+    assert [event for event, _ in got] == ["metadata", "updates", "updates"]
+    assert got[1][1] == {"step": {"count": 1, "greeting": GREETING}}

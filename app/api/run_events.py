@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Sequence
 
 import orjson
@@ -21,6 +22,10 @@ log = logging.getLogger(__name__)
 
 # XREAD waits this long for a chunk before it checks that the run is still in flight.
 POLL_MS = 250
+# A comment line goes out after this long without an event, so that proxies keep the
+# connection open while the run waits on something; clients skip comments.
+HEARTBEAT_SECONDS = 5.0
+HEARTBEAT = b": heartbeat\n\n"
 ENTRIES_PER_READ = 100
 LAST_EVENT_ID = re.compile(r"(\d+)(?:-(\d+|\*))?")
 
@@ -80,9 +85,11 @@ class RunEvents:
         yield sse_event(b"metadata", metadata)
         ended = False
         try:
-            async for event, data, event_id in self._entries(cursor):
-                if events is None or event in events:
-                    yield sse_event(event, data, event_id)
+            async for item in self._entries(cursor):
+                if item is None:
+                    yield HEARTBEAT
+                elif events is None or item[0] in events:
+                    yield sse_event(*item)
             ended = True
             final = None if streamed else await self._output_event()
             if final is not None and (events is None or final[0] in events):
@@ -91,12 +98,13 @@ class RunEvents:
             if not ended and cancel_on_disconnect:
                 self._cancel()
 
-    async def _entries(self, cursor: str) -> AsyncIterator[tuple[bytes, bytes, bytes]]:
-        """The run's stream entries after ``cursor`` until its END marker, or until the run
-        is seen ended (a run that streams nothing, or one that ended without the marker:
-        rolled back, or reclaimed after its worker died) and the entries are all read."""
+    async def _entries(self, cursor: str) -> AsyncIterator[tuple[bytes, bytes, bytes] | None]:
+        """The run's stream entries (event, data, id) after ``cursor`` until its END marker,
+        or until the run is seen ended (a run that streams nothing, or one that ended
+        without the marker: rolled back, or reclaimed after its worker died) and the entries
+        are all read; None after every HEARTBEAT_SECONDS without an entry."""
         key = self.keys.run_stream(self.run_id)
-        ended = False
+        ended, quiet_since = False, time.monotonic()
         while True:
             reply = await self.redis.xread(
                 {key: cursor}, count=ENTRIES_PER_READ, block=None if ended else POLL_MS
@@ -107,11 +115,16 @@ class RunEvents:
                 if fields[b"event"] == END.encode():
                     return
                 yield fields[b"event"], fields[b"data"], event_id
-            if not entries:
-                if ended:
-                    return
-                # Read once more after seeing the end: entries written before it.
-                ended = await self._status() not in IN_FLIGHT
+            if entries:
+                quiet_since = time.monotonic()
+                continue
+            if ended:
+                return
+            # Read once more after seeing the end: entries written before it.
+            ended = await self._status() not in IN_FLIGHT
+            if time.monotonic() - quiet_since >= HEARTBEAT_SECONDS:
+                quiet_since = time.monotonic()
+                yield None
 
     async def _status(self) -> str | None:
         """The run's status; None once it is deleted (rolled back, or its thread gone)."""

@@ -162,3 +162,16 @@ def test_the_js_sdk_streams_a_run(run_node: Callable[..., str], run_stack: RunSt
     got = orjson.loads(run_node(JS_STREAM, env={"API_URL": run_stack.url}))
     assert [event for event, _ in got] == ["metadata", "updates", "updates"]
     assert got[1][1] == {"step": {"count": 1, "greeting": GREETING}}
+
+
+def test_a_silent_run_gets_heartbeats_that_clients_skip(
+    sdk: SyncLangGraphClient, run_stack: RunStack
+) -> None:
+    """Every 5 s without a chunk, a comment line keeps proxies from closing the stream."""
+    thread_id = sdk.threads.create()["thread_id"]
+    body = {"assistant_id": "agent", "input": {"sleep": 6, "ask": False}}
+    response = httpx.post(f"{run_stack.url}/threads/{thread_id}/runs/stream", json=body, timeout=30)
+    blocks = response.text.split("\n\n")
+    assert blocks[0].startswith("event: metadata\n")
+    assert blocks[2] == ": heartbeat"  # after the input's values, while the node sleeps
+    assert blocks[3].startswith("id: ") and "event: values" in blocks[3]

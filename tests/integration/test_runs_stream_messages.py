@@ -1,0 +1,40 @@
+"""A chat model's tokens stream as LangGraph's `messages-tuple` mode sends them, and a
+node's own writes as `custom` events (tests/fixtures/graphs/stream_project)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from langgraph_sdk.client import SyncLangGraphClient
+
+PROJECT = Path(__file__).resolve().parents[1] / "fixtures" / "graphs" / "stream_project"
+REPLY = "hello there friend"
+
+
+@pytest.fixture(scope="module")
+def run_stack_env() -> dict[str, str]:
+    return {"THREADWATCH_GRAPHS_CONFIG": str(PROJECT / "langgraph.json")}
+
+
+def test_tokens_stream_as_messages_and_node_writes_as_custom(sdk: SyncLangGraphClient) -> None:
+    thread_id = sdk.threads.create()["thread_id"]
+    parts = list(
+        sdk.runs.stream(
+            thread_id,
+            "chat",
+            input={"messages": [{"role": "user", "content": "hi"}]},
+            stream_mode=["messages-tuple", "custom"],
+        )
+    )
+    events = [part.event for part in parts]
+    assert events[:2] == ["metadata", "custom"] and set(events[2:]) == {"messages"}
+    assert parts[1].data == {"progress": "calling the model"}
+    tokens = [part.data for part in parts[2:]]
+    assert "".join(message["content"] for message, _ in tokens) == REPLY
+    assert len(tokens) > 1  # token by token, not the whole reply at once
+    message, metadata = tokens[0]
+    assert message["type"] == "AIMessageChunk"
+    assert metadata["langgraph_node"] == "call_model"
+    values = sdk.threads.get(thread_id)["values"]
+    assert [m["content"] for m in values["messages"]] == ["hi", REPLY]

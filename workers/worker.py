@@ -122,6 +122,21 @@ class ThreadWorker(SimpleWorker):
                 return result
         return None
 
+    def unsubscribe(self) -> None:
+        """RQ's unsubscribe from its command channel, without a wait of up to a minute.
+
+        RQ sends UNSUBSCRIBE, then stops the listener thread, which redis-py (8.2 on) waits
+        for. When the listener reads the reply first, it goes back to wait for a subscription
+        for RQ's poll interval (60 s) before it sees the stop, and the worker's exit waits as
+        long. Lowered first, the flag is seen as soon as the reply wakes the listener."""
+        listener = self.pubsub_thread
+        if listener is None:
+            return
+        listener.stop(timeout=0)
+        self.pubsub.unsubscribe()
+        listener.join(timeout=1)
+        self.pubsub.close()
+
     def stop_after_current_job(self) -> None:
         """Warm stop: finish the job in hand, then leave the loop."""
         self._stop_requested = True

@@ -23,8 +23,8 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from app.domain import EventType
 from app.models import RunEvent
-from app.store.codec import redis_now_us, us_to_iso
-from app.store.runs import RunStore, seconds_to_us
+from app.store.codec import redis_now_us, seconds_to_us, us_to_iso
+from app.store.runs import RunStore
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from app.models import RunEvent
 from app.store.checkpoints.write_batch import WriteBatch
 from app.store.codec import materialize
 from app.store.keys import Keys
-from app.store.run_streams import RunStreamWriter, stream_modes
-from app.store.runs import DEFAULT_LEASE_SECONDS, RunStore
+from app.store.run_streams import RunStreamWriter, stream_modes, watch_live
+from app.store.runs import DEFAULT_LEASE_SECONDS, RunStore, StartedRun
 from app.store.threads import DEFAULT_HISTORY_LIMIT, ThreadStore, default_checkpoints
 from app.webhooks import run_webhook_payload
 from workers.webhooks import enqueue_webhook, webhook_queue
@@ -116,18 +116,28 @@ class Runner:
 
     def execute(self, run_id: str, thread_id: str | None = None) -> str | None:
         """Run ``run_id`` unless it already ended or was cancelled; the terminal event type."""
-        fields = self._start(run_id, thread_id)
-        if fields is None:
+        taken = self._start(run_id, thread_id)
+        if taken is None:
             log.info("run %s is not pending any more; nothing to do", run_id)
             return None
+        fields = taken.fields
         thread_id = fields["thread_id"].decode()
         kwargs = orjson.loads(fields.get("kwargs") or b"{}")
         kwargs["started_at"] = datetime.now(UTC)
+        stream = RunStreamWriter(
+            self.redis,
+            self.keys,
+            thread_id,
+            run_id,
+            stream_modes(kwargs.get("stream_mode")),
+            streamed=bool(kwargs.get("streamed")),
+            watched=taken.watched,
+        )
         with self._executing_lock:
             self.executing[run_id] = thread_id
         try:
             started = time.perf_counter()
-            ended = run_to_end(self._execute(thread_id, run_id, fields, kwargs))
+            ended = run_to_end(self._execute(thread_id, run_id, fields, kwargs, stream))
             took = (time.perf_counter() - started) * 1000
             log.info("run %s on thread %s: %s in %.0f ms", run_id, thread_id, ended, took)
             return ended
@@ -135,7 +145,7 @@ class Runner:
             with self._executing_lock:
                 self.executing.pop(run_id, None)
 
-    def _start(self, run_id: str, thread_id: str | None) -> dict[str, bytes] | None:
+    def _start(self, run_id: str, thread_id: str | None) -> StartedRun | None:
         """Mark the run started and read it (one round trip when the job names its thread);
         None when it is not pending any more."""
         if thread_id is None:  # a job queued by a version whose jobs named the run only
@@ -146,14 +156,14 @@ class Runner:
         return self.runs.start(thread_id, run_id)
 
     async def _execute(
-        self, thread_id: str, run_id: str, fields: dict[str, bytes], kwargs: dict[str, Any]
+        self,
+        thread_id: str,
+        run_id: str,
+        fields: dict[str, bytes],
+        kwargs: dict[str, Any],
+        stream: RunStreamWriter,
     ) -> str:
         writes = self.saver.group_commit(GROUP_COMMIT) if self.saver else nullcontext()
-        stream = (
-            RunStreamWriter(self.redis, self.keys, run_id, stream_modes(kwargs.get("stream_mode")))
-            if kwargs.get("streamed")
-            else None
-        )
         with writes as buffer:
             outcome = await self._outcome(thread_id, run_id, fields, kwargs, stream)
             if outcome.type != "rollback":
@@ -163,7 +173,7 @@ class Runner:
                 final = buffer.take() if buffer is not None else WriteBatch()
                 output = orjson.dumps(output_of(outcome))
                 final.set(self.keys.run_output(run_id), output, ex=OUTPUT_TTL)
-                closing = stream.closing(_stream_error(outcome)) if stream else []
+                closing = stream.closing(_stream_error(outcome))
                 self.runs.apply_after(
                     [*final, *closing], _terminal_event(thread_id, run_id, outcome)
                 )
@@ -218,13 +228,13 @@ class Runner:
         run_id: str,
         fields: dict[str, bytes],
         kwargs: dict[str, Any],
-        stream: RunStreamWriter | None,
+        stream: RunStreamWriter,
     ) -> Outcome:
         assistant = (fields.get("assistant_id") or b"").decode()
         config = _run_config(kwargs.get("config"), thread_id, run_id, assistant)
         graph = self.graphs.get(str(kwargs.get("graph_id") or ""))
         work = asyncio.ensure_future(self._run_graph(graph, kwargs, config, stream))
-        watcher = asyncio.ensure_future(self._watch_cancel(run_id))
+        watcher = asyncio.ensure_future(self._watch_cancel(thread_id, run_id, stream))
         try:
             done, _ = await asyncio.wait(
                 {work, watcher}, timeout=self.run_timeout, return_when=asyncio.FIRST_COMPLETED
@@ -257,8 +267,9 @@ class Runner:
         config: dict[str, Any],
         stream: RunStreamWriter | None = None,
     ) -> Outcome:
-        """Run the graph to its end or its interrupt; each chunk of the modes a streamed
-        run asked for goes to its stream as it comes."""
+        """Run the graph to its end or its interrupt; each chunk of the modes the run asked
+        for goes to its stream and its thread's, where read (RunStreamWriter), as it
+        comes."""
         if graph is None:
             raise LookupError("the run's graph is not loaded in this worker")
         async with open_graph(
@@ -274,8 +285,9 @@ class Runner:
                     stream.publish("values", values)
                 return Outcome("run.succeeded", values=values)
             values, stopped = None, False
-            # Every run reads values and updates; a streamed run adds the modes it asked for.
-            modes = ["values", "updates", *(stream.graph_modes if stream else [])]
+            # Every run reads values and updates; a run streamed, or whose thread is watched
+            # as it starts, adds the modes it asked for.
+            modes = ["values", "updates", *(stream.graph_modes if stream and stream.read else [])]
             chunks = runnable.astream(
                 _graph_input(kwargs),
                 config,
@@ -321,14 +333,17 @@ class Runner:
         )
         return outcome
 
-    async def _watch_cancel(self, run_id: str) -> str:
-        """Return the cancel action once one is asked of this run."""
-        key = self.keys.run_cancel(run_id)
+    async def _watch_cancel(self, thread_id: str, run_id: str, stream: RunStreamWriter) -> str:
+        """Return the cancel action once one is asked of this run; meanwhile keep
+        ``stream`` told whether a client watches the thread."""
+        key, thread = self.keys.run_cancel(run_id), self.keys.thread(thread_id)
         while True:
-            # The run was pending a moment ago, so the first look waits a poll. The GET
-            # blocks this loop for a round trip: cheaper than a hop to another thread.
+            # The run was pending a moment ago, so the first look waits a poll. The reads
+            # block this loop for a round trip: cheaper than a hop to another thread.
             await asyncio.sleep(CANCEL_POLL)
-            action = self.redis.get(key)
+            with self.redis.pipeline(transaction=False) as pipe:
+                action, watch = pipe.get(key).hget(thread, "watch").execute()
+            stream.watched = watch_live(watch)
             if action:
                 return action.decode()
 

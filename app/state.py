@@ -282,10 +282,12 @@ class ThreadStates:
         }
 
     async def _follow(self, thread_id: str, snapshot: Any) -> None:
-        """The thread record takes the values, interrupts and status of ``snapshot``."""
+        """The thread record takes the values, interrupts and status of ``snapshot``; a
+        client watching the thread's stream gets its state as `state_update`."""
         values, interrupts = jsonable(snapshot.values), jsonable(task_interrupts(snapshot))
+        state = jsonable(thread_state(snapshot))
         await asyncio.to_thread(
-            self.threads.set_state, thread_id, values, interrupts, bool(snapshot.next)
+            self.threads.set_state, thread_id, values, interrupts, bool(snapshot.next), state
         )
 
     async def _thread(self, thread_id: str) -> dict[str, Any]:

@@ -100,6 +100,10 @@ def redis_now_us(redis: Any) -> int:
     return int(seconds) * 1_000_000 + int(micros)
 
 
+def seconds_to_us(seconds: float) -> int:
+    return round(seconds * 1_000_000)
+
+
 def us_to_iso(us: int) -> str:
     """1795547588272123 -> '2026-11-24T19:01:58.272123+00:00'."""
     seconds, micros = divmod(int(us), 1_000_000)

@@ -21,6 +21,11 @@ metadata leaf indexes are the ids' 16 bytes (``codec.thread_member``); keys hold
                                        ``leaves`` field lists its leaf ids
     {p}scratch                  zset   temporary result of a search script, deleted before
                                        the script returns
+    {p}run:{run_id}:stream      stream the chunks of a streamed run (app/store/run_streams.py;
+                                       expires)
+    {p}thread:{id}:stream       stream the thread's events while a client watches it (GET
+                                       /threads/{id}/stream; lua/lib/thread_stream.lua;
+                                       expires)
     {p}run:{run_id}:cancel      string the cancel action asked of a running run (expires)
     {p}run:{run_id}:output      string a finished run's output for /wait and /join (expires)
     {p}thread:{id}:transitions  list   the thread's last status changes, newest first: JSON
@@ -157,6 +162,11 @@ class Keys:
     def run_stream(self, run_id: str) -> str:
         """Stream: the chunks of a streamed run, for /runs/stream and join_stream."""
         return f"{self.prefix}run:{run_id}:stream"
+
+    def thread_stream(self, thread_id: str) -> str:
+        """Stream: the thread's events (runs' starts, chunks and ends, state updates),
+        written while a client watches the thread (GET /threads/{id}/stream)."""
+        return f"{self.prefix}thread:{thread_id}:stream"
 
     def run_cancel(self, run_id: str) -> str:
         """String: the cancel action ("interrupt" or "rollback") asked of a running run."""

@@ -1,11 +1,16 @@
-"""A streamed run's chunks, in a Redis stream per run: the worker appends what the graph
-yields (one entry per chunk: its SSE event name and JSON data), and ``/runs/stream`` and
-``join_stream`` read it from the start or from a ``Last-Event-ID``. The run's end appends
-the END marker in the same MULTI/EXEC as its terminal event, so a reader that sees the
-marker knows the run has ended, and one that sees the run ended has every chunk."""
+"""A run's chunks, in Redis streams: the worker appends what the graph yields (one entry per
+chunk: its SSE event name and JSON data) to the run's own stream when the run was created
+streamed, and to its thread's stream while a client watches the thread.
+
+``/runs/stream`` and the run's ``join_stream`` read the run's stream from the start or from
+a ``Last-Event-ID``. The run's end appends the END marker in the same MULTI/EXEC as its
+terminal event, so a reader that sees the marker knows the run has ended, and one that sees
+the run ended has every chunk. The thread's stream (GET /threads/{id}/stream) also gets
+each run's start and end, from transition.lua (lua/lib/thread_stream.lua)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from operator import methodcaller
 from typing import Any
@@ -19,6 +24,9 @@ from app.store.keys import Keys
 STREAM_TTL_SECONDS = 3600
 # Entries kept per run (approximately): the oldest go first on a very chatty run.
 STREAM_MAXLEN = 10_000
+# A thread's stream: entries kept (approximately) and seconds kept after its last one.
+THREAD_STREAM_MAXLEN = 1000
+THREAD_STREAM_TTL_SECONDS = 3600
 # The entry that closes a run's stream; not sent to clients.
 END = "__end__"
 # The stream modes of the API and the graph's `astream` mode that gives each; the SSE event
@@ -51,32 +59,70 @@ def entry(event: str, data: Any) -> dict[str, bytes]:
     return {"event": event.encode(), "data": orjson.dumps(data)}
 
 
-class RunStreamWriter:
-    """Appends a run's chunks, of the modes it asked for, to its stream."""
+def watch_live(watch: bytes | None) -> bool:
+    """Whether a thread hash's ``watch`` field (the watch's expiry, µs) is live."""
+    return watch is not None and int(watch) > time.time() * 1e6
 
-    def __init__(self, redis: Redis, keys: Keys, run_id: str, modes: Sequence[str]) -> None:
+
+class RunStreamWriter:
+    """Appends a run's chunks, of the modes it asked for, to its own stream if it was
+    created ``streamed``, and to its thread's while the thread is ``watched`` (the worker
+    updates that as it polls for a cancel)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        thread_id: str,
+        run_id: str,
+        modes: Sequence[str],
+        streamed: bool,
+        watched: bool,
+    ) -> None:
         self.redis = redis
         self.key = keys.run_stream(run_id)
+        self.thread_key = keys.thread_stream(thread_id)
         self.graph_modes = [GRAPH_MODE_OF[mode] for mode in modes if mode in GRAPH_MODE_OF]
+        self.streamed = streamed
+        self.watched = watched
+
+    @property
+    def read(self) -> bool:
+        """Whether anyone reads the chunks now: the run is streamed or its thread watched."""
+        return self.streamed or self.watched
 
     def publish(self, graph_mode: str, data: Any) -> None:
-        """Append one chunk (JSON-ready ``data``) if the run asked for its mode."""
-        if graph_mode not in self.graph_modes:
+        """Append one chunk (JSON-ready ``data``) where it is read, if the run asked for
+        its mode."""
+        if graph_mode not in self.graph_modes or not self.read:
             return
+        event = EVENT_OF_GRAPH_MODE[graph_mode]
         pipe = self.redis.pipeline(transaction=False)
-        self.append(EVENT_OF_GRAPH_MODE[graph_mode], data)(pipe)
-        pipe.expire(self.key, STREAM_TTL_SECONDS)
+        if self.streamed:
+            self.append(event, data)(pipe)
+            pipe.expire(self.key, STREAM_TTL_SECONDS)
+        if self.watched:
+            pipe.xadd(
+                self.thread_key,
+                entry(event, data),
+                maxlen=THREAD_STREAM_MAXLEN,
+                approximate=True,
+            )
+            pipe.expire(self.thread_key, THREAD_STREAM_TTL_SECONDS)
         pipe.execute()
 
     def append(self, event: str, data: Any) -> QueuedCommand:
-        """The XADD of one event, to queue on a pipeline."""
+        """The XADD of one event to the run's stream, to queue on a pipeline."""
         return methodcaller(
             "xadd", self.key, entry(event, data), maxlen=STREAM_MAXLEN, approximate=True
         )
 
     def closing(self, error: dict[str, str] | None) -> list[QueuedCommand]:
-        """What the run's end appends, with its terminal event: the `error` event of a
-        failed run, then the END marker."""
+        """What the run's end appends to its own stream, with its terminal event: the
+        `error` event of a failed run, then the END marker (none for a run not streamed;
+        the thread's stream gets the end from transition.lua)."""
+        if not self.streamed:
+            return []
         commands = [self.append("error", error)] if error else []
         return [
             *commands,

@@ -36,9 +36,17 @@ from app.errors import (
     ThreadNotFound,
 )
 from app.models import RunEvent
-from app.store.codec import datetime_to_us, decode_hash, dumps, run_from_hash, thread_member
+from app.store.codec import (
+    datetime_to_us,
+    decode_hash,
+    dumps,
+    run_from_hash,
+    seconds_to_us,
+    thread_member,
+)
 from app.store.keys import Keys
 from app.store.metadata_index import metadata_leaves
+from app.store.run_streams import THREAD_STREAM_MAXLEN, THREAD_STREAM_TTL_SECONDS, watch_live
 from app.store.scripts import Scripts
 from app.store.threads import DEFAULT_HISTORY_LIMIT, new_version
 
@@ -73,6 +81,15 @@ class Applied:
     new_status: ThreadStatus
     # For a run created here: the thread's previous last run, which this one runs after.
     previous_run: str | None = None
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    """A run a worker took: its fields as they were when it was pending, and whether a
+    client watches its thread's stream."""
+
+    fields: dict[str, bytes]
+    watched: bool
 
 
 @dataclass
@@ -241,16 +258,18 @@ class RunStore:
             raise RunThreadMismatch(event.run_id, event.thread_id)
         return _applied(event, result)
 
-    def start(self, thread_id: str, run_id: str) -> dict[str, bytes] | None:
-        """A worker takes one of our runs: its ``run.started`` (only if the run exists) and
-        a read of it, in one MULTI/EXEC. The run's fields as they were when it was pending,
-        or None when it is not this worker's to execute: already started elsewhere, ended
-        (e.g. cancelled while pending), deleted (rolled back) or of another thread."""
+    def start(self, thread_id: str, run_id: str) -> StartedRun | None:
+        """A worker takes one of our runs: its ``run.started`` (only if the run exists), a
+        read of it and of its thread's watch, in one MULTI/EXEC. None when the run is not
+        this worker's to execute: already started elsewhere, ended (e.g. cancelled while
+        pending), deleted (rolled back) or of another thread."""
         event = RunEvent(thread_id=thread_id, run_id=run_id, type=EventType.STARTED)
-        (raw,), result = self._transact(
-            [methodcaller("hgetall", self.keys.run(run_id))], event, "start"
-        )
-        return decode_hash(raw) if result[0] == 1 else None
+        reads = [
+            methodcaller("hgetall", self.keys.run(run_id)),
+            methodcaller("hget", self.keys.thread(thread_id), "watch"),
+        ]
+        (raw, watch), result = self._transact(reads, event, "start")
+        return StartedRun(decode_hash(raw), watch_live(watch)) if result[0] == 1 else None
 
     def _transact(
         self, before: Sequence[QueuedCommand], event: RunEvent, admission: str = ""
@@ -300,7 +319,12 @@ class RunStore:
             self.keys.metrics(),
             *self.keys.leaf_index,
         ]
-        args: list[Any] = [self.lease_us, self.history_limit]
+        args: list[Any] = [
+            self.lease_us,
+            self.history_limit,
+            THREAD_STREAM_MAXLEN,
+            THREAD_STREAM_TTL_SECONDS,
+        ]
         for event in events:
             self._event_operands(event, metadata, keys, args, admission)
         return keys, args
@@ -330,6 +354,7 @@ class RunStore:
             self.keys.run(event.run_id),
             self.keys.thread_runs(event.thread_id),
             self.keys.thread_transitions(event.thread_id),
+            self.keys.thread_stream(event.thread_id),
         )
         if leave or join:
             keys += [self.keys.metadata_leaf(leaf) for leaf in (*leave, *join)]
@@ -409,10 +434,6 @@ class RunStore:
         if status:
             runs = [run for run in runs if run["status"] == status]
         return runs[offset : offset + limit]
-
-
-def seconds_to_us(seconds: float) -> int:
-    return round(seconds * 1_000_000)
 
 
 def _replies(reply: list[Any]) -> list[list[Any]]:

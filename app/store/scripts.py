@@ -23,14 +23,17 @@ SCRIPT_NAMES = (
     "delete_run",
     "requeue_run",
     "alerts",
+    "watch_thread",
 )
 
 
 # Libraries prepended to the scripts that use them (Redis scripts cannot import): the
 # scripts that change a thread's status share lua/lib/status_change.lua, and those that move
-# a thread between statuses or leaves lua/lib/leaf_sets.lua.
+# a thread between statuses or leaves lua/lib/leaf_sets.lua, and those that write a thread's
+# event stream lua/lib/thread_stream.lua.
 LIBRARIES = {
     "status_change": frozenset({"transition", "set_state", "delete_run"}),
+    "thread_stream": frozenset({"transition", "set_state", "watch_thread"}),
     "leaf_sets": frozenset(
         {
             "create_thread",
@@ -72,3 +75,4 @@ class Scripts:
         self.delete_run: Script = redis.register_script(lua_source("delete_run"))
         self.requeue_run: Script = redis.register_script(lua_source("requeue_run"))
         self.alerts: Script = redis.register_script(lua_source("alerts"))
+        self.watch_thread: Script = redis.register_script(lua_source("watch_thread"))

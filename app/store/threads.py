@@ -19,6 +19,7 @@ from app.errors import ConcurrentUpdate, ThreadBusy, ThreadExists, ThreadNotFoun
 from app.store.codec import (
     decode_hash,
     dumps,
+    seconds_to_us,
     thread_from_hash,
     thread_member,
     threads_from_hashes,
@@ -27,6 +28,7 @@ from app.store.codec import (
 )
 from app.store.keys import Keys
 from app.store.metadata_index import metadata_leaves
+from app.store.run_streams import THREAD_STREAM_MAXLEN, THREAD_STREAM_TTL_SECONDS
 from app.store.scripts import Scripts
 
 CAS_ATTEMPTS = 20
@@ -248,10 +250,17 @@ class ThreadStore:
             self.checkpoints.delete_thread(thread_id)
 
     def set_state(
-        self, thread_id: str, values: Any, interrupts: dict[str, Any], interrupted: bool
+        self,
+        thread_id: str,
+        values: Any,
+        interrupts: dict[str, Any],
+        interrupted: bool,
+        state: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The thread's state changed outside a run: new values and interrupts, and the
-        status the new checkpoint leaves (interrupted with nodes left to run, else idle)."""
+        status the new checkpoint leaves (interrupted with nodes left to run, else idle).
+        A watched thread's stream gets the new ``state`` (ThreadState) as `state_update`."""
+        update = {"state": state, "thread_id": thread_id}
         code, *rest = self.scripts.set_state(
             keys=[
                 self.keys.thread(thread_id),
@@ -261,6 +270,7 @@ class ThreadStore:
                 self.keys.thread_transitions(thread_id),
                 self.keys.metrics(),
                 *self.keys.leaf_index,
+                self.keys.thread_stream(thread_id),
             ],
             args=[
                 thread_member(thread_id),
@@ -268,6 +278,9 @@ class ThreadStore:
                 dumps(interrupts),
                 (ThreadStatus.INTERRUPTED if interrupted else ThreadStatus.IDLE).value,
                 self.history_limit,
+                dumps(update),
+                THREAD_STREAM_MAXLEN,
+                THREAD_STREAM_TTL_SECONDS,
             ],
         )
         if code == 0:
@@ -275,6 +288,17 @@ class ThreadStore:
         if code == -1:
             raise ThreadBusy(thread_id)
         return thread_from_hash(thread_id, decode_hash(rest[0]))
+
+    def watch(self, thread_id: str, seconds: float) -> str:
+        """A client watches the thread's stream for ``seconds`` (renewable): the id of the
+        stream's last entry, after which its events start. 404 for an unknown thread."""
+        last = self.scripts.watch_thread(
+            keys=[self.keys.thread(thread_id), self.keys.thread_stream(thread_id)],
+            args=[seconds_to_us(seconds)],
+        )
+        if last is None:
+            raise ThreadNotFound(thread_id)
+        return last.decode() if isinstance(last, bytes) else last
 
     def copy(self, thread_id: str) -> dict[str, Any]:
         """A new idle thread with the source's metadata, values and checkpoints (copied

@@ -1,44 +1,84 @@
-"""A streamed run's entries (the worker's side) and their SSE form (the API's side)."""
+"""A run's entries in its stream and its thread's (the worker's side) and their SSE form
+(the API's side)."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from fakeredis import FakeRedis
 
 from app.api.run_events import event_names, sse_event, stream_cursor
 from app.errors import InvalidInputError
-from app.store.run_streams import END, STREAM_TTL_SECONDS, RunStreamWriter, stream_modes
+from app.store.run_streams import (
+    END,
+    STREAM_TTL_SECONDS,
+    THREAD_STREAM_TTL_SECONDS,
+    RunStreamWriter,
+    stream_modes,
+    watch_live,
+)
 from tests.unit.helpers import KEYS
 
+THREAD = "00000000-0000-4000-8000-0000000000aa"
 RUN = "00000000-0000-4000-8000-000000000001"
 
 
-def entries(redis: FakeRedis) -> list[tuple[bytes, bytes]]:
-    return [(f[b"event"], f[b"data"]) for _, f in redis.xrange(KEYS.run_stream(RUN))]
+def entries(redis: FakeRedis, key: str = KEYS.run_stream(RUN)) -> list[tuple[bytes, bytes]]:
+    return [(f[b"event"], f[b"data"]) for _, f in redis.xrange(key)]
+
+
+def writer(
+    redis: FakeRedis, modes: list[str], streamed: bool = True, watched: bool = False
+) -> RunStreamWriter:
+    return RunStreamWriter(redis, KEYS, THREAD, RUN, modes, streamed=streamed, watched=watched)
 
 
 def test_only_the_modes_asked_for_are_written_messages_tuple_as_messages(
     fake_redis: FakeRedis,
 ) -> None:
-    writer = RunStreamWriter(fake_redis, KEYS, RUN, ["updates", "messages-tuple"])
-    assert writer.graph_modes == ["updates", "messages"]
-    writer.publish("values", {"a": 1})  # every run reads values; this one did not ask
-    writer.publish("updates", {"step": {"a": 1}})
-    writer.publish("messages", [{"content": "hi"}, {"langgraph_node": "step"}])
+    run = writer(fake_redis, ["updates", "messages-tuple"])
+    assert run.graph_modes == ["updates", "messages"]
+    run.publish("values", {"a": 1})  # every run reads values; this one did not ask
+    run.publish("updates", {"step": {"a": 1}})
+    run.publish("messages", [{"content": "hi"}, {"langgraph_node": "step"}])
     assert entries(fake_redis) == [
         (b"updates", b'{"step":{"a":1}}'),
         (b"messages", b'[{"content":"hi"},{"langgraph_node":"step"}]'),
     ]
     assert 0 < fake_redis.ttl(KEYS.run_stream(RUN)) <= STREAM_TTL_SECONDS
+    assert not fake_redis.exists(KEYS.thread_stream(THREAD))  # nobody watches the thread
+
+
+def test_a_watched_threads_stream_gets_the_chunks_while_it_is_watched(
+    fake_redis: FakeRedis,
+) -> None:
+    run = writer(fake_redis, ["values"], streamed=False, watched=True)
+    assert run.read
+    run.publish("values", {"a": 1})
+    run.publish("updates", {"step": {"a": 1}})  # not a mode the run asked for
+    run.watched = False  # the client left
+    run.publish("values", {"a": 2})
+    thread_stream = KEYS.thread_stream(THREAD)
+    assert entries(fake_redis, thread_stream) == [(b"values", b'{"a":1}')]
+    assert 0 < fake_redis.ttl(thread_stream) <= THREAD_STREAM_TTL_SECONDS
+    assert not fake_redis.exists(KEYS.run_stream(RUN))  # not a streamed run
+    assert run.closing({"error": "E", "message": "m"}) == []  # its end comes from the script
+
+
+def test_a_watch_is_live_until_its_expiry() -> None:
+    now_us = int(time.time() * 1e6)
+    assert watch_live(str(now_us + 5_000_000).encode())
+    assert not watch_live(str(now_us - 1).encode())
+    assert not watch_live(None)
 
 
 @pytest.mark.parametrize("error", [None, {"error": "E", "message": "m"}])
 def test_the_end_appends_the_error_of_a_failed_run_then_the_marker(
     fake_redis: FakeRedis, error: dict[str, str] | None
 ) -> None:
-    writer = RunStreamWriter(fake_redis, KEYS, RUN, stream_modes(None))
     pipe = fake_redis.pipeline()
-    for command in writer.closing(error):
+    for command in writer(fake_redis, stream_modes(None)).closing(error):
         command(pipe)
     pipe.execute()
     failed = [(b"error", b'{"error":"E","message":"m"}')] if error else []

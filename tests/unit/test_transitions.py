@@ -531,9 +531,10 @@ def test_apply_after_refuses_what_apply_refuses(stores: Stores) -> None:
 
 def test_start_marks_a_pending_run_running_and_reads_it(stores: Stores) -> None:
     stores.runs.apply([event(T1, R1, "run.pending", at=at(1), kwargs={"input": {"x": 1}})])
-    fields = stores.runs.start(T1, R1)
-    assert fields is not None and fields["status"] == b"pending"  # as it was when taken
-    assert materialize(RawJSON(fields["kwargs"]).load()) == {"input": {"x": 1}}
+    taken = stores.runs.start(T1, R1)
+    assert taken is not None and taken.fields["status"] == b"pending"  # as it was when taken
+    assert materialize(RawJSON(taken.fields["kwargs"]).load()) == {"input": {"x": 1}}
+    assert taken.watched is False  # no client watches the thread's stream
     assert stores.runs.get(T1, R1)["status"] == "running"
     assert stores.threads.get(T1)["status"] == "busy"
     assert stores.runs.start(T1, R1) is None  # taken once only

@@ -1,16 +1,19 @@
 """/threads: the LangGraph threads API (create, get, patch, delete, search, count, copy,
-prune), with the same shapes, defaults, status codes and error texts."""
+prune, stream), with the same shapes, defaults, status codes and error texts."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from app.api.deps import StoresDep
 from app.api.projection import project
 from app.api.responses import json_response
+from app.api.run_events import stream_cursor
+from app.api.thread_events import ThreadEvents, thread_stream_modes
 from app.models import (
     MAX_STATUS_AGE_SECONDS,
     ThreadCount,
@@ -139,6 +142,28 @@ def thread_transitions(
     """The thread's last status changes, newest first: ``[{at, from, to, run_id}]`` (a
     threadwatch extension; ``from`` is null for the thread's first status)."""
     return json_response(stores.threads.transitions(thread_id, limit))
+
+
+@router.get("/{thread_id}/stream")
+async def join_thread_stream(
+    request: Request,
+    stores: StoresDep,
+    thread_id: ThreadIdPath,
+    # The SDKs send `stream_mode`, LangGraph's server reads `stream_modes`: both are taken.
+    stream_mode: Annotated[list[str] | None, Query()] = None,
+    stream_modes: Annotated[list[str] | None, Query()] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The thread's events (SSE) from now on, or after ``Last-Event-ID``, until the client
+    leaves: runs' starts, chunks and ends (run_modes, the default; lifecycle: starts and
+    ends only) and state updates (state_update)."""
+    modes = thread_stream_modes([*(stream_mode or []), *(stream_modes or [])])
+    cursor = stream_cursor(last_event_id) if last_event_id else None
+    events = ThreadEvents(request.app.state.stream_redis, stores.threads, thread_id, modes)
+    last = await events.watch()
+    headers = {"Cache-Control": "no-store"}
+    body = events.sse(cursor or last)
+    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
 
 @router.post("/{thread_id}/copy")

@@ -11,17 +11,20 @@
 -- KEYS[8]      thread transitions list
 -- KEYS[9]      metrics hash
 -- KEYS[10..11] leaf ids hash, prefix of the per-status leaf sets (lib/leaf_sets.lua)
+-- KEYS[12]     thread stream
 -- ARGV[1]      the thread's index member (its id's 16 bytes: codec.thread_member)
 -- ARGV[2]      values JSON
 -- ARGV[3]      interrupts JSON
 -- ARGV[4]      the status the new state leaves: "interrupted" (nodes left to run) or "idle"
 -- ARGV[5]      status changes kept per thread
+-- ARGV[6]      the `state_update` event of a watched thread's stream (JSON)
+-- ARGV[7..8]   thread stream cap and expiry, seconds (lib/thread_stream.lua)
 -- Returns {1, hash...} when applied, {0} when the thread does not exist, {-1} when a run
 -- is pending or running on it (nothing written).
 
 local thread = KEYS[1]
 local status_key = {idle = KEYS[2], busy = KEYS[3], interrupted = KEYS[4], ['error'] = KEYS[5]}
-local got = redis.call('HMGET', thread, 'status', 'inflight', 'leaves')
+local got = redis.call('HMGET', thread, 'status', 'inflight', 'leaves', 'watch')
 if not got[1] then return {0} end
 if tonumber(got[2] or '0') > 0 then return {-1} end
 
@@ -45,4 +48,8 @@ redis.call('HSET', thread, 'status', new_status, 'status_since', now)
 redis.call('ZADD', KEYS[6], now, member)
 redis.call('ZADD', KEYS[7], now, member)
 flush_counts(KEYS[9])
+if thread_watched(got[4], now) then
+  use_thread_stream(ARGV[7], ARGV[8])
+  publish_thread_event(KEYS[12], 'state_update', ARGV[6])
+end
 return {1, redis.call('HGETALL', thread)}

@@ -18,10 +18,11 @@
 -- KEYS[9..12]  leases zset, runs:pending zset, runs:running zset, metrics hash
 -- KEYS[13..14] leaf ids hash, prefix of the per-status leaf sets (lib/leaf_sets.lua)
 -- then, per event in order:
---   thread hash, run hash, thread runs zset, thread transitions list,
+--   thread hash, run hash, thread runs zset, thread transitions list, thread stream,
 --   the leaves to leave (n_leave), then those to join (n_join) (Keys.metadata_leaf names)
 -- ARGV[1]      default lease, µs
 -- ARGV[2]      status changes kept per thread
+-- ARGV[3..4]   thread stream cap and expiry, seconds (lib/thread_stream.lua)
 -- then, per event in order, 22 values:
 --   1 thread_id            2 run_id               3 event type (run.pending, ...)
 --   4 thread outcome of a terminal event (idle, interrupted, error), else ""
@@ -42,6 +43,10 @@
 --      "start" (a worker starts one of our runs: only if the run exists)
 --   21 the run's lease, µs, if the event sets one ("" keeps the run's, else the default)
 --   22 the thread's index member (its id's 16 bytes: codec.thread_member)
+-- A watched thread's stream gets a run's start (`metadata` {run_id, attempt}) and end
+-- (the `error` of a failed or timed-out run, then `metadata` {status: run_done, run_id})
+-- as they are applied, whoever reports them (our workers, the emitter, the HTTP batch,
+-- the sweeper); the chunks between come from the worker (app/runner.py).
 -- Returns, per event, four values: code, old thread status, new thread status, and the
 -- thread's previous last run ("" if none; for admitted runs). Codes: 1 applied,
 -- 2 duplicate, 3 stale, -1 metadata changed since the caller read it (nothing written:
@@ -64,10 +69,11 @@ local CREATED, UPDATED, STATE_UPDATED, BY_ID = KEYS[5], KEYS[6], KEYS[7], KEYS[8
 local LEASES, PENDING, RUNNING, METRICS = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 use_leaf_index(KEYS[13], KEYS[14])
 local DEFAULT_LEASE, HISTORY_LIMIT = ARGV[1], tonumber(ARGV[2])
+use_thread_stream(ARGV[3], ARGV[4])
 local COUNTED = {'events|applied', 'events|duplicate', 'events|stale'}
 local THREAD_FIELDS = {'status', 'mver', 'inflight', 'outcome', 'outcome_version',
                        'values_version', 'status_since', 'created_at', 'assistant_id',
-                       'config', 'config_version', 'last_run', 'leaves'}
+                       'config', 'config_version', 'last_run', 'leaves', 'watch'}
 -- Fields a run is created with. Each comes from its run.pending event if that carries it,
 -- else from the earliest event that does; `<field>_from` keeps who set it (so the record
 -- does not depend on the delivery order).
@@ -120,7 +126,7 @@ local function apply(k, a)
   -- Read and check everything before the first write. Missing fields read as false;
   -- every thread has a status, so it tells existence.
   local old_status, mver, inflight, outcome, outcome_version, values_version, old_since,
-    created_at, assistant, config, config_version, last_run, leaves =
+    created_at, assistant, config, config_version, last_run, leaves, watch =
     unpack(redis.call('HMGET', thread, unpack(THREAD_FIELDS)))
   local exists = old_status ~= false
   old_status = old_status or 'idle'
@@ -201,7 +207,7 @@ local function apply(k, a)
     else
       redis.call('HDEL', thread, 'assistant_id')
     end
-    local first, n_leave, n_join = k + 4, tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8])
+    local first, n_leave, n_join = k + 5, tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8])
     local leave, join = {}, {}
     for i = first, first + n_leave - 1 do leave[#leave + 1] = KEYS[i] end
     for i = first + n_leave, first + n_leave + n_join - 1 do join[#join + 1] = KEYS[i] end
@@ -321,18 +327,30 @@ local function apply(k, a)
     redis.call('ZADD', UPDATED, now, member)
   end
   if #fields > 0 then redis.call('HSET', thread, unpack(fields)) end
+  if code == 1 and rank > 1 and thread_watched(watch, now) then
+    local stream = KEYS[k + 4]
+    if rank == 2 then
+      publish_thread_event(stream, 'metadata', '{"run_id":"' .. run_id .. '","attempt":1}')
+    else
+      if event_type == 'run.failed' or event_type == 'run.timeout' then
+        publish_thread_event(stream, 'error', ARGV[a + 11])
+      end
+      publish_thread_event(stream, 'metadata',
+        '{"status":"run_done","run_id":"' .. run_id .. '"}')
+    end
+  end
   return code, old_status, new_status, previous_run
 end
 
 local results = {}
 local k = 15
-for a = 3, #ARGV, ARGS_PER_EVENT do
+for a = 5, #ARGV, ARGS_PER_EVENT do
   local code, old_status, new_status, previous_run = apply(k, a)
   results[#results + 1] = code
   results[#results + 1] = old_status
   results[#results + 1] = new_status
   results[#results + 1] = previous_run
-  k = k + 4 + tonumber(ARGV[a + 7]) + tonumber(ARGV[a + 8])
+  k = k + 5 + tonumber(ARGV[a + 7]) + tonumber(ARGV[a + 8])
 end
 flush_counts(METRICS)
 flush_leaf_moves()

@@ -1,0 +1,20 @@
+-- watch_thread.lua: a client watches a thread's event stream (GET /threads/{id}/stream)
+-- for the next ARGV[1] µs: events are appended to the stream until then (the client renews
+-- the watch while it stays). A watch never shortens a longer one of another client.
+--
+-- KEYS[1]  thread hash
+-- KEYS[2]  thread stream
+-- ARGV[1]  how long the watch lasts, µs
+-- Returns false when the thread does not exist (nothing written), else the id of the
+-- stream's last entry ("0-0" for none): a new client's events start after it.
+
+local got = redis.call('HMGET', KEYS[1], 'status', 'watch')
+if not got[1] then return false end
+local t = redis.call('TIME')
+local expiry = tonumber(t[1]) * 1000000 + tonumber(t[2]) + tonumber(ARGV[1])
+if not got[2] or tonumber(got[2]) < expiry then
+  redis.call('HSET', KEYS[1], 'watch', string.format('%d', expiry))
+end
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if #last == 0 then return '0-0' end
+return last[1][1]

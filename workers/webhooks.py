@@ -76,6 +76,7 @@ def enqueue_webhook(
     intervals: Sequence[int] | None = None,
     headers: Mapping[str, str] | None = None,
     msg_id: str | None = None,
+    job_id: str | None = None,
     kind: str = "run",
     rule: str | None = None,
 ) -> Job | None:
@@ -86,6 +87,7 @@ def enqueue_webhook(
     configuration error); never for delivery. A ``webhook_sent_at`` member of the payload
     is set again at each attempt. ``intervals`` default to ``backoff(max_retries)``.
     ``kind`` (run / alert) and ``rule`` (an alert rule's name) label the outcome counters.
+    ``job_id`` names the RQ job (default: a new one).
     """
     target = parse_webhook_url(url, allow_private)
     if secret is not None:
@@ -111,6 +113,7 @@ def enqueue_webhook(
             job_timeout=JOB_TIMEOUT,
             result_ttl=RESULT_TTL,
             failure_ttl=FAILURE_TTL,
+            job_id=job_id,
             description=f"webhook {msg_id} to {target.host}",
         )
     except RedisError as exc:

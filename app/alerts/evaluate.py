@@ -9,8 +9,11 @@ thread's status_since: ``alert.firing`` when it first matches, ``alert.renotify`
 ``renotify_every`` while it still does, ``alert.resolved`` once it does not (it left the
 status, entered it again, was deleted, or its metadata no longer matches).
 
-Delivery is at most once per claim: a claim whose webhook cannot be queued is undone so the
-next sweep tries again; a process that dies between claim and queue loses that alert.
+Delivery is at least once: a claim whose webhook cannot be queued is undone so the next
+sweep tries again, and each claimed alert waits in the rule's outbox, written by the claim,
+until its webhook is queued. One left there OUTBOX_GRACE after its claim (its sweeper died
+in between) is queued by a later sweep, under the same webhook id (its RQ job id too: one
+still known to RQ is not queued again).
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from redis import Redis
 from rq import Queue
+from rq.job import Job
 
 from app.alerts.rules import AlertRule
 from app.errors import WebhookUrlRejected
@@ -38,7 +43,10 @@ log = logging.getLogger(__name__)
 PAGE = 1000  # ids read per range or set page
 CLAIM_BATCH = 200  # threads decided per script call
 ALERT_TYPES = ("firing", "renotify", "resolved")
-_FIELDS_PER_DECISION = 10
+_FIELDS_PER_DECISION = 11
+# An alert in the outbox this long after its claim was left by a sweeper that died: far
+# longer than a live sweeper takes to queue a batch.
+OUTBOX_GRACE_US = 60_000_000
 
 
 @dataclass
@@ -50,6 +58,7 @@ class RuleSweep:
     renotified: int = 0
     resolved: int = 0
     failed: int = 0  # alerts not queued: their claims were undone, the next sweep retries
+    recovered: int = 0  # alerts claimed by a sweep that died before queueing them, queued
 
 
 @dataclass
@@ -79,6 +88,10 @@ class AlertSweep:
         return sum(r.failed for r in self.rules.values())
 
     @property
+    def recovered(self) -> int:
+        return sum(r.recovered for r in self.rules.values())
+
+    @property
     def total(self) -> int:
         """Alerts queued: fired + renotified + resolved."""
         return self.fired + self.renotified + self.resolved
@@ -98,6 +111,7 @@ class Decision:
     interrupts: bytes
     status: str  # the thread's status now ("" when deleted)
     status_since_us: int | None  # and since when
+    outbox_key: str  # its entry in the rule's outbox
 
 
 def evaluate_rules(
@@ -132,6 +146,7 @@ def _evaluate(
     **delivery: Any,
 ) -> RuleSweep:
     result = RuleSweep()
+    _recover(redis, keys, scripts, rule, now_us, result, **delivery)
     cutoff = now_us - rule.older_than_us
     tracked = [member.decode() for member in redis.hkeys(keys.alert_state(rule.name))]
     ids = list(dict.fromkeys([*matching_candidates(redis, keys, rule, cutoff), *tracked]))
@@ -218,6 +233,7 @@ def _claim(
         keys=[
             keys.alert_state(rule.name),
             keys.status(rule.status),
+            keys.alert_outbox(rule.name),
             *leaves,
             *(keys.thread(t) for t in ids),
         ],
@@ -245,7 +261,7 @@ def _verdicts(redis: Redis, keys: Keys, rule: AlertRule, ids: list[str]) -> list
 
 
 def _decision(raw: list[Any]) -> Decision:
-    thread_id, kind, since, n, before, after, metadata, interrupts, status, status_since = raw
+    thread_id, kind, since, n, before, after, metadata, interrupts, status, status_since, key = raw
     return Decision(
         thread_id=thread_id.decode(),
         type=kind.decode(),
@@ -257,7 +273,44 @@ def _decision(raw: list[Any]) -> Decision:
         interrupts=interrupts or b"{}",
         status=status.decode(),
         status_since_us=int(status_since) if status_since else None,
+        outbox_key=key.decode(),
     )
+
+
+def _recover(
+    redis: Redis,
+    keys: Keys,
+    scripts: Scripts,
+    rule: AlertRule,
+    now_us: int,
+    result: RuleSweep,
+    **delivery: Any,
+) -> None:
+    """Queue the alerts a sweep claimed, then died before queueing (their outbox entries
+    older than OUTBOX_GRACE_US), after leasing them to this sweep; each as it was claimed."""
+    outbox = keys.alert_outbox(rule.name)
+    left = {
+        key: (raw, orjson.loads(raw))
+        for key, raw in redis.hgetall(outbox).items()
+        if int(orjson.loads(raw)["claimed_at"]) <= now_us - OUTBOX_GRACE_US
+    }
+    if not left:
+        return
+    args: list[Any] = ["lease"]
+    for key, (raw, entry) in left.items():
+        args += [key, raw, orjson.dumps({**entry, "claimed_at": str(now_us)})]
+    leased = scripts.alerts(keys=[outbox], args=args)
+    by_claim: dict[int, list[Decision]] = {}
+    for key in leased:
+        entry = left[key][1]
+        decision = _decision([value.encode() for value in entry["decision"]] + [key])
+        by_claim.setdefault(int(entry["claimed_at"]), []).append(decision)
+    for claimed_at, decisions in by_claim.items():
+        queued = [d for d in decisions if Job.exists(event_id(rule.name, d), connection=redis)]
+        if queued:  # queued before the sweep died: only their outbox entries were left
+            redis.hdel(outbox, *(d.outbox_key for d in queued))
+        todo = [d for d in decisions if d not in queued]
+        _deliver(redis, keys, scripts, rule, todo, claimed_at, result, recovery=True, **delivery)
 
 
 def _deliver(
@@ -272,29 +325,40 @@ def _deliver(
     queue: Queue,
     secret: str | None,
     allow_private: bool,
+    recovery: bool = False,
 ) -> None:
-    """Queue each decided alert; undo the claims that could not be queued; count them."""
+    """Queue each decided alert (its RQ job id is its webhook id) and clear its outbox
+    entry; undo the claims that could not be queued (a recovered alert Redis could not take
+    stays leased in the outbox, for a later sweep); count them."""
     undo: list[str] = []
     sent: dict[str, int] = {}
+    queued: list[str] = []
     for decision in decisions:
         payload = alert_payload(rule, decision, now_us)
+        refused = False
         try:
             job = enqueue_webhook(
                 queue, rule.webhook, payload, secret=secret, allow_private=allow_private,
-                msg_id=payload["event_id"], kind="alert", rule=rule.name,
+                msg_id=payload["event_id"], job_id=payload["event_id"], kind="alert",
+                rule=rule.name,
             )  # fmt: skip
         except (WebhookUrlRejected, ValueError) as exc:
             log.error("alert rule %s: webhook not queued: %s", rule.name, exc)
-            job = None
+            job, refused = None, True
         if job is None:
-            undo += [decision.thread_id, decision.before, decision.after]
+            if refused or not recovery:
+                undo += [decision.thread_id, decision.before, decision.after, decision.outbox_key]
             result.failed += 1
             continue
+        queued.append(decision.outbox_key)
         sent[decision.type] = sent.get(decision.type, 0) + 1
+        result.recovered += recovery
     if undo:
-        scripts.alerts(keys=[keys.alert_state(rule.name)], args=["undo", *undo])
-    if sent:
+        outbox = keys.alert_outbox(rule.name)
+        scripts.alerts(keys=[keys.alert_state(rule.name), outbox], args=["undo", *undo])
+    if queued:
         pipe = redis.pipeline(transaction=False)
+        pipe.hdel(keys.alert_outbox(rule.name), *queued)
         for kind, n in sent.items():
             pipe.hincrby(keys.metrics(), f"alerts_fired|{rule.name}|{kind}", n)
         pipe.execute()

@@ -38,6 +38,7 @@ metadata leaf indexes are the ids' 16 bytes (``codec.thread_member``); keys hold
     {p}metrics                  hash   Prometheus counters and histogram buckets shared by
                                        every process (fields: see app/metrics.py)
     {p}alert:{rule}             hash   thread ids a stuck-thread rule fired for -> alert state
+    {p}alert:{rule}:outbox      hash   the rule's alerts claimed, not yet queued (lua/alerts.lua)
     {p}sweeper                  hash   the last sweep: when it ran, what it did
 
 LangGraph checkpoints (checkpoints/; T = thread id and C = checkpoint id with ``%`` and
@@ -155,6 +156,10 @@ class Keys:
     def alert_state(self, rule: str) -> str:
         """Alert state of one rule (rule names are validated: [A-Za-z0-9_.-], 1-64 chars)."""
         return f"{self.prefix}alert:{rule}"
+
+    def alert_outbox(self, rule: str) -> str:
+        """Alerts of one rule claimed but not yet queued: JSON {claimed_at, decision}."""
+        return f"{self.prefix}alert:{rule}:outbox"
 
     def sweeper(self) -> str:
         return f"{self.prefix}sweeper"

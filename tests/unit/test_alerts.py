@@ -19,6 +19,7 @@ from typing import Any
 import fakeredis
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
+from rq import Queue
 
 from app.alerts import evaluate as evaluate_module
 from app.alerts.evaluate import AlertSweep, evaluate_rules
@@ -272,6 +273,7 @@ def test_fires_once_with_the_documented_payload(stores: Stores, queue: Recording
     assert call["secret"] == "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     assert list(state(stores)) == [thread_id]
     assert fired_counter(stores, "firing") == 1
+    assert not stores.redis.exists(KEYS.alert_outbox("support-stuck"))  # queued: cleared
 
     for later in (17 * MIN, 60 * MIN, 10**6):
         again = sweep(stores, [rule()], later, queue)
@@ -547,6 +549,88 @@ def test_concurrent_sweeps_never_double_fire() -> None:
     assert sorted(t for k, t in kinds if k == "alert.renotify") == sorted(ids)
     assert len(kinds) == 120
     assert fired_counter(stores, "firing") == 60 and fired_counter(stores, "renotify") == 60
+
+
+class Crash(BaseException):
+    """The sweeping process dies (a BaseException: nothing catches it)."""
+
+
+class DyingQueue(RecordingQueue):
+    """Dies at its first enqueue: before queueing it, or just after (``queued``), after
+    queueing it through ``then`` (a real RQ queue)."""
+
+    def __init__(self, then: Any = None) -> None:
+        super().__init__()
+        self.then = then
+
+    def enqueue(self, *args: Any, **kwargs: Any) -> Any:
+        if self.then is not None:
+            self.then.enqueue(*args, **kwargs)
+        raise Crash
+
+
+def test_an_alert_whose_sweeper_died_before_queueing_it_is_sent_later(
+    stores: Stores, queue: RecordingQueue
+) -> None:
+    thread_id = interrupted(stores, 0)
+    with pytest.raises(Crash):
+        sweep(stores, [rule()], 16 * MIN, DyingQueue())
+    assert list(state(stores)) == [thread_id]  # claimed: no other sweep sends it now
+    assert sweep(stores, [rule()], 16 * MIN + 59, queue).total == 0  # its sweeper may live
+    result = sweep(stores, [rule()], 17 * MIN, queue)
+    assert (result.fired, result.recovered) == (1, 1)
+    [body] = queue.bodies
+    assert (body["type"], body["thread_id"]) == ("alert.firing", thread_id)
+    assert body["notified_at"] == us_to_iso(at_us(16 * MIN))  # as it was claimed
+    assert queue.calls[0]["msg_id"] == body["event_id"]
+    assert not stores.redis.exists(KEYS.alert_outbox("support-stuck"))
+    assert sweep(stores, [rule()], 30 * MIN, queue).total == 0 and len(queue.calls) == 1
+    assert fired_counter(stores, "firing") == 1
+
+
+def test_an_alert_queued_just_before_its_sweeper_died_is_not_queued_again(
+    stores: Stores,
+) -> None:
+    interrupted(stores, 0)
+    webhooks = Queue("webhooks", connection=stores.redis)
+    with pytest.raises(Crash):
+        sweep(stores, [rule()], 16 * MIN, DyingQueue(then=webhooks))
+    assert webhooks.count == 1
+    later = RecordingQueue()
+    result = sweep(stores, [rule()], 17 * MIN, later)
+    assert (result.total, result.recovered) == (0, 0) and later.calls == []
+    assert webhooks.count == 1 and webhooks.job_ids[0].startswith("alert_")
+    assert not stores.redis.exists(KEYS.alert_outbox("support-stuck"))
+
+
+def test_a_left_alert_is_recovered_by_one_sweep_only(stores: Stores) -> None:
+    """Sweep B runs inside sweep A's recovery: A leased the alert, B leaves it alone."""
+    interrupted(stores, 0)
+    with pytest.raises(Crash):
+        sweep(stores, [rule()], 16 * MIN, DyingQueue())
+    inner = RecordingQueue()
+
+    class InterleavingQueue(RecordingQueue):
+        def enqueue(self, *args: Any, **kwargs: Any) -> Any:
+            if not self.calls:
+                assert sweep(stores, [rule()], 17 * MIN, inner).total == 0
+            return super().enqueue(*args, **kwargs)
+
+    outer = InterleavingQueue()
+    assert sweep(stores, [rule()], 17 * MIN, outer).recovered == 1
+    assert len(outer.calls) == 1 and inner.calls == []
+
+
+def test_a_left_alert_redis_cannot_take_waits_for_a_later_sweep(stores: Stores) -> None:
+    interrupted(stores, 0)
+    with pytest.raises(Crash):
+        sweep(stores, [rule()], 16 * MIN, DyingQueue())
+    result = sweep(stores, [rule()], 17 * MIN, RecordingQueue(fail=True))
+    assert (result.failed, result.recovered) == (1, 0)
+    working = RecordingQueue()
+    assert sweep(stores, [rule()], 17 * MIN + 30, working).total == 0  # leased a minute
+    assert sweep(stores, [rule()], 18 * MIN, working).recovered == 1
+    assert [b["type"] for b in working.bodies] == ["alert.firing"]
 
 
 def test_now_defaults_to_the_server_clock(stores: Stores, queue: RecordingQueue) -> None:

@@ -3,7 +3,12 @@
 -- being the status_since of the status entry the alert is about). Two sweepers running at
 -- once each decide on the state the other left: an alert is claimed once.
 --
--- ARGV[1]      mode: "claim" or "undo"
+-- Each alert claimed is also put in the rule's outbox (hash: alert key -> JSON {claimed_at,
+-- decision}) in the same call; the sweeper removes it once the alert's webhook is queued.
+-- An entry left there (its sweeper died in between) is leased to a later sweep, which
+-- queues it: delivery is at least once.
+--
+-- ARGV[1]      mode: "claim", "undo" or "lease"
 --
 -- claim: for each thread given, does it match the rule now? It matches when the rule's
 -- status zset holds it with a score (its status_since) at or before the cutoff, it is in
@@ -15,7 +20,8 @@
 --   tracked, not matching or a new entry -> resolved (untracked; a new entry then fires)
 -- KEYS[1]      the rule's state hash
 -- KEYS[2]      the status zset of the rule's status
--- KEYS[3..]    ARGV[5] leaf sets (of the rule's status), then each thread's hash, in ARGV order
+-- KEYS[3]      the rule's outbox
+-- KEYS[4..]    ARGV[5] leaf sets (of the rule's status), then each thread's hash, in ARGV order
 -- ARGV[2]      now, µs
 -- ARGV[3]      cutoff, µs: now - older_than
 -- ARGV[4]      re-notify interval, µs ("0": notify once)
@@ -23,15 +29,23 @@
 -- then, per thread, 4 values: thread id, its index member (the id's 16 bytes:
 -- codec.thread_member), the metadata version (mver) the caller checked ("" when the leaf
 -- sets decide alone), the caller's verdict ("1" contained, "0" not)
--- Returns {matching, then per decision 10 values: thread id, type (firing / renotify /
+-- Returns {matching, then per decision 11 values: thread id, type (firing / renotify /
 -- resolved), the entry's status_since µs, notifications sent for the entry, state before,
 -- state after ("" when untracked), the thread's metadata JSON, interrupts JSON, status and
--- status_since ("" for each when the thread is gone)}.
+-- status_since ("" for each when the thread is gone), its key in the outbox}.
 --
 -- undo: give back claims whose webhook could not be queued, so that the next sweep tries
--- again; only where the state is still what the claim left.
+-- again; only where the state is still what the claim left. Their outbox entries go.
 -- KEYS[1]      the rule's state hash
--- ARGV[2..]    per claim, 3 values: thread id, state before, state after ("" = untracked)
+-- KEYS[2]      the rule's outbox
+-- ARGV[2..]    per claim, 4 values: thread id, state before, state after ("" = untracked),
+--              outbox key
+--
+-- lease: take outbox entries over, each only if it is still as the caller read it (two
+-- sweeps recovering the same entry: one gets it).
+-- KEYS[1]      the rule's outbox
+-- ARGV[2..]    per entry, 3 values: its key, its value as read, its new value
+-- Returns the keys leased.
 
 local STATE = KEYS[1]
 
@@ -46,18 +60,30 @@ end
 
 if ARGV[1] == 'undo' then
   local restored = 0
-  for a = 2, #ARGV, 3 do
+  for a = 2, #ARGV, 4 do
     local id, before, after = ARGV[a], ARGV[a + 1], ARGV[a + 2]
     local current = redis.call('HGET', STATE, id)
     if (after == '' and not current) or (after ~= '' and current == after) then
       if before == '' then redis.call('HDEL', STATE, id) else redis.call('HSET', STATE, id, before) end
       restored = restored + 1
     end
+    redis.call('HDEL', KEYS[2], ARGV[a + 3])
   end
   return restored
 end
 
-local STATUS = KEYS[2]
+if ARGV[1] == 'lease' then
+  local leased = {}
+  for a = 2, #ARGV, 3 do
+    if redis.call('HGET', STATE, ARGV[a]) == ARGV[a + 1] then
+      redis.call('HSET', STATE, ARGV[a], ARGV[a + 2])
+      leased[#leased + 1] = ARGV[a]
+    end
+  end
+  return leased
+end
+
+local STATUS, OUTBOX = KEYS[2], KEYS[3]
 local now, cutoff, renotify = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local n_leaves = tonumber(ARGV[5])
 local out, matching = {0}, 0
@@ -65,7 +91,7 @@ local out, matching = {0}, 0
 for t = 0, (#ARGV - 5) / 4 - 1 do
   local a = 6 + 4 * t
   local id, member, mver, verdict = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-  local thread_key = KEYS[3 + n_leaves + t]
+  local thread_key = KEYS[4 + n_leaves + t]
   local fields = redis.call('HMGET', thread_key, 'metadata', 'interrupts', 'status',
     'status_since', 'mver')
   local score = redis.call('ZSCORE', STATUS, member)
@@ -74,7 +100,7 @@ for t = 0, (#ARGV - 5) / 4 - 1 do
     since = string.format('%.0f', tonumber(score))
     matches = tonumber(score) <= cutoff
   end
-  for i = 3, 2 + n_leaves do
+  for i = 4, 3 + n_leaves do
     if matches and redis.call('SISMEMBER', KEYS[i], member) == 0 then matches = false end
   end
   local decided = true
@@ -85,13 +111,12 @@ for t = 0, (#ARGV - 5) / 4 - 1 do
   if decided then
     if matches then matching = matching + 1 end
     local function emit(kind, entry_since, n, before, after)
-      out[#out + 1] = id
-      out[#out + 1] = kind
-      out[#out + 1] = entry_since
-      out[#out + 1] = n
-      out[#out + 1] = before
-      out[#out + 1] = after
-      for f = 1, 4 do out[#out + 1] = fields[f] or '' end
+      local decision = {id, kind, entry_since, string.format('%d', n), before, after}
+      for f = 1, 4 do decision[#decision + 1] = fields[f] or '' end
+      local key = id .. '|' .. kind .. '|' .. entry_since .. '|' .. decision[4]
+      redis.call('HSET', OUTBOX, key, cjson.encode({claimed_at = ARGV[2], decision = decision}))
+      for _, value in ipairs(decision) do out[#out + 1] = value end
+      out[#out + 1] = key
     end
     local state = redis.call('HGET', STATE, id)
     if state then

@@ -11,7 +11,7 @@ status, entered it again, was deleted, or its metadata no longer matches).
 
 Delivery is at least once: a claim whose webhook cannot be queued is undone so the next
 sweep tries again, and each claimed alert waits in the rule's outbox, written by the claim,
-until its webhook is queued. One left there OUTBOX_GRACE after its claim (its sweeper died
+until its webhook is queued. One left there OUTBOX_GRACE_US after its claim (its sweeper died
 in between) is queued by a later sweep, under the same webhook id (its RQ job id too: one
 still known to RQ is not queued again).
 """
@@ -289,10 +289,11 @@ def _recover(
     """Queue the alerts a sweep claimed, then died before queueing (their outbox entries
     older than OUTBOX_GRACE_US), after leasing them to this sweep; each as it was claimed."""
     outbox = keys.alert_outbox(rule.name)
+    entries = {key: (raw, orjson.loads(raw)) for key, raw in redis.hgetall(outbox).items()}
     left = {
-        key: (raw, orjson.loads(raw))
-        for key, raw in redis.hgetall(outbox).items()
-        if int(orjson.loads(raw)["claimed_at"]) <= now_us - OUTBOX_GRACE_US
+        key: (raw, entry)
+        for key, (raw, entry) in entries.items()
+        if int(entry["claimed_at"]) <= now_us - OUTBOX_GRACE_US
     }
     if not left:
         return

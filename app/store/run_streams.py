@@ -59,6 +59,11 @@ def entry(event: str, data: Any) -> dict[str, bytes]:
     return {"event": event.encode(), "data": orjson.dumps(data)}
 
 
+def xadd(key: str, maxlen: int, event: str, data: Any) -> QueuedCommand:
+    """The XADD of one event to a stream capped at about ``maxlen``, to queue on a pipeline."""
+    return methodcaller("xadd", key, entry(event, data), maxlen=maxlen, approximate=True)
+
+
 def watch_live(watch: bytes | None) -> bool:
     """Whether a thread hash's ``watch`` field (the watch's expiry, µs) is live."""
     return watch is not None and int(watch) > time.time() * 1e6
@@ -102,20 +107,13 @@ class RunStreamWriter:
             self.append(event, data)(pipe)
             pipe.expire(self.key, STREAM_TTL_SECONDS)
         if self.watched:
-            pipe.xadd(
-                self.thread_key,
-                entry(event, data),
-                maxlen=THREAD_STREAM_MAXLEN,
-                approximate=True,
-            )
+            xadd(self.thread_key, THREAD_STREAM_MAXLEN, event, data)(pipe)
             pipe.expire(self.thread_key, THREAD_STREAM_TTL_SECONDS)
         pipe.execute()
 
     def append(self, event: str, data: Any) -> QueuedCommand:
         """The XADD of one event to the run's stream, to queue on a pipeline."""
-        return methodcaller(
-            "xadd", self.key, entry(event, data), maxlen=STREAM_MAXLEN, approximate=True
-        )
+        return xadd(self.key, STREAM_MAXLEN, event, data)
 
     def closing(self, error: dict[str, str] | None) -> list[QueuedCommand]:
         """What the run's end appends to its own stream, with its terminal event: the

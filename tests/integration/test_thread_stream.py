@@ -5,7 +5,9 @@ report show too; 404 for an unknown thread, 422 for an unknown mode."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from langgraph_sdk import get_client
 from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import NotFoundError
 
@@ -191,3 +194,35 @@ def test_a_quiet_stream_gets_heartbeats(run_stack: RunStack, thread_id: str) -> 
         assert response.headers["content-type"].startswith("text/event-stream")
         first = next(response.iter_lines())
     assert first == ": heartbeat"
+
+
+def test_the_async_sdk_joins_a_thread_stream(run_stack: RunStack) -> None:
+    """`get_client` (async): one run's lifecycle, then the client leaves."""
+
+    async def watch_a_run() -> list[tuple[str, Any]]:
+        client = get_client(url=run_stack.url)
+        thread_id = (await client.threads.create())["thread_id"]
+        got: list[tuple[str, Any]] = []
+
+        async def read() -> None:
+            # The async client's join_stream is a coroutine that gives the stream.
+            stream = await client.threads.join_stream(thread_id, stream_mode="lifecycle")
+            async for part in stream:
+                got.append((part.event, part.data))
+                if part.data.get("status") == "run_done":
+                    return
+
+        reader = asyncio.create_task(read())
+        thread, deadline = KEYS.thread(thread_id), time.monotonic() + 10
+        while not await asyncio.to_thread(run_stack.redis.hexists, thread, "watch"):
+            assert time.monotonic() < deadline and not reader.done(), reader
+            await asyncio.sleep(0.02)
+        run = await client.runs.create(thread_id, "agent", input={"ask": False})
+        await asyncio.wait_for(reader, timeout=15)
+        await client.aclose()
+        assert got[0] == ("metadata", {"run_id": run["run_id"], "attempt": 1})
+        return got
+
+    got = asyncio.run(watch_a_run())
+    assert [event for event, _ in got] == ["metadata", "metadata"]
+    assert got[1][1]["status"] == "run_done"

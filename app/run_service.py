@@ -129,6 +129,7 @@ class RunService:
             "context": body.context or {},
             "stream_mode": body.stream_mode or ["values"],
             "streamed": streamed,
+            "subgraphs": bool(body.stream_subgraphs),
             "interrupt_before": body.interrupt_before,
             "interrupt_after": body.interrupt_after,
             "webhook": body.webhook,

@@ -286,8 +286,10 @@ class Runner:
                 return Outcome("run.succeeded", values=values)
             values, stopped = None, False
             # Every run reads values and updates; a run streamed, or whose thread is watched
-            # as it starts, adds the modes it asked for.
-            modes = ["values", "updates", *(stream.graph_modes if stream and stream.read else [])]
+            # as it starts, adds the modes it asked for, and its subgraphs' chunks if asked.
+            read = bool(stream and stream.read)
+            modes = ["values", "updates", *(stream.graph_modes if stream and read else [])]
+            subgraphs = read and bool(kwargs.get("subgraphs"))
             chunks = runnable.astream(
                 _graph_input(kwargs),
                 config,
@@ -295,10 +297,14 @@ class Runner:
                 interrupt_before=kwargs.get("interrupt_before"),
                 interrupt_after=kwargs.get("interrupt_after"),
                 durability=kwargs.get("durability"),  # None: LangGraph's default, "async"
+                subgraphs=subgraphs,
             )
-            async for mode, chunk in chunks:
+            async for item in chunks:
+                namespace, mode, chunk = item if subgraphs else ((), *item)
                 if stream:
-                    stream.publish(mode, jsonable(chunk))
+                    stream.publish(mode, jsonable(chunk), namespace)
+                if namespace:  # a subgraph's: the run's own values and interrupts are the root's
+                    continue
                 if mode == "values":
                     values = chunk
                 elif isinstance(chunk, dict) and "__interrupt__" in chunk:

@@ -47,6 +47,11 @@ def stream_cursor(last_event_id: str | None) -> str:
     return f"{ms}-{seq if seq and seq != '*' else 0}"
 
 
+def mode_of(event: bytes) -> bytes:
+    """The mode of an event's name: a subgraph's are named ``<mode>|<namespace>...``."""
+    return event.split(b"|", 1)[0]
+
+
 def event_names(modes: Sequence[str] | None) -> set[bytes] | None:
     """The SSE event names of stream modes (None: every event of the run)."""
     if not modes:
@@ -88,7 +93,7 @@ class RunEvents:
             async for item in self._entries(cursor):
                 if item is None:
                     yield HEARTBEAT
-                elif events is None or item[0] in events:
+                elif events is None or mode_of(item[0]) in events:
                     yield sse_event(*item)
             ended = True
             final = None if streamed else await self._output_event()

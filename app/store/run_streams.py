@@ -96,12 +96,13 @@ class RunStreamWriter:
         """Whether anyone reads the chunks now: the run is streamed or its thread watched."""
         return self.streamed or self.watched
 
-    def publish(self, graph_mode: str, data: Any) -> None:
+    def publish(self, graph_mode: str, data: Any, namespace: Sequence[str] = ()) -> None:
         """Append one chunk (JSON-ready ``data``) where it is read, if the run asked for
-        its mode."""
+        its mode; a subgraph's chunk is named after its ``namespace`` too, as LangGraph's
+        (``updates|inner:<task id>``)."""
         if graph_mode not in self.graph_modes or not self.read:
             return
-        event = EVENT_OF_GRAPH_MODE[graph_mode]
+        event = "|".join([EVENT_OF_GRAPH_MODE[graph_mode], *namespace])
         pipe = self.redis.pipeline(transaction=False)
         if self.streamed:
             self.append(event, data)(pipe)

@@ -1,5 +1,6 @@
-"""A chat model's tokens stream as LangGraph's `messages-tuple` mode sends them, and a
-node's own writes as `custom` events (tests/fixtures/graphs/stream_project)."""
+"""A chat model's tokens stream as LangGraph's `messages-tuple` mode sends them, a node's
+own writes as `custom` events, and a subgraph's chunks under its namespace
+(tests/fixtures/graphs/stream_project)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,32 @@ def test_tokens_stream_as_messages_and_node_writes_as_custom(sdk: SyncLangGraphC
     assert metadata["langgraph_node"] == "call_model"
     values = sdk.threads.get(thread_id)["values"]
     assert [m["content"] for m in values["messages"]] == ["hi", REPLY]
+
+
+def test_subgraph_chunks_are_named_after_their_namespace(sdk: SyncLangGraphClient) -> None:
+    """`stream_subgraphs`: a subgraph's chunks come as `<mode>|<namespace>`, as LangGraph
+    sends them, and a join's `stream_mode` keeps them with their mode."""
+    thread_id = sdk.threads.create()["thread_id"]
+    parts = list(
+        sdk.runs.stream(
+            thread_id,
+            "nested",
+            input={"n": 0},
+            stream_mode="updates",
+            stream_subgraphs=True,
+            stream_resumable=True,
+        )
+    )
+    (metadata, inner, root_inner, root_add) = [(p.event, p.data) for p in parts]
+    assert metadata[0] == "metadata"
+    assert inner[0].startswith("updates|inner:") and inner[1] == {"add_one": {"n": 1}}
+    assert root_inner == ("updates", {"inner": {"n": 1}})
+    assert root_add == ("updates", {"add_one": {"n": 2}})
+    run_id = metadata[1]["run_id"]
+    assert sdk.runs.get(thread_id, run_id)["kwargs"]["subgraphs"] is True
+    joined = list(sdk.runs.join_stream(thread_id, run_id, stream_mode="updates"))
+    assert [p.event for p in joined[1:]] == [inner[0], "updates", "updates"]
+    assert sdk.threads.get(thread_id)["values"] == {"n": 2}
+
+    plain = list(sdk.runs.stream(thread_id, "nested", input={"n": 0}, stream_mode="updates"))
+    assert [p.event for p in plain] == ["metadata", "updates", "updates"]

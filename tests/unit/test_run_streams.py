@@ -8,7 +8,7 @@ import time
 import pytest
 from fakeredis import FakeRedis
 
-from app.api.run_events import event_names, sse_event, stream_cursor
+from app.api.run_events import event_names, mode_of, sse_event, stream_cursor
 from app.errors import InvalidInputError
 from app.store.run_streams import (
     END,
@@ -48,6 +48,17 @@ def test_only_the_modes_asked_for_are_written_messages_tuple_as_messages(
     ]
     assert 0 < fake_redis.ttl(KEYS.run_stream(RUN)) <= STREAM_TTL_SECONDS
     assert not fake_redis.exists(KEYS.thread_stream(THREAD))  # nobody watches the thread
+
+
+def test_a_subgraphs_chunks_are_named_after_its_namespace(fake_redis: FakeRedis) -> None:
+    run = writer(fake_redis, ["updates"])
+    run.publish("updates", {"a": {"n": 1}}, ("inner:1f", "deeper:2e"))
+    run.publish("updates", {"inner": {"n": 1}})
+    assert entries(fake_redis) == [
+        (b"updates|inner:1f|deeper:2e", b'{"a":{"n":1}}'),
+        (b"updates", b'{"inner":{"n":1}}'),
+    ]
+    assert mode_of(b"updates|inner:1f|deeper:2e") == b"updates" == mode_of(b"updates")
 
 
 def test_a_watched_threads_stream_gets_the_chunks_while_it_is_watched(

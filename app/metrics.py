@@ -156,6 +156,7 @@ class MetricsCollector:
             pipe.llen(queue_key)
         for rule in self.rules:
             pipe.hlen(keys.alert_state(rule))
+            pipe.hlen(keys.alert_outbox(rule))
         pipe.hmget(keys.sweeper(), ["last_finished_at", "last_duration_ms"])
         replies = iter(pipe.execute())
         raw: dict[str, Any] = {"metrics": next(replies), "threads": {}, "oldest": {}}
@@ -166,7 +167,7 @@ class MetricsCollector:
         raw["runs"] = {state: next(replies) for state in RUN_STATES}
         raw["lease_expired"] = next(replies)
         raw["queues"] = {name: next(replies) for name in self.queues}
-        raw["rules"] = {rule: next(replies) for rule in self.rules}
+        raw["rules"] = {rule: (next(replies), next(replies)) for rule in self.rules}
         raw["sweeper"] = next(replies)
         return raw
 
@@ -203,9 +204,17 @@ class MetricsCollector:
             "Threads each stuck-thread alert rule currently fires for.",
             labels=["rule"],
         )
-        for rule, firing in raw["rules"].items():
+        unqueued = GaugeMetricFamily(
+            "threadwatch_alerts_unqueued",
+            "Alerts each rule claimed that are not queued yet (a sweeper that died before "
+            "queueing them leaves them for a later sweep, a minute after the claim).",
+            labels=["rule"],
+        )
+        for rule, (firing, claimed) in raw["rules"].items():
             stuck.add_metric([rule], firing)
+            unqueued.add_metric([rule], claimed)
         yield stuck
+        yield unqueued
         finished_at, duration_ms = raw["sweeper"]
         yield GaugeMetricFamily(
             "threadwatch_sweeper_last_run_timestamp_seconds",

@@ -80,6 +80,7 @@ def seed(redis: fakeredis.FakeRedis) -> None:
     redis.rpush(webhook_queue(redis).key, "job-1", "job-2")
     redis.hset(KEYS.alert_state("hitl"), mapping={"t-int-1": "{}"})
     redis.hset(KEYS.alert_state("other-rule"), mapping={"x": "{}", "y": "{}"})
+    redis.hset(KEYS.alert_outbox("other-rule"), mapping={"y|firing|1|1": "{}"})
     redis.hset(KEYS.sweeper(), mapping={"last_finished_at": int((NOW - 12) * US)})
     redis.hset(KEYS.sweeper(), mapping={"last_duration_ms": "4.5"})
     redis.hset(
@@ -137,6 +138,11 @@ def test_gauges_read_every_index(fake_redis: fakeredis.FakeRedis) -> None:
     assert series(found, "threadwatch_stuck_threads") == {
         (("rule", "hitl"),): 1,
         (("rule", "other-rule"),): 2,
+        (("rule", "quiet"),): 0,
+    }
+    assert series(found, "threadwatch_alerts_unqueued") == {
+        (("rule", "hitl"),): 0,
+        (("rule", "other-rule"),): 1,
         (("rule", "quiet"),): 0,
     }
     assert of(found, "threadwatch_sweeper_last_run_timestamp_seconds") == NOW - 12
@@ -262,8 +268,8 @@ def test_one_scrape_is_one_round_trip(
     monkeypatch.setattr(fake_redis, "pipeline", pipeline)
     monkeypatch.setattr(fake_redis, "execute_command", direct)
     found = samples(scrape(fake_redis, rules=("hitl", "other-rule")))
-    # hgetall + 4 x (zcard, zrange) + 2 zcard + zcount + 3 llen + 2 hlen + hmget
-    assert executed == [1 + 8 + 2 + 1 + 3 + 2 + 1]
+    # hgetall + 4 x (zcard, zrange) + 2 zcard + zcount + 3 llen + 2 x 2 hlen + hmget
+    assert executed == [1 + 8 + 2 + 1 + 3 + 4 + 1]
     assert of(found, "threadwatch_threads", status="busy") == 3
 
 

@@ -15,7 +15,7 @@ import inspect
 import logging
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -288,17 +288,21 @@ class Runner:
             # Every run reads values and updates; a run streamed, or whose thread is watched
             # as it starts, adds the modes it asked for, and its subgraphs' chunks if asked.
             read = bool(stream and stream.read)
-            modes = ["values", "updates", *(stream.graph_modes if stream and read else [])]
+            asked = stream.graph_modes if stream and read else []
+            modes = [mode for mode in ("values", "updates", *asked) if mode != "events"]
             subgraphs = read and bool(kwargs.get("subgraphs"))
-            chunks = runnable.astream(
-                _graph_input(kwargs),
-                config,
-                stream_mode=list(dict.fromkeys(modes)),
-                interrupt_before=kwargs.get("interrupt_before"),
-                interrupt_after=kwargs.get("interrupt_after"),
-                durability=kwargs.get("durability"),  # None: LangGraph's default, "async"
-                subgraphs=subgraphs,
-            )
+            options = {
+                "stream_mode": list(dict.fromkeys(modes)),
+                "interrupt_before": kwargs.get("interrupt_before"),
+                "interrupt_after": kwargs.get("interrupt_after"),
+                "durability": kwargs.get("durability"),  # None: LangGraph's default, "async"
+                "subgraphs": subgraphs,
+            }
+            graph_input = _graph_input(kwargs)
+            if stream and "events" in asked:
+                chunks = _with_events(runnable, graph_input, config, options, stream)
+            else:
+                chunks = runnable.astream(graph_input, config, **options)
             async for item in chunks:
                 namespace, mode, chunk = item if subgraphs else ((), *item)
                 if stream:
@@ -415,6 +419,23 @@ def output_of(outcome: Outcome) -> Any:
     if interrupts:
         return {**(values if isinstance(values, dict) else {}), "__interrupt__": interrupts}
     return values
+
+
+async def _with_events(
+    runnable: Any,
+    graph_input: Any,
+    config: dict[str, Any],
+    options: dict[str, Any],
+    stream: RunStreamWriter,
+) -> AsyncIterator[Any]:
+    """``astream``'s chunks, read through ``astream_events`` (v2) as LangGraph's server does
+    for the `events` mode: the root graph's stream events give the chunks, every other
+    event goes to ``stream`` as an `events` chunk (those LangChain hides excepted)."""
+    async for event in runnable.astream_events(graph_input, config, version="v2", **options):
+        if event["event"] == "on_chain_stream" and not event.get("parent_ids"):
+            yield event["data"]["chunk"]
+        elif "langsmith:hidden" not in (event.get("tags") or ()):
+            stream.publish("events", jsonable(event))
 
 
 def _run_config(

@@ -39,6 +39,8 @@ GRAPH_MODE_OF = {
     "debug": "debug",
     "tasks": "tasks",
     "checkpoints": "checkpoints",
+    # Not a mode of `astream`: the run's LangChain events (`astream_events`, v2).
+    "events": "events",
 }
 EVENT_OF_GRAPH_MODE = {"messages": "messages"} | {
     graph: api for api, graph in GRAPH_MODE_OF.items() if api != "messages-tuple"

@@ -1,6 +1,6 @@
 """A chat model's tokens stream as LangGraph's `messages-tuple` mode sends them, a node's
-own writes as `custom` events, and a subgraph's chunks under its namespace
-(tests/fixtures/graphs/stream_project)."""
+own writes as `custom` events, a run's LangChain events as `events`, and a subgraph's chunks
+under its namespace (tests/fixtures/graphs/stream_project)."""
 
 from __future__ import annotations
 
@@ -68,3 +68,30 @@ def test_subgraph_chunks_are_named_after_their_namespace(sdk: SyncLangGraphClien
 
     plain = list(sdk.runs.stream(thread_id, "nested", input={"n": 0}, stream_mode="updates"))
     assert [p.event for p in plain] == ["metadata", "updates", "updates"]
+
+
+def test_the_events_mode_sends_langchains_events_beside_the_chunks(
+    sdk: SyncLangGraphClient,
+) -> None:
+    """`events`: every LangChain event of the run (astream_events v2), as LangGraph's
+    server sends them, beside the chunks of the other modes asked for."""
+    thread_id = sdk.threads.create()["thread_id"]
+    parts = list(
+        sdk.runs.stream(
+            thread_id,
+            "chat",
+            input={"messages": [{"role": "user", "content": "hi"}]},
+            stream_mode=["events", "values"],
+        )
+    )
+    assert parts[0].event == "metadata"
+    events = [part.data for part in parts if part.event == "events"]
+    kinds = [event["event"] for event in events]
+    assert kinds[0] == "on_chain_start" and events[0]["parent_ids"] == []  # the graph's
+    assert "on_chat_model_start" in kinds and "on_chat_model_end" in kinds
+    tokens = [e["data"]["chunk"]["content"] for e in events if e["event"] == "on_chat_model_stream"]
+    assert "".join(tokens) == REPLY and len(tokens) > 1
+    assert all({"run_id", "name", "tags", "metadata", "data"} <= set(e) for e in events)
+    values = [part.data for part in parts if part.event == "values"]
+    assert [m["content"] for m in values[-1]["messages"]] == ["hi", REPLY]
+    assert sdk.threads.get(thread_id)["values"] == values[-1]

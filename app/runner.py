@@ -305,7 +305,10 @@ class Runner:
                 chunks = runnable.astream(graph_input, config, **options)
             async for item in chunks:
                 namespace, mode, chunk = item if subgraphs else ((), *item)
-                if stream:
+                if stream and mode == "messages" and stream.message_parts and stream.read:
+                    for event, data in stream.message_parts.parts(chunk):
+                        stream.publish_event(event, jsonable(data), namespace)
+                elif stream:
                     stream.publish(mode, jsonable(chunk), namespace)
                 if namespace:  # a subgraph's: the run's own values and interrupts are the root's
                     continue

@@ -48,8 +48,9 @@ def stream_cursor(last_event_id: str | None) -> str:
 
 
 def mode_of(event: bytes) -> bytes:
-    """The mode of an event's name: a subgraph's are named ``<mode>|<namespace>...``."""
-    return event.split(b"|", 1)[0]
+    """The mode of an event's name: a subgraph's are named ``<mode>|<namespace>...``, the
+    `messages` mode's ``messages/<part>``."""
+    return event.split(b"|", 1)[0].split(b"/", 1)[0]
 
 
 def event_names(modes: Sequence[str] | None) -> set[bytes] | None:

@@ -30,11 +30,13 @@ THREAD_STREAM_TTL_SECONDS = 3600
 # The entry that closes a run's stream; not sent to clients.
 END = "__end__"
 # The stream modes of the API and the graph's `astream` mode that gives each; the SSE event
-# is named after the API mode ("messages-tuple" chunks go out as `messages`, as LangGraph's).
+# is named after the API mode ("messages-tuple" chunks go out as `messages`, as LangGraph's;
+# "messages" chunks as `messages/metadata`, `messages/partial`, `messages/complete`).
 GRAPH_MODE_OF = {
     "values": "values",
     "updates": "updates",
     "messages-tuple": "messages",
+    "messages": "messages",
     "custom": "custom",
     "debug": "debug",
     "tasks": "tasks",
@@ -42,9 +44,7 @@ GRAPH_MODE_OF = {
     # Not a mode of `astream`: the run's LangChain events (`astream_events`, v2).
     "events": "events",
 }
-EVENT_OF_GRAPH_MODE = {"messages": "messages"} | {
-    graph: api for api, graph in GRAPH_MODE_OF.items() if api != "messages-tuple"
-}
+EVENT_OF_GRAPH_MODE = {graph: api for api, graph in GRAPH_MODE_OF.items()}
 
 QueuedCommand = Callable[[Any], Any]
 
@@ -64,6 +64,30 @@ def entry(event: str, data: Any) -> dict[str, bytes]:
 def xadd(key: str, maxlen: int, event: str, data: Any) -> QueuedCommand:
     """The XADD of one event to a stream capped at about ``maxlen``, to queue on a pipeline."""
     return methodcaller("xadd", key, entry(event, data), maxlen=maxlen, approximate=True)
+
+
+class MessageParts:
+    """LangGraph's `messages` stream mode (without `messages-tuple`): a message's metadata
+    when it is first seen, then the message so far (`messages/partial`, while its model
+    streams it) or whole (`messages/complete`)."""
+
+    def __init__(self) -> None:
+        self.messages: dict[str, Any] = {}
+
+    def parts(self, chunk: tuple[Any, dict[str, Any]]) -> list[tuple[str, Any]]:
+        """The events of one `messages` chunk (a message and its metadata)."""
+        from langchain_core.messages import BaseMessageChunk, message_chunk_to_message
+
+        message, metadata = chunk
+        events: list[tuple[str, Any]] = []
+        if message.id in self.messages:
+            self.messages[message.id] += message
+        else:
+            self.messages[message.id] = message
+            events.append(("messages/metadata", {message.id: {"metadata": metadata}}))
+        kind = "partial" if isinstance(message, BaseMessageChunk) else "complete"
+        so_far = message_chunk_to_message(self.messages[message.id])
+        return [*events, (f"messages/{kind}", [so_far])]
 
 
 def watch_live(watch: bytes | None) -> bool:
@@ -89,7 +113,13 @@ class RunStreamWriter:
         self.redis = redis
         self.key = keys.run_stream(run_id)
         self.thread_key = keys.thread_stream(thread_id)
-        self.graph_modes = [GRAPH_MODE_OF[mode] for mode in modes if mode in GRAPH_MODE_OF]
+        self.graph_modes = list(
+            dict.fromkeys(GRAPH_MODE_OF[mode] for mode in modes if mode in GRAPH_MODE_OF)
+        )
+        # `messages` asked without `messages-tuple` (which wins, as on LangGraph's server)
+        self.message_parts = (
+            MessageParts() if "messages" in modes and "messages-tuple" not in modes else None
+        )
         self.streamed = streamed
         self.watched = watched
 
@@ -104,7 +134,13 @@ class RunStreamWriter:
         (``updates|inner:<task id>``)."""
         if graph_mode not in self.graph_modes or not self.read:
             return
-        event = "|".join([EVENT_OF_GRAPH_MODE[graph_mode], *namespace])
+        self.publish_event(EVENT_OF_GRAPH_MODE[graph_mode], data, namespace)
+
+    def publish_event(self, event: str, data: Any, namespace: Sequence[str] = ()) -> None:
+        """Append one event where it is read (a subgraph's named after its namespace)."""
+        if not self.read:
+            return
+        event = "|".join([event, *namespace])
         pipe = self.redis.pipeline(transaction=False)
         if self.streamed:
             self.append(event, data)(pipe)

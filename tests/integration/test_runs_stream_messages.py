@@ -95,3 +95,27 @@ def test_the_events_mode_sends_langchains_events_beside_the_chunks(
     values = [part.data for part in parts if part.event == "values"]
     assert [m["content"] for m in values[-1]["messages"]] == ["hi", REPLY]
     assert sdk.threads.get(thread_id)["values"] == values[-1]
+
+
+def test_the_messages_mode_sends_each_message_so_far(sdk: SyncLangGraphClient) -> None:
+    """`messages` (without `-tuple`): a message's metadata once, then the whole message so
+    far at each token (`messages/partial`), as LangGraph's server sends them."""
+    thread_id = sdk.threads.create()["thread_id"]
+    parts = list(
+        sdk.runs.stream(
+            thread_id,
+            "chat",
+            input={"messages": [{"role": "user", "content": "hi"}]},
+            stream_mode="messages",
+        )
+    )
+    events = [part.event for part in parts]
+    assert events[:2] == ["metadata", "messages/metadata"]
+    assert set(events[2:]) == {"messages/partial"} and len(events) > 3
+    ((message_id, described),) = parts[1].data.items()
+    assert described["metadata"]["langgraph_node"] == "call_model"
+    so_far = [part.data[0] for part in parts[2:]]
+    assert all(message["id"] == message_id and message["type"] == "ai" for message in so_far)
+    contents = [message["content"] for message in so_far]
+    assert contents[-1] == REPLY and all(REPLY.startswith(c) for c in contents)
+    assert len(set(contents)) == len(contents)  # it grows token by token

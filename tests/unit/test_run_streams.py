@@ -14,6 +14,7 @@ from app.store.run_streams import (
     END,
     STREAM_TTL_SECONDS,
     THREAD_STREAM_TTL_SECONDS,
+    MessageParts,
     RunStreamWriter,
     stream_modes,
     watch_live,
@@ -59,6 +60,24 @@ def test_a_subgraphs_chunks_are_named_after_its_namespace(fake_redis: FakeRedis)
         (b"updates", b'{"inner":{"n":1}}'),
     ]
     assert mode_of(b"updates|inner:1f|deeper:2e") == b"updates" == mode_of(b"updates")
+    assert mode_of(b"messages/partial") == b"messages" == mode_of(b"messages/metadata|inner:1")
+
+
+def test_message_parts_accumulate_chunks_and_send_metadata_once() -> None:
+    from langchain_core.messages import AIMessage, AIMessageChunk
+
+    parts = MessageParts()
+    meta = {"langgraph_node": "model"}
+    first = parts.parts((AIMessageChunk(content="hel", id="m1"), meta))
+    second = parts.parts((AIMessageChunk(content="lo", id="m1"), meta))
+    whole = parts.parts((AIMessage(content="done", id="m2"), meta))
+    assert first[0] == ("messages/metadata", {"m1": {"metadata": meta}})
+    assert [(e, [m.content for m in d]) for e, d in [first[1], *second]] == [
+        ("messages/partial", ["hel"]),
+        ("messages/partial", ["hello"]),
+    ]
+    assert [e for e, _ in whole] == ["messages/metadata", "messages/complete"]
+    assert isinstance(second[0][1][0], AIMessage)  # the message so far, not a chunk
 
 
 def test_a_watched_threads_stream_gets_the_chunks_while_it_is_watched(

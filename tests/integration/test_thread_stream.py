@@ -95,16 +95,18 @@ def test_join_stream_sends_each_runs_start_chunks_and_end(
 def test_lifecycle_sends_starts_and_ends_and_a_failure_ends_with_its_error(
     sdk: SyncLangGraphClient, run_stack: RunStack, thread_id: str
 ) -> None:
-    lifecycle = Watcher(sdk, run_stack, thread_id, stream_mode="lifecycle")
     everything = Watcher(sdk, run_stack, thread_id, stream_mode=["run_modes", "lifecycle"])
     run = sdk.runs.create(thread_id, "agent", input={"fail": True})
+    got = everything.result()
+    assert got[0][:2] == ("metadata", {"run_id": run["run_id"], "attempt": 1})
+    assert got[-2][:2] == ("error", {"error": "ValueError", "message": "step failed on purpose"})
+    assert run_done(got[-1])
+    # The same events, replayed from the start ("-"), in lifecycle mode: starts and ends.
+    lifecycle = Watcher(sdk, run_stack, thread_id, stream_mode="lifecycle", last_event_id="-")
     assert [(event, data) for event, data, _ in lifecycle.result()] == [
         ("metadata", {"run_id": run["run_id"], "attempt": 1}),
         ("metadata", {"status": "run_done", "run_id": run["run_id"]}),
     ]
-    got = everything.result()
-    assert got[-2][:2] == ("error", {"error": "ValueError", "message": "step failed on purpose"})
-    assert run_done(got[-1])
 
 
 def test_state_updates_stream_as_state_update(

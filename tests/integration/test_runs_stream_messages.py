@@ -5,6 +5,7 @@ under its namespace (tests/fixtures/graphs/stream_project)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langgraph_sdk.client import SyncLangGraphClient
@@ -18,16 +19,15 @@ def run_stack_env() -> dict[str, str]:
     return {"THREADWATCH_GRAPHS_CONFIG": str(PROJECT / "langgraph.json")}
 
 
-def test_tokens_stream_as_messages_and_node_writes_as_custom(sdk: SyncLangGraphClient) -> None:
+def chat(sdk: SyncLangGraphClient, stream_mode: str | list[str]) -> tuple[str, list[Any]]:
+    """Stream a run of the chat graph on a new thread: (the thread, the parts)."""
     thread_id = sdk.threads.create()["thread_id"]
-    parts = list(
-        sdk.runs.stream(
-            thread_id,
-            "chat",
-            input={"messages": [{"role": "user", "content": "hi"}]},
-            stream_mode=["messages-tuple", "custom"],
-        )
-    )
+    hi = {"messages": [{"role": "user", "content": "hi"}]}
+    return thread_id, list(sdk.runs.stream(thread_id, "chat", input=hi, stream_mode=stream_mode))
+
+
+def test_tokens_stream_as_messages_and_node_writes_as_custom(sdk: SyncLangGraphClient) -> None:
+    thread_id, parts = chat(sdk, ["messages-tuple", "custom"])
     events = [part.event for part in parts]
     assert events[:2] == ["metadata", "custom"] and set(events[2:]) == {"messages"}
     assert parts[1].data == {"progress": "calling the model"}
@@ -75,15 +75,7 @@ def test_the_events_mode_sends_langchains_events_beside_the_chunks(
 ) -> None:
     """`events`: every LangChain event of the run (astream_events v2), as LangGraph's
     server sends them, beside the chunks of the other modes asked for."""
-    thread_id = sdk.threads.create()["thread_id"]
-    parts = list(
-        sdk.runs.stream(
-            thread_id,
-            "chat",
-            input={"messages": [{"role": "user", "content": "hi"}]},
-            stream_mode=["events", "values"],
-        )
-    )
+    thread_id, parts = chat(sdk, ["events", "values"])
     assert parts[0].event == "metadata"
     events = [part.data for part in parts if part.event == "events"]
     kinds = [event["event"] for event in events]
@@ -100,15 +92,7 @@ def test_the_events_mode_sends_langchains_events_beside_the_chunks(
 def test_the_messages_mode_sends_each_message_so_far(sdk: SyncLangGraphClient) -> None:
     """`messages` (without `-tuple`): a message's metadata once, then the whole message so
     far at each token (`messages/partial`), as LangGraph's server sends them."""
-    thread_id = sdk.threads.create()["thread_id"]
-    parts = list(
-        sdk.runs.stream(
-            thread_id,
-            "chat",
-            input={"messages": [{"role": "user", "content": "hi"}]},
-            stream_mode="messages",
-        )
-    )
+    _, parts = chat(sdk, "messages")
     events = [part.event for part in parts]
     assert events[:2] == ["metadata", "messages/metadata"]
     assert set(events[2:]) == {"messages/partial"} and len(events) > 3

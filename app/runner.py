@@ -132,6 +132,7 @@ class Runner:
             stream_modes(kwargs.get("stream_mode")),
             streamed=bool(kwargs.get("streamed")),
             watched=taken.watched,
+            encode=jsonable,
         )
         with self._executing_lock:
             self.executing[run_id] = thread_id
@@ -287,10 +288,9 @@ class Runner:
             values, stopped = None, False
             # Every run reads values and updates; a run streamed, or whose thread is watched
             # as it starts, adds the modes it asked for, and its subgraphs' chunks if asked.
-            read = bool(stream and stream.read)
-            asked = stream.graph_modes if stream and read else []
+            asked = stream.graph_modes if stream and stream.read else []
             modes = [mode for mode in ("values", "updates", *asked) if mode != "events"]
-            subgraphs = read and bool(kwargs.get("subgraphs"))
+            subgraphs = bool(asked and kwargs.get("subgraphs"))
             options = {
                 "stream_mode": list(dict.fromkeys(modes)),
                 "interrupt_before": kwargs.get("interrupt_before"),
@@ -299,17 +299,14 @@ class Runner:
                 "subgraphs": subgraphs,
             }
             graph_input = _graph_input(kwargs)
-            if stream and "events" in asked:
+            if "events" in asked:
                 chunks = _with_events(runnable, graph_input, config, options, stream)
             else:
                 chunks = runnable.astream(graph_input, config, **options)
             async for item in chunks:
                 namespace, mode, chunk = item if subgraphs else ((), *item)
-                if stream and mode == "messages" and stream.message_parts and stream.read:
-                    for event, data in stream.message_parts.parts(chunk):
-                        stream.publish_event(event, jsonable(data), namespace)
-                elif stream:
-                    stream.publish(mode, jsonable(chunk), namespace)
+                if stream:
+                    stream.publish(mode, chunk, namespace)
                 if namespace:  # a subgraph's: the run's own values and interrupts are the root's
                     continue
                 if mode == "values":
@@ -438,7 +435,7 @@ async def _with_events(
         if event["event"] == "on_chain_stream" and not event.get("parent_ids"):
             yield event["data"]["chunk"]
         elif "langsmith:hidden" not in (event.get("tags") or ()):
-            stream.publish("events", jsonable(event))
+            stream.publish("events", event)
 
 
 def _run_config(

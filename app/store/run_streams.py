@@ -98,7 +98,8 @@ def watch_live(watch: bytes | None) -> bool:
 class RunStreamWriter:
     """Appends a run's chunks, of the modes it asked for, to its own stream if it was
     created ``streamed``, and to its thread's while the thread is ``watched`` (the worker
-    updates that as it polls for a cancel)."""
+    updates that as it polls for a cancel). A chunk is made JSON-ready by ``encode`` only
+    when it is written."""
 
     def __init__(
         self,
@@ -109,8 +110,10 @@ class RunStreamWriter:
         modes: Sequence[str],
         streamed: bool,
         watched: bool,
+        encode: Callable[[Any], Any] = lambda value: value,
     ) -> None:
         self.redis = redis
+        self.encode = encode
         self.key = keys.run_stream(run_id)
         self.thread_key = keys.thread_stream(thread_id)
         self.graph_modes = list(
@@ -128,18 +131,21 @@ class RunStreamWriter:
         """Whether anyone reads the chunks now: the run is streamed or its thread watched."""
         return self.streamed or self.watched
 
-    def publish(self, graph_mode: str, data: Any, namespace: Sequence[str] = ()) -> None:
-        """Append one chunk (JSON-ready ``data``) where it is read, if the run asked for
-        its mode; a subgraph's chunk is named after its ``namespace`` too, as LangGraph's
+    def publish(self, graph_mode: str, chunk: Any, namespace: Sequence[str] = ()) -> None:
+        """Append one chunk of the graph where it is read, if the run asked for its mode
+        (`messages` chunks as MessageParts' events when the run asked for those); a
+        subgraph's chunk is named after its ``namespace`` too, as LangGraph's
         (``updates|inner:<task id>``)."""
         if graph_mode not in self.graph_modes or not self.read:
             return
-        self.publish_event(EVENT_OF_GRAPH_MODE[graph_mode], data, namespace)
-
-    def publish_event(self, event: str, data: Any, namespace: Sequence[str] = ()) -> None:
-        """Append one event where it is read (a subgraph's named after its namespace)."""
-        if not self.read:
+        if graph_mode == "messages" and self.message_parts:
+            for event, data in self.message_parts.parts(chunk):
+                self._append_event(event, self.encode(data), namespace)
             return
+        self._append_event(EVENT_OF_GRAPH_MODE[graph_mode], self.encode(chunk), namespace)
+
+    def _append_event(self, event: str, data: Any, namespace: Sequence[str]) -> None:
+        """Append one event (JSON-ready ``data``) where it is read."""
         event = "|".join([event, *namespace])
         pipe = self.redis.pipeline(transaction=False)
         if self.streamed:

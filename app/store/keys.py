@@ -5,6 +5,8 @@ metadata leaf indexes are the ids' 16 bytes (``codec.thread_member``); keys hold
 
     {p}thread:{id}              hash   one thread (see codec.py for its fields)
     {p}thread:{id}:runs         zset   run ids of the thread, scored by created_at (µs)
+    {p}thread:{id}:waiting      zset   runs created here that wait for the thread's turn
+                                       (lua/run_turn.lua), scored by when they may start (µs)
     {p}run:{run_id}             hash   one run
     {p}status:{status}          zset   thread ids in that status, scored by status_since (µs)
     {p}order:{field}            zset   every thread id, scored by created_at / updated_at /
@@ -80,6 +82,10 @@ class Keys:
 
     def thread_runs(self, thread_id: str) -> str:
         return f"{self.prefix}thread:{thread_id}:runs"
+
+    def thread_waiting(self, thread_id: str) -> str:
+        """Runs waiting for the thread's turn to execute (lua/run_turn.lua)."""
+        return f"{self.prefix}thread:{thread_id}:waiting"
 
     def run(self, run_id: str) -> str:
         return f"{self.prefix}run:{run_id}"

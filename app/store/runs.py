@@ -84,6 +84,16 @@ class Applied:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """A run that holds its thread's turn (lua/run_turn.lua) now: its job is the caller's
+    to queue, to start in ``delay`` seconds."""
+
+    thread_id: str
+    run_id: str
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
 class StartedRun:
     """A run a worker took: its fields as they were when it was pending, and whether a
     client watches its thread's stream."""
@@ -251,12 +261,59 @@ class RunStore:
         """Apply ``event`` (one without metadata) in one MULTI/EXEC after ``writes``,
         commands queued on it (a run's last checkpoint writes and its output), so that
         whoever sees the event sees them."""
+        return self.end_run(writes, event, pass_turn=False)[0]
+
+    def end_run(
+        self, writes: Sequence[QueuedCommand], event: RunEvent, pass_turn: bool = True
+    ) -> tuple[Applied, Turn | None]:
+        """``apply_after`` for the terminal ``event`` of one of our runs, which passes its
+        thread's turn on in the same MULTI/EXEC: the run that takes it, whose job the caller
+        queues."""
         if event.metadata:
-            raise ValueError("apply_after takes events without metadata")
-        _, result = self._transact(writes, event)
+            raise ValueError("end_run takes events without metadata")
+        after = [self._turn_call("pass", event.thread_id, event.run_id)] if pass_turn else []
+        _, result, passed = self._transact(writes, event, after=after)
         if result[0] == -2:
             raise RunThreadMismatch(event.run_id, event.thread_id)
-        return _applied(event, result)
+        return _applied(event, result), (_turn(event.thread_id, passed) if after else None)
+
+    # -- the thread's turn (lua/run_turn.lua) ---------------------------------------------
+
+    def take_turn(self, thread_id: str, run_id: str, delay: float = 0.0) -> Turn | None:
+        """An admitted run takes its thread's turn, or waits for it; the Turn when it holds
+        it (its job is the caller's to queue). None when it waits, or is not pending any
+        more (cancelled or rolled back meanwhile)."""
+        keys, args = self._turn_operands("take", thread_id, run_id, seconds_to_us(delay))
+        return _turn(thread_id, self.scripts.run_turn(keys=keys, args=args))
+
+    def pass_turn(self, thread_id: str, run_id: str) -> Turn | None:
+        """``run_id`` ended or is gone: if it held its thread's turn, the next waiting run
+        takes it, and is returned (its job is the caller's to queue). Harmless for any run."""
+        keys, args = self._turn_operands("pass", thread_id, run_id)
+        return _turn(thread_id, self.scripts.run_turn(keys=keys, args=args))
+
+    def turn_of(self, thread_id: str) -> tuple[str | None, float | None]:
+        """The run holding the thread's turn and since when (seconds since the epoch)."""
+        turn, at = self.redis.hmget(self.keys.thread(thread_id), "turn", "turn_at")
+        return (turn.decode() if turn else None), (int(at) / 1e6 if at else None)
+
+    def is_waiting(self, thread_id: str, run_id: str) -> bool:
+        """Whether the run waits for its thread's turn."""
+        return self.redis.zscore(self.keys.thread_waiting(thread_id), run_id) is not None
+
+    def _turn_operands(
+        self, op: str, thread_id: str, run_id: str, delay_us: int = 0
+    ) -> tuple[list[str], list[Any]]:
+        keys = [
+            self.keys.thread(thread_id),
+            self.keys.thread_waiting(thread_id),
+            self.keys.run(run_id),
+        ]
+        return keys, [op, thread_id, run_id, delay_us]
+
+    def _turn_call(self, op: str, thread_id: str, run_id: str) -> QueuedCommand:
+        keys, args = self._turn_operands(op, thread_id, run_id)
+        return methodcaller("evalsha", self.scripts.run_turn.sha, len(keys), *keys, *args)
 
     def start(self, thread_id: str, run_id: str) -> StartedRun | None:
         """A worker takes one of our runs: its ``run.started`` (only if the run exists), a
@@ -268,33 +325,46 @@ class RunStore:
             methodcaller("hgetall", self.keys.run(run_id)),
             methodcaller("hget", self.keys.thread(thread_id), "watch"),
         ]
-        (raw, watch), result = self._transact(reads, event, "start")
+        (raw, watch), result, _ = self._transact(reads, event, "start")
         return StartedRun(decode_hash(raw), watch_live(watch)) if result[0] == 1 else None
 
     def _transact(
-        self, before: Sequence[QueuedCommand], event: RunEvent, admission: str = ""
-    ) -> tuple[list[Any], list[Any]]:
-        """``before`` and ``event``'s transition in one MULTI/EXEC: the replies of ``before``
-        and the event's [code, old status, new status, previous run]. The script goes by its
-        SHA, without the SCRIPT EXISTS a pipeline sends first; if Redis has lost it (a
-        restart), it is loaded and the whole is sent again: the event was not applied, and
-        the commands given here are reads and idempotent writes."""
+        self,
+        before: Sequence[QueuedCommand],
+        event: RunEvent,
+        admission: str = "",
+        after: Sequence[QueuedCommand] = (),
+    ) -> tuple[list[Any], list[Any], Any]:
+        """``before``, ``event``'s transition and ``after`` in one MULTI/EXEC: the replies of
+        ``before``, the event's [code, old status, new status, previous run] and the reply
+        of ``after``'s last command (None without). Scripts go by their SHA, without the
+        SCRIPT EXISTS a pipeline sends first; if Redis has lost them (a restart), they are
+        loaded and the whole is sent again: commands given here are reads and idempotent
+        writes, and the event is idempotent."""
         keys, args = self._operands([event], {}, admission)
         try:
-            return self._send(before, keys, args)
+            return self._send(before, keys, args, after)
         except NoScriptError:
-            self.redis.script_load(self.scripts.transition.script)
-            return self._send(before, keys, args)
+            for script in (self.scripts.transition, self.scripts.run_turn):
+                self.redis.script_load(script.script)
+            return self._send(before, keys, args, after)
 
     def _send(
-        self, before: Sequence[QueuedCommand], keys: list[Any], args: list[Any]
-    ) -> tuple[list[Any], list[Any]]:
+        self,
+        before: Sequence[QueuedCommand],
+        keys: list[Any],
+        args: list[Any],
+        after: Sequence[QueuedCommand],
+    ) -> tuple[list[Any], list[Any], Any]:
         with self.redis.pipeline() as pipe:
             for command in before:
                 command(pipe)
             pipe.evalsha(self.scripts.transition.sha, len(keys), *keys, *args)
-            *replies, reply = pipe.execute()
-        return replies, _replies(reply)[0]
+            for command in after:
+                command(pipe)
+            replies = pipe.execute()
+        n = len(before)
+        return replies[:n], _replies(replies[n])[0], (replies[-1] if after else None)
 
     def _call(
         self,
@@ -458,6 +528,13 @@ def _applied(event: RunEvent, reply: list[Any]) -> Applied:
         _STATUS_REPLIES.get(new_status) or ThreadStatus(_text(new_status)),
         _text(previous_run) or None,
     )
+
+
+def _turn(thread_id: str, reply: list[Any]) -> Turn | None:
+    """run_turn.lua's reply: the run that holds the turn now, or None."""
+    if reply[0] != 1:
+        return None
+    return Turn(thread_id, _text(reply[1]), int(reply[2]) / 1e6)
 
 
 def _run_metadata(event: RunEvent) -> dict[str, Any]:

@@ -22,6 +22,7 @@ SCRIPT_NAMES = (
     "set_state",
     "delete_run",
     "requeue_run",
+    "run_turn",
     "alerts",
     "watch_thread",
 )
@@ -74,5 +75,6 @@ class Scripts:
         self.set_state: Script = redis.register_script(lua_source("set_state"))
         self.delete_run: Script = redis.register_script(lua_source("delete_run"))
         self.requeue_run: Script = redis.register_script(lua_source("requeue_run"))
+        self.run_turn: Script = redis.register_script(lua_source("run_turn"))
         self.alerts: Script = redis.register_script(lua_source("alerts"))
         self.watch_thread: Script = redis.register_script(lua_source("watch_thread"))

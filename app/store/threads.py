@@ -238,6 +238,7 @@ class ThreadStore:
                     self.keys.runs_in("running"),
                     self.keys.ttl(),
                     *self.keys.leaf_index,
+                    self.keys.thread_waiting(thread_id),
                     *(self.keys.metadata_leaf(leaf) for leaf in leaves),
                     *(self.keys.run(run_id) for run_id in run_ids),
                 ],

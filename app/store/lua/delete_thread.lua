@@ -7,7 +7,8 @@
 -- KEYS[11]     thread transitions list
 -- KEYS[12..15] leases, runs:pending and runs:running zsets, ttl zset
 -- KEYS[16..17] leaf ids hash, prefix of the per-status leaf sets (lib/leaf_sets.lua)
--- KEYS[18..]   ARGV[3] leaves of the thread (Keys.metadata_leaf names), then its run hashes
+-- KEYS[18]     the thread's waiting runs zset (lua/run_turn.lua)
+-- KEYS[19..]   ARGV[3] leaves of the thread (Keys.metadata_leaf names), then its run hashes
 -- ARGV[1]      the thread's index member (its id's 16 bytes: codec.thread_member)
 -- ARGV[2]      metadata version token the caller read the leaves from
 -- ARGV[3]      number of leaves
@@ -27,12 +28,12 @@ for i = 3, 10 do redis.call('ZREM', KEYS[i], member) end
 redis.call('ZREM', KEYS[15], member)
 local leaves = tonumber(ARGV[3])
 local leave = {}
-for i = 18, 17 + leaves do leave[#leave + 1] = KEYS[i] end
+for i = 19, 18 + leaves do leave[#leave + 1] = KEYS[i] end
 use_leaf_index(KEYS[16], KEYS[17])
 change_leaves(member, th[3], th[2], leave, {})
-for i = 18 + leaves, #KEYS do redis.call('DEL', KEYS[i]) end
+for i = 19 + leaves, #KEYS do redis.call('DEL', KEYS[i]) end
 for i = 5, #ARGV do
   for k = 12, 14 do redis.call('ZREM', KEYS[k], ARGV[i]) end
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[11])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[11], KEYS[18])
 return 1

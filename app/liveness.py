@@ -5,9 +5,15 @@ A run in flight holds a lease that every event of it renews (our workers renew t
 as `error` {"error": "WorkerLost"} through the transition script, which re-checks the
 lease atomically (a heartbeat that just arrived wins) and derives the thread's status again
 from its other runs. A run of our workers may instead go back to the queue (setting
-`run_retries`). Our own pending runs hold no lease (RQ keeps them); those whose RQ job is
-gone or failed are ended too, once older than a minimum age (the API records a run before
-it queues its job).
+`run_retries`). Either way the thread's turn passes to its next run (lua/run_turn.lua).
+
+Our own pending runs hold no lease: their jobs wait in RQ, or they wait for their thread's
+turn. Once older than a minimum age (the API records a run before it queues its job), one
+whose job failed is ended; one that RQ holds no runnable job for is recovered: its hand-off
+was cut short (a process killed between a run's end and the next run's job, or between
+recording a run and queueing it), or RQ's own dependency handling (of earlier versions)
+left it deferred. It takes its thread's turn, or the turn passes from a holder that ended,
+and the job of the run holding it is queued.
 """
 
 from __future__ import annotations
@@ -23,30 +29,48 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from app.domain import EventType
 from app.models import RunEvent
+from app.run_jobs import RunJobs
 from app.store.codec import redis_now_us, seconds_to_us, us_to_iso
-from app.store.runs import RunStore
+from app.store.runs import RunStore, Turn
 
 log = logging.getLogger(__name__)
 
 WORKER_LOST = "WorkerLost"
 # Jobs in these states will never execute their run.
 DEAD_JOB = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+# Jobs RQ will execute by itself. A started job whose run is still pending is another
+# matter: a worker starts the run first thing, so its start failed (Redis away) or its
+# worker died in between.
+WAITING_JOB = (JobStatus.QUEUED, JobStatus.SCHEDULED)
+IN_FLIGHT = (b"pending", b"running")
+# The run timeout a reclaimed run's next job gets when none is given (Settings' default).
+DEFAULT_RUN_TIMEOUT = 86_400.0
 
 
 @dataclass
 class Reclaimed:
-    """What one pass did: runs ended as lost, and runs queued again."""
+    """What one pass did: runs ended as lost, runs queued again, and pending runs whose
+    thread's turn was handed on (their jobs queued) where a crash had cut it short."""
 
     failed: int = 0
     requeued: int = 0
+    resumed: int = 0
 
 
 class LostRuns:
     """Finds and ends (or re-queues) lost runs; safe to run on several machines at once."""
 
-    def __init__(self, runs: RunStore, queue: Queue, retries: int = 0, batch: int = 1000) -> None:
+    def __init__(
+        self,
+        runs: RunStore,
+        queue: Queue,
+        retries: int = 0,
+        batch: int = 1000,
+        run_timeout: float = DEFAULT_RUN_TIMEOUT,
+    ) -> None:
         self.runs, self.redis, self.keys = runs, runs.redis, runs.keys
         self.queue = queue
+        self.jobs = RunJobs(queue, run_timeout)
         self.retries = retries
         self.batch = batch
 
@@ -61,9 +85,10 @@ class LostRuns:
         for raw in self.redis.zrangebyscore(
             self.keys.runs_in("pending"), "-inf", oldest, 0, self.batch
         ):
-            self._reclaim_orphan(raw.decode(), done)
+            self._reclaim_orphan(raw.decode(), oldest / 1e6, done)
         pipe = self.redis.pipeline(transaction=False)
-        for action, n in (("failed", done.failed), ("requeued", done.requeued)):
+        counts = (("failed", done.failed), ("requeued", done.requeued), ("resumed", done.resumed))
+        for action, n in counts:
             if n:
                 pipe.hincrby(self.keys.metrics(), f"reclaimed|{action}", n)
         pipe.execute()
@@ -81,25 +106,57 @@ class LostRuns:
         event = self._lost_event(thread_id.decode(), run_id, "stopped renewing its lease")
         if self.runs.reclaim(event) is not None:
             done.failed += 1
-            if job is not None:
-                self._release_chain(job)
+            if job is not None and job.get_status() not in DEAD_JOB:
+                self._fail_job(job)
+            self._queue(self.runs.pass_turn(event.thread_id, run_id))
 
-    def _reclaim_orphan(self, run_id: str, done: Reclaimed) -> None:
-        """A pending run without a lease is ours: lost if its job cannot run it."""
+    def _reclaim_orphan(self, run_id: str, taken_before: float, done: Reclaimed) -> None:
+        """A pending run without a lease is ours: lost if its job failed, resumed if RQ
+        holds no job that will run it and its turn came before ``taken_before`` (seconds
+        since the epoch: a turn taken since may not have its job queued yet)."""
         if self.redis.zscore(self.keys.leases(), run_id) is not None:
             return  # reported from elsewhere: its lease decides
-        thread_id = self.redis.hget(self.keys.run(run_id), "thread_id")
-        if thread_id is None:
+        owner = self.redis.hget(self.keys.run(run_id), "thread_id")
+        if owner is None:
             self.redis.zrem(self.keys.runs_in("pending"), run_id)
             return
+        thread_id = owner.decode()
         job = self._job(run_id)
-        if job is not None and job.get_status() not in DEAD_JOB:
+        status = job.get_status() if job is not None else None
+        if status in WAITING_JOB:
             return
-        event = self._lost_event(thread_id.decode(), run_id, "lost its queued job")
-        applied = self.runs.apply([event])
-        if applied and applied[0].result == "applied":
-            done.failed += 1
-            log.warning("run %s of thread %s: its job is gone; ended", run_id, event.thread_id)
+        if status in DEAD_JOB:
+            event = self._lost_event(thread_id, run_id, "lost its queued job")
+            applied = self.runs.apply([event])
+            if applied and applied[0].result == "applied":
+                done.failed += 1
+                log.warning("run %s of thread %s: its job failed; ended", run_id, thread_id)
+            self._queue(self.runs.pass_turn(thread_id, run_id))
+            return
+        if self._queue(self._resume(thread_id, run_id, taken_before)):
+            done.resumed += 1
+
+    def _resume(self, thread_id: str, run_id: str, taken_before: float) -> Turn | None:
+        """The run that may go now on the thread of ``run_id``, a pending run that RQ holds
+        no runnable job for: the turn passes from a holder that ended, or this run takes
+        (or waits for) it; None while the holder is in flight or took it too recently."""
+        holder, taken_at = self.runs.turn_of(thread_id)
+        if holder == run_id and taken_at is not None and taken_at > taken_before:
+            return None
+        if holder is not None and holder != run_id:
+            if self.redis.hget(self.keys.run(holder), "status") in IN_FLIGHT:
+                self.runs.take_turn(thread_id, run_id)  # waits (again, if it was lost)
+                return None
+            return self.runs.pass_turn(thread_id, holder)
+        return self.runs.take_turn(thread_id, run_id)
+
+    def _queue(self, turn: Turn | None) -> bool:
+        """Queue the job of the run that took its thread's turn, if any."""
+        if turn is None:
+            return False
+        self.jobs.enqueue(turn)
+        log.warning("run %s of thread %s: its turn came; queued", turn.run_id, turn.thread_id)
+        return True
 
     def _requeue(self, run_id: str, job: Job) -> bool:
         """Back to pending (if its lease is still out) and its job back in the queue."""
@@ -119,13 +176,6 @@ class LostRuns:
         FailedJobRegistry(queue=self.queue).requeue(job)
         log.warning("run %s: its worker was lost; queued again (attempt %d)", run_id, attempts + 1)
         return True
-
-    def _release_chain(self, job: Job) -> None:
-        """The lost run's job failed: the thread's next runs (which wait on it) may go."""
-        if job.get_status() in DEAD_JOB:
-            return
-        self._fail_job(job)
-        self.queue.enqueue_dependents(job, refresh_job_status=False)
 
     def _fail_job(self, job: Job) -> None:
         """What RQ does with an abandoned job, without waiting for its own cleanup."""

@@ -5,7 +5,8 @@ Lua scripts and by Python (``count``, ``observe``); its fields are ``|``-separat
 
     transitions|<from>|<to>         thread status changes
     events|<result>                 run events: applied / duplicate / stale
-    reclaimed|<action>              runs the sweeper took from lost workers: failed / requeued
+    reclaimed|<action>              runs the sweeper took from lost workers: failed / requeued,
+                                    or whose cut-short hand-off it resumed (resumed)
     expired|<strategy>              threads whose TTL ran out: delete / keep_latest
     webhooks|<kind>|<outcome>       webhook attempts; kind run / alert, outcome in OUTCOMES
     alerts|<rule>|<outcome>         alert webhook attempts of one rule
@@ -59,7 +60,7 @@ HISTOGRAMS = {"run_duration": RUN_DURATION_BUCKETS, "event_delay": EVENT_DELAY_B
 STATUSES = tuple(s.value for s in ThreadStatus)
 RUN_STATES = ("pending", "running")
 EVENT_RESULTS = ("applied", "duplicate", "stale")
-RECLAIM_ACTIONS = ("failed", "requeued")
+RECLAIM_ACTIONS = ("failed", "requeued", "resumed")
 TTL_STRATEGIES = ("delete", "keep_latest")
 WEBHOOK_KINDS = ("run", "alert")
 OUTCOMES = ("delivered", "retrying", "failed", "refused")

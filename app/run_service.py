@@ -1,40 +1,36 @@
 """Runs created through the API: admission (multitask strategies), RQ jobs, cancel, wait.
 
 A run is recorded `pending` (the thread turns `busy`) by the same transition script as any
-run event, which also checks `reject` and names the run it must follow; its RQ job (job id =
-run id) then depends on that run's job, so a thread's runs execute one at a time, in order.
+run event, which also checks `reject`; it then takes its thread's turn, or waits for it
+(lua/run_turn.lua), so that a thread's runs execute one at a time, in order. A run's RQ job
+(app/run_jobs.py) is queued when it takes the turn: here, or when the run before it ends.
 `interrupt` and `rollback` cancel the runs in flight before the new one starts.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import time
-from datetime import timedelta
 from typing import Any
 
 import orjson
 import uuid_utils
 from redis import Redis
 from rq import Queue
-from rq.exceptions import NoSuchJobError
-from rq.job import Dependency, Job, JobStatus
 
 from app.domain import EventType, RunStatus, system_assistant_id
 from app.errors import NotFoundError, ThreadNotFound
 from app.graphs import GraphRegistry
 from app.models import RunCreate, RunEvent
+from app.run_jobs import RunJobs
 from app.store.codec import decode_hash, run_from_hash
 from app.store.keys import Keys
-from app.store.runs import RunStore
+from app.store.runs import RunStore, Turn
 from app.store.threads import ThreadStore
 from app.webhooks import check_webhook_url
 from workers import RUNS_QUEUE
 
 IN_FLIGHT = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
-EXECUTE_RUN = "workers.runs.execute_run"  # the RQ job of a run
-FINISHED_JOB = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 NO_MATCHING_RUN = (
     "No matching runs to cancel. Please verify the thread ID and run IDs are correct, and the "
     "runs haven't been deleted or completed."
@@ -58,7 +54,7 @@ class RunService:
         self.graphs = graphs
         self.run_timeout = run_timeout
         self.webhook_allow_private = webhook_allow_private
-        self.queue = Queue(RUNS_QUEUE, connection=redis)
+        self.jobs = RunJobs(Queue(RUNS_QUEUE, connection=redis), run_timeout)
 
     # -- create --------------------------------------------------------------------------
 
@@ -80,7 +76,7 @@ class RunService:
         run_id = str(uuid_utils.uuid7())
         strategy = body.multitask_strategy or "enqueue"
         try:
-            admitted = self.runs.admit(
+            self.runs.admit(
                 self._pending_event(
                     thread_id,
                     run_id,
@@ -98,7 +94,7 @@ class RunService:
         if strategy in ("interrupt", "rollback"):
             for other in self._in_flight(thread_id, exclude=run_id):
                 self.cancel(thread_id, other, strategy)
-        return self._enqueue(thread_id, run_id, admitted.previous_run, body.after_seconds)
+        return self._enqueue(thread_id, run_id, body.after_seconds or 0.0)
 
     def _create_thread(
         self, thread_id: str, graph_id: str, assistant_id: str, body: RunCreate
@@ -153,44 +149,27 @@ class RunService:
             },
         )
 
-    def _enqueue(
-        self, thread_id: str, run_id: str, previous_run: str | None, after_seconds: float | None
-    ) -> dict[str, Any]:
-        """One RQ job per run, after the thread's previous run's job when that one is live;
-        the run as recorded. A job that waits for nothing is enqueued, and the run read, in
-        one round trip."""
-        options: dict[str, Any] = {
-            "job_id": run_id,
-            "job_timeout": int(self.run_timeout) + 60,
-            "result_ttl": 600,
-            "failure_ttl": 86_400,
-            "description": f"run {run_id}",
-        }
-        previous_job = self._live_job(previous_run)
-        if previous_job is None and not after_seconds:
-            with self.redis.pipeline() as pipe:
-                self.queue.enqueue(EXECUTE_RUN, run_id, thread_id, pipeline=pipe, **options)
-                pipe.hgetall(self.keys.run(run_id))
-                *_, raw = pipe.execute()
-            return run_from_hash(run_id, decode_hash(raw))
-        if previous_job is not None:
-            options["depends_on"] = Dependency(jobs=[previous_job], allow_failure=True)
-        if after_seconds:
-            # RQ schedules in whole seconds: round up, so that a run never starts early.
-            delay = timedelta(seconds=math.ceil(after_seconds))
-            self.queue.enqueue_in(delay, EXECUTE_RUN, run_id, thread_id, **options)
-        else:
-            self.queue.enqueue(EXECUTE_RUN, run_id, thread_id, **options)
-        return self.runs.get(thread_id, run_id)
+    def _enqueue(self, thread_id: str, run_id: str, after_seconds: float) -> dict[str, Any]:
+        """Take the thread's turn, or wait for it; the run as recorded. A run that takes it
+        has its job queued, and is read, in one round trip."""
+        turn = self.runs.take_turn(thread_id, run_id, after_seconds)
+        if turn is None or turn.delay > 0:
+            if turn is not None:
+                self.jobs.enqueue(turn)
+            return self.runs.get(thread_id, run_id)
+        with self.redis.pipeline() as pipe:
+            self.jobs.enqueue(turn, pipeline=pipe)
+            pipe.hgetall(self.keys.run(run_id))
+            *_, raw = pipe.execute()
+        return run_from_hash(run_id, decode_hash(raw))
 
-    def _live_job(self, run_id: str | None) -> Job | None:
-        if not run_id:
-            return None
-        try:
-            job = Job.fetch(run_id, connection=self.redis)
-        except NoSuchJobError:
-            return None
-        return None if job.get_status() in FINISHED_JOB else job
+    def pass_turn(self, thread_id: str, run_id: str) -> Turn | None:
+        """``run_id`` ended or is gone: the thread's next run takes its turn, if it held it,
+        and has its job queued."""
+        turn = self.runs.pass_turn(thread_id, run_id)
+        if turn is not None:
+            self.jobs.enqueue(turn)
+        return turn
 
     def _in_flight(self, thread_id: str, exclude: str) -> list[str]:
         runs = self.runs.list(thread_id, limit=10_000)
@@ -210,13 +189,14 @@ class RunService:
             self._cancel_pending(thread_id, run_id, action)
 
     def _cancel_pending(self, thread_id: str, run_id: str, action: str) -> None:
-        """A run that has not started ends here. Its RQ job stays in the thread's chain (so
-        the runs after it keep their order) and does nothing when its turn comes."""
+        """A run that has not started ends here and gives up its thread's turn (a job of it
+        already queued does nothing when a worker takes it)."""
         if action == "rollback":
             self.runs.delete(thread_id, run_id)
-            return
-        event = RunEvent(thread_id=thread_id, run_id=run_id, type=EventType.CANCELLED, next=[])
-        self.runs.apply([event])
+        else:
+            event = RunEvent(thread_id=thread_id, run_id=run_id, type=EventType.CANCELLED, next=[])
+            self.runs.apply([event])
+        self.pass_turn(thread_id, run_id)
 
     def delete(self, thread_id: str, run_id: str) -> None:
         """Delete an ended run with the checkpoints it wrote."""

@@ -25,9 +25,11 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 from redis import Redis
+from rq import Queue
 
 from app.graphs import GraphRegistry, LoadedGraph, open_graph
 from app.models import RunEvent
+from app.run_jobs import RunJobs
 from app.store.checkpoints.write_batch import WriteBatch
 from app.store.codec import materialize
 from app.store.keys import Keys
@@ -35,6 +37,7 @@ from app.store.run_streams import RunStreamWriter, stream_modes, watch_live
 from app.store.runs import DEFAULT_LEASE_SECONDS, RunStore, StartedRun
 from app.store.threads import DEFAULT_HISTORY_LIMIT, ThreadStore, default_checkpoints
 from app.webhooks import run_webhook_payload
+from workers import RUNS_QUEUE
 from workers.webhooks import enqueue_webhook, webhook_queue
 
 log = logging.getLogger(__name__)
@@ -99,6 +102,7 @@ class Runner:
         self.runs = RunStore(
             self.redis, self.keys, self.threads.scripts, self.lease_seconds, self.history_limit
         )
+        self.jobs = RunJobs(Queue(RUNS_QUEUE, connection=self.redis), self.run_timeout)
         # Runs executing in this process (run id -> thread id), whose leases it renews.
         self.executing: dict[str, str] = {}
         self._executing_lock = threading.Lock()
@@ -119,6 +123,7 @@ class Runner:
         taken = self._start(run_id, thread_id)
         if taken is None:
             log.info("run %s is not pending any more; nothing to do", run_id)
+            self._pass_turn_if_ended(thread_id, run_id)
             return None
         fields = taken.fields
         thread_id = fields["thread_id"].decode()
@@ -145,6 +150,23 @@ class Runner:
         finally:
             with self._executing_lock:
                 self.executing.pop(run_id, None)
+
+    def _pass_turn_if_ended(self, thread_id: str | None, run_id: str) -> None:
+        """A job whose run ended before it started (cancelled while queued) or is gone
+        (rolled back) passes the thread's turn on, if the run held it; a run executing
+        elsewhere (its job queued twice) keeps it."""
+        status, owner = self.redis.hmget(self.keys.run(run_id), "status", "thread_id")
+        if status == b"running":
+            return
+        thread_id = thread_id or (owner.decode() if owner else None)
+        if thread_id is not None:
+            self.pass_turn(thread_id, run_id)
+
+    def pass_turn(self, thread_id: str, run_id: str) -> None:
+        """The thread's next run takes the turn ``run_id`` held, and its job is queued."""
+        turn = self.runs.pass_turn(thread_id, run_id)
+        if turn is not None:
+            self.jobs.enqueue(turn)
 
     def _start(self, run_id: str, thread_id: str | None) -> StartedRun | None:
         """Mark the run started and read it (one round trip when the job names its thread);
@@ -175,9 +197,11 @@ class Runner:
                 output = orjson.dumps(output_of(outcome))
                 final.set(self.keys.run_output(run_id), output, ex=OUTPUT_TTL)
                 closing = stream.closing(_stream_error(outcome))
-                self.runs.apply_after(
+                _, turn = self.runs.end_run(
                     [*final, *closing], _terminal_event(thread_id, run_id, outcome)
                 )
+                if turn is not None:  # the thread's next run: it starts now
+                    self.jobs.enqueue(turn)
         self._finish(thread_id, run_id, kwargs, outcome)
         return outcome.type
 
@@ -362,6 +386,7 @@ class Runner:
         if self.saver is not None:
             self.saver.delete_for_runs([run_id])
         self.runs.delete(thread_id, run_id)
+        self.pass_turn(thread_id, run_id)
 
 
 # One event loop per worker thread, kept between runs, and one executor for the process:

@@ -39,6 +39,7 @@ class SweepReport:
 
     reclaimed: int = 0
     requeued: int = 0
+    resumed: int = 0
     expired: int = 0
     alerts: int = 0
     duration_ms: float = 0.0
@@ -62,13 +63,19 @@ def run_sweep(redis: Redis, settings: Settings) -> SweepReport:
     runs = RunStore(
         redis, keys, threads.scripts, settings.lease_seconds, settings.status_history_limit
     )
-    lost = LostRuns(runs, Queue(RUNS_QUEUE, connection=redis), settings.run_retries)
+    lost = LostRuns(
+        runs,
+        Queue(RUNS_QUEUE, connection=redis),
+        settings.run_retries,
+        run_timeout=settings.run_timeout_seconds,
+    )
     reclaimed = lost.reclaim(min_pending_age=settings.lease_seconds)
     expired = expire_threads(threads)
     alerts = _evaluate_alerts(redis, keys, settings)
     report = SweepReport(
         reclaimed=reclaimed.failed,
         requeued=reclaimed.requeued,
+        resumed=reclaimed.resumed,
         expired=expired,
         alerts=alerts,
         duration_ms=round((time.perf_counter() - began) * 1000, 3),
@@ -80,11 +87,12 @@ def run_sweep(redis: Redis, settings: Settings) -> SweepReport:
             "last_duration_ms": report.duration_ms,
             "reclaimed": report.reclaimed,
             "requeued": report.requeued,
+            "resumed": report.resumed,
             "expired": report.expired,
             "alerts": report.alerts,
         },
     )
-    if report.reclaimed or report.requeued or report.expired or report.alerts:
+    if report.reclaimed or report.requeued or report.resumed or report.expired or report.alerts:
         log.info("sweep: %s", report)
     return report
 

@@ -146,6 +146,7 @@ def sweep(json_output: JsonOption = False) -> None:
     table.add_column("Count", justify="right")
     table.add_row("lost runs ended (failed)", str(report.reclaimed))
     table.add_row("lost runs requeued", str(report.requeued))
+    table.add_row("stalled runs resumed", str(report.resumed))
     table.add_row("expired threads deleted", str(report.expired))
     table.add_row("alert notifications queued", str(report.alerts))
     _print_table(table)

@@ -177,7 +177,14 @@ def test_sweep(runner: CliRunner, populated: Stores) -> None:
     assert "Sweep done in" in out and "expired threads deleted" in out
     code, out = invoke(runner, "sweep", "--json")
     assert code == 0, out
-    assert set(json.loads(out)) == {"reclaimed", "requeued", "expired", "alerts", "duration_ms"}
+    assert set(json.loads(out)) == {
+        "reclaimed",
+        "requeued",
+        "resumed",
+        "expired",
+        "alerts",
+        "duration_ms",
+    }
     code, out = invoke(runner, "stats")
     assert "Last sweep:" in out and "never" not in out
 

@@ -142,25 +142,111 @@ def test_a_heartbeat_that_comes_first_keeps_the_run(stores: Stores, fake_redis: 
     assert stores.runs.get(thread_id, run_id)["status"] == RunStatus.RUNNING
 
 
-def test_our_pending_run_without_a_job_is_ended_only_past_the_minimum_age(
+def queued_jobs(redis: FakeRedis) -> list[str]:
+    return Queue(RUNS_QUEUE, connection=redis).get_job_ids()
+
+
+def admit(stores: Stores, thread_id: str, take: bool = True) -> str:
+    """A run created here (pending), in its thread's line when ``take``."""
+    run_id = new_id()
+    stores.runs.admit(event(thread_id, run_id, "run.pending"), reject_if_busy=False)
+    if take:
+        stores.runs.take_turn(thread_id, run_id)
+    return run_id
+
+
+def test_our_pending_run_without_a_job_is_resumed_only_past_the_minimum_age(
     stores: Stores, fake_redis: FakeRedis
 ) -> None:
-    thread_id, run_id = new_id(), new_id()
-    stores.runs.admit(event(thread_id, run_id, "run.pending"), reject_if_busy=False)
-    assert lost_runs(stores).reclaim(min_pending_age=60).failed == 0  # may be queued yet
+    """An API process killed between recording the run and queueing its job."""
+    thread_id = new_id()
+    run_id = admit(stores, thread_id, take=False)
+    assert lost_runs(stores).reclaim(min_pending_age=60).resumed == 0  # may be queued yet
+    assert queued_jobs(fake_redis) == []
+    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 1
+    assert queued_jobs(fake_redis) == [run_id]
+    assert stores.runs.turn_of(thread_id)[0] == run_id
     assert stores.runs.get(thread_id, run_id)["status"] == RunStatus.PENDING
-    assert lost_runs(stores).reclaim(min_pending_age=0).failed == 1
-    assert stores.runs.get(thread_id, run_id)["status"] == RunStatus.ERROR
+    assert counter(fake_redis, "reclaimed|resumed") == 1
 
 
 def test_our_pending_run_with_a_queued_job_is_left_alone(stores: Stores) -> None:
-    thread_id, run_id = new_id(), new_id()
-    stores.runs.admit(event(thread_id, run_id, "run.pending"), reject_if_busy=False)
+    thread_id = new_id()
+    run_id = admit(stores, thread_id)
     Queue(RUNS_QUEUE, connection=stores.redis).enqueue(
         "workers.runs.execute_run", run_id, job_id=run_id
     )
-    assert lost_runs(stores).reclaim(min_pending_age=0).failed == 0
+    done = lost_runs(stores).reclaim(min_pending_age=0)
+    assert (done.failed, done.resumed) == (0, 0)
     assert stores.runs.get(thread_id, run_id)["status"] == RunStatus.PENDING
+
+
+def test_a_run_waiting_behind_one_in_flight_is_left_alone(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    thread_id = new_id()
+    first, second = admit(stores, thread_id), admit(stores, thread_id)
+    stores.runs.start(thread_id, first)
+    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 0
+    assert queued_jobs(fake_redis) == []
+    assert stores.runs.turn_of(thread_id)[0] == first
+    assert stores.runs.is_waiting(thread_id, second)
+
+
+def test_a_hand_off_cut_short_is_resumed(stores: Stores, fake_redis: FakeRedis) -> None:
+    """A worker killed between its run's end and queueing the next run's job (or RQ
+    conceding a ready job): the next run is queued by the sweep, not left pending."""
+    thread_id = new_id()
+    first, second, third = (admit(stores, thread_id) for _ in range(3))
+    stores.runs.start(thread_id, first)
+    stores.runs.apply([event(thread_id, first, "run.succeeded")])  # no hand-off
+    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 1
+    assert queued_jobs(fake_redis) == [second]
+    assert stores.runs.turn_of(thread_id)[0] == second
+    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 0  # second's job queued
+    assert queued_jobs(fake_redis) == [second]
+
+
+def test_a_run_whose_job_is_deferred_by_rq_is_resumed(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    """A run queued by an earlier version, behind its predecessor's job with RQ's
+    dependencies, whose hand-off RQ conceded (its job stays deferred)."""
+    thread_id = new_id()
+    run_id = admit(stores, thread_id, take=False)
+    queue = Queue(RUNS_QUEUE, connection=fake_redis)
+    done_job = queue.enqueue("workers.runs.execute_run", "x", job_id=new_id())
+    queue.enqueue("workers.runs.execute_run", run_id, job_id=run_id, depends_on=done_job)
+    queue.remove(done_job.id)
+    assert queue.fetch_job(run_id).get_status() == "deferred"
+    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 1
+    assert queued_jobs(fake_redis) == [run_id]
+
+
+def test_our_pending_run_whose_job_failed_is_ended_and_passes_its_turn(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    thread_id = new_id()
+    first, second = admit(stores, thread_id), admit(stores, thread_id)
+    job = Queue(RUNS_QUEUE, connection=fake_redis).enqueue(
+        "workers.runs.execute_run", first, job_id=first
+    )
+    job.set_status("failed")
+    Queue(RUNS_QUEUE, connection=fake_redis).remove(first)
+    assert lost_runs(stores).reclaim(min_pending_age=0).failed == 1
+    assert stores.runs.get(thread_id, first)["status"] == RunStatus.ERROR
+    assert queued_jobs(fake_redis) == [second]
+    assert stores.runs.turn_of(thread_id)[0] == second
+
+
+def test_a_lost_run_passes_its_turn_on(stores: Stores, fake_redis: FakeRedis) -> None:
+    thread_id = new_id()
+    first, second = admit(stores, thread_id), admit(stores, thread_id)
+    stores.runs.start(thread_id, first)
+    expire_lease(fake_redis, first)
+    assert lost_runs(stores).reclaim(min_pending_age=30).failed == 1
+    assert queued_jobs(fake_redis) == [second]
+    assert stores.runs.turn_of(thread_id)[0] == second
 
 
 def test_requeue_script_puts_a_lost_run_back_to_pending(
@@ -249,3 +335,30 @@ def test_history_entries_are_compact(stores: Stores, fake_redis: FakeRedis) -> N
     stores.runs.apply([event(thread_id, run_id, "run.started", at=at(1))])
     raw = fake_redis.lindex(KEYS.thread_transitions(thread_id), 0)
     assert raw == f"{us(at(1))}||busy|{run_id}".encode()
+
+
+def test_a_run_whose_job_started_but_never_started_it_is_resumed(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    """The job's worker died (or lost Redis) between taking the job and starting the run."""
+    thread_id = new_id()
+    run_id = admit(stores, thread_id)
+    job = Queue(RUNS_QUEUE, connection=fake_redis).enqueue(
+        "workers.runs.execute_run", run_id, job_id=run_id
+    )
+    Queue(RUNS_QUEUE, connection=fake_redis).remove(run_id)
+    job.set_status("started")
+    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 1
+    assert queued_jobs(fake_redis) == [run_id]
+
+
+def test_a_turn_taken_recently_is_left_to_its_taker(stores: Stores, fake_redis: FakeRedis) -> None:
+    """A run that waited long, whose turn just came: its job is being queued."""
+    thread_id = new_id()
+    run_id = admit(stores, thread_id)
+    fake_redis.zadd(KEYS.runs_in("pending"), {run_id: 1})  # pending for ages
+    assert lost_runs(stores).reclaim(min_pending_age=60).resumed == 0
+    assert queued_jobs(fake_redis) == []
+    fake_redis.hset(KEYS.thread(thread_id), "turn_at", 1)  # its turn came long ago
+    assert lost_runs(stores).reclaim(min_pending_age=60).resumed == 1
+    assert queued_jobs(fake_redis) == [run_id]

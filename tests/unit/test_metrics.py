@@ -167,6 +167,7 @@ def test_counters_come_from_the_metrics_hash(fake_redis: fakeredis.FakeRedis) ->
     assert series(found, "threadwatch_sweeper_reclaimed_runs_total") == {
         (("action", "failed"),): 3,
         (("action", "requeued"),): 0,
+        (("action", "resumed"),): 0,
     }
     assert series(found, "threadwatch_threads_expired_total") == {
         (("strategy", "delete"),): 4,

@@ -43,3 +43,41 @@ def test_a_deleted_run_is_not_brought_back(runner: Runner, stores: Stores) -> No
     assert runner.execute(R1, T1) is None
     assert runner.execute(R1) is None
     assert not stores.redis.exists(KEYS.run(R1))
+
+
+R2 = "00000000-0000-4000-8000-0000000000e2"
+R3 = "00000000-0000-4000-8000-0000000000e3"
+ECHO = {"graph_id": "echo", "input": {"x": 1}}
+
+
+def admit(stores: Stores, run_id: str) -> None:
+    stores.runs.admit(event(T1, run_id, "run.pending", kwargs=ECHO), reject_if_busy=False)
+    stores.runs.take_turn(T1, run_id)
+
+
+def test_a_run_that_ends_queues_the_next_run_of_its_thread(runner: Runner, stores: Stores) -> None:
+    for run_id in (R1, R2):
+        admit(stores, run_id)
+    assert runner.execute(R1, T1) == "run.succeeded"
+    assert runner.jobs.queue.get_job_ids() == [R2]
+    assert stores.runs.turn_of(T1)[0] == R2
+
+
+def test_a_job_whose_run_was_cancelled_while_queued_passes_the_turn(
+    runner: Runner, stores: Stores
+) -> None:
+    for run_id in (R1, R2):
+        admit(stores, run_id)
+    stores.runs.apply([event(T1, R1, "run.cancelled")])  # the API's pass did not happen
+    assert runner.execute(R1, T1) is None
+    assert runner.jobs.queue.get_job_ids() == [R2]
+
+
+def test_a_job_of_a_run_executing_elsewhere_keeps_the_turn(runner: Runner, stores: Stores) -> None:
+    """A job queued twice: the second finds the run started and leaves the turn alone."""
+    for run_id in (R1, R2):
+        admit(stores, run_id)
+    stores.runs.start(T1, R1)
+    assert runner.execute(R1, T1) is None
+    assert runner.jobs.queue.get_job_ids() == []
+    assert stores.runs.turn_of(T1)[0] == R1

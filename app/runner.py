@@ -30,6 +30,7 @@ from rq import Queue
 from app.graphs import GraphRegistry, LoadedGraph, open_graph
 from app.models import RunEvent
 from app.run_jobs import RunJobs
+from app.store.availability import wait_out
 from app.store.checkpoints.write_batch import WriteBatch
 from app.store.codec import materialize
 from app.store.keys import Keys
@@ -58,6 +59,8 @@ CANCEL_GRACE = 5.0
 GROUP_COMMIT = 0.01
 # Seconds a finished run's output stays readable by /wait and /join.
 OUTPUT_TTL = 3600
+# Seconds (at least) a run's end waits out a Redis outage.
+REPORT_PATIENCE = 60.0
 
 
 @dataclass
@@ -106,6 +109,11 @@ class Runner:
         # Runs executing in this process (run id -> thread id), whose leases it renews.
         self.executing: dict[str, str] = {}
         self._executing_lock = threading.Lock()
+
+    @property
+    def report_patience(self) -> float:
+        """Seconds a run's end waits out a Redis outage before it is left to the sweeper."""
+        return max(REPORT_PATIENCE, 2 * self.lease_seconds)
 
     def renew_leases(self) -> int:
         """One `run.heartbeat` per run executing here, in one call; how many were sent."""
@@ -197,11 +205,20 @@ class Runner:
                 output = orjson.dumps(output_of(outcome))
                 final.set(self.keys.run_output(run_id), output, ex=OUTPUT_TTL)
                 closing = stream.closing(_stream_error(outcome))
-                _, turn = self.runs.end_run(
-                    [*final, *closing], _terminal_event(thread_id, run_id, outcome)
+                event = _terminal_event(thread_id, run_id, outcome)
+                # A Redis outage or a full Redis is waited out (the lease is renewed
+                # meanwhile), so that the run's end is kept; past that, the sweeper ends it.
+                _, turn = wait_out(
+                    lambda: self.runs.end_run([*final, *closing], event),
+                    self.report_patience,
+                    f"run {run_id}: its end",
                 )
                 if turn is not None:  # the thread's next run: it starts now
-                    self.jobs.enqueue(turn)
+                    wait_out(
+                        lambda: self.jobs.enqueue(turn),
+                        self.report_patience,
+                        f"run {run_id}: the next run's job",
+                    )
         self._finish(thread_id, run_id, kwargs, outcome)
         return outcome.type
 

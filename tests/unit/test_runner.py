@@ -81,3 +81,27 @@ def test_a_job_of_a_run_executing_elsewhere_keeps_the_turn(runner: Runner, store
     assert runner.execute(R1, T1) is None
     assert runner.jobs.queue.get_job_ids() == []
     assert stores.runs.turn_of(T1)[0] == R1
+
+
+def test_a_run_end_waits_out_a_redis_outage(
+    runner: Runner, stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis away (or full) as the run ends: its end is written once Redis is back."""
+    from redis.exceptions import ConnectionError, OutOfMemoryError
+
+    failures = [ConnectionError("gone"), OutOfMemoryError("OOM command not allowed")]
+    end_run = runner.runs.end_run
+
+    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if failures:
+            raise failures.pop(0)
+        return end_run(*args, **kwargs)
+
+    monkeypatch.setattr(runner.runs, "end_run", flaky)
+    monkeypatch.setattr("app.store.availability.FIRST_WAIT", 0.001)
+    for run_id in (R1, R2):
+        admit(stores, run_id)
+    assert runner.execute(R1, T1) == "run.succeeded"
+    assert failures == []
+    assert stores.runs.get(T1, R1)["status"] == "success"
+    assert runner.jobs.queue.get_job_ids() == [R2]

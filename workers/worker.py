@@ -18,10 +18,19 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import TypeVar
 
 from redis import Redis
 from redis.client import Pipeline
+from redis.exceptions import (
+    ConnectionError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    TimeoutError,
+)
 from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
@@ -47,6 +56,13 @@ IDLE_POLL = 2
 # each). They keep the worker's keys alive for 60 s or more (worker_ttl: 420 s), so one a
 # second keeps them with a wide margin; those RQ queues in a pipeline are all kept.
 HEARTBEAT_EVERY = 1.0
+# Seconds between tries to reach Redis again while it is away or full: doubling from the
+# first to the most.
+PAUSE_FIRST = 0.5
+PAUSE_MOST = 5.0
+# What Redis answers while it is away (or loading, or a replica after a failover) or full.
+REDIS_AWAY = (ConnectionError, TimeoutError, OutOfMemoryError, ReadOnlyError)
+T = TypeVar("T")
 
 
 class ThreadWorker(SimpleWorker):
@@ -142,6 +158,14 @@ class ThreadWorker(SimpleWorker):
         self._stop_requested = True
 
 
+def _pauses() -> Iterator[float]:
+    """Seconds to wait before each try to reach Redis: PAUSE_FIRST, doubling to PAUSE_MOST."""
+    pause = PAUSE_FIRST
+    while True:
+        yield pause
+        pause = min(pause * 2, PAUSE_MOST)
+
+
 def run_worker(settings: Settings, concurrency: int | None = None) -> None:
     """Serve the runs queue with ``concurrency`` threads until SIGTERM/SIGINT (warm stop:
     runs in progress finish; a second signal exits at once)."""
@@ -160,24 +184,35 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
     runs, webhooks = Queue(RUNS_QUEUE, connection=connection), webhook_queue(connection)
     maintenance = Queue(MAINTENANCE_QUEUE, connection=connection)
     prefix = f"threadwatch.{socket.gethostname()}.{os.getpid()}"
-    workers = [
-        ThreadWorker([runs, webhooks], connection=connection, name=f"{prefix}.{i}")
-        for i in range(count)
-    ]
-    workers.append(ThreadWorker([maintenance], connection=connection, name=f"{prefix}.sweeps"))
-    workers.append(ThreadWorker([webhooks], connection=connection, name=f"{prefix}.webhooks"))
-    threads = [threading.Thread(target=w.work, name=w.name, daemon=True) for w in workers]
-    # RQ's scheduler (delayed runs, webhook retries, sweeps) is a forked process: fork it now,
-    # before any worker thread exists, so that no lock a thread holds is copied into it locked.
     scheduler = RQScheduler([runs, webhooks, maintenance], connection=connection)
     keeper = SchedulerKeeper(scheduler)
-    keeper.start()
-    # Runs orphaned before this start (a crash, a restart) are taken back now.
-    run_sweep(connection, settings)
     interval = settings.sweep_interval_seconds
-    scheduled = schedule_sweep(connection, interval)
+    workers: list[ThreadWorker] = []  # made once Redis answers (RQ asks it their address)
     stop = threading.Event()
     _install_stop_handlers(workers, scheduler, stop)
+
+    def start_up() -> int:
+        if not workers:
+            made = [
+                ThreadWorker([runs, webhooks], connection=connection, name=f"{prefix}.{i}")
+                for i in range(count)
+            ]
+            made.append(ThreadWorker([maintenance], connection=connection, name=f"{prefix}.sweeps"))
+            made.append(ThreadWorker([webhooks], connection=connection, name=f"{prefix}.webhooks"))
+            workers.extend(made)
+        # RQ's scheduler (delayed runs, webhook retries, sweeps) is a forked process: fork it
+        # now, before any worker thread exists, so that no lock a thread holds is copied
+        # into it locked.
+        keeper.start()
+        # Runs orphaned before this start (a crash, a restart) are taken back now.
+        run_sweep(connection, settings)
+        return schedule_sweep(connection, interval)
+
+    scheduled = _patiently(start_up, stop)
+    if scheduled is None or stop.is_set():  # stopped before Redis answered
+        _stop_scheduler(scheduler)
+        return
+    threads = [threading.Thread(target=w.work, name=w.name, daemon=True) for w in workers]
     for thread in threads:
         thread.start()
     renewal = threading.Thread(
@@ -190,16 +225,51 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
     names = [q.name for q in (runs, webhooks, maintenance)]
     log.info("worker %s: %d runs at once, queues %s", prefix, count, names)
     last_check = time.monotonic()
+    failing = False  # the last check failed (logged once, not at every check)
     for thread in threads:
         while thread.is_alive():
             thread.join(timeout=0.5)
             if time.monotonic() - last_check > SCHEDULER_CHECK and not stop.is_set():
-                # Take the scheduler over when the process holding its lock is gone, and
-                # keep the sweeps going if their chain broke (one job id per slot).
-                keeper.take_over(connection)
-                if next_slot(interval) != scheduled:  # once a slot, not every check
-                    scheduled = schedule_sweep(connection, interval)
+                try:
+                    scheduled = _check(keeper, connection, interval, scheduled)
+                except RedisError as exc:  # Redis away or full: the next check tries again
+                    if not failing:
+                        log.warning("worker %s: checks fail (%s); they go on", prefix, exc)
+                    failing = True
+                else:
+                    if failing:
+                        log.info("worker %s: checks succeed again", prefix)
+                    failing = False
                 last_check = time.monotonic()
+
+
+def _check(keeper: SchedulerKeeper, connection: Redis, interval: float, scheduled: int) -> int:
+    """Take the scheduler over when the process holding its lock is gone, and keep the
+    sweeps going if their chain broke (one job id per slot); the slot scheduled last."""
+    keeper.take_over(connection)
+    if next_slot(interval) != scheduled:  # once a slot, not every check
+        scheduled = schedule_sweep(connection, interval)
+    return scheduled
+
+
+def _patiently(step: Callable[[], T], stop: threading.Event) -> T | None:
+    """``step()``, tried again while Redis is away or full (said once), with a capped
+    backoff: a worker started before its Redis waits for it. None if stopped first."""
+    pauses = _pauses()
+    waiting = False
+    while not stop.is_set():
+        try:
+            return step()
+        except REDIS_AWAY as exc:
+            if not waiting:
+                log.warning("waiting for Redis (%s); the worker starts once it answers", exc)
+            waiting = True
+        # Slept in slices rather than in stop.wait(): the signal handler that sets the
+        # event runs on this thread, and would deadlock if it came while wait() holds it.
+        until = time.monotonic() + next(pauses)
+        while not stop.is_set() and time.monotonic() < until:
+            time.sleep(0.1)
+    return None
 
 
 def _renew_leases(run_process: Runner, every: float) -> None:

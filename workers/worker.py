@@ -6,6 +6,10 @@ time. Every state change is in Redis. The process renews the lease of each run i
 (a `run.heartbeat` every third of `lease_seconds`); if it dies, the sweeper ends (or
 re-queues) its runs once their leases run out. Sweeps and webhooks have a thread each, so
 that long runs on every run thread never hold them up.
+
+Redis away or full (writes answering OOM) pauses the process, never ends it: it waits for
+Redis at start, its checks go on, and each worker thread enters RQ's loop again once Redis
+answers (RQ leaves that loop on a Redis timeout or an error it does not expect).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from redis import Redis
 from redis.client import Pipeline
@@ -67,15 +71,72 @@ T = TypeVar("T")
 
 class ThreadWorker(SimpleWorker):
     """A SimpleWorker that can live in a thread: signals are the process's business, and
-    job timeouts use a timer instead of SIGALRM (which only the main thread receives)."""
+    job timeouts use a timer instead of SIGALRM (which only the main thread receives).
+    Its thread runs serve(), which outlives Redis outages."""
 
     death_penalty_class = TimerDeathPenalty
     # RQ logs three lines a job; the one saying how long its result is kept says the same
     # thing every time (result_ttl is fixed per run), and at hundreds of runs a second each
     # line costs.
     log_result_lifespan = False
+    # RQ's own retries while it waits for a job and Redis is away double from 1 s up to
+    # this (RQ's default: 60 s), so that an idle thread serves again soon after Redis does.
+    max_connection_wait_time = PAUSE_MOST
     _suspension_checked = -math.inf
     _state_unsaved = False  # an idle state not written yet (see set_state)
+    _started = False  # RQ's loop started (bootstrap done) since serve() last entered it
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stopping = threading.Event()  # a stop request, which ends a pause at once
+
+    def serve(self) -> None:
+        """RQ's work loop, entered again until a stop is requested.
+
+        RQ leaves its loop on a Redis timeout and on any error it does not expect (Redis
+        away, or full: writes answer OOM), and its teardown or a new start fail while Redis
+        is away; a worker pauses through those instead of losing the thread. Each time the
+        loop ends, the thread logs one line, waits until Redis answers (a capped backoff)
+        and enters it again; a new start that fails only waits longer."""
+        pauses: Iterator[float] | None = None
+        while not self._stop_requested:
+            self._started = False
+            try:
+                self.work()
+                ended = "RQ's loop ended"
+            except Exception as exc:  # RQ's start or teardown, with Redis away or full
+                ended = f"{type(exc).__name__}: {exc}"
+            self.unsubscribe()  # a start cut short leaves its listener thread running
+            self.executions.clear()  # one cut short is the sweeper's now (its lease ends)
+            if self._stop_requested:
+                return
+            if pauses is None or self._started:
+                log.warning("worker %s paused (%s); resumes once Redis answers", self.name, ended)
+                pauses = _pauses()
+            self._wait_for_redis(pauses)
+
+    def _wait_for_redis(self, pauses: Iterator[float]) -> None:
+        """Until Redis answers a PING (or a stop is requested), one try after each pause."""
+        while not self._stopping.wait(next(pauses)):
+            try:
+                self.connection.ping()
+                return
+            except RedisError:
+                pass
+
+    def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+        """RQ's start (its birth, its command channel), marked done: serve() tells a start
+        that failed (the same outage) from a loop that ended (a new one)."""
+        super().bootstrap(*args, **kwargs)
+        self._started = True
+
+    def register_birth(self) -> None:
+        """RQ's birth, which refuses a name whose key shows no death. A key of this name is
+        this thread's own (the name holds the host and the pid): left without its death when
+        Redis was away as RQ's loop ended, or by a dead process of the same pid (a restarted
+        container), so it is replaced."""
+        self.connection.delete(self.key)
+        super().register_birth()
 
     def _install_signal_handlers(self) -> None:
         pass
@@ -144,18 +205,24 @@ class ThreadWorker(SimpleWorker):
         RQ sends UNSUBSCRIBE, then stops the listener thread, which redis-py (8.2 on) waits
         for. When the listener reads the reply first, it goes back to wait for a subscription
         for RQ's poll interval (60 s) before it sees the stop, and the worker's exit waits as
-        long. Lowered first, the flag is seen as soon as the reply wakes the listener."""
+        long. Lowered first, the flag is seen as soon as the reply wakes the listener.
+
+        Once only (serve() calls it again after RQ's teardown), and with Redis away too:
+        closing the connection leaves the channel as well."""
         listener = self.pubsub_thread
         if listener is None:
             return
+        self.pubsub_thread = None
         listener.stop(timeout=0)
-        self.pubsub.unsubscribe()
+        with contextlib.suppress(RedisError):
+            self.pubsub.unsubscribe()
         listener.join(timeout=1)
         self.pubsub.close()
 
     def stop_after_current_job(self) -> None:
         """Warm stop: finish the job in hand, then leave the loop."""
         self._stop_requested = True
+        self._stopping.set()
 
 
 def _pauses() -> Iterator[float]:
@@ -212,7 +279,7 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
     if scheduled is None or stop.is_set():  # stopped before Redis answered
         _stop_scheduler(scheduler)
         return
-    threads = [threading.Thread(target=w.work, name=w.name, daemon=True) for w in workers]
+    threads = [threading.Thread(target=w.serve, name=w.name, daemon=True) for w in workers]
     for thread in threads:
         thread.start()
     renewal = threading.Thread(

@@ -155,7 +155,16 @@ class ThreadWorker(SimpleWorker):
             if self._state_unsaved:
                 super().set_state(self._state, pipe)
                 self._state_unsaved = False
-            pipe.execute()
+            renewed = pipe.execute()
+        if renewed[0]:  # a new last_heartbeat field: the key was gone, expired or lost
+            self._register_again()
+
+    def _register_again(self) -> None:
+        """Registered with RQ again, as the worker is: its key expired during a long Redis
+        outage, or Redis lost its data, while this thread waited in RQ's loop."""
+        log.warning("worker %s: its RQ registration was gone; registered again", self.name)
+        self.register_birth()
+        super().set_state(self._state)
 
     def check_for_suspension(self, burst: bool) -> None:
         """RQ's check for `rq suspend` (a round trip before every job), at most once a

@@ -7,7 +7,8 @@ holding it is killed, delayed runs, webhook retries and sweeps would wait for th
 releases its locks (token-checked, so only that holder's) and takes them.
 
 RQ's scheduler runs in a forked process that only serves the locks it was forked with; when
-this process takes more, its scheduler process is replaced by one that serves them all.
+this process takes more, its scheduler process is replaced by one that serves them all. A
+scheduler process that died (Redis away or full) is started again once Redis takes writes.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class SchedulerKeeper:
         alive = process is not None and process.is_alive()
         if not held or (alive and held <= self.served):
             return
+        # A scheduler process first writes its hash, and dies if it cannot (Redis full: the
+        # lock refreshes above are allowed, writes are not). Written here first, a full Redis
+        # raises now, and the next check tries again, instead of a fork dying every check.
+        scheduler.register_birth()
         if alive:  # serving fewer queues than it should: replace it (its locks stay ours)
             os.kill(process.pid, signal.SIGKILL)
             process.join()

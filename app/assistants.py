@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from app.errors import InvalidInputError
-from app.graphs import GraphRegistry, LoadedGraph, open_graph
-from app.store.codec import us_to_iso
-from app.store.metadata_index import contains
+from threadwatch.errors import InvalidInputError
+from threadwatch.graphs import GraphRegistry, LoadedGraph, open_graph
+from threadwatch.store.codec import us_to_iso
+from threadwatch.store.metadata_index import contains
 
 log = logging.getLogger(__name__)
 

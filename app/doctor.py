@@ -41,12 +41,12 @@ from typing import Any, Protocol
 import orjson
 from redis import Redis
 
-from app.domain import ThreadStatus
-from app.store.codec import MEMBER_LENGTH, thread_id_of, thread_member
-from app.store.keys import SORT_FIELDS, Keys
-from app.store.leaf_sets import leaf_names
-from app.store.metadata_index import metadata_leaves
-from app.store.scripts import lua_source
+from threadwatch.domain import ThreadStatus
+from threadwatch.store.codec import MEMBER_LENGTH, thread_id_of, thread_member
+from threadwatch.store.keys import SORT_FIELDS, Keys
+from threadwatch.store.leaf_sets import leaf_names
+from threadwatch.store.metadata_index import metadata_leaves
+from threadwatch.store.scripts import lua_source
 
 DEFAULT_BATCH = 1000
 MAX_EXAMPLES = 5

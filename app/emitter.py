@@ -1,7 +1,7 @@
 """Report run events from Python straight to Redis, through the same Lua transition
 script as ``POST /runs/events`` (no HTTP hop; batches are pipelined).
 
-    from app.emitter import Emitter
+    from threadwatch import Emitter
 
     with Emitter.from_url("redis://localhost:6379/0") as emitter:
         emitter.emit(thread_id, run_id, "run.started")
@@ -20,9 +20,9 @@ from typing import Any
 from pydantic import TypeAdapter
 from redis import Redis
 
-from app.models import RunEvent
-from app.store.keys import Keys
-from app.store.runs import Applied, RunStore
+from threadwatch.models import RunEvent
+from threadwatch.store.keys import Keys
+from threadwatch.store.runs import Applied, RunStore
 
 # Events per pipelined round trip, the same bound as the HTTP batch endpoint.
 BATCH_SIZE = 1000

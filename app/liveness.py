@@ -27,11 +27,11 @@ from rq.job import Job, JobStatus
 from rq.job_lifecycle import record_job_failure
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
-from app.domain import EventType
-from app.models import RunEvent
-from app.run_jobs import RunJobs
-from app.store.codec import redis_now_us, seconds_to_us, us_to_iso
-from app.store.runs import RunStore, Turn
+from threadwatch.domain import EventType
+from threadwatch.models import RunEvent
+from threadwatch.run_jobs import RunJobs
+from threadwatch.store.codec import redis_now_us, seconds_to_us, us_to_iso
+from threadwatch.store.runs import RunStore, Turn
 
 log = logging.getLogger(__name__)
 

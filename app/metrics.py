@@ -41,8 +41,8 @@ from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue
 
-from app.domain import ThreadStatus
-from app.store.keys import Keys
+from threadwatch.domain import ThreadStatus
+from threadwatch.store.keys import Keys
 
 log = logging.getLogger(__name__)
 

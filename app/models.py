@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from app.domain import RESERVED_METADATA_KEYS, EventType, ThreadStatus
+from threadwatch.domain import RESERVED_METADATA_KEYS, EventType, ThreadStatus
 
 # A UUID already in its canonical form, the form nearly every client sends: kept as is.
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

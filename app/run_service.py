@@ -18,17 +18,17 @@ import uuid_utils
 from redis import Redis
 from rq import Queue
 
-from app.domain import EventType, RunStatus, system_assistant_id
-from app.errors import NotFoundError, ThreadNotFound
-from app.graphs import GraphRegistry
-from app.models import RunCreate, RunEvent
-from app.run_jobs import RunJobs
-from app.store.codec import decode_hash, run_from_hash
-from app.store.keys import Keys
-from app.store.runs import RunStore, Turn
-from app.store.threads import ThreadStore
-from app.webhooks import check_webhook_url
-from workers import RUNS_QUEUE
+from threadwatch.domain import EventType, RunStatus, system_assistant_id
+from threadwatch.errors import NotFoundError, ThreadNotFound
+from threadwatch.graphs import GraphRegistry
+from threadwatch.models import RunCreate, RunEvent
+from threadwatch.run_jobs import RunJobs
+from threadwatch.store.codec import decode_hash, run_from_hash
+from threadwatch.store.keys import Keys
+from threadwatch.store.runs import RunStore, Turn
+from threadwatch.store.threads import ThreadStore
+from threadwatch.webhooks import check_webhook_url
+from threadwatch_workers import RUNS_QUEUE
 
 IN_FLIGHT = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 NO_MATCHING_RUN = (

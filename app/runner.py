@@ -27,19 +27,19 @@ from pydantic import BaseModel
 from redis import Redis
 from rq import Queue
 
-from app.graphs import GraphRegistry, LoadedGraph, open_graph
-from app.models import RunEvent
-from app.run_jobs import RunJobs
-from app.store.availability import wait_out
-from app.store.checkpoints.write_batch import WriteBatch
-from app.store.codec import materialize
-from app.store.keys import Keys
-from app.store.run_streams import RunStreamWriter, stream_modes, watch_live
-from app.store.runs import DEFAULT_LEASE_SECONDS, RunStore, StartedRun
-from app.store.threads import DEFAULT_HISTORY_LIMIT, ThreadStore, default_checkpoints
-from app.webhooks import run_webhook_payload
-from workers import RUNS_QUEUE
-from workers.webhooks import enqueue_webhook, webhook_queue
+from threadwatch.graphs import GraphRegistry, LoadedGraph, open_graph
+from threadwatch.models import RunEvent
+from threadwatch.run_jobs import RunJobs
+from threadwatch.store.availability import wait_out
+from threadwatch.store.checkpoints.write_batch import WriteBatch
+from threadwatch.store.codec import materialize
+from threadwatch.store.keys import Keys
+from threadwatch.store.run_streams import RunStreamWriter, stream_modes, watch_live
+from threadwatch.store.runs import DEFAULT_LEASE_SECONDS, RunStore, StartedRun
+from threadwatch.store.threads import DEFAULT_HISTORY_LIMIT, ThreadStore, default_checkpoints
+from threadwatch.webhooks import run_webhook_payload
+from threadwatch_workers import RUNS_QUEUE
+from threadwatch_workers.webhooks import enqueue_webhook, webhook_queue
 
 log = logging.getLogger(__name__)
 CANCEL_POLL = 0.1

@@ -27,10 +27,10 @@ from typing import Any
 
 import orjson
 
-from app.errors import ThreadBusy, ThreadwatchError
-from app.graphs import AccessContext, GraphRegistry, LoadedGraph, open_graph
-from app.store.codec import materialize
-from app.store.threads import ThreadStore
+from threadwatch.errors import ThreadBusy, ThreadwatchError
+from threadwatch.graphs import AccessContext, GraphRegistry, LoadedGraph, open_graph
+from threadwatch.store.codec import materialize
+from threadwatch.store.threads import ThreadStore
 
 JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 

@@ -21,8 +21,8 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from standardwebhooks import Webhook
 
-from app.errors import WebhookUrlRejected
-from app.store.codec import datetime_to_us, now_us, to_json, us_to_iso
+from threadwatch.errors import WebhookUrlRejected
+from threadwatch.store.codec import datetime_to_us, now_us, to_json, us_to_iso
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

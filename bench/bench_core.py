@@ -32,16 +32,16 @@ import httpx  # noqa: E402
 import orjson  # noqa: E402
 from redis import Redis  # noqa: E402
 
-from app.domain import ThreadStatus  # noqa: E402
-from app.store.codec import materialize  # noqa: E402
-from app.store.keys import Keys  # noqa: E402
-from app.store.leaf_sets import leaf_ids  # noqa: E402
-from app.store.metadata_index import metadata_leaves  # noqa: E402
-from app.store.search import ThreadQuery, ThreadSearch  # noqa: E402
-from app.store.threads import ThreadStore  # noqa: E402
 from bench import servers  # noqa: E402
 from bench import workload as wl  # noqa: E402
 from bench.cpu import CpuWatch  # noqa: E402
+from threadwatch.domain import ThreadStatus  # noqa: E402
+from threadwatch.store.codec import materialize  # noqa: E402
+from threadwatch.store.keys import Keys  # noqa: E402
+from threadwatch.store.leaf_sets import leaf_ids  # noqa: E402
+from threadwatch.store.metadata_index import metadata_leaves  # noqa: E402
+from threadwatch.store.search import ThreadQuery, ThreadSearch  # noqa: E402
+from threadwatch.store.threads import ThreadStore  # noqa: E402
 
 MS = 1000.0
 KEY_VALUES: dict[str, tuple[int, Callable[[int], str]]] = {

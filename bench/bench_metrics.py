@@ -27,11 +27,11 @@ import httpx  # noqa: E402
 from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
 from redis import Redis  # noqa: E402
 
-from app.api.routes.metrics import QUEUES  # noqa: E402
-from app.metrics import HISTOGRAMS, OUTCOMES, STATUSES, MetricsCollector, field  # noqa: E402
-from app.store.keys import Keys  # noqa: E402
 from bench import servers  # noqa: E402
 from bench.bench_core import load_note, note, table, time_calls  # noqa: E402
+from threadwatch.api.routes.metrics import QUEUES  # noqa: E402
+from threadwatch.metrics import HISTOGRAMS, OUTCOMES, STATUSES, MetricsCollector, field  # noqa: E402
+from threadwatch.store.keys import Keys  # noqa: E402
 
 PREFIX = "tw:"
 RULES = tuple(f"rule-{i}" for i in range(5))

@@ -36,10 +36,10 @@ if __package__ in (None, ""):  # run as a script: make `app` and `bench` importa
 import httpx  # noqa: E402
 from redis import Redis  # noqa: E402
 
-from app.processes import child_popen_kwargs, stop_process  # noqa: E402
 from bench import servers  # noqa: E402
 from bench.bench_core import Latency, Target, load_note, note, table  # noqa: E402
 from bench.cpu import CpuWatch, tree_cpu  # noqa: E402
+from threadwatch.processes import child_popen_kwargs, stop_process  # noqa: E402
 
 GRAPHS = Path(__file__).resolve().parent / "graphs"
 GRAPHS_CONFIG = GRAPHS / "langgraph.json"
@@ -277,7 +277,7 @@ class Stack:
 
     def start_workers(self, count: int, concurrency: int | None = None) -> list[servers.Server]:
         """`threadwatch worker` processes, once every thread of each listens on the queue."""
-        argv = [sys.executable, "-m", "app.cli", "worker"]
+        argv = [sys.executable, "-m", "threadwatch.cli", "worker"]
         if concurrency:
             argv += ["--concurrency", str(concurrency)]
         env = servers.app_env(self.server.url, PREFIX, self.env)

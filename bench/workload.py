@@ -19,11 +19,11 @@ import httpx
 import orjson
 from redis import Redis
 
-from app.domain import ThreadStatus
-from app.emitter import Emitter
-from app.store.keys import Keys
-from app.store.scripts import Scripts
-from app.store.threads import ThreadStore
+from threadwatch.domain import ThreadStatus
+from threadwatch.emitter import Emitter
+from threadwatch.store.keys import Keys
+from threadwatch.store.scripts import Scripts
+from threadwatch.store.threads import ThreadStore
 
 M64 = (1 << 64) - 1
 PIPELINE_DEPTH = 1000

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from app.embedded_redis import start_embedded_redis
 from tests.support import no_server, with_default_db
+from threadwatch.embedded_redis import start_embedded_redis
 
 TEST_DB = 15
 

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import pytest
 
-from app.graphs import GraphRegistry, load_graphs
+from threadwatch.graphs import GraphRegistry, load_graphs
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -6,10 +6,10 @@ import threading
 
 from redis import Redis
 
-from app.graphs import load_registry
-from app.runner import Runner
-from app.settings import get_settings
-from app.store.keys import Keys
+from threadwatch.graphs import load_registry
+from threadwatch.runner import Runner
+from threadwatch.settings import get_settings
+from threadwatch.store.keys import Keys
 
 _runner: Runner | None = None
 # Redis connections a run (or a worker thread) may hold at once: a blocking dequeue or a

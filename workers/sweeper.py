@@ -18,17 +18,17 @@ from datetime import UTC, datetime
 from redis import Redis
 from rq import Queue, get_current_job
 
-from app.alerts.evaluate import evaluate_rules
-from app.alerts.rules import AlertRuleError, load_rules
-from app.liveness import LostRuns
-from app.settings import Settings, get_settings
-from app.store.codec import redis_now_us
-from app.store.keys import Keys
-from app.store.runs import RunStore
-from app.store.threads import ThreadStore
-from app.store.ttl import expire_threads
-from workers import MAINTENANCE_QUEUE, RUNS_QUEUE
-from workers.webhooks import webhook_queue
+from threadwatch.alerts.evaluate import evaluate_rules
+from threadwatch.alerts.rules import AlertRuleError, load_rules
+from threadwatch.liveness import LostRuns
+from threadwatch.settings import Settings, get_settings
+from threadwatch.store.codec import redis_now_us
+from threadwatch.store.keys import Keys
+from threadwatch.store.runs import RunStore
+from threadwatch.store.threads import ThreadStore
+from threadwatch.store.ttl import expire_threads
+from threadwatch_workers import MAINTENANCE_QUEUE, RUNS_QUEUE
+from threadwatch_workers.webhooks import webhook_queue
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def schedule_sweep(redis: Redis, interval: float) -> int:
     job_id = f"threadwatch-sweep-{slot}"
     Queue(MAINTENANCE_QUEUE, connection=redis).enqueue_at(
         datetime.fromtimestamp(slot * interval, UTC),
-        "workers.sweeper.sweep",
+        "threadwatch_workers.sweeper.sweep",
         job_id=job_id,
         job_timeout=max(60, int(interval) * 4),
         result_ttl=max(60, int(interval) * 4),

@@ -21,12 +21,12 @@ from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.job import Job, get_current_job
 
-from app import __version__
-from app.errors import WebhookUrlRejected
-from app.metrics import count_quietly, field
-from app.settings import get_settings
-from app.store.keys import Keys
-from app.webhooks import (
+from threadwatch import __version__
+from threadwatch.errors import WebhookUrlRejected
+from threadwatch.metrics import count_quietly, field
+from threadwatch.settings import get_settings
+from threadwatch.store.keys import Keys
+from threadwatch.webhooks import (
     SENT_AT_FIELD,
     IPAddress,
     WebhookTarget,

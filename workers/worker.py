@@ -42,14 +42,14 @@ from rq.timeouts import TimerDeathPenalty
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from app.alerts.rules import load_rules
-from app.runner import Runner
-from app.settings import Settings
-from workers import MAINTENANCE_QUEUE, RUNS_QUEUE
-from workers.runs import pool_size, runner
-from workers.scheduling import SchedulerKeeper
-from workers.sweeper import next_slot, run_sweep, schedule_sweep
-from workers.webhooks import webhook_queue
+from threadwatch.alerts.rules import load_rules
+from threadwatch.runner import Runner
+from threadwatch.settings import Settings
+from threadwatch_workers import MAINTENANCE_QUEUE, RUNS_QUEUE
+from threadwatch_workers.runs import pool_size, runner
+from threadwatch_workers.scheduling import SchedulerKeeper
+from threadwatch_workers.sweeper import next_slot, run_sweep, schedule_sweep
+from threadwatch_workers.webhooks import webhook_queue
 
 log = logging.getLogger(__name__)
 # Seconds between checks that this process should take RQ's scheduler over.

@@ -1,1 +1,1 @@
-"""The HTTP API: create_app() and the routes, a thin layer over app.store."""
+"""The HTTP API: create_app() and the routes, a thin layer over threadwatch.store."""

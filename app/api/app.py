@@ -9,18 +9,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from redis.asyncio import Redis as AsyncRedis
 
-from app import __version__
-from app.alerts.rules import load_rules
-from app.api.deps import Stores
-from app.api.errors import install_error_handlers
-from app.api.middleware import JSONBodyMiddleware
-from app.api.routes import alerts, assistants, events, health, metrics, runs, state, threads
-from app.api.security import install_security
-from app.graphs import load_registry
-from app.run_service import RunService
-from app.settings import Settings, get_settings
-from app.store.keys import Keys
-from app.ui import install as install_ui
+from threadwatch import __version__
+from threadwatch.alerts.rules import load_rules
+from threadwatch.api.deps import Stores
+from threadwatch.api.errors import install_error_handlers
+from threadwatch.api.middleware import JSONBodyMiddleware
+from threadwatch.api.routes import alerts, assistants, events, health, metrics, runs, state, threads
+from threadwatch.api.security import install_security
+from threadwatch.graphs import load_registry
+from threadwatch.run_service import RunService
+from threadwatch.settings import Settings, get_settings
+from threadwatch.store.keys import Keys
+from threadwatch.ui import install as install_ui
 
 log = logging.getLogger(__name__)
 MIN_REDIS_VERSION = (7, 0)

@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING, Annotated, cast
 from fastapi import Depends, Request
 from redis import Redis
 
-from app.graphs import EMPTY_REGISTRY, GraphRegistry
-from app.settings import Settings
-from app.store.keys import Keys
-from app.store.runs import RunStore
-from app.store.scripts import Scripts
-from app.store.search import ThreadSearch
-from app.store.threads import ThreadStore
+from threadwatch.graphs import EMPTY_REGISTRY, GraphRegistry
+from threadwatch.settings import Settings
+from threadwatch.store.keys import Keys
+from threadwatch.store.runs import RunStore
+from threadwatch.store.scripts import Scripts
+from threadwatch.store.search import ThreadSearch
+from threadwatch.store.threads import ThreadStore
 
 if TYPE_CHECKING:  # langgraph is optional
-    from app.store.checkpoints import RedisSaver
+    from threadwatch.store.checkpoints import RedisSaver
 
 
 @dataclass

@@ -12,8 +12,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api.responses import json_response
-from app.errors import ThreadwatchError
+from threadwatch.api.responses import json_response
+from threadwatch.errors import ThreadwatchError
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.responses import json_response
+from threadwatch.api.responses import json_response
 
 BODY_METHODS = ("POST", "PATCH", "PUT")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from app.store.codec import RawJSON
+from threadwatch.store.codec import RawJSON
 
 # values.messages[-1].content -> values, messages, -1, content; also ["quoted key"].
 _STEP = re.compile(r'\.?([^.\[\]]+)|\[(-?\d+)\]|\["((?:[^"\\]|\\.)*)"\]')

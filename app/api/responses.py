@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi.responses import Response
 
-from app.store.codec import to_json
+from threadwatch.store.codec import to_json
 
 
 def json_response(

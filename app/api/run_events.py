@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Sequence
 import orjson
 from redis.asyncio import Redis as AsyncRedis
 
-from app.errors import InvalidInputError, NotFoundError
-from app.run_service import IN_FLIGHT, RunService
-from app.store.keys import Keys
-from app.store.run_streams import END
+from threadwatch.errors import InvalidInputError, NotFoundError
+from threadwatch.run_service import IN_FLIGHT, RunService
+from threadwatch.store.keys import Keys
+from threadwatch.store.run_streams import END
 
 log = logging.getLogger(__name__)
 

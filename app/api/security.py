@@ -28,8 +28,8 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.responses import json_response
-from app.settings import Settings
+from threadwatch.api.responses import json_response
+from threadwatch.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from typing import Literal, get_args
 import orjson
 from redis.asyncio import Redis as AsyncRedis
 
-from app.api.run_events import ENTRIES_PER_READ, HEARTBEAT, HEARTBEAT_SECONDS, sse_event
-from app.errors import InvalidInputError, ThreadNotFound
-from app.store.threads import ThreadStore
+from threadwatch.api.run_events import ENTRIES_PER_READ, HEARTBEAT, HEARTBEAT_SECONDS, sse_event
+from threadwatch.errors import InvalidInputError, ThreadNotFound
+from threadwatch.store.threads import ThreadStore
 
 ThreadStreamMode = Literal["run_modes", "lifecycle", "state_update"]
 THREAD_STREAM_MODES = get_args(ThreadStreamMode)

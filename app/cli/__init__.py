@@ -4,10 +4,10 @@
 
 from __future__ import annotations
 
-from app.cli import daemons, operator  # noqa: F401  (they register their commands)
-from app.cli.base import cli
-from app.cli.daemons import GRACEFUL_SHUTDOWN_SECONDS
-from app.cli.operator import human_duration, parse_metadata_filters
+from threadwatch.cli import daemons, operator  # noqa: F401  (they register their commands)
+from threadwatch.cli.base import cli
+from threadwatch.cli.daemons import GRACEFUL_SHUTDOWN_SECONDS
+from threadwatch.cli.operator import human_duration, parse_metadata_filters
 
 __all__ = ["GRACEFUL_SHUTDOWN_SECONDS", "cli", "human_duration", "main", "parse_metadata_filters"]
 

@@ -1,5 +1,5 @@
-"""`python -m app.cli`: the `threadwatch` command."""
+"""`python -m threadwatch.cli`: the `threadwatch` command."""
 
-from app.cli import main
+from threadwatch.cli import main
 
 main()

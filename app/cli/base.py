@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from app.settings import Settings
+from threadwatch.settings import Settings
 
 cli = typer.Typer(
     name="threadwatch",

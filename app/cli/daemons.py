@@ -17,8 +17,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-import app as app_package
-from app.cli.base import (
+import threadwatch as app_package
+from threadwatch.cli.base import (
     ConfigOption,
     HostOption,
     PortOption,
@@ -30,10 +30,10 @@ from app.cli.base import (
     server_settings,
     use_graphs_config,
 )
-from app.embedded_redis import start_embedded_redis
-from app.processes import child_popen_kwargs, stop_process
+from threadwatch.embedded_redis import start_embedded_redis
+from threadwatch.processes import child_popen_kwargs, stop_process
 
-APP_FACTORY = "app.api.app:create_app"
+APP_FACTORY = "threadwatch.api.app:create_app"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # On SIGTERM the API stops accepting connections and lets in-flight requests (a runs.wait,
 # a join) end for this many seconds before it cancels them.
@@ -76,7 +76,7 @@ def _print_urls(host: str, port: int) -> None:
 def _supervise(children: list[Child], env: dict[str, str]) -> int:
     """Start the children, wait for a stop signal or for one of them to exit, stop them all.
 
-    They run in their own process groups (app.processes), so a terminal Ctrl-C reaches only
+    They run in their own process groups (threadwatch.processes), so a terminal Ctrl-C reaches only
     us and each child gets exactly one SIGTERM, last started first; a second signal kills.
     """
     signals: list[int] = []
@@ -150,7 +150,7 @@ def dev(
         )
         children = [
             Child("api", _uvicorn_argv(host, port, settings.log_level, reload)),
-            Child("worker", [sys.executable, "-m", "app.cli", "worker"]),
+            Child("worker", [sys.executable, "-m", "threadwatch.cli", "worker"]),
         ]
         _print_urls(host, port)
         code = _supervise(children, env)
@@ -194,7 +194,7 @@ def worker(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from workers.worker import run_worker
+    from threadwatch_workers.worker import run_worker
 
     run_worker(settings, concurrency)
 

@@ -25,14 +25,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from app.cli.base import cli, console, err_console, redact, server_settings
-from app.domain import ThreadStatus
-from app.settings import Settings
-from app.store.codec import redis_now_us
+from threadwatch.cli.base import cli, console, err_console, redact, server_settings
+from threadwatch.domain import ThreadStatus
+from threadwatch.settings import Settings
+from threadwatch.store.codec import redis_now_us
 
 if TYPE_CHECKING:
-    from app.api.deps import Stores
-    from app.store.search import ThreadQuery
+    from threadwatch.api.deps import Stores
+    from threadwatch.store.search import ThreadQuery
 
 # -- operator commands: they read (and `doctor --fix` repairs) the store at REDIS_URL -------
 
@@ -47,7 +47,7 @@ SEARCH_SORT_FIELDS = ("created_at", "updated_at", "state_updated_at", "thread_id
 
 def _connect(settings: Settings) -> Stores:
     """The stores on REDIS_URL, as the API wires them (the tests put fakeredis here)."""
-    from app.api.deps import Stores
+    from threadwatch.api.deps import Stores
 
     return Stores.connect(settings)
 
@@ -72,7 +72,7 @@ def _redis_errors(settings: Settings) -> Iterator[None]:
 
 
 def _print_json(value: object) -> None:
-    from app.store.codec import materialize
+    from threadwatch.store.codec import materialize
 
     typer.echo(json.dumps(materialize(value), indent=2, ensure_ascii=False))
 
@@ -107,7 +107,7 @@ def _short_time(iso: str | None) -> str:
 
 
 def _compact(value: object, width: int = 60) -> str:
-    from app.store.codec import materialize
+    from threadwatch.store.codec import materialize
 
     text = json.dumps(materialize(value), separators=(",", ":"), ensure_ascii=False)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -134,7 +134,7 @@ def parse_metadata_filters(pairs: list[str] | None) -> dict[str, object]:
 def sweep(json_output: JsonOption = False) -> None:
     """Run one sweep now: end lost runs, delete expired threads, fire stuck-thread alerts."""
     settings, stores = _operator_stores("sweep")
-    from workers.sweeper import run_sweep
+    from threadwatch_workers.sweeper import run_sweep
 
     with _redis_errors(settings):
         report = run_sweep(stores.redis, settings)
@@ -202,7 +202,7 @@ def threads_search(
     if json_output:
         _print_json(page.threads)
         return
-    from app.store.codec import datetime_to_us
+    from threadwatch.store.codec import datetime_to_us
 
     table = Table()
     table.add_column("thread_id", no_wrap=True)
@@ -231,8 +231,8 @@ def _thread_query(
     **page: Any,
 ) -> ThreadQuery:
     """The search the --status, --metadata and --older-than options describe."""
-    from app.alerts.rules import parse_duration
-    from app.store.search import ThreadQuery
+    from threadwatch.alerts.rules import parse_duration
+    from threadwatch.store.search import ThreadQuery
 
     min_age = None
     if older_than is not None:
@@ -301,8 +301,8 @@ def threads_get(
     json_output: JsonOption = False,
 ) -> None:
     """Print one thread, its last status changes and its runs (newest first)."""
-    from app.errors import ThreadNotFound
-    from app.store.codec import to_json
+    from threadwatch.errors import ThreadNotFound
+    from threadwatch.store.codec import to_json
 
     settings, stores = _operator_stores("threads get")
     with _redis_errors(settings):
@@ -400,7 +400,7 @@ def stats(json_output: JsonOption = False) -> None:
 
 
 class _ProgressBars:
-    """Doctor progress (app.doctor.ProgressSink) as rich progress bars, one per pass."""
+    """Doctor progress (threadwatch.doctor.ProgressSink) as rich progress bars, one per pass."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
@@ -433,7 +433,7 @@ def doctor(
 
     Exit code 0 when the store is (left) consistent, 1 when problems remain.
     """
-    from app.doctor import Doctor
+    from threadwatch.doctor import Doctor
 
     settings, stores = _operator_stores("doctor")
     columns = (

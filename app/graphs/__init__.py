@@ -11,9 +11,15 @@ langgraph is optional: plain callables need nothing else.
 - ``factories``: how factories are called; ``open_graph`` gives the runnable for one use.
 """
 
-from app.graphs.factories import AccessContext, factory_call, langgraph_types, open_graph
-from app.graphs.loading import CONFIG_FILE, apply_env, load_graphs, load_registry, parse_spec
-from app.graphs.registry import (
+from threadwatch.graphs.factories import AccessContext, factory_call, langgraph_types, open_graph
+from threadwatch.graphs.loading import (
+    CONFIG_FILE,
+    apply_env,
+    load_graphs,
+    load_registry,
+    parse_spec,
+)
+from threadwatch.graphs.registry import (
     EMPTY_REGISTRY,
     AssistantNotFound,
     FactoryCall,

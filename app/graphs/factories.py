@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any, Literal, NamedTuple
 
-from app.graphs.registry import FactoryCall, GraphInvalid, LoadedGraph
+from threadwatch.graphs.registry import FactoryCall, GraphInvalid, LoadedGraph
 
 AccessContext = Literal["threads.create_run", "threads.update", "threads.read", "assistants.read"]
 _RUNTIME_TYPES = frozenset({"ServerRuntime", "_ExecutionRuntime", "_ReadRuntime"})

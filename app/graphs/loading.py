@@ -19,8 +19,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from app.graphs.factories import factory_call, langgraph_types
-from app.graphs.registry import (
+from threadwatch.graphs.factories import factory_call, langgraph_types
+from threadwatch.graphs.registry import (
     GraphConfigError,
     GraphKind,
     GraphLoadError,

@@ -11,9 +11,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from app.domain import system_assistant_id
-from app.errors import InvalidAssistant, InvalidInputError, NotFoundError, ThreadwatchError
-from app.store.codec import now_us
+from threadwatch.domain import system_assistant_id
+from threadwatch.errors import InvalidAssistant, InvalidInputError, NotFoundError, ThreadwatchError
+from threadwatch.store.codec import now_us
 
 GraphKind = Literal["langgraph", "callable"]
 

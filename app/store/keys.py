@@ -66,7 +66,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from app.domain import ThreadStatus
+from threadwatch.domain import ThreadStatus
 
 SORT_FIELDS = ("created_at", "updated_at", "state_updated_at", "thread_id")
 

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 from redis import Redis
 
-from app.domain import ThreadStatus
-from app.store.keys import Keys
+from threadwatch.domain import ThreadStatus
+from threadwatch.store.keys import Keys
 
 NO_LEAF = "0"  # the id of a leaf no thread holds: its sets never exist
 

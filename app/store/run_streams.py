@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from redis import Redis
 
-from app.store.keys import Keys
+from threadwatch.store.keys import Keys
 
 # Kept this long after its last entry, for late joins and reconnects.
 STREAM_TTL_SECONDS = 3600

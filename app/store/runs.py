@@ -20,7 +20,7 @@ from redis import Redis
 from redis.connection import Connection
 from redis.exceptions import NoScriptError
 
-from app.domain import (
+from threadwatch.domain import (
     IN_FLIGHT_EVENTS,
     THREAD_OUTCOME_OF_EVENT,
     EventResult,
@@ -28,15 +28,15 @@ from app.domain import (
     ThreadStatus,
     assistant_of,
 )
-from app.errors import (
+from threadwatch.errors import (
     ConcurrentUpdate,
     RunNotFound,
     RunRejected,
     RunThreadMismatch,
     ThreadNotFound,
 )
-from app.models import RunEvent
-from app.store.codec import (
+from threadwatch.models import RunEvent
+from threadwatch.store.codec import (
     datetime_to_us,
     decode_hash,
     dumps,
@@ -44,11 +44,15 @@ from app.store.codec import (
     seconds_to_us,
     thread_member,
 )
-from app.store.keys import Keys
-from app.store.metadata_index import metadata_leaves
-from app.store.run_streams import THREAD_STREAM_MAXLEN, THREAD_STREAM_TTL_SECONDS, watch_live
-from app.store.scripts import Scripts
-from app.store.threads import DEFAULT_HISTORY_LIMIT, new_version
+from threadwatch.store.keys import Keys
+from threadwatch.store.metadata_index import metadata_leaves
+from threadwatch.store.run_streams import (
+    THREAD_STREAM_MAXLEN,
+    THREAD_STREAM_TTL_SECONDS,
+    watch_live,
+)
+from threadwatch.store.scripts import Scripts
+from threadwatch.store.threads import DEFAULT_HISTORY_LIMIT, new_version
 
 DEFAULT_ERRORS = {
     EventType.FAILED: {"error": "RunError", "message": "The run failed"},

@@ -54,7 +54,7 @@ LIBRARIES = {
 @cache
 def lua_source(name: str) -> str:
     """The text of ``lua/<name>.lua`` (shipped as package data), with its library."""
-    lua = files("app.store").joinpath("lua")
+    lua = files("threadwatch.store").joinpath("lua")
     source = lua.joinpath(f"{name}.lua").read_text(encoding="utf-8")
     for library, users in LIBRARIES.items():
         if name in users:

@@ -16,19 +16,19 @@ from typing import Any
 
 from redis import Redis
 
-from app.domain import ThreadStatus
-from app.store.codec import (
+from threadwatch.domain import ThreadStatus
+from threadwatch.store.codec import (
     RawJSON,
     redis_now_us,
     thread_id_of,
     thread_member,
     threads_from_hashes,
 )
-from app.store.keys import Keys
-from app.store.leaf_sets import NO_LEAF, leaf_ids, leaf_names
-from app.store.metadata_index import CompiledFilter, compile_filter, contains
-from app.store.scripts import Scripts
-from app.store.threads import ThreadStore
+from threadwatch.store.keys import Keys
+from threadwatch.store.leaf_sets import NO_LEAF, leaf_ids, leaf_names
+from threadwatch.store.metadata_index import CompiledFilter, compile_filter, contains
+from threadwatch.store.scripts import Scripts
+from threadwatch.store.threads import ThreadStore
 
 # Ids read per script call when candidates must be verified in Python.
 VERIFY_WINDOW = 500

@@ -14,9 +14,9 @@ import orjson
 import uuid_utils
 from redis import Redis
 
-from app.domain import ThreadStatus, assistant_of
-from app.errors import ConcurrentUpdate, ThreadBusy, ThreadExists, ThreadNotFound
-from app.store.codec import (
+from threadwatch.domain import ThreadStatus, assistant_of
+from threadwatch.errors import ConcurrentUpdate, ThreadBusy, ThreadExists, ThreadNotFound
+from threadwatch.store.codec import (
     decode_hash,
     dumps,
     seconds_to_us,
@@ -26,10 +26,10 @@ from app.store.codec import (
     transition_from_entry,
     ttl_from_hash,
 )
-from app.store.keys import Keys
-from app.store.metadata_index import metadata_leaves
-from app.store.run_streams import THREAD_STREAM_MAXLEN, THREAD_STREAM_TTL_SECONDS
-from app.store.scripts import Scripts
+from threadwatch.store.keys import Keys
+from threadwatch.store.metadata_index import metadata_leaves
+from threadwatch.store.run_streams import THREAD_STREAM_MAXLEN, THREAD_STREAM_TTL_SECONDS
+from threadwatch.store.scripts import Scripts
 
 CAS_ATTEMPTS = 20
 # Metadata version tokens: random, so that no other writer can produce the one expected.
@@ -63,7 +63,7 @@ def default_checkpoints(redis: Redis, keys: Keys, inline: bool = False) -> Check
     """A ``RedisSaver`` on the same client and keys (its async methods ``inline``: see
     RedisSaver); None without langgraph (optional), when no thread can have checkpoints."""
     try:
-        from app.store.checkpoints import RedisSaver
+        from threadwatch.store.checkpoints import RedisSaver
     except ImportError:
         return None
     return RedisSaver(redis, keys, inline=inline)

@@ -19,10 +19,10 @@ from __future__ import annotations
 from redis.client import Pipeline
 from redis.exceptions import WatchError
 
-from app.errors import ConcurrentUpdate, ThreadNotFound
-from app.store.codec import redis_now_us, thread_id_of, ttl_expiry_us, ttl_us
-from app.store.keys import Keys
-from app.store.threads import ThreadStore
+from threadwatch.errors import ConcurrentUpdate, ThreadNotFound
+from threadwatch.store.codec import redis_now_us, thread_id_of, ttl_expiry_us, ttl_us
+from threadwatch.store.keys import Keys
+from threadwatch.store.threads import ThreadStore
 
 # Metrics hash field counting expired threads per strategy (see app/metrics.py).
 EXPIRED_FIELD = "expired|{}"

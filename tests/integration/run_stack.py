@@ -25,10 +25,10 @@ import redis
 from rq import Queue, Worker
 from rq.job import Job
 
-from app.store.keys import Keys
 from tests.integration.servers import STARTUP_TIMEOUT, api_argv, spawn, wait_until_ok
 from tests.support import free_port, server_env
-from workers import RUNS_QUEUE
+from threadwatch.store.keys import Keys
+from threadwatch_workers import RUNS_QUEUE
 
 PROJECT = Path(__file__).parent.parent / "fixtures" / "graphs" / "project"
 GREETING = "hello from fixture.env"  # what the agent graph's `step` node writes
@@ -117,7 +117,14 @@ class RunStack:
         return proc
 
     def _spawn_worker(self) -> subprocess.Popen:
-        argv = [sys.executable, "-m", "app.cli", "worker", "--concurrency", str(CONCURRENCY)]
+        argv = [
+            sys.executable,
+            "-m",
+            "threadwatch.cli",
+            "worker",
+            "--concurrency",
+            str(CONCURRENCY),
+        ]
         proc = self._spawn(argv, f"worker-{len(self.logs)}.log")
         self.workers.append(proc)
         return proc

@@ -1,5 +1,6 @@
 """The real API as a subprocess for the integration tests: uvicorn running this checkout's
-`app.api.app:create_app` on 127.0.0.1, in a temp dir (no stray .env), its output in a log file.
+`threadwatch.api.app:create_app` on 127.0.0.1, in a temp dir (no stray .env), its output in a
+log file.
 
 `running_api` is the whole life of one API process (start, wait for GET /ok, stop);
 `api_argv`, `spawn` and `wait_until_ok` are its parts, for the run stack (run_stack.py),
@@ -18,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.processes import child_popen_kwargs, stop_process
 from tests.support import free_port, server_env
+from threadwatch.processes import child_popen_kwargs, stop_process
 
 STARTUP_TIMEOUT = 20.0
 SERVER_LOG = "server.log"  # the log of `running_api`, in its workdir
@@ -27,7 +28,7 @@ SERVER_LOG = "server.log"  # the log of `running_api`, in its workdir
 
 def api_argv(port: int) -> list[str]:
     """The command line of the API on 127.0.0.1:port."""
-    argv = [sys.executable, "-m", "uvicorn", "app.api.app:create_app", "--factory"]
+    argv = [sys.executable, "-m", "uvicorn", "threadwatch.api.app:create_app", "--factory"]
     return argv + ["--host", "127.0.0.1", "--port", str(port)]
 
 

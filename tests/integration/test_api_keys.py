@@ -13,11 +13,11 @@ import redis
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.errors import AuthenticationError, PermissionDeniedError
 
-from app.api.security import MISSING_KEY, WRONG_KEY
-from app.processes import stop_process
 from tests.integration.servers import running_api
 from tests.integration.test_cli_dev import threadwatch_argv, wait_for_ok
 from tests.support import free_port, server_env
+from threadwatch.api.security import MISSING_KEY, WRONG_KEY
+from threadwatch.processes import stop_process
 
 KEY = "tw-test-key-1"
 ROTATED = "tw-test-key-2"

@@ -12,7 +12,7 @@ import redis.asyncio
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.capabilities import Capability
 
-from app.store.checkpoints import RedisSaver
+from threadwatch.store.checkpoints import RedisSaver
 
 
 def factory(url: str, mode: str) -> Callable[[], AsyncIterator[RedisSaver]]:

@@ -17,15 +17,15 @@ import redis
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
-from app.store.checkpoints import RedisSaver
-from app.store.keys import Keys
 from tests.support import REPO_ROOT, server_env
+from threadwatch.store.checkpoints import RedisSaver
+from threadwatch.store.keys import Keys
 
 # Run by a fresh interpreter: resume the thread with the answer, print the output as JSON.
 RESUME = """
 import asyncio, json, sys
 from langgraph.types import Command
-from app.store.checkpoints import RedisSaver
+from threadwatch.store.checkpoints import RedisSaver
 from tests.integration.test_checkpoints_graph import build_graph
 
 async def resume_async(saver):

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.processes import stop_process
 from tests.support import free_port, server_env
+from threadwatch.processes import stop_process
 
 STOP_TIMEOUT = 15.0
 

@@ -1,4 +1,4 @@
-"""The operator commands as an operator runs them: `python -m app.cli ...` subprocesses on
+"""The operator commands as an operator runs them: `python -m threadwatch.cli ...` subprocesses on
 the integration Redis (real SCAN TYPE, ZMSCORE and Lua, unlike fakeredis)."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import redis
 
-from app.doctor import Doctor
-from app.store.codec import now_us, thread_member, us_to_iso
-from app.store.keys import Keys
 from tests.support import server_env
 from tests.unit.helpers import event, make_stores
+from threadwatch.doctor import Doctor
+from threadwatch.store.codec import now_us, thread_member, us_to_iso
+from threadwatch.store.keys import Keys
 
 T1, T2 = "00000000-0000-4000-8000-0000000000c1", "00000000-0000-4000-8000-0000000000c2"
 GHOST = "00000000-0000-4000-8000-00000000dead"
@@ -24,7 +24,7 @@ KEYS = Keys()
 
 def threadwatch(redis_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
+        [sys.executable, "-m", "threadwatch.cli", *args],
         cwd=cwd,
         env=server_env(redis_url),
         stdin=subprocess.DEVNULL,

@@ -12,8 +12,6 @@ import httpx
 import orjson
 import redis
 
-from app.store.codec import thread_id_of
-from app.store.metadata_index import metadata_leaves
 from tests.integration.helpers import (
     STATUSES,
     create_thread,
@@ -24,6 +22,8 @@ from tests.integration.helpers import (
     search_ids,
     status_events,
 )
+from threadwatch.store.codec import thread_id_of
+from threadwatch.store.metadata_index import metadata_leaves
 
 T = TypeVar("T")
 WORKERS = 20

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 import redis
 
-from app import embedded_redis
-from app.embedded_redis import (
+from tests.support import REPO_ROOT
+from threadwatch import embedded_redis
+from threadwatch.embedded_redis import (
     JEMALLOC,
     MALLOC_TUNABLES,
     EmbeddedRedisError,
     _server_env,
     start_embedded_redis,
 )
-from tests.support import REPO_ROOT
 
 
 def is_alive(pid: int) -> bool:
@@ -87,7 +87,7 @@ def test_a_taken_port_is_an_error_not_someone_elses_server(tmp_path: Path) -> No
 def test_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
     parent = (
         "import os, signal, sys\n"
-        "from app.embedded_redis import start_embedded_redis\n"
+        "from threadwatch.embedded_redis import start_embedded_redis\n"
         "print(start_embedded_redis(sys.argv[1]).process.pid, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )

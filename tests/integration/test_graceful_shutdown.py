@@ -14,12 +14,12 @@ import httpx
 import redis
 from langgraph_sdk import get_sync_client
 
-from app.cli import GRACEFUL_SHUTDOWN_SECONDS
-from app.processes import stop_process
 from tests.deploy import procfile_argv, procfile_env
 from tests.integration.run_stack import GREETING, wait_for
 from tests.integration.servers import STARTUP_TIMEOUT, spawn, wait_until_ok
 from tests.support import free_port
+from threadwatch.cli import GRACEFUL_SHUTDOWN_SECONDS
+from threadwatch.processes import stop_process
 
 RUN_SECONDS = 2.0
 

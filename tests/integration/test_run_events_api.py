@@ -14,7 +14,6 @@ import httpx
 import pytest
 import redis
 
-from app.emitter import Emitter
 from tests.integration.helpers import (
     AGENT_ASSISTANT_ID,
     ERROR,
@@ -28,6 +27,7 @@ from tests.integration.helpers import (
     post_events,
     search_ids,
 )
+from threadwatch.emitter import Emitter
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from langgraph_sdk.client import SyncLangGraphClient
 
-from app.store.keys import Keys
 from tests.integration.run_stack import RunStack, wait_for
+from threadwatch.store.keys import Keys
 
 
 @pytest.fixture(scope="module")

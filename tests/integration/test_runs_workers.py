@@ -28,8 +28,8 @@ from tests.integration.run_stack import (
     epoch,
     wait_for,
 )
-from workers.scheduling import STALE_AFTER
-from workers.worker import IDLE_POLL, SCHEDULER_CHECK
+from threadwatch_workers.scheduling import STALE_AFTER
+from threadwatch_workers.worker import IDLE_POLL, SCHEDULER_CHECK
 
 LOADED = ["agent", "named", "factory", "async_factory", "echo", "echo_async", "shout"]
 # Idle worker threads see a stop request within one poll of the queue.

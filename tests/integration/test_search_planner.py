@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import redis
 
-from app.api.deps import Stores
-from app.store.codec import materialize
-from app.store.search import ThreadQuery
 from tests.unit.helpers import make_stores
 from tests.unit.search_dataset import FILTERS, all_ids, ids_of, make_query, populate, reference
+from threadwatch.api.deps import Stores
+from threadwatch.store.codec import materialize
+from threadwatch.store.search import ThreadQuery
 
 
 @pytest.fixture

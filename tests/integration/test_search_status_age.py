@@ -14,11 +14,11 @@ import pytest
 import redis
 from langgraph_sdk import get_sync_client
 
-from app.store.codec import materialize, now_us
-from app.store.search import ThreadQuery
 from tests.integration.helpers import event, new_id, post_events
 from tests.unit.helpers import at, make_stores, us
 from tests.unit.search_dataset import FILTERS, all_ids, ids_of, make_query, populate, reference
+from threadwatch.store.codec import materialize, now_us
+from threadwatch.store.search import ThreadQuery
 
 NOW = us(at(400))
 

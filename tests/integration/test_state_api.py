@@ -16,11 +16,11 @@ from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import BadRequestError, ConflictError, NotFoundError
 
-from app.emitter import Emitter
-from app.graphs import GraphRegistry, open_graph
-from app.store.checkpoints import RedisSaver
 from tests.integration.servers import running_api
 from tests.support import load_project_graphs
+from threadwatch.emitter import Emitter
+from threadwatch.graphs import GraphRegistry, open_graph
+from threadwatch.store.checkpoints import RedisSaver
 
 PROJECT = Path(__file__).parent.parent / "fixtures" / "graphs" / "state_project"
 HELLO = {"messages": [{"role": "user", "content": "hello", "id": "m1"}]}

@@ -19,8 +19,8 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import NotFoundError
 
-from app.store.threads import ThreadStore
 from tests.integration.run_stack import GREETING, KEYS, RunStack, wait_for
+from threadwatch.store.threads import ThreadStore
 
 Part = tuple[str, Any, str | None]  # (event, data, id)
 

@@ -13,10 +13,10 @@ from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import NotFoundError
 
-from app.store.codec import thread_member
-from app.store.keys import Keys
-from app.store.threads import ThreadStore
-from app.store.ttl import expire_threads
+from threadwatch.store.codec import thread_member
+from threadwatch.store.keys import Keys
+from threadwatch.store.threads import ThreadStore
+from threadwatch.store.ttl import expire_threads
 
 KEYS = Keys()  # the API's default key prefix
 DAY = 24 * 3600 * 1_000_000

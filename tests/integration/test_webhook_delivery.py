@@ -19,10 +19,10 @@ from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
 from standardwebhooks import Webhook
 
-from app.errors import WebhookUrlRejected
-from app.webhooks import run_webhook_payload
 from tests.unit.test_webhooks import RUN, SPEC_SECRET, HookServer
-from workers.webhooks import FAILURE_TTL, WEBHOOKS_QUEUE, enqueue_webhook, webhook_queue
+from threadwatch.errors import WebhookUrlRejected
+from threadwatch.webhooks import run_webhook_payload
+from threadwatch_workers.webhooks import FAILURE_TTL, WEBHOOKS_QUEUE, enqueue_webhook, webhook_queue
 
 
 class QuietWorker(SimpleWorker):

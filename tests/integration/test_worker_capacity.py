@@ -20,7 +20,7 @@ def test_fifty_runs_at_once_on_one_worker(sdk: SyncLangGraphClient, run_stack: R
     for proc in list(run_stack.workers):
         run_stack.kill(proc)
         run_stack.workers.remove(proc)
-    argv = [sys.executable, "-m", "app.cli", "worker", "--concurrency", str(RUNS)]
+    argv = [sys.executable, "-m", "threadwatch.cli", "worker", "--concurrency", str(RUNS)]
     worker = run_stack._spawn(argv, "worker-50.log")
     run_stack.workers.append(worker)
     wait_for(lambda: len(run_stack.registered(worker.pid)) >= RUNS, timeout=30)

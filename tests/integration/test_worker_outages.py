@@ -18,9 +18,6 @@ from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 from rq import Queue, Worker
 
-from app.embedded_redis import EmbeddedRedis, start_embedded_redis
-from app.processes import stop_process
-from app.store.codec import redis_now_us
 from tests.integration.run_stack import (
     CONCURRENCY,
     KEYS,
@@ -31,7 +28,10 @@ from tests.integration.run_stack import (
 )
 from tests.integration.servers import spawn
 from tests.support import free_port, no_server, server_env
-from workers import RUNS_QUEUE
+from threadwatch.embedded_redis import EmbeddedRedis, start_embedded_redis
+from threadwatch.processes import stop_process
+from threadwatch.store.codec import redis_now_us
+from threadwatch_workers import RUNS_QUEUE
 
 OUTAGE = 3.0  # seconds Redis stays crashed, or full
 THREADS = CONCURRENCY + 2  # a worker's RQ worker threads: its runs, sweeps and webhooks
@@ -174,7 +174,7 @@ def test_a_worker_started_before_its_redis_waits_for_it(
     env = server_env(own_redis.url)
     env["THREADWATCH_GRAPHS_CONFIG"] = str(PROJECT / "langgraph.json")
     log = tmp_path / "worker.log"
-    argv = [sys.executable, "-m", "app.cli", "worker", "--concurrency", str(CONCURRENCY)]
+    argv = [sys.executable, "-m", "threadwatch.cli", "worker", "--concurrency", str(CONCURRENCY)]
     worker = spawn(argv, env, tmp_path, log)
     try:
         wait_for(lambda: "waiting for Redis" in log.read_text() or worker.poll() is not None)

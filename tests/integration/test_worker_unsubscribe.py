@@ -12,7 +12,7 @@ import pytest
 import redis
 from rq import Queue
 
-from workers.worker import ThreadWorker
+from threadwatch_workers.worker import ThreadWorker
 
 ROUNDS = 20
 BUSY_THREADS = 3

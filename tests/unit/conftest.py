@@ -10,10 +10,10 @@ import fakeredis
 import pytest
 from fakeredis.commands_mixins.set_mixin import SetCommandsMixin
 
-from app.api.deps import Stores
-from app.store.codec import materialize
 from tests.unit.helpers import make_stores
 from tests.unit.search_dataset import all_ids, populate
+from threadwatch.api.deps import Stores
+from threadwatch.store.codec import materialize
 
 
 @pytest.fixture(scope="session", autouse=True)

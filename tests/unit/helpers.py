@@ -14,19 +14,19 @@ import orjson
 from fastapi.testclient import TestClient
 from redis import Redis
 
-from app.api.app import create_app
-from app.api.deps import Stores
-from app.domain import ThreadStatus
-from app.graphs import GraphRegistry
-from app.models import RunEvent
-from app.settings import Settings
-from app.store.codec import thread_id_of, thread_member
-from app.store.keys import SORT_FIELDS, Keys
-from app.store.metadata_index import metadata_leaves
-from app.store.runs import RunStore
-from app.store.scripts import Scripts
-from app.store.search import ThreadSearch
-from app.store.threads import ThreadStore
+from threadwatch.api.app import create_app
+from threadwatch.api.deps import Stores
+from threadwatch.domain import ThreadStatus
+from threadwatch.graphs import GraphRegistry
+from threadwatch.models import RunEvent
+from threadwatch.settings import Settings
+from threadwatch.store.codec import thread_id_of, thread_member
+from threadwatch.store.keys import SORT_FIELDS, Keys
+from threadwatch.store.metadata_index import metadata_leaves
+from threadwatch.store.runs import RunStore
+from threadwatch.store.scripts import Scripts
+from threadwatch.store.search import ThreadSearch
+from threadwatch.store.threads import ThreadStore
 
 # Event times are refused before 2000 and beyond the server clock, so tests count from here.
 BASE_TIME = datetime(2025, 1, 1, tzinfo=UTC)

@@ -11,11 +11,11 @@ import random
 import uuid
 from typing import Any
 
-from app.api.deps import Stores
-from app.store.codec import thread_id_of, thread_member
-from app.store.metadata_index import MAX_VALUE_BYTES, contains
-from app.store.search import ThreadQuery
 from tests.unit.helpers import KEYS, at, event, us
+from threadwatch.api.deps import Stores
+from threadwatch.store.codec import thread_id_of, thread_member
+from threadwatch.store.metadata_index import MAX_VALUE_BYTES, contains
+from threadwatch.store.search import ThreadQuery
 
 N_THREADS = 300
 LONG_A, LONG_B = "a" * (MAX_VALUE_BYTES + 1), "b" * (MAX_VALUE_BYTES + 1)

@@ -21,13 +21,13 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue
 
-from app.alerts import evaluate as evaluate_module
-from app.alerts.evaluate import AlertSweep, evaluate_rules
-from app.alerts.rules import AlertRule, AlertRuleError, load_rules, parse_duration
-from app.api.deps import Stores
-from app.settings import Settings
-from app.store.codec import us_to_iso
 from tests.unit.helpers import BASE_TIME, KEYS, at, event, make_stores, us
+from threadwatch.alerts import evaluate as evaluate_module
+from threadwatch.alerts.evaluate import AlertSweep, evaluate_rules
+from threadwatch.alerts.rules import AlertRule, AlertRuleError, load_rules, parse_duration
+from threadwatch.api.deps import Stores
+from threadwatch.settings import Settings
+from threadwatch.store.codec import us_to_iso
 
 HOOK = "https://hooks.example.com/alerts?token=abc"
 MIN = 60.0

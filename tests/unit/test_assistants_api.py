@@ -12,12 +12,12 @@ import pytest
 from fakeredis import FakeRedis
 from fastapi.testclient import TestClient
 
-from app.api.app import create_app
-from app.domain import system_assistant_id
-from app.graphs import GraphRegistry, load_graphs
-from app.settings import Settings
 from tests.support import load_project_graphs
 from tests.unit.helpers import make_client, make_stores
+from threadwatch.api.app import create_app
+from threadwatch.domain import system_assistant_id
+from threadwatch.graphs import GraphRegistry, load_graphs
+from threadwatch.settings import Settings
 
 PROJECT = Path(__file__).parent.parent / "fixtures" / "graphs" / "project"
 LOADED = ["agent", "named", "factory", "async_factory", "echo", "echo_async", "shout"]
@@ -330,8 +330,10 @@ def test_the_lifespan_loads_the_configured_graphs(
 ) -> None:
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.setenv("TW_FIXTURE_GREETING", "")
-    monkeypatch.setattr("app.api.app.Stores.connect", lambda settings: make_stores(fake_redis))
-    monkeypatch.setattr("app.api.app._check_server", lambda stores: None)
+    monkeypatch.setattr(
+        "threadwatch.api.app.Stores.connect", lambda settings: make_stores(fake_redis)
+    )
+    monkeypatch.setattr("threadwatch.api.app._check_server", lambda stores: None)
     app = create_app(Settings(redis_url="redis://unused", graphs_config=str(PROJECT)))
     with TestClient(app) as client:
         assert names(client.post("/assistants/search", json={}).json()) == LOADED

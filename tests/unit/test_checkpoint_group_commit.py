@@ -10,10 +10,10 @@ import fakeredis
 import pytest
 import redis
 
-from app.store.checkpoints import RedisSaver
-from app.store.checkpoints.write_batch import WriteBatch
-from app.store.checkpoints.write_buffer import WriteBuffer
 from tests.unit.test_checkpoints import checkpoint, config
+from threadwatch.store.checkpoints import RedisSaver
+from threadwatch.store.checkpoints.write_batch import WriteBatch
+from threadwatch.store.checkpoints.write_buffer import WriteBuffer
 
 
 @pytest.fixture

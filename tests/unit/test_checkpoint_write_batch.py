@@ -13,11 +13,11 @@ import pytest
 import redis
 from langgraph.checkpoint.base import ERROR
 
-from app.store.checkpoints import RedisSaver
-from app.store.checkpoints import drivers as drivers_module
-from app.store.checkpoints.steps import WRITE
-from app.store.checkpoints.write_batch import WriteBatch
 from tests.unit.test_checkpoints import checkpoint, config
+from threadwatch.store.checkpoints import RedisSaver
+from threadwatch.store.checkpoints import drivers as drivers_module
+from threadwatch.store.checkpoints.steps import WRITE
+from threadwatch.store.checkpoints.write_batch import WriteBatch
 
 OUTPUT_KEY = "tw:run:r-1:output"
 KINDS = ["hset", "hsetnx", "sadd", "zadd", "set"]

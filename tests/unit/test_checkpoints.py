@@ -12,11 +12,11 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import Checkpoint, CheckpointTuple
 from langgraph.checkpoint.serde.types import ERROR, INTERRUPT
 
-import app.store.checkpoints.checkpoint_ops as checkpoint_ops
-import app.store.checkpoints.saver as saver_module
-from app.store.checkpoints import CheckpointConflict, RedisSaver, SyncSession
-from app.store.checkpoints.steps import WRITE
-from app.store.keys import Keys
+import threadwatch.store.checkpoints.checkpoint_ops as checkpoint_ops
+import threadwatch.store.checkpoints.saver as saver_module
+from threadwatch.store.checkpoints import CheckpointConflict, RedisSaver, SyncSession
+from threadwatch.store.checkpoints.steps import WRITE
+from threadwatch.store.keys import Keys
 
 KEYS = Keys()
 

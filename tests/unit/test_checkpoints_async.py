@@ -15,9 +15,9 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from app.store.checkpoints import RedisSaver, async_api
-from app.store.checkpoints.steps import WRITE
 from tests.unit.test_checkpoints import checkpoint, config, ids, put_chain
+from threadwatch.store.checkpoints import RedisSaver, async_api
+from threadwatch.store.checkpoints.steps import WRITE
 
 MODES = ["aredis", "thread", "inline", "group"]
 

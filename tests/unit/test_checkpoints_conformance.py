@@ -12,7 +12,7 @@ import pytest
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.capabilities import Capability
 
-from app.store.checkpoints import RedisSaver
+from threadwatch.store.checkpoints import RedisSaver
 
 
 async def with_async_client() -> AsyncIterator[RedisSaver]:

@@ -15,7 +15,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Interrupt, Send, interrupt
 
-from app.store.checkpoints import RedisSaver
+from threadwatch.store.checkpoints import RedisSaver
 
 
 class Review(TypedDict):

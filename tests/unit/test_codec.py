@@ -7,7 +7,7 @@ import uuid
 import pytest
 import uuid_utils
 
-from app.store.codec import thread_id_of, thread_member
+from threadwatch.store.codec import thread_id_of, thread_member
 
 
 def test_member_round_trip_and_size() -> None:

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from app.settings import Settings
 from tests.deploy import (
     COMPOSE_API_PORT,
     COMPOSE_FILE,
@@ -26,6 +25,7 @@ from tests.deploy import (
     procfile,
     procfile_argv,
 )
+from threadwatch.settings import Settings
 
 INTERPOLATION = re.compile(r"^\$\{(?P<name>[A-Z0-9_]+):-(?P<default>[^}]*)\}$")
 APP_SERVICES = {"api": "web", "worker": "worker"}  # compose service -> Procfile process
@@ -183,8 +183,8 @@ def test_the_api_gives_in_flight_requests_a_bounded_grace_on_sigterm(
     import uvicorn
     from typer.testing import CliRunner
 
-    from app import cli
-    from app.cli import daemons
+    from threadwatch import cli
+    from threadwatch.cli import daemons
 
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))

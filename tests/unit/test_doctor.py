@@ -10,14 +10,14 @@ import orjson
 import pytest
 from fakeredis import FakeRedis
 
-from app.api.app import _check_index_layout
-from app.api.deps import Stores
-from app.doctor import Doctor, DoctorReport
-from app.domain import ThreadStatus
-from app.store.codec import thread_id_of, thread_member
-from app.store.metadata_index import metadata_leaves
-from app.store.search import ThreadQuery
 from tests.unit.helpers import KEYS, at, event, index_violations, thread_hash
+from threadwatch.api.app import _check_index_layout
+from threadwatch.api.deps import Stores
+from threadwatch.doctor import Doctor, DoctorReport
+from threadwatch.domain import ThreadStatus
+from threadwatch.store.codec import thread_id_of, thread_member
+from threadwatch.store.metadata_index import metadata_leaves
+from threadwatch.store.search import ThreadQuery
 
 T1, T2, T3 = (f"00000000-0000-4000-8000-0000000000a{i}" for i in (1, 2, 3))
 R1, R2 = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
@@ -362,7 +362,7 @@ def test_search_reads_text_members_before_the_conversion(populated: Stores) -> N
 def test_the_api_warns_of_a_store_of_the_earlier_layout(
     populated: Stores, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="app.api.app"):
+    with caplog.at_level(logging.WARNING, logger="threadwatch.api.app"):
         _check_index_layout(populated)
         assert caplog.records == []
         _to_earlier_layout(populated.redis)

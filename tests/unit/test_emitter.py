@@ -9,12 +9,12 @@ import pytest
 from fakeredis import FakeRedis
 from pydantic import ValidationError
 
-from app import emitter as emitter_module
-from app.emitter import Emitter
-from app.models import RunEvent
-from app.store.codec import materialize
-from app.store.runs import Applied
 from tests.unit.helpers import at, event, index_violations, keyspace, make_stores
+from threadwatch import emitter as emitter_module
+from threadwatch.emitter import Emitter
+from threadwatch.models import RunEvent
+from threadwatch.store.codec import materialize
+from threadwatch.store.runs import Applied
 
 T1 = "00000000-0000-4000-8000-0000000000a1"
 R1, R2 = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"

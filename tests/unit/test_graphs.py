@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from app.domain import system_assistant_id
-from app.errors import InvalidAssistant
-from app.graphs import (
+from tests.support import load_project_graphs
+from threadwatch.domain import system_assistant_id
+from threadwatch.errors import InvalidAssistant
+from threadwatch.graphs import (
     AssistantNotFound,
     FactoryCall,
     GraphConfigError,
@@ -33,7 +34,6 @@ from app.graphs import (
     load_registry,
     open_graph,
 )
-from tests.support import load_project_graphs
 
 PROJECT = Path(__file__).parent.parent / "fixtures" / "graphs" / "project"
 LOADED = ("agent", "named", "factory", "async_factory", "echo", "echo_async", "shout")
@@ -125,7 +125,7 @@ def test_the_load_error_names_the_entry_the_exception_and_its_text(
 def test_a_load_error_is_logged_with_the_file_and_traceback(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="app.graphs"):
+    with caplog.at_level(logging.INFO, logger="threadwatch.graphs"):
         load_graphs(PROJECT / "langgraph.json")
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1
@@ -490,7 +490,15 @@ def test_the_service_imports_without_langgraph() -> None:
     """The API, the worker and the runner start without the extra (plain callables only):
     nothing they import needs langgraph until a LangGraph graph or checkpoint is used."""
     block = "import sys\nfor name in ('langgraph', 'langchain_core'): sys.modules[name] = None\n"
-    modules = "app.api.app, app.runner, workers.worker, workers.runs, app.store.checkpoints"
+    modules = ", ".join(
+        (
+            "threadwatch.api.app",
+            "threadwatch.runner",
+            "threadwatch_workers.worker",
+            "threadwatch_workers.runs",
+            "threadwatch.store.checkpoints",
+        )
+    )
     done = subprocess.run(
         [sys.executable, "-c", f"{block}import {modules}\nprint('imported')"],
         capture_output=True,

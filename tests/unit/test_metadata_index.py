@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.store.metadata_index import (
+from threadwatch.store.metadata_index import (
     MAX_DEPTH,
     MAX_PATH_BYTES,
     MAX_VALUE_BYTES,

@@ -16,10 +16,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-import workers.webhooks as webhooks
-from app.api.routes.metrics import QUEUES
-from app.errors import WebhookUrlRejected
-from app.metrics import (
+import threadwatch_workers.webhooks as webhooks
+from tests.unit.helpers import make_client
+from tests.unit.test_webhooks import HookServer
+from threadwatch.api.routes.metrics import QUEUES
+from threadwatch.errors import WebhookUrlRejected
+from threadwatch.metrics import (
     EVENT_DELAY_BUCKETS,
     RUN_DURATION_BUCKETS,
     MetricsCollector,
@@ -29,11 +31,14 @@ from app.metrics import (
     field,
     observe,
 )
-from app.store.keys import Keys
-from tests.unit.helpers import make_client
-from tests.unit.test_webhooks import HookServer
-from workers import RUNS_QUEUE
-from workers.webhooks import WEBHOOKS_QUEUE, WebhookDeliveryError, deliver_webhook, webhook_queue
+from threadwatch.store.keys import Keys
+from threadwatch_workers import RUNS_QUEUE
+from threadwatch_workers.webhooks import (
+    WEBHOOKS_QUEUE,
+    WebhookDeliveryError,
+    deliver_webhook,
+    webhook_queue,
+)
 
 KEYS = Keys()
 NOW = 1_750_000_000.0  # the collector's clock in these tests (seconds)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.models import canonical_run_uuid, canonical_uuid
+from threadwatch.models import canonical_run_uuid, canonical_uuid
 
 CANONICAL = "0f8e6c1a-4b2d-4c3e-9a1b-2c3d4e5f6a7b"
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from app.settings import Settings
 from tests.deploy import README
+from threadwatch.settings import Settings
 
 HEADER = "| setting | environment variable | default | meaning |"
 

@@ -7,9 +7,9 @@ import uuid
 import pytest
 from fakeredis import FakeRedis
 
-from app.api.deps import Stores
-from app.errors import ThreadNotFound
 from tests.unit.helpers import event, keyspace
+from threadwatch.api.deps import Stores
+from threadwatch.errors import ThreadNotFound
 
 
 def new_id() -> str:

@@ -8,9 +8,10 @@ import time
 import pytest
 from fakeredis import FakeRedis
 
-from app.api.run_events import event_names, mode_of, sse_event, stream_cursor
-from app.errors import InvalidInputError
-from app.store.run_streams import (
+from tests.unit.helpers import KEYS
+from threadwatch.api.run_events import event_names, mode_of, sse_event, stream_cursor
+from threadwatch.errors import InvalidInputError
+from threadwatch.store.run_streams import (
     END,
     STREAM_TTL_SECONDS,
     THREAD_STREAM_TTL_SECONDS,
@@ -19,7 +20,6 @@ from app.store.run_streams import (
     stream_modes,
     watch_live,
 )
-from tests.unit.helpers import KEYS
 
 THREAD = "00000000-0000-4000-8000-0000000000aa"
 RUN = "00000000-0000-4000-8000-000000000001"

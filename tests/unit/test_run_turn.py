@@ -7,9 +7,9 @@ import uuid
 
 from fakeredis import FakeRedis
 
-from app.api.deps import Stores
-from app.store.runs import Turn
 from tests.unit.helpers import KEYS, event
+from threadwatch.api.deps import Stores
+from threadwatch.store.runs import Turn
 
 
 def new_id() -> str:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from fakeredis import FakeRedis
 
-from app.api.deps import Stores
-from app.runner import Runner
-from app.store.codec import materialize
 from tests.support import load_project_graphs
 from tests.unit.helpers import KEYS, event
+from threadwatch.api.deps import Stores
+from threadwatch.runner import Runner
+from threadwatch.store.codec import materialize
 
 PROJECT = Path(__file__).resolve().parent.parent / "fixtures" / "graphs" / "project"
 T1 = "00000000-0000-4000-8000-0000000000b1"
@@ -98,7 +98,7 @@ def test_a_run_end_waits_out_a_redis_outage(
         return end_run(*args, **kwargs)
 
     monkeypatch.setattr(runner.runs, "end_run", flaky)
-    monkeypatch.setattr("app.store.availability.FIRST_WAIT", 0.001)
+    monkeypatch.setattr("threadwatch.store.availability.FIRST_WAIT", 0.001)
     for run_id in (R1, R2):
         admit(stores, run_id)
     assert runner.execute(R1, T1) == "run.succeeded"

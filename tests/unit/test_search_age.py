@@ -21,11 +21,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.api.deps import Stores
-from app.store.codec import now_us
-from app.store.search import ThreadQuery
 from tests.unit.helpers import at, event, make_client, us
 from tests.unit.search_dataset import FILTERS, ids_of, make_query, reference
+from threadwatch.api.deps import Stores
+from threadwatch.store.codec import now_us
+from threadwatch.store.search import ThreadQuery
 
 NOW = us(at(400))
 # Cutoffs NOW - age: at(149.5) (about half the evented threads), at(9.5) (a handful), no

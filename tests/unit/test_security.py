@@ -13,13 +13,13 @@ import pytest
 from fakeredis import FakeRedis
 from fastapi.testclient import TestClient
 
-from app.api import security
-from app.api.app import create_app
-from app.api.security import MISSING_KEY, WRONG_KEY, APIKeyMiddleware
-from app.settings import Settings
-from app.store.keys import Keys
-from app.store.metadata_index import contains, metadata_leaves
 from tests.unit.helpers import keyspace, make_stores
+from threadwatch.api import security
+from threadwatch.api.app import create_app
+from threadwatch.api.security import MISSING_KEY, WRONG_KEY, APIKeyMiddleware
+from threadwatch.settings import Settings
+from threadwatch.store.keys import Keys
+from threadwatch.store.metadata_index import contains, metadata_leaves
 
 KEY = "s3cret-key"
 OTHER_KEY = "rotated-key-2"

@@ -16,11 +16,11 @@ import pytest
 from fakeredis import FakeRedis
 from fastapi.testclient import TestClient
 
-from app.api.deps import Stores
-from app.graphs import GraphRegistry, open_graph
-from app.state import NoGraphId, jsonable
 from tests.support import load_project_graphs
 from tests.unit.helpers import event, keyspace, make_client, thread_hash
+from threadwatch.api.deps import Stores
+from threadwatch.graphs import GraphRegistry, open_graph
+from threadwatch.state import NoGraphId, jsonable
 
 PROJECT = Path(__file__).parent.parent / "fixtures" / "graphs" / "state_project"
 STATE_KEYS = (

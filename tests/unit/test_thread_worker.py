@@ -13,7 +13,7 @@ import pytest
 from rq import Queue
 from rq.utils import now
 
-from workers.worker import HEARTBEAT_EVERY, ThreadWorker
+from threadwatch_workers.worker import HEARTBEAT_EVERY, ThreadWorker
 
 
 class CountingRedis(fakeredis.FakeRedis):

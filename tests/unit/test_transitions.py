@@ -18,12 +18,6 @@ from redis.connection import Connection
 from redis.exceptions import ConnectionError
 from redis.retry import Retry
 
-from app.api.deps import Stores
-from app.domain import ASSISTANT_NAMESPACE, EventResult
-from app.errors import RunNotFound, RunThreadMismatch, ThreadNotFound
-from app.models import RunEvent
-from app.store.codec import RawJSON, materialize, now_us, thread_member
-from app.store.runs import EVENTS_PER_CALL
 from tests.unit.helpers import (
     KEYS,
     at,
@@ -34,6 +28,12 @@ from tests.unit.helpers import (
     thread_hash,
     us,
 )
+from threadwatch.api.deps import Stores
+from threadwatch.domain import ASSISTANT_NAMESPACE, EventResult
+from threadwatch.errors import RunNotFound, RunThreadMismatch, ThreadNotFound
+from threadwatch.models import RunEvent
+from threadwatch.store.codec import RawJSON, materialize, now_us, thread_member
+from threadwatch.store.runs import EVENTS_PER_CALL
 
 T1, T2 = "00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000a2"
 R1, R2, R3, R4 = (f"00000000-0000-4000-8000-00000000000{i}" for i in (1, 2, 3, 4))

@@ -9,14 +9,14 @@ import pytest
 from fakeredis import FakeRedis
 from langgraph.checkpoint.base import Checkpoint
 
-from app.api.deps import Stores
-from app.errors import ThreadNotFound
-from app.store import ttl as ttl_module
-from app.store.codec import thread_member, us_to_iso
-from app.store.metadata_index import metadata_leaves
-from app.store.search import ThreadQuery
-from app.store.ttl import expire_threads
 from tests.unit.helpers import KEYS, event, index_violations, keyspace, leaf_holders, thread_hash
+from threadwatch.api.deps import Stores
+from threadwatch.errors import ThreadNotFound
+from threadwatch.store import ttl as ttl_module
+from threadwatch.store.codec import thread_member, us_to_iso
+from threadwatch.store.metadata_index import metadata_leaves
+from threadwatch.store.search import ThreadQuery
+from threadwatch.store.ttl import expire_threads
 
 MINUTE = 60_000_000
 META = {"user": "u1", "tags": ["a", "b"]}

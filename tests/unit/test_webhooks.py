@@ -21,9 +21,10 @@ from redis.retry import Retry
 from rq import Queue
 from standardwebhooks import Webhook
 
-from app.errors import WebhookUrlRejected
-from app.store.codec import RawJSON
-from app.webhooks import (
+from tests.support import free_port
+from threadwatch.errors import WebhookUrlRejected
+from threadwatch.store.codec import RawJSON
+from threadwatch.webhooks import (
     MAX_URL_LENGTH,
     RELATIVE_URL_TEXT,
     check_webhook_url,
@@ -34,8 +35,7 @@ from app.webhooks import (
     webhook_body,
     with_sent_at,
 )
-from tests.support import free_port
-from workers.webhooks import (
+from threadwatch_workers.webhooks import (
     WebhookDeliveryError,
     backoff,
     deliver_webhook,

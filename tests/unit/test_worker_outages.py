@@ -19,9 +19,9 @@ from rq import Queue, Worker
 from rq.job import Job
 from rq.scheduler import RQScheduler
 
-import workers.worker
-from workers.scheduling import SchedulerKeeper
-from workers.worker import ThreadWorker
+import threadwatch_workers.worker
+from threadwatch_workers.scheduling import SchedulerKeeper
+from threadwatch_workers.worker import ThreadWorker
 
 # Commands a full Redis refuses (those RQ sends, of the ones flagged denyoom).
 DENIED_WHEN_FULL = {"SET", "HSET", "SADD", "ZADD", "LPUSH", "RPUSH", "LMOVE", "BLMOVE"}
@@ -67,8 +67,8 @@ class FlakyRedis(fakeredis.FakeRedis):
 
 @pytest.fixture(autouse=True)
 def short_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(workers.worker, "PAUSE_FIRST", 0.01)
-    monkeypatch.setattr(workers.worker, "PAUSE_MOST", 0.05)
+    monkeypatch.setattr(threadwatch_workers.worker, "PAUSE_FIRST", 0.01)
+    monkeypatch.setattr(threadwatch_workers.worker, "PAUSE_MOST", 0.05)
 
 
 @pytest.fixture
@@ -163,8 +163,8 @@ def test_a_full_redis_pauses_a_serving_worker_which_then_serves_again(
 def test_a_stop_request_ends_the_wait_for_redis(
     worker: ThreadWorker, flaky: FlakyRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(workers.worker, "PAUSE_FIRST", 3600.0)
-    monkeypatch.setattr(workers.worker, "PAUSE_MOST", 3600.0)
+    monkeypatch.setattr(threadwatch_workers.worker, "PAUSE_FIRST", 3600.0)
+    monkeypatch.setattr(threadwatch_workers.worker, "PAUSE_MOST", 3600.0)
     flaky.fail(1, ConnectionError)
     thread = serving(worker)
     until(lambda: flaky.failures == 0)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from app.domain import ThreadStatus
+from threadwatch.domain import ThreadStatus
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 

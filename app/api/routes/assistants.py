@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import Field
 
-from app.api.deps import GraphsDep
-from app.api.responses import json_response
-from app.assistants import (
+from threadwatch.api.deps import GraphsDep
+from threadwatch.api.responses import json_response
+from threadwatch.assistants import (
     AssistantField,
     AssistantQuery,
     AssistantSortBy,
@@ -23,7 +23,7 @@ from app.assistants import (
     search_assistants,
     subgraph_schemas,
 )
-from app.models import Request
+from threadwatch.models import Request
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
 AssistantIdPath = Annotated[str, Path(description="The assistant's UUID, or a graph name.")]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from app.api.deps import StoresDep
-from app.api.responses import json_response
-from app.models import RunEventBatch
+from threadwatch.api.deps import StoresDep
+from threadwatch.api.responses import json_response
+from threadwatch.models import RunEventBatch
 
 router = APIRouter(tags=["events"])
 

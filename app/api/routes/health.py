@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app import __version__
-from app.api.deps import GraphsDep
+from threadwatch import __version__
+from threadwatch.api.deps import GraphsDep
 
 router = APIRouter(tags=["health"])
 

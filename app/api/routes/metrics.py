@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from app.api.deps import StoresDep
-from app.metrics import MetricsCollector
-from workers import MAINTENANCE_QUEUE, RUNS_QUEUE
-from workers.webhooks import WEBHOOKS_QUEUE
+from threadwatch.api.deps import StoresDep
+from threadwatch.metrics import MetricsCollector
+from threadwatch_workers import MAINTENANCE_QUEUE, RUNS_QUEUE
+from threadwatch_workers.webhooks import WEBHOOKS_QUEUE
 
 router = APIRouter(tags=["metrics"])
 

@@ -11,14 +11,14 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from app.api.deps import StoresDep
-from app.api.responses import json_response
-from app.api.run_events import RunEvents, event_names, stream_cursor
-from app.domain import RunStatus
-from app.errors import InvalidInputError, NotFoundError
-from app.models import RunCreate, RunId, StreamMode, ThreadId
-from app.run_service import IN_FLIGHT, RunService
-from app.store.codec import materialize, to_json
+from threadwatch.api.deps import StoresDep
+from threadwatch.api.responses import json_response
+from threadwatch.api.run_events import RunEvents, event_names, stream_cursor
+from threadwatch.domain import RunStatus
+from threadwatch.errors import InvalidInputError, NotFoundError
+from threadwatch.models import RunCreate, RunId, StreamMode, ThreadId
+from threadwatch.run_service import IN_FLIGHT, RunService
+from threadwatch.store.codec import materialize, to_json
 
 router = APIRouter(tags=["runs"])
 ThreadIdPath = Annotated[ThreadId, Path(description="The thread's UUID.")]

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import Field
 
-from app.api.deps import GraphsDep, StoresDep
-from app.api.responses import json_response
-from app.errors import InvalidInputError
-from app.models import Request, ThreadId
-from app.state import ThreadStates
+from threadwatch.api.deps import GraphsDep, StoresDep
+from threadwatch.api.responses import json_response
+from threadwatch.errors import InvalidInputError
+from threadwatch.models import Request, ThreadId
+from threadwatch.state import ThreadStates
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 ThreadIdPath = Annotated[ThreadId, Path(description="The thread's UUID.")]

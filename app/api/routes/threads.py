@@ -9,12 +9,12 @@ import orjson
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import StoresDep
-from app.api.projection import project
-from app.api.responses import json_response
-from app.api.run_events import stream_cursor
-from app.api.thread_events import ThreadEvents, thread_stream_modes
-from app.models import (
+from threadwatch.api.deps import StoresDep
+from threadwatch.api.projection import project
+from threadwatch.api.responses import json_response
+from threadwatch.api.run_events import stream_cursor
+from threadwatch.api.thread_events import ThreadEvents, thread_stream_modes
+from threadwatch.models import (
     MAX_STATUS_AGE_SECONDS,
     ThreadCount,
     ThreadCreate,
@@ -24,7 +24,7 @@ from app.models import (
     ThreadSearch,
     strip_reserved,
 )
-from app.store.search import ThreadQuery
+from threadwatch.store.search import ThreadQuery
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 ThreadIdPath = Annotated[ThreadId, Path(description="The thread's UUID.")]

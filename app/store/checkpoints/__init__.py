@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from app.store.checkpoints.drivers import SyncSession
-from app.store.checkpoints.steps import CheckpointConflict
+from threadwatch.store.checkpoints.drivers import SyncSession
+from threadwatch.store.checkpoints.steps import CheckpointConflict
 
 if TYPE_CHECKING:
-    from app.store.checkpoints.saver import RedisSaver
+    from threadwatch.store.checkpoints.saver import RedisSaver
 
 __all__ = ["CheckpointConflict", "RedisSaver", "SyncSession"]
 
@@ -34,7 +34,7 @@ def __getattr__(name: str) -> Any:
     """``RedisSaver`` is imported on first use: it needs langgraph, an optional extra, and
     the modules here that do not (write_batch, steps) serve runs without it."""
     if name == "RedisSaver":
-        from app.store.checkpoints.saver import RedisSaver
+        from threadwatch.store.checkpoints.saver import RedisSaver
 
         return RedisSaver
     raise AttributeError(name)

@@ -15,7 +15,7 @@ from langgraph.checkpoint.base import (
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import WatchError
 
-from app.store.checkpoints.drivers import (
+from threadwatch.store.checkpoints.drivers import (
     AsyncSession,
     Done,
     InlineSession,
@@ -24,9 +24,9 @@ from app.store.checkpoints.drivers import (
     adrive,
     advance,
 )
-from app.store.checkpoints.steps import EMIT, MAX_ATTEMPTS, CheckpointConflict, Op
-from app.store.checkpoints.thread_ops import ThreadOps
-from app.store.checkpoints.write_buffer import flush_current, open_buffer
+from threadwatch.store.checkpoints.steps import EMIT, MAX_ATTEMPTS, CheckpointConflict, Op
+from threadwatch.store.checkpoints.thread_ops import ThreadOps
+from threadwatch.store.checkpoints.write_buffer import flush_current, open_buffer
 
 T = TypeVar("T")
 

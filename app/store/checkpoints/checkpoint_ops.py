@@ -24,7 +24,7 @@ from langgraph.checkpoint.base import (
     get_checkpoint_metadata,
 )
 
-from app.store.checkpoints.encoding import (
+from threadwatch.store.checkpoints.encoding import (
     EMPTY,
     blob_field,
     checkpoint_id_of,
@@ -36,9 +36,9 @@ from app.store.checkpoints.encoding import (
     unframe,
     writes_sort_key,
 )
-from app.store.checkpoints.steps import EMIT, READ, WRITE, Cmd, Op, cmd
-from app.store.checkpoints.write_batch import WriteBatch
-from app.store.keys import Keys
+from threadwatch.store.checkpoints.steps import EMIT, READ, WRITE, Cmd, Op, cmd
+from threadwatch.store.checkpoints.write_batch import WriteBatch
+from threadwatch.store.keys import Keys
 
 PAGE = 100  # checkpoint ids read per round trip when listing
 

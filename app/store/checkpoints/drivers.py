@@ -13,7 +13,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from app.store.checkpoints.steps import EMIT, READ, WATCH, WRITE, Cmd, Op, Step
+from threadwatch.store.checkpoints.steps import EMIT, READ, WATCH, WRITE, Cmd, Op, Step
 
 T = TypeVar("T")
 

@@ -19,11 +19,11 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import WatchError
 
-from app.store.checkpoints.async_api import AsyncSaverMethods
-from app.store.checkpoints.drivers import Done, SyncSession, advance, drive
-from app.store.checkpoints.steps import EMIT, MAX_ATTEMPTS, CheckpointConflict, Op
-from app.store.checkpoints.write_buffer import WriteBuffer, current_buffer
-from app.store.keys import Keys
+from threadwatch.store.checkpoints.async_api import AsyncSaverMethods
+from threadwatch.store.checkpoints.drivers import Done, SyncSession, advance, drive
+from threadwatch.store.checkpoints.steps import EMIT, MAX_ATTEMPTS, CheckpointConflict, Op
+from threadwatch.store.checkpoints.write_buffer import WriteBuffer, current_buffer
+from threadwatch.store.keys import Keys
 
 T = TypeVar("T")
 

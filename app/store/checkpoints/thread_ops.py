@@ -11,10 +11,15 @@ from collections.abc import Sequence
 import orjson
 from langgraph.checkpoint.base import CheckpointTuple
 
-from app.store.checkpoints.checkpoint_ops import CheckpointOps
-from app.store.checkpoints.encoding import blob_field, checkpoint_id_of, data_fields, decoded
-from app.store.checkpoints.steps import READ, WATCH, WRITE, Cmd, Op, cmd
-from app.store.checkpoints.write_batch import WriteBatch
+from threadwatch.store.checkpoints.checkpoint_ops import CheckpointOps
+from threadwatch.store.checkpoints.encoding import (
+    blob_field,
+    checkpoint_id_of,
+    data_fields,
+    decoded,
+)
+from threadwatch.store.checkpoints.steps import READ, WATCH, WRITE, Cmd, Op, cmd
+from threadwatch.store.checkpoints.write_batch import WriteBatch
 
 DEL_CHUNK = 500  # keys per DEL command
 

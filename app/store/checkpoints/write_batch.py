@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from app.store.checkpoints.steps import Cmd, cmd
+from threadwatch.store.checkpoints.steps import Cmd, cmd
 
 Write = tuple[str, str, Any]  # (kind, key, entries): fields, members or a SET's (value, ex)
 

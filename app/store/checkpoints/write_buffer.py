@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 from redis import Redis
 
-from app.store.checkpoints.drivers import SyncSession, drive
-from app.store.checkpoints.steps import WRITE, Op, Step
-from app.store.checkpoints.write_batch import WriteBatch
+from threadwatch.store.checkpoints.drivers import SyncSession, drive
+from threadwatch.store.checkpoints.steps import WRITE, Op, Step
+from threadwatch.store.checkpoints.write_batch import WriteBatch
 
 T = TypeVar("T")
 current_buffer: ContextVar[WriteBuffer | None] = ContextVar("checkpoint_writes", default=None)

@@ -12,13 +12,13 @@ __all__ = ["Emitter", "EventType", "RunEvent", "ThreadStatus", "__version__"]
 
 if TYPE_CHECKING:
     from threadwatch.domain import EventType, ThreadStatus
-    from threadwatch.emitter import Emitter
     from threadwatch.models import RunEvent
+    from threadwatch.runs.emitter import Emitter
 
 # Imported on first use: the CLI imports this package, and need not load Redis and pydantic
 # models to print its help.
 _EXPORTS = {
-    "Emitter": "threadwatch.emitter",
+    "Emitter": "threadwatch.runs.emitter",
     "EventType": "threadwatch.domain",
     "RunEvent": "threadwatch.models",
     "ThreadStatus": "threadwatch.domain",

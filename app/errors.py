@@ -85,4 +85,4 @@ class InvalidAssistant(InvalidInputError):
 
 
 class WebhookUrlRejected(InvalidInputError):
-    """A webhook URL the policy refuses; ``detail`` is LangGraph's text (app/webhooks.py)."""
+    """A webhook URL the policy refuses; ``detail`` is LangGraph's text (app/webhooks/policy.py)."""

@@ -39,7 +39,7 @@ from redis import Redis  # noqa: E402
 from bench import servers  # noqa: E402
 from bench.bench_core import Latency, Target, load_note, note, table  # noqa: E402
 from bench.cpu import CpuWatch, tree_cpu  # noqa: E402
-from threadwatch.processes import child_popen_kwargs, stop_process  # noqa: E402
+from threadwatch.cli.processes import child_popen_kwargs, stop_process  # noqa: E402
 
 GRAPHS = Path(__file__).resolve().parent / "graphs"
 GRAPHS_CONFIG = GRAPHS / "langgraph.json"

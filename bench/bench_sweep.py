@@ -7,7 +7,7 @@ The data set: N threads over the status sets (99% idle, 10,000 interrupted of wh
 entered `interrupted` more than an hour ago), a `team` metadata leaf set per thread (4
 teams; the 100 old ones are all team=support), thread hashes for the interrupted threads,
 5,000 running runs with live leases and 100,000 thread TTLs due in a day. The sweep runs
-`threadwatch_workers.sweeper.run_sweep` with one alert rule ("interrupted for more than 15
+`threadwatch.ops.sweeper.run_sweep` with one alert rule ("interrupted for more than 15
 minutes with team=support", webhook queued, not delivered): the first sweep fires 100
 alerts, the next ones find nothing new. Redis time is the server's main-thread CPU time
 (INFO cpu) per sweep, which counts script and direct commands alike. It starts its own
@@ -31,11 +31,11 @@ from redis import Redis  # noqa: E402
 
 from bench import servers  # noqa: E402
 from bench.bench_core import load_note, note, table  # noqa: E402
+from threadwatch.ops.sweeper import run_sweep  # noqa: E402
 from threadwatch.settings import Settings  # noqa: E402
 from threadwatch.store.codec import thread_member  # noqa: E402
 from threadwatch.store.keys import Keys  # noqa: E402
 from threadwatch.store.metadata_index import metadata_leaves  # noqa: E402
-from threadwatch_workers.sweeper import run_sweep  # noqa: E402
 
 PREFIX = "tw:"
 TEAMS = ("support", "sales", "eng", "ops")

@@ -18,6 +18,6 @@ class PreloadedWorker(Worker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from threadwatch_workers.runs import runner
+        from threadwatch_workers.jobs import runner
 
         runner()

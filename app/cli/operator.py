@@ -31,8 +31,8 @@ from threadwatch.settings import Settings
 from threadwatch.store.codec import redis_now_us
 
 if TYPE_CHECKING:
-    from threadwatch.api.deps import Stores
     from threadwatch.store.search import ThreadQuery
+    from threadwatch.store.stores import Stores
 
 # -- operator commands: they read (and `doctor --fix` repairs) the store at REDIS_URL -------
 
@@ -47,7 +47,7 @@ SEARCH_SORT_FIELDS = ("created_at", "updated_at", "state_updated_at", "thread_id
 
 def _connect(settings: Settings) -> Stores:
     """The stores on REDIS_URL, as the API wires them (the tests put fakeredis here)."""
-    from threadwatch.api.deps import Stores
+    from threadwatch.store.stores import Stores
 
     return Stores.connect(settings)
 
@@ -134,7 +134,7 @@ def parse_metadata_filters(pairs: list[str] | None) -> dict[str, object]:
 def sweep(json_output: JsonOption = False) -> None:
     """Run one sweep now: end lost runs, delete expired threads, fire stuck-thread alerts."""
     settings, stores = _operator_stores("sweep")
-    from threadwatch_workers.sweeper import run_sweep
+    from threadwatch.ops.sweeper import run_sweep
 
     with _redis_errors(settings):
         report = run_sweep(stores.redis, settings)
@@ -231,7 +231,7 @@ def _thread_query(
     **page: Any,
 ) -> ThreadQuery:
     """The search the --status, --metadata and --older-than options describe."""
-    from threadwatch.alerts.rules import parse_duration
+    from threadwatch.ops.alerts.rules import parse_duration
     from threadwatch.store.search import ThreadQuery
 
     min_age = None
@@ -400,7 +400,7 @@ def stats(json_output: JsonOption = False) -> None:
 
 
 class _ProgressBars:
-    """Doctor progress (threadwatch.doctor.ProgressSink) as rich progress bars, one per pass."""
+    """Doctor progress (threadwatch.ops.doctor.ProgressSink) as rich progress bars, one per pass."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
@@ -433,7 +433,7 @@ def doctor(
 
     Exit code 0 when the store is (left) consistent, 1 when problems remain.
     """
-    from threadwatch.doctor import Doctor
+    from threadwatch.ops.doctor import Doctor
 
     settings, stores = _operator_stores("doctor")
     columns = (

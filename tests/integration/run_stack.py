@@ -27,8 +27,8 @@ from rq.job import Job
 
 from tests.integration.servers import STARTUP_TIMEOUT, api_argv, spawn, wait_until_ok
 from tests.support import free_port, server_env
+from threadwatch.queues import RUNS_QUEUE
 from threadwatch.store.keys import Keys
-from threadwatch_workers import RUNS_QUEUE
 
 PROJECT = Path(__file__).parent.parent / "fixtures" / "graphs" / "project"
 GREETING = "hello from fixture.env"  # what the agent graph's `step` node writes

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.support import free_port, server_env
-from threadwatch.processes import child_popen_kwargs, stop_process
+from threadwatch.cli.processes import child_popen_kwargs, stop_process
 
 STARTUP_TIMEOUT = 20.0
 SERVER_LOG = "server.log"  # the log of `running_api`, in its workdir

@@ -22,12 +22,12 @@ from tests.integration.helpers import INTERRUPTS, event, new_id, post_events
 from tests.integration.test_webhook_delivery import work
 from tests.unit.helpers import make_stores
 from tests.unit.test_webhooks import SPEC_SECRET, HookServer
-from threadwatch.alerts.evaluate import AlertSweep, evaluate_rules
-from threadwatch.alerts.rules import load_rules
 from threadwatch.models import RunEvent
+from threadwatch.ops.alerts.evaluate import AlertSweep, evaluate_rules
+from threadwatch.ops.alerts.rules import load_rules
 from threadwatch.settings import Settings
 from threadwatch.store.keys import Keys
-from threadwatch_workers.webhooks import webhook_queue
+from threadwatch.webhooks.delivery import webhook_queue
 
 KEYS = Keys()
 HOUR_US = 3_600_000_000

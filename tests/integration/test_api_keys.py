@@ -17,7 +17,7 @@ from tests.integration.servers import running_api
 from tests.integration.test_cli_dev import threadwatch_argv, wait_for_ok
 from tests.support import free_port, server_env
 from threadwatch.api.security import MISSING_KEY, WRONG_KEY
-from threadwatch.processes import stop_process
+from threadwatch.cli.processes import stop_process
 
 KEY = "tw-test-key-1"
 ROTATED = "tw-test-key-2"

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.support import free_port, server_env
-from threadwatch.processes import stop_process
+from threadwatch.cli.processes import stop_process
 
 STOP_TIMEOUT = 15.0
 

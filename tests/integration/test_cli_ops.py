@@ -12,7 +12,7 @@ import redis
 
 from tests.support import server_env
 from tests.unit.helpers import event, make_stores
-from threadwatch.doctor import Doctor
+from threadwatch.ops.doctor import Doctor
 from threadwatch.store.codec import now_us, thread_member, us_to_iso
 from threadwatch.store.keys import Keys
 

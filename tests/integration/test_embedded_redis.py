@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from tests.support import REPO_ROOT
-from threadwatch import embedded_redis
-from threadwatch.embedded_redis import (
+from threadwatch.cli import embedded_redis
+from threadwatch.cli.embedded_redis import (
     JEMALLOC,
     MALLOC_TUNABLES,
     EmbeddedRedisError,
@@ -87,7 +87,7 @@ def test_a_taken_port_is_an_error_not_someone_elses_server(tmp_path: Path) -> No
 def test_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
     parent = (
         "import os, signal, sys\n"
-        "from threadwatch.embedded_redis import start_embedded_redis\n"
+        "from threadwatch.cli.embedded_redis import start_embedded_redis\n"
         "print(start_embedded_redis(sys.argv[1]).process.pid, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )

@@ -19,7 +19,7 @@ from tests.integration.run_stack import GREETING, wait_for
 from tests.integration.servers import STARTUP_TIMEOUT, spawn, wait_until_ok
 from tests.support import free_port
 from threadwatch.cli import GRACEFUL_SHUTDOWN_SECONDS
-from threadwatch.processes import stop_process
+from threadwatch.cli.processes import stop_process
 
 RUN_SECONDS = 2.0
 

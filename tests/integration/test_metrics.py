@@ -18,7 +18,7 @@ from rq import Queue
 from tests.integration.helpers import drive, event, new_id, post_events
 from tests.integration.test_webhook_delivery import QuietWorker
 from tests.unit.test_webhooks import HookServer
-from threadwatch_workers.webhooks import enqueue_webhook, webhook_queue
+from threadwatch.webhooks.delivery import enqueue_webhook, webhook_queue
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

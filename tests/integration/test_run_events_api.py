@@ -27,7 +27,7 @@ from tests.integration.helpers import (
     post_events,
     search_ids,
 )
-from threadwatch.emitter import Emitter
+from threadwatch.runs.emitter import Emitter
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 

@@ -15,9 +15,9 @@ import redis
 
 from tests.unit.helpers import make_stores
 from tests.unit.search_dataset import FILTERS, all_ids, ids_of, make_query, populate, reference
-from threadwatch.api.deps import Stores
 from threadwatch.store.codec import materialize
 from threadwatch.store.search import ThreadQuery
+from threadwatch.store.stores import Stores
 
 
 @pytest.fixture

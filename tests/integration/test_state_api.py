@@ -18,8 +18,8 @@ from langgraph_sdk.errors import BadRequestError, ConflictError, NotFoundError
 
 from tests.integration.servers import running_api
 from tests.support import load_project_graphs
-from threadwatch.emitter import Emitter
 from threadwatch.graphs import GraphRegistry, open_graph
+from threadwatch.runs.emitter import Emitter
 from threadwatch.store.checkpoints import RedisSaver
 
 PROJECT = Path(__file__).parent.parent / "fixtures" / "graphs" / "state_project"

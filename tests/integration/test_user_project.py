@@ -14,7 +14,7 @@ import httpx
 
 from tests.integration.test_cli_dev import STOP_TIMEOUT, dev_env, threadwatch_argv, wait_for_ok
 from tests.support import free_port
-from threadwatch.processes import stop_process
+from threadwatch.cli.processes import stop_process
 
 GRAPH = """from app.tools import shout
 

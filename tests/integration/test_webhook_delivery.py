@@ -21,8 +21,13 @@ from standardwebhooks import Webhook
 
 from tests.unit.test_webhooks import RUN, SPEC_SECRET, HookServer
 from threadwatch.errors import WebhookUrlRejected
-from threadwatch.webhooks import run_webhook_payload
-from threadwatch_workers.webhooks import FAILURE_TTL, WEBHOOKS_QUEUE, enqueue_webhook, webhook_queue
+from threadwatch.webhooks.delivery import (
+    FAILURE_TTL,
+    WEBHOOKS_QUEUE,
+    enqueue_webhook,
+    webhook_queue,
+)
+from threadwatch.webhooks.policy import run_webhook_payload
 
 
 class QuietWorker(SimpleWorker):

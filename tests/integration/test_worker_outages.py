@@ -28,10 +28,10 @@ from tests.integration.run_stack import (
 )
 from tests.integration.servers import spawn
 from tests.support import free_port, no_server, server_env
-from threadwatch.embedded_redis import EmbeddedRedis, start_embedded_redis
-from threadwatch.processes import stop_process
+from threadwatch.cli.embedded_redis import EmbeddedRedis, start_embedded_redis
+from threadwatch.cli.processes import stop_process
+from threadwatch.queues import RUNS_QUEUE
 from threadwatch.store.codec import redis_now_us
-from threadwatch_workers import RUNS_QUEUE
 
 OUTAGE = 3.0  # seconds Redis stays crashed, or full
 THREADS = CONCURRENCY + 2  # a worker's RQ worker threads: its runs, sweeps and webhooks

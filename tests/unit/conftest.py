@@ -12,8 +12,8 @@ from fakeredis.commands_mixins.set_mixin import SetCommandsMixin
 
 from tests.unit.helpers import make_stores
 from tests.unit.search_dataset import all_ids, populate
-from threadwatch.api.deps import Stores
 from threadwatch.store.codec import materialize
+from threadwatch.store.stores import Stores
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 from redis import Redis
 
 from threadwatch.api.app import create_app
-from threadwatch.api.deps import Stores
 from threadwatch.domain import ThreadStatus
 from threadwatch.graphs import GraphRegistry
 from threadwatch.models import RunEvent
@@ -26,6 +25,7 @@ from threadwatch.store.metadata_index import metadata_leaves
 from threadwatch.store.runs import RunStore
 from threadwatch.store.scripts import Scripts
 from threadwatch.store.search import ThreadSearch
+from threadwatch.store.stores import Stores
 from threadwatch.store.threads import ThreadStore
 
 # Event times are refused before 2000 and beyond the server clock, so tests count from here.

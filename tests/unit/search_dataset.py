@@ -12,10 +12,10 @@ import uuid
 from typing import Any
 
 from tests.unit.helpers import KEYS, at, event, us
-from threadwatch.api.deps import Stores
 from threadwatch.store.codec import thread_id_of, thread_member
 from threadwatch.store.metadata_index import MAX_VALUE_BYTES, contains
 from threadwatch.store.search import ThreadQuery
+from threadwatch.store.stores import Stores
 
 N_THREADS = 300
 LONG_A, LONG_B = "a" * (MAX_VALUE_BYTES + 1), "b" * (MAX_VALUE_BYTES + 1)

@@ -22,12 +22,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue
 
 from tests.unit.helpers import BASE_TIME, KEYS, at, event, make_stores, us
-from threadwatch.alerts import evaluate as evaluate_module
-from threadwatch.alerts.evaluate import AlertSweep, evaluate_rules
-from threadwatch.alerts.rules import AlertRule, AlertRuleError, load_rules, parse_duration
-from threadwatch.api.deps import Stores
+from threadwatch.ops.alerts import evaluate as evaluate_module
+from threadwatch.ops.alerts.evaluate import AlertSweep, evaluate_rules
+from threadwatch.ops.alerts.rules import AlertRule, AlertRuleError, load_rules, parse_duration
 from threadwatch.settings import Settings
 from threadwatch.store.codec import us_to_iso
+from threadwatch.store.stores import Stores
 
 HOOK = "https://hooks.example.com/alerts?token=abc"
 MIN = 60.0

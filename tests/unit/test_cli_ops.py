@@ -12,10 +12,10 @@ from fakeredis import FakeRedis
 from typer.testing import CliRunner
 
 from tests.unit.helpers import KEYS, event, make_stores
-from threadwatch.api.deps import Stores
 from threadwatch.cli import cli, human_duration, parse_metadata_filters
 from threadwatch.cli import operator as cli_module
 from threadwatch.store.codec import now_us, thread_member, us_to_iso
+from threadwatch.store.stores import Stores
 
 T1, T2, T3 = (f"00000000-0000-4000-8000-0000000000a{i}" for i in (1, 2, 3))
 R1, R2 = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"

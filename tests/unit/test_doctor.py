@@ -1,4 +1,4 @@
-"""app/doctor.py: each way the indexes can disagree with the hashes is found, repaired by
+"""app/ops/doctor.py: each way the indexes can disagree with the hashes is found, repaired by
 `fix`, and a second check is clean (tests/unit/helpers.py index_violations agrees)."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from fakeredis import FakeRedis
 
 from tests.unit.helpers import KEYS, at, event, index_violations, thread_hash
 from threadwatch.api.app import _check_index_layout
-from threadwatch.api.deps import Stores
-from threadwatch.doctor import Doctor, DoctorReport
 from threadwatch.domain import ThreadStatus
+from threadwatch.ops.doctor import Doctor, DoctorReport
 from threadwatch.store.codec import thread_id_of, thread_member
 from threadwatch.store.metadata_index import metadata_leaves
 from threadwatch.store.search import ThreadQuery
+from threadwatch.store.stores import Stores
 
 T1, T2, T3 = (f"00000000-0000-4000-8000-0000000000a{i}" for i in (1, 2, 3))
 R1, R2 = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"

@@ -10,9 +10,9 @@ from fakeredis import FakeRedis
 from pydantic import ValidationError
 
 from tests.unit.helpers import at, event, index_violations, keyspace, make_stores
-from threadwatch import emitter as emitter_module
-from threadwatch.emitter import Emitter
 from threadwatch.models import RunEvent
+from threadwatch.runs import emitter as emitter_module
+from threadwatch.runs.emitter import Emitter
 from threadwatch.store.codec import materialize
 from threadwatch.store.runs import Applied
 
@@ -131,3 +131,16 @@ def test_context_manager_closes_the_connection(
         emitter.emit(T1, R1, "run.pending")
         assert not closed
     assert closed == [True]
+
+
+def test_the_emitter_keeps_the_service_limits(
+    fake_redis: FakeRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Built from the same Settings as the service: an emitted event trims a thread's status
+    history to the deployment's limit, not a library default."""
+    monkeypatch.setenv("THREADWATCH_STATUS_HISTORY_LIMIT", "500")
+    monkeypatch.setenv("THREADWATCH_LEASE_SECONDS", "90")
+    store = Emitter(fake_redis).store
+    assert store.history_limit == 500
+    assert store.lease_us == 90_000_000
+    assert Emitter(fake_redis, key_prefix="x:").store.keys.prefix == "x:"

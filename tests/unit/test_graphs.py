@@ -493,9 +493,9 @@ def test_the_service_imports_without_langgraph() -> None:
     modules = ", ".join(
         (
             "threadwatch.api.app",
-            "threadwatch.runner",
+            "threadwatch.runs.runner",
             "threadwatch_workers.worker",
-            "threadwatch_workers.runs",
+            "threadwatch_workers.jobs",
             "threadwatch.store.checkpoints",
         )
     )

@@ -9,12 +9,12 @@ from fakeredis import FakeRedis
 from rq import Queue
 
 from tests.unit.helpers import KEYS, at, event, thread_hash, us
-from threadwatch.api.deps import Stores
 from threadwatch.domain import RunStatus
-from threadwatch.liveness import LostRuns
 from threadwatch.models import RunEvent
+from threadwatch.queues import RUNS_QUEUE
+from threadwatch.runs.liveness import LostRuns
 from threadwatch.store.codec import materialize
-from threadwatch_workers import RUNS_QUEUE
+from threadwatch.store.stores import Stores
 
 
 def new_id() -> str:
@@ -174,7 +174,7 @@ def test_our_pending_run_with_a_queued_job_is_left_alone(stores: Stores) -> None
     thread_id = new_id()
     run_id = admit(stores, thread_id)
     Queue(RUNS_QUEUE, connection=stores.redis).enqueue(
-        "threadwatch_workers.runs.execute_run", run_id, job_id=run_id
+        "threadwatch_workers.jobs.execute_run", run_id, job_id=run_id
     )
     done = lost_runs(stores).reclaim(min_pending_age=0)
     assert (done.failed, done.resumed) == (0, 0)
@@ -215,9 +215,9 @@ def test_a_run_whose_job_is_deferred_by_rq_is_resumed(
     thread_id = new_id()
     run_id = admit(stores, thread_id, take=False)
     queue = Queue(RUNS_QUEUE, connection=fake_redis)
-    done_job = queue.enqueue("threadwatch_workers.runs.execute_run", "x", job_id=new_id())
+    done_job = queue.enqueue("threadwatch_workers.jobs.execute_run", "x", job_id=new_id())
     queue.enqueue(
-        "threadwatch_workers.runs.execute_run", run_id, job_id=run_id, depends_on=done_job
+        "threadwatch_workers.jobs.execute_run", run_id, job_id=run_id, depends_on=done_job
     )
     queue.remove(done_job.id)
     assert queue.fetch_job(run_id).get_status() == "deferred"
@@ -231,7 +231,7 @@ def test_our_pending_run_whose_job_failed_is_ended_and_passes_its_turn(
     thread_id = new_id()
     first, second = admit(stores, thread_id), admit(stores, thread_id)
     job = Queue(RUNS_QUEUE, connection=fake_redis).enqueue(
-        "threadwatch_workers.runs.execute_run", first, job_id=first
+        "threadwatch_workers.jobs.execute_run", first, job_id=first
     )
     job.set_status("failed")
     Queue(RUNS_QUEUE, connection=fake_redis).remove(first)
@@ -346,7 +346,7 @@ def test_a_run_whose_job_started_but_never_started_it_is_resumed(
     thread_id = new_id()
     run_id = admit(stores, thread_id)
     job = Queue(RUNS_QUEUE, connection=fake_redis).enqueue(
-        "threadwatch_workers.runs.execute_run", run_id, job_id=run_id
+        "threadwatch_workers.jobs.execute_run", run_id, job_id=run_id
     )
     Queue(RUNS_QUEUE, connection=fake_redis).remove(run_id)
     job.set_status("started")

@@ -16,12 +16,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-import threadwatch_workers.webhooks as webhooks
+import threadwatch.webhooks.delivery as webhooks
 from tests.unit.helpers import make_client
 from tests.unit.test_webhooks import HookServer
 from threadwatch.api.routes.metrics import QUEUES
 from threadwatch.errors import WebhookUrlRejected
-from threadwatch.metrics import (
+from threadwatch.ops.metrics import (
     EVENT_DELAY_BUCKETS,
     RUN_DURATION_BUCKETS,
     MetricsCollector,
@@ -31,9 +31,9 @@ from threadwatch.metrics import (
     field,
     observe,
 )
+from threadwatch.queues import RUNS_QUEUE
 from threadwatch.store.keys import Keys
-from threadwatch_workers import RUNS_QUEUE
-from threadwatch_workers.webhooks import (
+from threadwatch.webhooks.delivery import (
     WEBHOOKS_QUEUE,
     WebhookDeliveryError,
     deliver_webhook,

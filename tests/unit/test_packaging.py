@@ -32,8 +32,8 @@ def test_the_library_api() -> None:
         "__version__",
     ]
     from threadwatch.domain import EventType, ThreadStatus
-    from threadwatch.emitter import Emitter
     from threadwatch.models import RunEvent
+    from threadwatch.runs.emitter import Emitter
 
     assert threadwatch.Emitter is Emitter
     assert threadwatch.RunEvent is RunEvent

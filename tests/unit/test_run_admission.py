@@ -8,8 +8,8 @@ import pytest
 from fakeredis import FakeRedis
 
 from tests.unit.helpers import event, keyspace
-from threadwatch.api.deps import Stores
 from threadwatch.errors import ThreadNotFound
+from threadwatch.store.stores import Stores
 
 
 def new_id() -> str:

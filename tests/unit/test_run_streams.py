@@ -9,7 +9,7 @@ import pytest
 from fakeredis import FakeRedis
 
 from tests.unit.helpers import KEYS
-from threadwatch.api.run_events import event_names, mode_of, sse_event, stream_cursor
+from threadwatch.api.run_stream import event_names, mode_of, sse_event, stream_cursor
 from threadwatch.errors import InvalidInputError
 from threadwatch.store.run_streams import (
     END,

@@ -8,8 +8,8 @@ import uuid
 from fakeredis import FakeRedis
 
 from tests.unit.helpers import KEYS, event
-from threadwatch.api.deps import Stores
 from threadwatch.store.runs import Turn
+from threadwatch.store.stores import Stores
 
 
 def new_id() -> str:

@@ -10,9 +10,9 @@ from fakeredis import FakeRedis
 
 from tests.support import load_project_graphs
 from tests.unit.helpers import KEYS, event
-from threadwatch.api.deps import Stores
-from threadwatch.runner import Runner
+from threadwatch.runs.runner import Runner
 from threadwatch.store.codec import materialize
+from threadwatch.store.stores import Stores
 
 PROJECT = Path(__file__).resolve().parent.parent / "fixtures" / "graphs" / "project"
 T1 = "00000000-0000-4000-8000-0000000000b1"

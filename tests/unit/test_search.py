@@ -20,10 +20,10 @@ from tests.unit.search_dataset import (
     make_query,
     reference,
 )
-from threadwatch.api.deps import Stores
 from threadwatch.store import search as search_module
 from threadwatch.store.codec import materialize
 from threadwatch.store.search import ThreadQuery, ThreadSearch
+from threadwatch.store.stores import Stores
 
 SORTS = ["created_at", "updated_at", "state_updated_at", "thread_id", "status"]
 PAGES = [(0, 10), (7, 25), (0, 1000), (250, 100), (3, 1), (299, 5), (400, 10)]

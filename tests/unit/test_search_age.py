@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 
 from tests.unit.helpers import at, event, make_client, us
 from tests.unit.search_dataset import FILTERS, ids_of, make_query, reference
-from threadwatch.api.deps import Stores
 from threadwatch.store.codec import now_us
 from threadwatch.store.search import ThreadQuery
+from threadwatch.store.stores import Stores
 
 NOW = us(at(400))
 # Cutoffs NOW - age: at(149.5) (about half the evented threads), at(9.5) (a handful), no

@@ -11,9 +11,9 @@ import pytest
 from fakeredis import FakeRedis
 
 from tests.unit.helpers import KEYS, event, index_violations
-from threadwatch.api.deps import Stores
-from threadwatch.api.thread_events import sent_in, thread_stream_modes
+from threadwatch.api.thread_stream import sent_in, thread_stream_modes
 from threadwatch.errors import InvalidInputError, ThreadNotFound
+from threadwatch.store.stores import Stores
 
 T1 = "00000000-0000-4000-8000-0000000000a1"
 R1, R2 = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"

@@ -19,12 +19,12 @@ from tests.unit.helpers import (
     thread_hash,
     us,
 )
-from threadwatch.api.deps import Stores
 from threadwatch.errors import ConcurrentUpdate, ThreadExists, ThreadNotFound
 from threadwatch.store import threads as threads_module
 from threadwatch.store.codec import materialize, thread_member, us_to_iso
 from threadwatch.store.keys import SORT_FIELDS
 from threadwatch.store.metadata_index import metadata_leaves
+from threadwatch.store.stores import Stores
 from threadwatch.store.threads import ThreadStore
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.helpers import at, event, index_violations, thread_ids
-from threadwatch.api.deps import Stores
 from threadwatch.models import RunEvent
 from threadwatch.store.codec import materialize
+from threadwatch.store.stores import Stores
 
 THREADS = ("00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000a2")
 RUNS = tuple(f"00000000-0000-4000-8000-00000000000{i}" for i in range(1, 5))

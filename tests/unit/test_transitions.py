@@ -28,12 +28,12 @@ from tests.unit.helpers import (
     thread_hash,
     us,
 )
-from threadwatch.api.deps import Stores
 from threadwatch.domain import ASSISTANT_NAMESPACE, EventResult
 from threadwatch.errors import RunNotFound, RunThreadMismatch, ThreadNotFound
 from threadwatch.models import RunEvent
 from threadwatch.store.codec import RawJSON, materialize, now_us, thread_member
 from threadwatch.store.runs import EVENTS_PER_CALL
+from threadwatch.store.stores import Stores
 
 T1, T2 = "00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000a2"
 R1, R2, R3, R4 = (f"00000000-0000-4000-8000-00000000000{i}" for i in (1, 2, 3, 4))

@@ -10,12 +10,12 @@ from fakeredis import FakeRedis
 from langgraph.checkpoint.base import Checkpoint
 
 from tests.unit.helpers import KEYS, event, index_violations, keyspace, leaf_holders, thread_hash
-from threadwatch.api.deps import Stores
 from threadwatch.errors import ThreadNotFound
 from threadwatch.store import ttl as ttl_module
 from threadwatch.store.codec import thread_member, us_to_iso
 from threadwatch.store.metadata_index import metadata_leaves
 from threadwatch.store.search import ThreadQuery
+from threadwatch.store.stores import Stores
 from threadwatch.store.ttl import expire_threads
 
 MINUTE = 60_000_000

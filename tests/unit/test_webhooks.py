@@ -24,7 +24,13 @@ from standardwebhooks import Webhook
 from tests.support import free_port
 from threadwatch.errors import WebhookUrlRejected
 from threadwatch.store.codec import RawJSON
-from threadwatch.webhooks import (
+from threadwatch.webhooks.delivery import (
+    WebhookDeliveryError,
+    backoff,
+    deliver_webhook,
+    enqueue_webhook,
+)
+from threadwatch.webhooks.policy import (
     MAX_URL_LENGTH,
     RELATIVE_URL_TEXT,
     check_webhook_url,
@@ -34,12 +40,6 @@ from threadwatch.webhooks import (
     signing_key,
     webhook_body,
     with_sent_at,
-)
-from threadwatch_workers.webhooks import (
-    WebhookDeliveryError,
-    backoff,
-    deliver_webhook,
-    enqueue_webhook,
 )
 
 # The Standard Webhooks test vector (standard-webhooks repo, libraries/python/tests).

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from threadwatch.api.deps import GraphsDep
 from threadwatch.api.responses import json_response
-from threadwatch.assistants import (
+from threadwatch.graphs.assistants import (
     AssistantField,
     AssistantQuery,
     AssistantSortBy,

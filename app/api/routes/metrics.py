@@ -6,9 +6,8 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from threadwatch.api.deps import StoresDep
-from threadwatch.metrics import MetricsCollector
-from threadwatch_workers import MAINTENANCE_QUEUE, RUNS_QUEUE
-from threadwatch_workers.webhooks import WEBHOOKS_QUEUE
+from threadwatch.ops.metrics import MetricsCollector
+from threadwatch.queues import MAINTENANCE_QUEUE, RUNS_QUEUE, WEBHOOKS_QUEUE
 
 router = APIRouter(tags=["metrics"])
 

@@ -13,11 +13,11 @@ from pydantic import BaseModel, ConfigDict
 
 from threadwatch.api.deps import StoresDep
 from threadwatch.api.responses import json_response
-from threadwatch.api.run_events import RunEvents, event_names, stream_cursor
+from threadwatch.api.run_stream import RunEvents, event_names, stream_cursor
 from threadwatch.domain import RunStatus
 from threadwatch.errors import InvalidInputError, NotFoundError
 from threadwatch.models import RunCreate, RunId, StreamMode, ThreadId
-from threadwatch.run_service import IN_FLIGHT, RunService
+from threadwatch.runs.service import IN_FLIGHT, RunService
 from threadwatch.store.codec import materialize, to_json
 
 router = APIRouter(tags=["runs"])
@@ -211,7 +211,7 @@ def _event_stream(
     cursor: str = "0-0",
     cancel_on_disconnect: bool = False,
 ) -> Response:
-    """The SSE response of ``run``'s events (app/api/run_events.py)."""
+    """The SSE response of ``run``'s events (app/api/run_stream.py)."""
     thread_id, run_id = str(run["thread_id"]), str(run["run_id"])
     kwargs = materialize(run.get("kwargs")) or {}
     source = RunEvents(request.app.state.stream_redis, service.keys, service, thread_id, run_id)

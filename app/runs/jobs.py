@@ -16,9 +16,9 @@ from redis.client import Pipeline
 from rq import Queue
 from rq.job import Job
 
+from threadwatch.queues import EXECUTE_RUN
 from threadwatch.store.runs import Turn
 
-EXECUTE_RUN = "threadwatch_workers.runs.execute_run"  # the job's function, named for RQ
 # Seconds RQ keeps a finished or failed run job (the run record is the source of truth).
 FINISHED_JOB_TTL = 600
 FAILED_JOB_TTL = 86_400

@@ -1,15 +1,24 @@
-"""The RQ job that executes a run: it takes the run id and re-reads everything else."""
+"""The RQ jobs: thin entry points that take ids and options and call app code.
+
+Each is queued by the name threadwatch.queues gives it: app code never imports this
+package.
+"""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import asdict
+from typing import Any
 
 from redis import Redis
+from rq import get_current_job
 
 from threadwatch.graphs import load_registry
-from threadwatch.runner import Runner
+from threadwatch.ops.sweeper import run_sweep, schedule_sweep
+from threadwatch.runs.runner import Runner
 from threadwatch.settings import get_settings
 from threadwatch.store.keys import Keys
+from threadwatch.webhooks import delivery
 
 _runner: Runner | None = None
 # Redis connections a run (or a worker thread) may hold at once: a blocking dequeue or a
@@ -53,3 +62,25 @@ def execute_run(run_id: str, thread_id: str | None = None) -> str | None:
     """Execute the run (a no-op if it already ended or was cancelled before starting).
     Jobs name the run and its thread (jobs of earlier versions the run only)."""
     return runner().execute(run_id, thread_id)
+
+
+def sweep() -> dict[str, float]:
+    """One sweep, then the next one scheduled (app/ops/sweeper.py)."""
+    settings = get_settings()
+    job = get_current_job()
+    if job is not None:
+        redis = job.connection
+    elif settings.redis_url:
+        redis = Redis.from_url(settings.redis_url)
+    else:
+        raise RuntimeError("REDIS_URL is not set")
+    report = run_sweep(redis, settings)
+    schedule_sweep(redis, settings.sweep_interval_seconds)
+    return asdict(report)
+
+
+def deliver_webhook(
+    url: str, body: str, headers: dict[str, str], allow_private: bool, **options: Any
+) -> int:
+    """One attempt to deliver a webhook (app/webhooks/delivery.py); RQ retries it."""
+    return delivery.deliver_webhook(url, body, headers, allow_private, **options)

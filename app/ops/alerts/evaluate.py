@@ -29,14 +29,14 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job
 
-from threadwatch.alerts.rules import AlertRule
 from threadwatch.errors import WebhookUrlRejected
+from threadwatch.ops.alerts.rules import AlertRule
 from threadwatch.store.codec import RawJSON, redis_now_us, thread_id_of, thread_member, us_to_iso
 from threadwatch.store.keys import Keys
 from threadwatch.store.leaf_sets import leaf_sets
 from threadwatch.store.metadata_index import contains
 from threadwatch.store.scripts import Scripts
-from threadwatch_workers.webhooks import enqueue_webhook
+from threadwatch.webhooks.delivery import enqueue_webhook
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from threadwatch.domain import EventType
 from threadwatch.models import RunEvent
-from threadwatch.run_jobs import RunJobs
+from threadwatch.runs.jobs import RunJobs
 from threadwatch.store.codec import redis_now_us, seconds_to_us, us_to_iso
 from threadwatch.store.runs import RunStore, Turn
 

@@ -29,7 +29,7 @@ from threadwatch.domain import ThreadStatus
 from threadwatch.errors import WebhookUrlRejected
 from threadwatch.settings import Settings
 from threadwatch.store.metadata_index import CompiledFilter, compile_filter
-from threadwatch.webhooks import parse_webhook_url
+from threadwatch.webhooks.policy import parse_webhook_url
 
 # A rule's name becomes part of a Redis key (alert:{name}) and of metric fields.
 RULE_NAME = r"^[A-Za-z0-9_.-]{1,64}$"

@@ -19,7 +19,7 @@ from typing import Literal, get_args
 import orjson
 from redis.asyncio import Redis as AsyncRedis
 
-from threadwatch.api.run_events import ENTRIES_PER_READ, HEARTBEAT, HEARTBEAT_SECONDS, sse_event
+from threadwatch.api.run_stream import ENTRIES_PER_READ, HEARTBEAT, HEARTBEAT_SECONDS, sse_event
 from threadwatch.errors import InvalidInputError, ThreadNotFound
 from threadwatch.store.threads import ThreadStore
 

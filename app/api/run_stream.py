@@ -14,7 +14,7 @@ import orjson
 from redis.asyncio import Redis as AsyncRedis
 
 from threadwatch.errors import InvalidInputError, NotFoundError
-from threadwatch.run_service import IN_FLIGHT, RunService
+from threadwatch.runs.service import IN_FLIGHT, RunService
 from threadwatch.store.keys import Keys
 from threadwatch.store.run_streams import END
 

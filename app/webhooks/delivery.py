@@ -1,11 +1,12 @@
-"""Webhook delivery as an RQ job: one POST per attempt, retried by RQ with backoff.
+"""Webhook delivery: one POST per attempt, run as an RQ job (threadwatch_workers.jobs)
+retried by RQ with backoff.
 
 Every attempt re-checks the URL policy: it resolves the host, checks every address, and
 connects to a checked address (the name is not looked up again, so DNS rebinding cannot
 swap the target), keeping the Host header and TLS SNI/certificate checks on the name.
 Redirects are not followed: a 3xx is a failed attempt, as Standard Webhooks recommends.
 Logs name the host only: never the body, the query string, headers or secrets.
-Each attempt's outcome is counted in the metrics hash (app/metrics.py): delivered, retrying,
+Each attempt's outcome is counted in the metrics hash (app/ops/metrics.py): delivered, retrying,
 failed (no retry left, or 410 Gone) or refused (URL policy).
 """
 
@@ -23,10 +24,11 @@ from rq.job import Job, get_current_job
 
 from threadwatch import __version__
 from threadwatch.errors import WebhookUrlRejected
-from threadwatch.metrics import count_quietly, field
+from threadwatch.ops.metrics import count_quietly, field
+from threadwatch.queues import DELIVER_WEBHOOK, WEBHOOKS_QUEUE
 from threadwatch.settings import get_settings
 from threadwatch.store.keys import Keys
-from threadwatch.webhooks import (
+from threadwatch.webhooks.policy import (
     SENT_AT_FIELD,
     IPAddress,
     WebhookTarget,
@@ -42,7 +44,6 @@ from threadwatch.webhooks import (
 
 log = logging.getLogger(__name__)
 
-WEBHOOKS_QUEUE = "threadwatch-webhooks"
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 JOB_TIMEOUT = 60  # seconds: DNS + connect + the 10 s answer, with room to spare
 RESULT_TTL = 300  # a delivered webhook's job is kept 5 minutes
@@ -106,7 +107,7 @@ def enqueue_webhook(
     }
     try:
         return queue.enqueue(
-            deliver_webhook,
+            DELIVER_WEBHOOK,
             args=(target.url, body, dict(headers or {}), allow_private),
             kwargs=options,
             retry=retry,

@@ -1,6 +1,6 @@
 """The sweeper: an RQ job on the maintenance queue, every `sweep_interval_seconds`.
 
-Each sweep ends lost runs (app/liveness.py), deletes threads whose TTL ran out
+Each sweep ends lost runs (app/runs/liveness.py), deletes threads whose TTL ran out
 (app/store/ttl.py) and fires, re-notifies and resolves stuck-thread alerts (app/alerts),
 then schedules the next one with RQ's scheduler. Sweeps are scheduled in fixed time slots
 with one job id per slot, so the workers that each keep the chain going (one sweep at
@@ -12,23 +12,22 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from redis import Redis
-from rq import Queue, get_current_job
+from rq import Queue
 
-from threadwatch.alerts.evaluate import evaluate_rules
-from threadwatch.alerts.rules import AlertRuleError, load_rules
-from threadwatch.liveness import LostRuns
-from threadwatch.settings import Settings, get_settings
+from threadwatch.ops.alerts.evaluate import evaluate_rules
+from threadwatch.ops.alerts.rules import AlertRuleError, load_rules
+from threadwatch.queues import MAINTENANCE_QUEUE, RUNS_QUEUE, SWEEP
+from threadwatch.runs.liveness import LostRuns
+from threadwatch.settings import Settings
 from threadwatch.store.codec import redis_now_us
 from threadwatch.store.keys import Keys
-from threadwatch.store.runs import RunStore
-from threadwatch.store.threads import ThreadStore
+from threadwatch.store.stores import Stores
 from threadwatch.store.ttl import expire_threads
-from threadwatch_workers import MAINTENANCE_QUEUE, RUNS_QUEUE
-from threadwatch_workers.webhooks import webhook_queue
+from threadwatch.webhooks.delivery import webhook_queue
 
 log = logging.getLogger(__name__)
 
@@ -45,26 +44,13 @@ class SweepReport:
     duration_ms: float = 0.0
 
 
-def sweep() -> dict[str, float]:
-    """The RQ job: one sweep, then the next one scheduled."""
-    job = get_current_job()
-    settings = get_settings()
-    redis = job.connection if job is not None else _connect(settings)
-    report = run_sweep(redis, settings)
-    schedule_sweep(redis, settings.sweep_interval_seconds)
-    return asdict(report)
-
-
 def run_sweep(redis: Redis, settings: Settings) -> SweepReport:
     """One sweep over the store at ``redis`` (also `threadwatch sweep` and worker start)."""
     began = time.perf_counter()
-    keys = Keys(settings.key_prefix)
-    threads = ThreadStore(redis, keys, history_limit=settings.status_history_limit)
-    runs = RunStore(
-        redis, keys, threads.scripts, settings.lease_seconds, settings.status_history_limit
-    )
+    stores = Stores.on(redis, settings)
+    keys, threads = stores.threads.keys, stores.threads
     lost = LostRuns(
-        runs,
+        stores.runs,
         Queue(RUNS_QUEUE, connection=redis),
         settings.run_retries,
         run_timeout=settings.run_timeout_seconds,
@@ -126,7 +112,7 @@ def schedule_sweep(redis: Redis, interval: float) -> int:
     job_id = f"threadwatch-sweep-{slot}"
     Queue(MAINTENANCE_QUEUE, connection=redis).enqueue_at(
         datetime.fromtimestamp(slot * interval, UTC),
-        "threadwatch_workers.sweeper.sweep",
+        SWEEP,
         job_id=job_id,
         job_timeout=max(60, int(interval) * 4),
         result_ttl=max(60, int(interval) * 4),
@@ -134,9 +120,3 @@ def schedule_sweep(redis: Redis, interval: float) -> int:
         description="threadwatch sweep",
     )
     return slot
-
-
-def _connect(settings: Settings) -> Redis:
-    if not settings.redis_url:
-        raise RuntimeError("REDIS_URL is not set")
-    return Redis.from_url(settings.redis_url)

@@ -3,7 +3,7 @@
 A run is recorded `pending` (the thread turns `busy`) by the same transition script as any
 run event, which also checks `reject`; it then takes its thread's turn, or waits for it
 (lua/run_turn.lua), so that a thread's runs execute one at a time, in order. A run's RQ job
-(app/run_jobs.py) is queued when it takes the turn: here, or when the run before it ends.
+(app/runs/jobs.py) is queued when it takes the turn: here, or when the run before it ends.
 `interrupt` and `rollback` cancel the runs in flight before the new one starts.
 """
 
@@ -22,13 +22,13 @@ from threadwatch.domain import EventType, RunStatus, system_assistant_id
 from threadwatch.errors import NotFoundError, ThreadNotFound
 from threadwatch.graphs import GraphRegistry
 from threadwatch.models import RunCreate, RunEvent
-from threadwatch.run_jobs import RunJobs
+from threadwatch.queues import RUNS_QUEUE
+from threadwatch.runs.jobs import RunJobs
 from threadwatch.store.codec import decode_hash, run_from_hash
 from threadwatch.store.keys import Keys
 from threadwatch.store.runs import RunStore, Turn
 from threadwatch.store.threads import ThreadStore
-from threadwatch.webhooks import check_webhook_url
-from threadwatch_workers import RUNS_QUEUE
+from threadwatch.webhooks.policy import check_webhook_url
 
 IN_FLIGHT = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 NO_MATCHING_RUN = (

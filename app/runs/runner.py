@@ -29,7 +29,8 @@ from rq import Queue
 
 from threadwatch.graphs import GraphRegistry, LoadedGraph, open_graph
 from threadwatch.models import RunEvent
-from threadwatch.run_jobs import RunJobs
+from threadwatch.queues import RUNS_QUEUE
+from threadwatch.runs.jobs import RunJobs
 from threadwatch.store.availability import wait_out
 from threadwatch.store.checkpoints.write_batch import WriteBatch
 from threadwatch.store.codec import materialize
@@ -37,9 +38,8 @@ from threadwatch.store.keys import Keys
 from threadwatch.store.run_streams import RunStreamWriter, stream_modes, watch_live
 from threadwatch.store.runs import DEFAULT_LEASE_SECONDS, RunStore, StartedRun
 from threadwatch.store.threads import DEFAULT_HISTORY_LIMIT, ThreadStore, default_checkpoints
-from threadwatch.webhooks import run_webhook_payload
-from threadwatch_workers import RUNS_QUEUE
-from threadwatch_workers.webhooks import enqueue_webhook, webhook_queue
+from threadwatch.webhooks.delivery import enqueue_webhook, webhook_queue
+from threadwatch.webhooks.policy import run_webhook_payload
 
 log = logging.getLogger(__name__)
 CANCEL_POLL = 0.1

@@ -21,8 +21,9 @@ from pydantic import TypeAdapter
 from redis import Redis
 
 from threadwatch.models import RunEvent
-from threadwatch.store.keys import Keys
-from threadwatch.store.runs import Applied, RunStore
+from threadwatch.settings import Settings
+from threadwatch.store.runs import Applied
+from threadwatch.store.stores import Stores
 
 # Events per pipelined round trip, the same bound as the HTTP batch endpoint.
 BATCH_SIZE = 1000
@@ -32,12 +33,22 @@ _events_adapter = TypeAdapter(list[RunEvent])
 class Emitter:
     """Validates run events like the API and applies them atomically, in order."""
 
-    def __init__(self, redis: Redis, key_prefix: str = "tw:") -> None:
-        self.store = RunStore(redis, Keys(key_prefix))
+    def __init__(
+        self, redis: Redis, key_prefix: str | None = None, settings: Settings | None = None
+    ) -> None:
+        """Events go to ``redis`` with the service's limits (lease, status history kept):
+        ``settings``, else those the THREADWATCH_* environment gives, as the service reads
+        them; ``key_prefix`` overrides theirs."""
+        settings = settings or Settings()
+        if key_prefix is not None:
+            settings = settings.model_copy(update={"key_prefix": key_prefix})
+        self.store = Stores.on(redis, settings).runs
 
     @classmethod
-    def from_url(cls, url: str, key_prefix: str = "tw:") -> Emitter:
-        return cls(Redis.from_url(url), key_prefix)
+    def from_url(
+        cls, url: str, key_prefix: str | None = None, settings: Settings | None = None
+    ) -> Emitter:
+        return cls(Redis.from_url(url), key_prefix, settings)
 
     def close(self) -> None:
         """Release the Redis connections."""

@@ -17,22 +17,16 @@ and ``interrupted`` while nodes are left to run, else ``idle``) through ``Thread
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
-from decimal import Decimal
 from typing import Any
-
-import orjson
 
 from threadwatch.errors import ThreadBusy, ThreadwatchError
 from threadwatch.graphs import AccessContext, GraphRegistry, LoadedGraph, open_graph
+from threadwatch.graphs.serde import jsonable
 from threadwatch.store.codec import materialize
 from threadwatch.store.threads import ThreadStore
-
-JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
 class NoGraphId(ThreadwatchError):
@@ -161,37 +155,6 @@ def task_interrupts(snapshot: Any) -> dict[str, list[dict[str, Any]]]:
         for task in snapshot.tasks
         if task.interrupts
     }
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` as plain JSON data, converted as langgraph-api's serde converts it (pydantic
-    models dumped, exceptions as ``{error, message}``, sets as lists, unknowns as null)."""
-    return orjson.loads(orjson.dumps(value, default=_default, option=JSON_OPTIONS))
-
-
-def _default(obj: Any) -> Any:
-    from langgraph.types import Send
-
-    if isinstance(obj, Send):
-        return {"node": obj.node, "args": obj.arg}
-    if isinstance(obj, type):
-        return None
-    for method in ("model_dump", "dict", "_asdict"):
-        if callable(getattr(obj, method, None)):
-            return getattr(obj, method)()
-    if isinstance(obj, BaseException):
-        return {"error": type(obj).__name__, "message": str(obj)}
-    if isinstance(obj, set | frozenset | deque):
-        return list(obj)
-    if isinstance(obj, timedelta):
-        return obj.total_seconds()
-    if isinstance(obj, Decimal):
-        return int(obj) if obj.is_finite() and obj == obj.to_integral_value() else float(obj)
-    if isinstance(obj, bytes | bytearray):
-        import base64
-
-        return base64.b64encode(obj).decode()
-    return None
 
 
 # -- reads and updates ---------------------------------------------------------------------

@@ -10,7 +10,6 @@ result is dropped. Plain callables run as they are (sync ones in a thread).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import inspect
 import logging
 import threading
@@ -23,14 +22,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from pydantic import BaseModel
 from redis import Redis
 from rq import Queue
 
+from threadwatch.domain import EventType
 from threadwatch.graphs import GraphRegistry, LoadedGraph, open_graph
+from threadwatch.graphs.serde import jsonable
 from threadwatch.models import RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
+from threadwatch.runs.options import RunOptions
 from threadwatch.store.availability import wait_out
 from threadwatch.store.checkpoints.write_batch import WriteBatch
 from threadwatch.store.codec import materialize
@@ -45,13 +46,14 @@ log = logging.getLogger(__name__)
 CANCEL_POLL = 0.1
 # The webhook payload's status for each way a run ends (LangGraph's names).
 WEBHOOK_STATUS = {
-    "run.succeeded": "success",
-    "run.interrupted": "success",
-    "run.failed": "error",
-    "run.timeout": "timeout",
-    "run.cancelled": "interrupted",
-    "rollback": "rollback",
+    EventType.SUCCEEDED: "success",
+    EventType.INTERRUPTED: "success",
+    EventType.FAILED: "error",
+    EventType.TIMEOUT: "timeout",
+    EventType.CANCELLED: "interrupted",
 }
+# What execute() returns for a run rolled back (deleted) rather than ended.
+ROLLBACK = "rollback"
 # Seconds a cancelled run's graph gets to unwind before the worker moves on.
 CANCEL_GRACE = 5.0
 # Seconds a checkpoint write may wait to be written with the run's next ones (one round trip
@@ -65,13 +67,15 @@ REPORT_PATIENCE = 60.0
 
 @dataclass
 class Outcome:
-    """How a run ended: the terminal event's type and what it carries."""
+    """How a run ended: the terminal event's type and what it carries. A run rolled back
+    (``rolled_back``) is deleted instead of ended."""
 
-    type: str
+    type: EventType
     values: Any = None
     interrupts: dict[str, Any] | None = None
     next: list[str] | None = None
     error: dict[str, str] | None = None
+    rolled_back: bool = False
 
 
 class RunCancelled(Exception):
@@ -120,7 +124,7 @@ class Runner:
         with self._executing_lock:
             running = list(self.executing.items())
         events = [
-            RunEvent(thread_id=thread_id, run_id=run_id, type="run.heartbeat")
+            RunEvent(thread_id=thread_id, run_id=run_id, type=EventType.HEARTBEAT)
             for run_id, thread_id in running
         ]
         self.runs.apply(events)
@@ -135,15 +139,15 @@ class Runner:
             return None
         fields = taken.fields
         thread_id = fields["thread_id"].decode()
-        kwargs = orjson.loads(fields.get("kwargs") or b"{}")
-        kwargs["started_at"] = datetime.now(UTC)
+        options = RunOptions.from_json(fields.get("kwargs"))
+        started_at = datetime.now(UTC)
         stream = RunStreamWriter(
             self.redis,
             self.keys,
             thread_id,
             run_id,
-            stream_modes(kwargs.get("stream_mode")),
-            streamed=bool(kwargs.get("streamed")),
+            stream_modes(options.stream_mode),
+            streamed=options.streamed,
             watched=taken.watched,
             encode=jsonable,
         )
@@ -151,7 +155,9 @@ class Runner:
             self.executing[run_id] = thread_id
         try:
             started = time.perf_counter()
-            ended = run_to_end(self._execute(thread_id, run_id, fields, kwargs, stream))
+            ended = run_to_end(
+                self._execute(thread_id, run_id, fields, options, started_at, stream)
+            )
             took = (time.perf_counter() - started) * 1000
             log.info("run %s on thread %s: %s in %.0f ms", run_id, thread_id, ended, took)
             return ended
@@ -191,13 +197,14 @@ class Runner:
         thread_id: str,
         run_id: str,
         fields: dict[str, bytes],
-        kwargs: dict[str, Any],
+        options: RunOptions,
+        started_at: datetime,
         stream: RunStreamWriter,
     ) -> str:
         writes = self.saver.group_commit(GROUP_COMMIT) if self.saver else nullcontext()
         with writes as buffer:
-            outcome = await self._outcome(thread_id, run_id, fields, kwargs, stream)
-            if outcome.type != "rollback":
+            outcome = await self._outcome(thread_id, run_id, fields, options, stream)
+            if not outcome.rolled_back:
                 # The last checkpoint writes, the output, the end of the run's stream and
                 # the terminal event go in one MULTI/EXEC: whoever sees the run end finds
                 # its state, its output and all its chunks.
@@ -219,36 +226,45 @@ class Runner:
                         self.report_patience,
                         f"run {run_id}: the next run's job",
                     )
-        self._finish(thread_id, run_id, kwargs, outcome)
-        return outcome.type
+        self._finish(thread_id, run_id, options, started_at, outcome)
+        return ROLLBACK if outcome.rolled_back else outcome.type.value
 
     def _finish(
-        self, thread_id: str, run_id: str, kwargs: dict[str, Any], outcome: Outcome
+        self,
+        thread_id: str,
+        run_id: str,
+        options: RunOptions,
+        started_at: datetime,
+        outcome: Outcome,
     ) -> None:
         """What follows a run's end (before any wait for an abandoned node): its webhook,
         and the rollback or the deletion of its temporary thread."""
-        self._send_webhook(thread_id, run_id, kwargs, outcome)
-        if outcome.type == "rollback":
+        self._send_webhook(thread_id, run_id, options.webhook, started_at, outcome)
+        if outcome.rolled_back:
             self._roll_back(thread_id, run_id)
             return
-        if kwargs.get("temporary") and kwargs.get("on_completion", "delete") == "delete":
+        if options.deletes_its_thread:
             if self.saver is not None:
                 self.saver.delete_thread(thread_id)
             self.threads.delete(thread_id)
 
     def _send_webhook(
-        self, thread_id: str, run_id: str, kwargs: dict[str, Any], outcome: Outcome
+        self,
+        thread_id: str,
+        run_id: str,
+        url: str | None,
+        started_at: datetime,
+        outcome: Outcome,
     ) -> None:
         """Queue the run's webhook (an RQ job with retries); never fails the run."""
-        url = kwargs.get("webhook")
         if not url:
             return
         try:
             run = self.runs.get(thread_id, run_id)
             payload = run_webhook_payload(
                 materialize(run),
-                WEBHOOK_STATUS[outcome.type],
-                kwargs["started_at"],
+                "rollback" if outcome.rolled_back else WEBHOOK_STATUS[outcome.type],
+                started_at,
                 datetime.now(UTC),
                 outcome.values,
                 outcome.error,
@@ -269,13 +285,13 @@ class Runner:
         thread_id: str,
         run_id: str,
         fields: dict[str, bytes],
-        kwargs: dict[str, Any],
+        options: RunOptions,
         stream: RunStreamWriter,
     ) -> Outcome:
         assistant = (fields.get("assistant_id") or b"").decode()
-        config = _run_config(kwargs.get("config"), thread_id, run_id, assistant)
-        graph = self.graphs.get(str(kwargs.get("graph_id") or ""))
-        work = asyncio.ensure_future(self._run_graph(graph, kwargs, config, stream))
+        config = _run_config(options.config, thread_id, run_id, assistant)
+        graph = self.graphs.get(options.graph_id)
+        work = asyncio.ensure_future(self._run_graph(graph, options, config, stream))
         watcher = asyncio.ensure_future(self._watch_cancel(thread_id, run_id, stream))
         try:
             done, _ = await asyncio.wait(
@@ -287,17 +303,17 @@ class Runner:
             if watcher in done:
                 action = watcher.result()
                 if action == "rollback":
-                    return Outcome("rollback")
-                return await self._stopped_outcome("run.cancelled", graph, config)
+                    return Outcome(EventType.CANCELLED, rolled_back=True)
+                return await self._stopped_outcome(EventType.CANCELLED, graph, config)
             error = {
                 "error": "TimeoutError",
                 "message": f"Run exceeded its timeout of {self.run_timeout:g} s",
             }
-            return await self._stopped_outcome("run.timeout", graph, config, error)
+            return await self._stopped_outcome(EventType.TIMEOUT, graph, config, error)
         except Exception as exc:  # the graph raised: the run failed, the worker goes on
             log.exception("run %s failed", run_id)
             error = {"error": type(exc).__name__, "message": str(exc)}
-            return await self._stopped_outcome("run.failed", graph, config, error)
+            return await self._stopped_outcome(EventType.FAILED, graph, config, error)
         finally:
             watcher.cancel()
             work.cancel()
@@ -305,7 +321,7 @@ class Runner:
     async def _run_graph(
         self,
         graph: LoadedGraph | None,
-        kwargs: dict[str, Any],
+        run: RunOptions,
         config: dict[str, Any],
         stream: RunStreamWriter | None = None,
     ) -> Outcome:
@@ -318,28 +334,28 @@ class Runner:
             graph,
             config,
             access_context="threads.create_run",
-            context=kwargs.get("context"),
+            context=run.context,
             checkpointer=self.saver,
         ) as runnable:
             if graph.kind == "callable":
-                values = jsonable(await _call(runnable, kwargs.get("input"), config))
+                values = jsonable(await _call(runnable, run.input, config))
                 if stream:
                     stream.publish("values", values)
-                return Outcome("run.succeeded", values=values)
+                return Outcome(EventType.SUCCEEDED, values=values)
             values, stopped = None, False
             # Every run reads values and updates; a run streamed, or whose thread is watched
             # as it starts, adds the modes it asked for, and its subgraphs' chunks if asked.
             asked = stream.graph_modes if stream and stream.read else []
             modes = [mode for mode in ("values", "updates", *asked) if mode != "events"]
-            subgraphs = bool(asked and kwargs.get("subgraphs"))
+            subgraphs = bool(asked and run.subgraphs)
             options = {
                 "stream_mode": list(dict.fromkeys(modes)),
-                "interrupt_before": kwargs.get("interrupt_before"),
-                "interrupt_after": kwargs.get("interrupt_after"),
-                "durability": kwargs.get("durability"),  # None: LangGraph's default, "async"
+                "interrupt_before": run.interrupt_before,
+                "interrupt_after": run.interrupt_after,
+                "durability": run.durability,  # None: LangGraph's default, "async"
                 "subgraphs": subgraphs,
             }
-            graph_input = _graph_input(kwargs)
+            graph_input = _graph_input(run)
             if "events" in asked:
                 chunks = _with_events(runnable, graph_input, config, options, stream)
             else:
@@ -357,11 +373,11 @@ class Runner:
             if stopped:
                 return _from_state(await runnable.aget_state(config))
             # Finished: the last values are the final checkpoint's, no need to read it back.
-            return Outcome("run.succeeded", jsonable(values), {}, [])
+            return Outcome(EventType.SUCCEEDED, jsonable(values), {}, [])
 
     async def _stopped_outcome(
         self,
-        type: str,
+        type: EventType,
         graph: LoadedGraph | None,
         config: dict[str, Any],
         error: dict[str, str] | None = None,
@@ -490,11 +506,11 @@ def _run_config(
     return config
 
 
-def _graph_input(kwargs: dict[str, Any]) -> Any:
+def _graph_input(run: RunOptions) -> Any:
     """The run's input, or a Command (resume, update, goto) when it carries one."""
-    command = kwargs.get("command")
+    command = run.command
     if not command:
-        return kwargs.get("input")
+        return run.input
     from langgraph.types import Command
 
     return Command(
@@ -510,8 +526,8 @@ def _from_state(state: Any) -> Outcome:
     }
     values = jsonable(state.values)
     if state.next:
-        return Outcome("run.interrupted", values, interrupts, list(state.next))
-    return Outcome("run.succeeded", values, {}, [])
+        return Outcome(EventType.INTERRUPTED, values, interrupts, list(state.next))
+    return Outcome(EventType.SUCCEEDED, values, {}, [])
 
 
 async def _call(fn: Callable[..., Any], payload: Any, config: dict[str, Any]) -> Any:
@@ -523,21 +539,6 @@ async def _call(fn: Callable[..., Any], payload: Any, config: dict[str, Any]) ->
     return result
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return repr(value)
-
-
 def _stream_error(outcome: Outcome) -> dict[str, str] | None:
     """The `error` event that ends the stream of a failed or timed-out run."""
-    return outcome.error if outcome.type in ("run.failed", "run.timeout") else None
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` as plain JSON data (messages and other models dumped, the rest repr'd)."""
-    return orjson.loads(orjson.dumps(value, default=_default))
+    return outcome.error if outcome.type in (EventType.FAILED, EventType.TIMEOUT) else None

@@ -24,6 +24,7 @@ from threadwatch.graphs import GraphRegistry
 from threadwatch.models import RunCreate, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
+from threadwatch.runs.options import RunOptions
 from threadwatch.store.codec import decode_hash, run_from_hash
 from threadwatch.store.keys import Keys
 from threadwatch.store.runs import RunStore, Turn
@@ -118,22 +119,22 @@ class RunService:
         temporary: bool,
         streamed: bool,
     ) -> RunEvent:
-        kwargs = {
-            "input": body.input,
-            "command": body.command.model_dump() if body.command else None,
-            "config": body.config or {},
-            "context": body.context or {},
-            "stream_mode": body.stream_mode or ["values"],
-            "streamed": streamed,
-            "subgraphs": bool(body.stream_subgraphs),
-            "interrupt_before": body.interrupt_before,
-            "interrupt_after": body.interrupt_after,
-            "webhook": body.webhook,
-            "graph_id": graph_id,
-            "temporary": temporary,
-            "on_completion": body.on_completion or ("delete" if temporary else "keep"),
-            "durability": body.durability,
-        }
+        options = RunOptions(
+            graph_id=graph_id,
+            input=body.input,
+            command=body.command.model_dump() if body.command else None,
+            config=body.config or {},
+            context=body.context or {},
+            stream_mode=body.stream_mode or ["values"],
+            streamed=streamed,
+            subgraphs=bool(body.stream_subgraphs),
+            interrupt_before=body.interrupt_before,
+            interrupt_after=body.interrupt_after,
+            webhook=body.webhook,
+            temporary=temporary,
+            on_completion=body.on_completion or ("delete" if temporary else "keep"),
+            durability=body.durability,
+        )
         return RunEvent(
             thread_id=thread_id,
             run_id=run_id,
@@ -141,7 +142,7 @@ class RunService:
             metadata={"graph_id": graph_id, "assistant_id": assistant_id},
             run_metadata={**(body.metadata or {}), "assistant_id": assistant_id},
             assistant_id=assistant_id,
-            kwargs=kwargs,
+            kwargs=options.to_json(),
             multitask_strategy=body.multitask_strategy or "enqueue",
             config={
                 **(body.config or {}),

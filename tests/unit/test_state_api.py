@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient
 from tests.support import load_project_graphs
 from tests.unit.helpers import event, keyspace, make_client, thread_hash
 from threadwatch.graphs import GraphRegistry, open_graph
-from threadwatch.graphs.state import NoGraphId, jsonable
+from threadwatch.graphs.serde import jsonable
+from threadwatch.graphs.state import NoGraphId
 from threadwatch.store.stores import Stores
 
 PROJECT = Path(__file__).parent.parent / "fixtures" / "graphs" / "state_project"

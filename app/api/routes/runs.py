@@ -17,6 +17,7 @@ from threadwatch.api.run_stream import RunEvents, event_names, stream_cursor
 from threadwatch.domain import RunStatus
 from threadwatch.errors import InvalidInputError, NotFoundError
 from threadwatch.models import RunCreate, RunId, StreamMode, ThreadId
+from threadwatch.runs.options import RunOptions
 from threadwatch.runs.service import IN_FLIGHT, RunService
 from threadwatch.store.codec import materialize, to_json
 
@@ -213,9 +214,9 @@ def _event_stream(
 ) -> Response:
     """The SSE response of ``run``'s events (app/api/run_stream.py)."""
     thread_id, run_id = str(run["thread_id"]), str(run["run_id"])
-    kwargs = materialize(run.get("kwargs")) or {}
+    options = RunOptions.model_validate(materialize(run.get("kwargs")) or {})
     source = RunEvents(request.app.state.stream_redis, service.keys, service, thread_id, run_id)
-    body = source.sse(bool(kwargs.get("streamed")), events, cursor, cancel_on_disconnect)
+    body = source.sse(options.streamed, events, cursor, cancel_on_disconnect)
     location = f"/threads/{thread_id}/runs/{run_id}"
     headers = {
         "Location": f"{location}/stream",

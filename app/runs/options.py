@@ -1,0 +1,46 @@
+"""What a run was created with: its options, typed. They are stored as the run's `kwargs`
+(JSON, returned by the runs API as LangGraph returns them) and read back by the worker that
+executes the run."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+
+
+class RunOptions(BaseModel):
+    """A run's input and how to run it. Unknown keys (from a later version) are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    graph_id: str = ""
+    input: Any = None
+    # A LangGraph Command: {resume, update, goto}.
+    command: dict[str, Any] | None = None
+    config: dict[str, Any] = {}
+    context: dict[str, Any] = {}
+    stream_mode: list[str] | str | None = None
+    # Whether the run's chunks go to its stream (/runs/stream, stream_resumable).
+    streamed: bool = False
+    subgraphs: bool = False
+    interrupt_before: list[str] | Literal["*"] | None = None
+    interrupt_after: list[str] | Literal["*"] | None = None
+    webhook: str | None = None
+    # A run on a thread made for it alone (stateless /runs): deleted after it by default.
+    temporary: bool = False
+    on_completion: Literal["delete", "keep"] = "delete"
+    durability: str | None = None
+
+    @classmethod
+    def from_json(cls, raw: bytes | str | None) -> RunOptions:
+        return cls.model_validate(orjson.loads(raw) if raw else {})
+
+    def to_json(self) -> dict[str, Any]:
+        """As stored in the run's `kwargs` (every key, as LangGraph lists them)."""
+        return self.model_dump()
+
+    @property
+    def deletes_its_thread(self) -> bool:
+        return self.temporary and self.on_completion == "delete"

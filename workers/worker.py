@@ -54,6 +54,8 @@ from threadwatch_workers.scheduling import SchedulerKeeper
 log = logging.getLogger(__name__)
 # Seconds between checks that this process should take RQ's scheduler over.
 SCHEDULER_CHECK = 2
+# Seconds a worker thread waits for its command-channel listener to end as it leaves.
+LISTENER_EXIT = 5.0
 # Seconds an idle worker thread blocks on the queue before it checks for a stop request.
 IDLE_POLL = 2
 # Seconds between the worker heartbeats RQ sends on its own (three a job, three round trips
@@ -223,9 +225,11 @@ class ThreadWorker(SimpleWorker):
             return
         self.pubsub_thread = None
         listener.stop(timeout=0)
-        with contextlib.suppress(RedisError):
+        with contextlib.suppress(RedisError, OSError):
             self.pubsub.unsubscribe()
-        listener.join(timeout=1)
+        # The reply wakes the listener at once; under a contended GIL it may take a moment,
+        # and closing the connection under a listener still reading would fail it.
+        listener.join(timeout=LISTENER_EXIT)
         self.pubsub.close()
 
     def stop_after_current_job(self) -> None:

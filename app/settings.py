@@ -57,8 +57,8 @@ class Settings(BaseSettings):
     # Status changes kept per thread (GET /threads/{id}/transitions).
     status_history_limit: int = Field(default=100, ge=1, le=10_000)
 
-    # -- stuck-thread alerts (app/alerts) ----------------------------------------------
-    # A YAML file with a top-level `rules:` list (see the README), and/or rules as a JSON
+    # -- stuck-thread alerts (app/ops/alerts) ----------------------------------------------
+    # A YAML file with a top-level `rules:` list (docs/guides/alerts.md), and/or rules as a JSON
     # list in THREADWATCH_ALERT_RULES; rule names are unique across both.
     alert_rules_file: str | None = None
     alert_rules: list[dict[str, object]] = Field(default_factory=list)

@@ -17,7 +17,6 @@ ROOT = Path(REPO_ROOT)
 PROCFILE = ROOT / "Procfile"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-README = ROOT / "README.md"
 GRAPHS_CONFIG = ROOT / "tests" / "fixtures" / "graphs" / "project" / "langgraph.json"
 COMPOSE_API_PORT = 8123  # what the compose file's api listens on and publishes
 

@@ -1,26 +1,28 @@
-"""The README's settings table lists every field of app/settings.py, exactly once, with its
-environment variable and its default, and nothing that is not a setting: a setting added,
-renamed or given another default without the table fails here."""
+"""The settings table of the docs (docs/operations/settings.md) lists every field of
+app/settings.py, exactly once, with its environment variable and its default, and nothing
+that is not a setting: a setting added, renamed or given another default without the table
+fails here."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from tests.deploy import README
+from tests.support import REPO_ROOT
 from threadwatch.settings import Settings
 
+SETTINGS_PAGE = Path(REPO_ROOT) / "docs" / "operations" / "settings.md"
 HEADER = "| setting | environment variable | default | meaning |"
 
 
 def table_rows() -> dict[str, list[str]]:
-    """The rows of the one table of the README's `## Settings` section, by setting name."""
-    text = README.read_text()
-    section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
-    assert section.count("\n| setting ") == 1, "one settings table"
-    lines = section[section.index(HEADER) :].splitlines()
+    """The rows of the settings page's one settings table, by setting name."""
+    text = SETTINGS_PAGE.read_text()
+    assert text.count("\n| setting ") == 1, "one settings table"
+    lines = text[text.index(HEADER) :].splitlines()
     assert re.fullmatch(r"\|(---\|)+", lines[1]), lines[1]
     rows: dict[str, list[str]] = {}
     for line in lines[2:]:

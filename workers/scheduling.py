@@ -23,6 +23,8 @@ from rq.exceptions import SchedulerNotFound
 from rq.scheduler import RQScheduler
 from rq.scripts import release_lock
 
+from threadwatch.store.codec import text
+
 log = logging.getLogger(__name__)
 
 # A scheduler whose heartbeat (every second) is older than this is dead.
@@ -50,10 +52,10 @@ class SchedulerKeeper:
         for name in scheduler._queue_names:
             key = RQScheduler.get_locking_key(name)
             owner = connection.get(key)
-            if owner is None or owner.decode() == scheduler.name:
+            if owner is None or text(owner) == scheduler.name:
                 continue
-            if _is_stale(owner.decode(), connection):
-                freed |= release_lock(connection, key, owner.decode())
+            if _is_stale(text(owner), connection):
+                freed |= release_lock(connection, key, text(owner))
         if freed:
             log.warning("RQ's scheduler stopped beating; this worker takes it over")
         scheduler.acquire_locks()
@@ -66,7 +68,7 @@ class SchedulerKeeper:
         # lock refreshes above are allowed, writes are not). Written here first, a full Redis
         # raises now, and the next check tries again, instead of a fork dying every check.
         scheduler.register_birth()
-        if alive:  # serving fewer queues than it should: replace it (its locks stay ours)
+        if alive and process is not None:  # serving fewer queues than it should: replace it
             os.kill(process.pid, signal.SIGKILL)
             process.join()
         scheduler.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from threadwatch.store.codec import RawJSON
@@ -34,7 +35,7 @@ def extract(thread: dict[str, Any], path: str) -> Any:
 
 
 def project(
-    thread: dict[str, Any], select: list[str] | None, paths: dict[str, str] | None
+    thread: dict[str, Any], select: Sequence[str] | None, paths: dict[str, str] | None
 ) -> dict[str, Any]:
     out = {k: v for k, v in thread.items() if k in select} if select else dict(thread)
     if paths:

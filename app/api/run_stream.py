@@ -9,14 +9,16 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
+from typing import cast
 
 import orjson
 from redis.asyncio import Redis as AsyncRedis
 
 from threadwatch.errors import InvalidInputError, NotFoundError
 from threadwatch.runs.service import IN_FLIGHT, RunService
+from threadwatch.store.codec import text
 from threadwatch.store.keys import Keys
-from threadwatch.store.run_streams import END
+from threadwatch.store.run_streams import read_entries
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +106,9 @@ class RunEvents:
             if not ended and cancel_on_disconnect:
                 self._cancel()
 
-    async def _entries(self, cursor: str) -> AsyncIterator[tuple[bytes, bytes, bytes] | None]:
+    async def _entries(
+        self, cursor: str | bytes
+    ) -> AsyncIterator[tuple[bytes, bytes, bytes] | None]:
         """The run's stream entries (event, data, id) after ``cursor`` until its END marker,
         or until the run is seen ended (a run that streams nothing, or one that ended
         without the marker: rolled back, or reclaimed after its worker died) and the entries
@@ -112,15 +116,14 @@ class RunEvents:
         key = self.keys.run_stream(self.run_id)
         ended, quiet_since = False, time.monotonic()
         while True:
-            reply = await self.redis.xread(
-                {key: cursor}, count=ENTRIES_PER_READ, block=None if ended else POLL_MS
+            entries = await read_entries(
+                self.redis, key, cursor, ENTRIES_PER_READ, None if ended else POLL_MS
             )
-            entries = reply[0][1] if reply else []
-            for event_id, fields in entries:
-                cursor = event_id
-                if fields[b"event"] == END.encode():
+            for entry in entries:
+                cursor = entry.id
+                if entry.ends_the_run:
                     return
-                yield fields[b"event"], fields[b"data"], event_id
+                yield entry.event, entry.data, entry.id
             if entries:
                 quiet_since = time.monotonic()
                 continue
@@ -135,7 +138,7 @@ class RunEvents:
     async def _status(self) -> str | None:
         """The run's status; None once it is deleted (rolled back, or its thread gone)."""
         status = await self.redis.hget(self.keys.run(self.run_id), "status")
-        return status.decode() if status else None
+        return text(status) if status else None
 
     async def _output_event(self) -> tuple[bytes, bytes] | None:
         """The ended run's output (what /join answers) as its final event."""
@@ -145,7 +148,7 @@ class RunEvents:
         output = orjson.loads(raw)
         if isinstance(output, dict) and "__error__" in output:
             return b"error", orjson.dumps(output["__error__"])
-        return b"values", raw
+        return b"values", cast(bytes, raw)
 
     def _cancel(self) -> None:
         try:

@@ -21,6 +21,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from threadwatch.api.run_stream import ENTRIES_PER_READ, HEARTBEAT, HEARTBEAT_SECONDS, sse_event
 from threadwatch.errors import InvalidInputError, ThreadNotFound
+from threadwatch.store.run_streams import read_entries
 from threadwatch.store.threads import ThreadStore
 
 ThreadStreamMode = Literal["run_modes", "lifecycle", "state_update"]
@@ -78,18 +79,17 @@ class ThreadEvents:
         """Watch the thread (404 if there is none): the id of its stream's last entry."""
         return await asyncio.to_thread(self.threads.watch, self.thread_id, WATCH_SECONDS)
 
-    async def sse(self, cursor: str) -> AsyncIterator[bytes]:
+    async def sse(self, cursor: str | bytes) -> AsyncIterator[bytes]:
         """The response body: the events after ``cursor``, then each as it comes, until
         the thread is deleted; a heartbeat comment after HEARTBEAT_SECONDS without one."""
         sent = watched = time.monotonic()
         while True:
-            reply = await self.redis.xread(
-                {self.key: cursor}, count=ENTRIES_PER_READ, block=BLOCK_MS
-            )
-            for event_id, fields in reply[0][1] if reply else []:
-                cursor = event_id
-                if sent_in(self.modes, fields[b"event"]):
-                    yield sse_event(fields[b"event"], fields[b"data"], event_id)
+            for entry in await read_entries(
+                self.redis, self.key, cursor, ENTRIES_PER_READ, BLOCK_MS
+            ):
+                cursor = entry.id
+                if sent_in(self.modes, entry.event):
+                    yield sse_event(entry.event, entry.data, entry.id)
                     sent = time.monotonic()
             if time.monotonic() - sent >= HEARTBEAT_SECONDS:
                 yield HEARTBEAT

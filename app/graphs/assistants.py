@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -115,7 +115,7 @@ def _sort_key(field: AssistantSortBy) -> Callable[[dict[str, Any]], Any]:
     return lambda assistant: assistant[field]
 
 
-def project(assistant: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
+def project(assistant: dict[str, Any], select: Sequence[str] | None) -> dict[str, Any]:
     return {k: v for k, v in assistant.items() if k in select} if select else assistant
 
 
@@ -232,7 +232,8 @@ def _configurable_schema(compiled: Any) -> dict[str, Any]:
     fields = getattr(config_model, "model_fields", None) or {}
     if "configurable" not in fields:
         return {}
-    schema = TypeAdapter(fields["configurable"].annotation).json_schema()
+    annotation: Any = fields["configurable"].annotation
+    schema = TypeAdapter(annotation).json_schema()
     for key in EXCLUDED_CONFIG_SCHEMA:
         schema.get("properties", {}).pop(key, None)
     return schema

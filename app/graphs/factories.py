@@ -14,7 +14,7 @@ import typing
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from functools import cache
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 from threadwatch.graphs.registry import FactoryCall, GraphInvalid, LoadedGraph
 
@@ -23,8 +23,8 @@ _RUNTIME_TYPES = frozenset({"ServerRuntime", "_ExecutionRuntime", "_ReadRuntime"
 
 
 class _LangGraph(NamedTuple):
-    Pregel: type
-    StateGraph: type
+    Pregel: Any  # langgraph's classes (typed Any: langgraph is an optional extra)
+    StateGraph: Any
 
 
 @cache
@@ -132,7 +132,7 @@ def _call_factory(
     assert graph.factory is not None
     kwargs: dict[str, Any] = {}
     if graph.factory.config:
-        kwargs[graph.factory.config] = ensure_config(dict(config or {}))
+        kwargs[graph.factory.config] = ensure_config(cast(Any, dict(config or {})))
     if graph.factory.runtime:
         kwargs[graph.factory.runtime] = _server_runtime(access_context, context, store)
     return graph.target(**kwargs)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import cast
 
 from rq import Queue
 from rq.exceptions import NoSuchJobError
@@ -28,9 +29,9 @@ from rq.job_lifecycle import record_job_failure
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from threadwatch.domain import EventType
-from threadwatch.models import RunEvent
+from threadwatch.models import RunError, RunEvent
 from threadwatch.runs.jobs import RunJobs
-from threadwatch.store.codec import redis_now_us, seconds_to_us, us_to_iso
+from threadwatch.store.codec import redis_now_us, seconds_to_us, text, us_to_iso
 from threadwatch.store.runs import RunStore, Turn
 
 log = logging.getLogger(__name__)
@@ -80,12 +81,12 @@ class LostRuns:
         done = Reclaimed()
         now = redis_now_us(self.redis)
         for raw in self.redis.zrangebyscore(self.keys.leases(), "-inf", now, 0, self.batch):
-            self._reclaim_expired(raw.decode(), done)
+            self._reclaim_expired(text(raw), done)
         oldest = now - seconds_to_us(min_pending_age)
         for raw in self.redis.zrangebyscore(
             self.keys.runs_in("pending"), "-inf", oldest, 0, self.batch
         ):
-            self._reclaim_orphan(raw.decode(), oldest / 1e6, done)
+            self._reclaim_orphan(text(raw), oldest / 1e6, done)
         pipe = self.redis.pipeline(transaction=False)
         counts = (("failed", done.failed), ("requeued", done.requeued), ("resumed", done.resumed))
         for action, n in counts:
@@ -103,7 +104,7 @@ class LostRuns:
         if job is not None and int(attempts or 0) < self.retries and self._requeue(run_id, job):
             done.requeued += 1
             return
-        event = self._lost_event(thread_id.decode(), run_id, "stopped renewing its lease")
+        event = self._lost_event(text(thread_id), run_id, "stopped renewing its lease")
         if self.runs.reclaim(event) is not None:
             done.failed += 1
             if job is not None and job.get_status() not in DEAD_JOB:
@@ -120,7 +121,7 @@ class LostRuns:
         if owner is None:
             self.redis.zrem(self.keys.runs_in("pending"), run_id)
             return
-        thread_id = owner.decode()
+        thread_id = text(owner)
         job = self._job(run_id)
         status = job.get_status() if job is not None else None
         if status in WAITING_JOB:
@@ -182,7 +183,7 @@ class LostRuns:
         started = StartedJobRegistry(queue=self.queue)
         executions = [
             entry
-            for entry in self.redis.zrange(started.key, 0, -1)
+            for entry in cast(list[bytes], self.redis.zrange(started.key, 0, -1))
             if entry.decode().startswith(f"{job.id}:")
         ]
         with self.redis.pipeline() as pipe:
@@ -205,8 +206,8 @@ class LostRuns:
             thread_id=thread_id,
             run_id=run_id,
             type=EventType.FAILED,
-            error={
-                "error": WORKER_LOST,
-                "message": f"The run's worker {why}{since}; the sweeper ended the run.",
-            },
+            error=RunError(
+                error=WORKER_LOST,
+                message=f"The run's worker {why}{since}; the sweeper ended the run.",
+            ),
         )

@@ -4,6 +4,7 @@ executes the run."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import orjson
@@ -21,7 +22,7 @@ class RunOptions(BaseModel):
     command: dict[str, Any] | None = None
     config: dict[str, Any] = {}
     context: dict[str, Any] = {}
-    stream_mode: list[str] | str | None = None
+    stream_mode: Sequence[str] | str | None = None
     # Whether the run's chunks go to its stream (/runs/stream, stream_resumable).
     streamed: bool = False
     subgraphs: bool = False

@@ -28,13 +28,13 @@ from rq import Queue
 from threadwatch.domain import EventType
 from threadwatch.graphs import GraphRegistry, LoadedGraph, open_graph
 from threadwatch.graphs.serde import jsonable
-from threadwatch.models import RunEvent
+from threadwatch.models import RunError, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
 from threadwatch.runs.options import RunOptions
 from threadwatch.store.availability import wait_out
 from threadwatch.store.checkpoints.write_batch import WriteBatch
-from threadwatch.store.codec import materialize
+from threadwatch.store.codec import materialize, text
 from threadwatch.store.keys import Keys
 from threadwatch.store.run_streams import RunStreamWriter, stream_modes, watch_live
 from threadwatch.store.runs import DEFAULT_LEASE_SECONDS, RunStore, StartedRun
@@ -172,7 +172,7 @@ class Runner:
         status, owner = self.redis.hmget(self.keys.run(run_id), "status", "thread_id")
         if status == b"running":
             return
-        thread_id = thread_id or (owner.decode() if owner else None)
+        thread_id = thread_id or (text(owner) if owner else None)
         if thread_id is not None:
             self.pass_turn(thread_id, run_id)
 
@@ -189,7 +189,7 @@ class Runner:
             owner = self.redis.hget(self.keys.run(run_id), "thread_id")
             if owner is None:
                 return None
-            thread_id = owner.decode()
+            thread_id = text(owner)
         return self.runs.start(thread_id, run_id)
 
     async def _execute(
@@ -356,7 +356,7 @@ class Runner:
                 "subgraphs": subgraphs,
             }
             graph_input = _graph_input(run)
-            if "events" in asked:
+            if "events" in asked and stream is not None:
                 chunks = _with_events(runnable, graph_input, config, options, stream)
             else:
                 chunks = runnable.astream(graph_input, config, **options)
@@ -409,7 +409,9 @@ class Runner:
             # block this loop for a round trip: cheaper than a hop to another thread.
             await asyncio.sleep(CANCEL_POLL)
             with self.redis.pipeline(transaction=False) as pipe:
-                action, watch = pipe.get(key).hget(thread, "watch").execute()
+                pipe.get(key)
+                pipe.hget(thread, "watch")
+                action, watch = pipe.execute()
             stream.watched = watch_live(watch)
             if action:
                 return action.decode()
@@ -463,7 +465,7 @@ def _terminal_event(thread_id: str, run_id: str, outcome: Outcome) -> RunEvent:
         values=outcome.values,
         interrupts=outcome.interrupts,
         next=outcome.next,
-        error=outcome.error,
+        error=RunError.model_validate(outcome.error) if outcome.error else None,
     )
 
 

@@ -25,7 +25,7 @@ from threadwatch.models import RunCreate, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
 from threadwatch.runs.options import RunOptions
-from threadwatch.store.codec import decode_hash, run_from_hash
+from threadwatch.store.codec import decode_hash, run_from_hash, text
 from threadwatch.store.keys import Keys
 from threadwatch.store.runs import RunStore, Turn
 from threadwatch.store.threads import ThreadStore
@@ -210,7 +210,7 @@ class RunService:
         """(thread_id, run_id) of every run in these statuses (for POST /runs/cancel), from
         the in-flight run indexes (only pending and running runs can be cancelled)."""
         run_ids = [
-            member.decode()
+            text(member)
             for status in IN_FLIGHT
             if status in statuses
             for member in self.redis.zrange(self.keys.runs_in(status), 0, -1)
@@ -242,7 +242,7 @@ class RunService:
         raw = self.redis.hmget(self.keys.run(run_id), "status", "thread_id")
         if raw[1] is None:
             return None  # deleted (rollback, or its temporary thread is gone)
-        return raw[0].decode() if raw[0] else None
+        return text(raw[0]) if raw[0] else None
 
     def output(self, thread_id: str, run_id: str) -> Any:
         """What /wait and /join answer for an ended run."""

@@ -38,6 +38,12 @@ MEMBER_LENGTH = 16
 TEXT_MEMBER_LENGTH = 36  # a member written as the id's text, before 16-byte members
 
 
+def text(raw: Any) -> str:
+    """A Redis reply as text (the clients here read bytes: decode_responses is off; redis-py
+    types a reply as the union of every form a command can give)."""
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
 def thread_member(thread_id: str) -> bytes:
     """The index member of a thread id (a canonical UUID, as the API validates them)."""
     member = bytes.fromhex(thread_id.replace("-", ""))

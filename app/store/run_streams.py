@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from operator import methodcaller
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
 from threadwatch.store.keys import Keys
 
@@ -172,3 +174,34 @@ class RunStreamWriter:
             self.append(END, None),
             methodcaller("expire", self.key, STREAM_TTL_SECONDS),
         ]
+
+
+@dataclass(frozen=True)
+class StreamEntry:
+    """One entry of a run's or a thread's stream, as written by ``entry``."""
+
+    id: bytes
+    event: bytes
+    data: bytes
+
+    @property
+    def ends_the_run(self) -> bool:
+        """Whether this is the END marker of a run's stream (never sent to clients)."""
+        return self.event == _END_BYTES
+
+
+_END_BYTES = END.encode()
+_Reply = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]
+
+
+async def read_entries(
+    redis: AsyncRedis, key: str, after: str | bytes, count: int, block_ms: int | None
+) -> list[StreamEntry]:
+    """Up to ``count`` entries of the stream ``key`` after the entry id ``after``, waiting
+    up to ``block_ms`` for one (None: not at all); the client must not decode replies."""
+    reply = cast(_Reply | None, await redis.xread({key: after}, count=count, block=block_ms))
+    if not reply:
+        return []
+    return [
+        StreamEntry(entry_id, fields[b"event"], fields[b"data"]) for entry_id, fields in reply[0][1]
+    ]

@@ -133,7 +133,7 @@ def parse_webhook_url(url: str, allow_private: bool) -> WebhookTarget:
 def resolve_host(host: str, port: int) -> list[IPAddress]:
     """Every address the name resolves to (OSError when it does not resolve)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
     if not addresses:
         raise blocked("DNS resolution returned no results")
     return list(dict.fromkeys(addresses))

@@ -22,7 +22,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis import Redis
@@ -31,7 +31,14 @@ from rq.job import Job
 
 from threadwatch.errors import WebhookUrlRejected
 from threadwatch.ops.alerts.rules import AlertRule
-from threadwatch.store.codec import RawJSON, redis_now_us, thread_id_of, thread_member, us_to_iso
+from threadwatch.store.codec import (
+    RawJSON,
+    redis_now_us,
+    text,
+    thread_id_of,
+    thread_member,
+    us_to_iso,
+)
 from threadwatch.store.keys import Keys
 from threadwatch.store.leaf_sets import leaf_sets
 from threadwatch.store.metadata_index import contains
@@ -148,7 +155,7 @@ def _evaluate(
     result = RuleSweep()
     _recover(redis, keys, scripts, rule, now_us, result, **delivery)
     cutoff = now_us - rule.older_than_us
-    tracked = [member.decode() for member in redis.hkeys(keys.alert_state(rule.name))]
+    tracked = [text(member) for member in redis.hkeys(keys.alert_state(rule.name))]
     ids = list(dict.fromkeys([*matching_candidates(redis, keys, rule, cutoff), *tracked]))
     for start in range(0, len(ids), CLAIM_BATCH):
         batch = ids[start : start + CLAIM_BATCH]
@@ -177,7 +184,7 @@ def matching_candidates(redis: Redis, keys: Keys, rule: AlertRule, cutoff: int) 
         found = []
         for page in _pages(redis.sscan_iter(driver, count=PAGE)):
             pipe = redis.pipeline(transaction=False)
-            pipe.zmscore(status, page)
+            pipe.zmscore(status, cast(list[Any], page))
             for leaf in others:
                 pipe.smismember(leaf, page)
             scores, *flags = pipe.execute()
@@ -189,7 +196,7 @@ def matching_candidates(redis: Redis, keys: Keys, rule: AlertRule, cutoff: int) 
         return found
     found, start = [], 0
     while True:
-        page = redis.zrangebyscore(status, "-inf", cutoff, start, PAGE)
+        page = cast(list[bytes], redis.zrangebyscore(status, "-inf", cutoff, start, PAGE))
         if leaves and page:
             pipe = redis.pipeline(transaction=False)
             for leaf in leaves:

@@ -1,6 +1,7 @@
 """The `threadwatch` command: `dev` (everything on one machine), `serve` (the API only),
-`worker`, and the operator commands on the store at REDIS_URL (`sweep`, `threads search`,
-`threads prune`, `threads get`, `stats`, `doctor`)."""
+`worker`, and the operator commands on the store at REDIS_URL, or on the embedded Redis of the
+`threadwatch dev` running in the current folder (`sweep`, `threads search`, `threads prune`,
+`threads get`, `stats`, `doctor`)."""
 
 from __future__ import annotations
 

@@ -67,6 +67,32 @@ def server_settings(command: str, config: str | None) -> Settings:
     return settings
 
 
+def operator_settings(command: str) -> Settings:
+    """Settings of an operator command: the store at REDIS_URL, else the embedded Redis of
+    the `threadwatch dev` running in this folder (its record in the data dir); exit code 2
+    with what to do when there is neither."""
+    from threadwatch.cli.dev_record import find_dev, record_path
+
+    settings = load_settings()
+    if settings.redis_url:
+        return settings
+    live, stale = find_dev(settings.data_dir)
+    if live is not None:
+        return settings.model_copy(update={"redis_url": live.redis_url})
+    if stale is not None:
+        found = (
+            f"the `threadwatch dev` recorded in {record_path(settings.data_dir)} "
+            f"(pid {stale.pid}) is no longer running"
+        )
+    else:
+        found = "no `threadwatch dev` is running in this folder"
+    err_console.print(
+        f"[red]`threadwatch {escape(command)}` needs a Redis: REDIS_URL is not set and "
+        f"{escape(found)}. Start `threadwatch dev` in this folder, or set REDIS_URL.[/red]"
+    )
+    raise typer.Exit(2)
+
+
 def use_graphs_config(config: str | None) -> None:
     """--config reaches the API (and its children) as THREADWATCH_GRAPHS_CONFIG."""
     if config:

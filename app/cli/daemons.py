@@ -30,6 +30,7 @@ from threadwatch.cli.base import (
     server_settings,
     use_graphs_config,
 )
+from threadwatch.cli.dev_record import DevRecord, remove_record, write_record
 from threadwatch.cli.embedded_redis import start_embedded_redis
 from threadwatch.cli.processes import child_popen_kwargs, stop_process
 
@@ -58,9 +59,13 @@ def _uvicorn_argv(host: str, port: int, log_level: str, reload: bool) -> list[st
     return argv
 
 
-def _print_urls(host: str, port: int) -> None:
+def _api_url(host: str, port: int) -> str:
+    """The API's URL as a local client reaches it."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    base = f"http://{shown}:{port}"
+    return f"http://{shown}:{port}"
+
+
+def _print_urls(base: str) -> None:
     body = '{"status": "idle", "limit": 1}'
     console.print(f"API   [bold]{escape(base)}[/bold]")
     console.print(f"Docs  [bold]{escape(base)}/docs[/bold]")
@@ -138,6 +143,14 @@ def dev(
                 f"Embedded Redis (Valkey {escape(server.version)}) listening on "
                 f"[bold]{redis_url}[/bold], data in {escape(settings.data_dir.rstrip('/'))}/"
             )
+            # The operator commands run in this folder find the server through this record.
+            record = DevRecord(os.getpid(), redis_url, server.run_id, _api_url(host, port))
+            write_record(settings.data_dir, record)
+            stack.callback(remove_record, settings.data_dir, record.pid)
+            console.print(
+                "Operator commands run in this folder use it (`threadwatch stats`, "
+                "`threadwatch threads search`, ...)."
+            )
         # The children read the URL from THREADWATCH_REDIS_URL; REDIS_URL would win over it.
         env = {k: v for k, v in os.environ.items() if k.upper() != "REDIS_URL"}
         env["THREADWATCH_REDIS_URL"] = redis_url
@@ -152,7 +165,7 @@ def dev(
             Child("api", _uvicorn_argv(host, port, settings.log_level, reload)),
             Child("worker", [sys.executable, "-m", "threadwatch.cli", "worker"]),
         ]
-        _print_urls(host, port)
+        _print_urls(_api_url(host, port))
         code = _supervise(children, env)
     raise typer.Exit(code)
 

@@ -51,6 +51,7 @@ class EmbeddedRedis:
     version: str
     data_dir: Path
     process: subprocess.Popen
+    run_id: str = ""  # INFO server run_id: random, new at each start of the server
     _temp_dir: Path | None = field(default=None, repr=False)
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -117,7 +118,7 @@ def _start(directory: Path, port: int, *, persist: bool, timeout: float) -> Embe
             **child_popen_kwargs(),
         )
     try:
-        version = _wait_ready(process, port, timeout)
+        version, run_id = _wait_ready(process, port, timeout)
     except EmbeddedRedisError as exc:
         stop_process(process, timeout=2.0)
         log_text = _read_from(log_path, offset)
@@ -125,7 +126,8 @@ def _start(directory: Path, port: int, *, persist: bool, timeout: float) -> Embe
     except BaseException:
         stop_process(process, timeout=2.0)
         raise
-    return EmbeddedRedis(f"redis://{HOST}:{port}", port, version, directory, process)
+    url = f"redis://{HOST}:{port}"
+    return EmbeddedRedis(url, port, version, directory, process, run_id=run_id)
 
 
 def _server_env() -> dict[str, str]:
@@ -160,8 +162,9 @@ def _command(directory: Path, port: int, persist: bool) -> list[str]:
     return args
 
 
-def _wait_ready(process: subprocess.Popen, port: int, timeout: float) -> str:
-    """Wait until our process answers PING (not LOADING an AOF); return its version."""
+def _wait_ready(process: subprocess.Popen, port: int, timeout: float) -> tuple[str, str]:
+    """Wait until our process answers PING (not LOADING an AOF); return its version and its
+    run id."""
     client = redis.Redis(host=HOST, port=port, socket_timeout=1.0, socket_connect_timeout=1.0)
     deadline = time.monotonic() + timeout
     try:
@@ -172,7 +175,8 @@ def _wait_ready(process: subprocess.Popen, port: int, timeout: float) -> str:
                 # Another server may already listen on that port: only our child's answer counts.
                 info = client.info("server")
                 if info.get("process_id") == process.pid and client.ping():
-                    return str(info.get("valkey_version") or info.get("redis_version", "?"))
+                    version = info.get("valkey_version") or info.get("redis_version", "?")
+                    return str(version), str(info.get("run_id", ""))
             except redis.RedisError:
                 pass
             time.sleep(0.05)

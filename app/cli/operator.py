@@ -1,5 +1,5 @@
-"""Operator commands on the store at REDIS_URL: `sweep`, `threads search|prune|get`, `stats`,
-`doctor`."""
+"""Operator commands on the store at REDIS_URL (else on the embedded Redis of the `threadwatch
+dev` running in this folder): `sweep`, `threads search|prune|get`, `stats`, `doctor`."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from threadwatch.cli.base import cli, console, err_console, redact, server_settings
+from threadwatch.cli.base import cli, console, err_console, operator_settings, redact
 from threadwatch.domain import ThreadStatus
 from threadwatch.settings import Settings
 from threadwatch.store.codec import redis_now_us
@@ -34,10 +34,13 @@ if TYPE_CHECKING:
     from threadwatch.store.search import ThreadQuery
     from threadwatch.store.stores import Stores
 
-# -- operator commands: they read (and `doctor --fix` repairs) the store at REDIS_URL -------
+# -- operator commands: they read (and `doctor --fix` repairs) the store at REDIS_URL, or
+# that of the `threadwatch dev` running in this folder (cli/dev_record.py) ------------------
 
 threads_cli = typer.Typer(
-    help="Search and inspect the threads in the store at REDIS_URL.", no_args_is_help=True
+    help="Search and inspect the threads in the store at REDIS_URL (without it: the store of "
+    "the `threadwatch dev` running in this folder).",
+    no_args_is_help=True,
 )
 cli.add_typer(threads_cli, name="threads")
 
@@ -53,7 +56,7 @@ def _connect(settings: Settings) -> Stores:
 
 
 def _operator_stores(command: str) -> tuple[Settings, Stores]:
-    settings = server_settings(command, None)
+    settings = operator_settings(command)
     return settings, _connect(settings)
 
 

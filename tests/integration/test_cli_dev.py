@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from tests.support import free_port, server_env
+from threadwatch.cli.dev_record import DevRecord, read_record, write_record
 from threadwatch.cli.processes import stop_process
 
 STOP_TIMEOUT = 15.0
@@ -131,3 +133,53 @@ def test_serve_without_redis_url_exits_2(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "REDIS_URL is not set" in result.stderr
+
+
+def operator(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """An operator command run in `cwd` without any Redis URL, as a user types it there."""
+    return subprocess.run(
+        [*threadwatch_argv(), *args],
+        cwd=cwd,
+        env=dev_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_operator_commands_find_the_dev_of_their_folder(tmp_path: Path) -> None:
+    # A dev killed earlier left its record behind; it must neither be used nor stop dev.
+    stale = DevRecord(4242, f"redis://127.0.0.1:{free_port()}", "0" * 40, "http://127.0.0.1:1")
+    write_record(tmp_path / ".threadwatch", stale)
+    port, output = free_port(), tmp_path / "dev.out"
+    with open(output, "wb") as out:
+        proc = subprocess.Popen(
+            [*threadwatch_argv(), "dev", "--port", str(port)],
+            cwd=tmp_path,
+            env=dev_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_ok(f"http://127.0.0.1:{port}", proc, output)
+        record = read_record(tmp_path / ".threadwatch")
+        assert record is not None and record.pid == proc.pid, record
+        assert record.api_url == f"http://127.0.0.1:{port}"
+        assert f"listening on {record.redis_url}, data in" in output.read_text()
+
+        result = operator(tmp_path, "stats", "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["total_threads"] == 0
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(STOP_TIMEOUT) == 0, output.read_text()
+    finally:
+        stop_process(proc)
+    assert not (tmp_path / ".threadwatch" / "dev.json").exists()
+    result = operator(tmp_path, "stats")
+    assert result.returncode == 2
+    assert "no `threadwatch dev` is running in this folder" in result.stderr
+    assert "Start `threadwatch dev` in this folder, or set REDIS_URL." in result.stderr

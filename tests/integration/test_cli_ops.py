@@ -12,6 +12,7 @@ import redis
 
 from tests.support import server_env
 from tests.unit.helpers import event, make_stores
+from threadwatch.cli.dev_record import DevRecord, write_record
 from threadwatch.ops.doctor import Doctor
 from threadwatch.store.codec import now_us, thread_member, us_to_iso
 from threadwatch.store.keys import Keys
@@ -22,7 +23,8 @@ R1 = "00000000-0000-4000-8000-0000000000d1"
 KEYS = Keys()
 
 
-def threadwatch(redis_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def threadwatch(redis_url: str | None, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`threadwatch *args` in `cwd`, on `redis_url` (None: without any Redis URL set)."""
     return subprocess.run(
         [sys.executable, "-m", "threadwatch.cli", *args],
         cwd=cwd,
@@ -98,6 +100,26 @@ def test_stats_sweep_and_doctor(redis_client: redis.Redis, redis_url: str, tmp_p
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Fixed 5 of 5 problems." in result.stdout
     assert Doctor(redis_client, KEYS).check().clean
+
+
+def test_without_redis_url_the_dev_record_of_the_folder_is_used(
+    redis_client: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """The record `threadwatch dev` writes in .threadwatch/ is used while the server it names
+    answers with the run id recorded, and only then."""
+    populate(redis_client)
+    run_id = redis_client.info("server")["run_id"]
+    write_record(tmp_path / ".threadwatch", DevRecord(1, redis_url, run_id, "http://x"))
+    result = threadwatch(None, tmp_path, "threads", "get", T1, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["thread"]["metadata"] == {"team": "a", "n": 1}
+
+    # The port now belongs to another server (or to one restarted since): not ours.
+    write_record(tmp_path / ".threadwatch", DevRecord(1, redis_url, "0" * 40, "http://x"))
+    result = threadwatch(None, tmp_path, "threads", "get", T1, "--json")
+    assert result.returncode == 2
+    assert "(pid 1) is no longer running" in result.stderr
+    assert result.stdout == ""
 
 
 def test_doctor_on_many_threads(redis_client: redis.Redis) -> None:

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from tests.unit.helpers import KEYS, event, make_stores
 from threadwatch.cli import cli, human_duration, parse_metadata_filters
 from threadwatch.cli import operator as cli_module
+from threadwatch.cli.dev_record import DevRecord, write_record
 from threadwatch.store.codec import now_us, thread_member, us_to_iso
 from threadwatch.store.stores import Stores
 
@@ -62,6 +63,26 @@ def test_commands_need_redis_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 2, args
         assert "REDIS_URL is not set" in result.output
+        assert "no `threadwatch dev` is running in this folder" in result.output
+        assert "Start `threadwatch dev` in this folder, or set REDIS_URL." in result.output
+
+
+def test_a_stale_dev_record_is_named_not_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A dev killed without cleaning up left its record: nothing answers at its URL."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("THREADWATCH_REDIS_URL", raising=False)
+    record = DevRecord(4242, "redis://127.0.0.1:1", "f" * 40, "http://127.0.0.1:8123")
+    write_record(".threadwatch", record)
+    result = CliRunner().invoke(cli, ["stats"])
+    assert result.exit_code == 2
+    assert "the `threadwatch dev` recorded in .threadwatch/dev.json (pid 4242) is no longer " in (
+        result.output
+    )
+    assert "Start `threadwatch dev` in this folder, or set REDIS_URL." in result.output
+    assert "Cannot reach" not in result.output
 
 
 def test_unreachable_redis_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

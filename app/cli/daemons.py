@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,7 +32,7 @@ from threadwatch.cli.base import (
     server_settings,
     use_graphs_config,
 )
-from threadwatch.cli.dev_record import DevRecord, remove_record, write_record
+from threadwatch.cli.dev_record import DevRecord, find_dev, remove_record, write_record
 from threadwatch.cli.embedded_redis import start_embedded_redis
 from threadwatch.cli.processes import child_popen_kwargs, stop_process
 
@@ -76,6 +78,39 @@ def _print_urls(base: str) -> None:
         )
     )
     console.print("Press Ctrl-C to stop.")
+
+
+def _refuse_to_start(message: str) -> None:
+    """End `threadwatch dev` before it started anything: one line, exit code 1."""
+    err_console.print(f"[red]{escape(message)}[/red]")
+    raise typer.Exit(1)
+
+
+def _check_no_dev_here(data_dir: str) -> None:
+    """A second embedded Redis on the same data dir would write the same append-only file."""
+    live, _stale = find_dev(data_dir)
+    if live is not None:
+        _refuse_to_start(
+            f"threadwatch dev is already running in this folder (pid {live.pid}, API "
+            f"{live.api_url}, Redis {live.redis_url}); stop it first, or use that one."
+        )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Bind the API's address as uvicorn will (SO_REUSEADDR), and let it go: a port in use
+    stops dev now, rather than once the banner is printed and the API dies on it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            _refuse_to_start(
+                f"Port {port} on {host} is already in use (another threadwatch dev?): stop "
+                "what listens there, or pick another port with --port."
+            )
+        _refuse_to_start(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.")
 
 
 def _supervise(children: list[Child], env: dict[str, str]) -> int:
@@ -132,6 +167,9 @@ def dev(
     use_graphs_config(config)
     settings = load_settings()
     host, port = host or settings.host, port or settings.port
+    if not settings.redis_url:
+        _check_no_dev_here(settings.data_dir)
+    _check_port_free(host, port)
     with ExitStack() as stack:
         if settings.redis_url:
             redis_url = settings.redis_url

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from tests.support import free_port, server_env
 from threadwatch.cli.dev_record import DevRecord, read_record, write_record
@@ -183,3 +184,53 @@ def test_operator_commands_find_the_dev_of_their_folder(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "no `threadwatch dev` is running in this folder" in result.stderr
     assert "Start `threadwatch dev` in this folder, or set REDIS_URL." in result.stderr
+
+
+def test_dev_on_a_busy_port_exits_at_once_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*threadwatch_argv(), "dev", "--port", str(port)],
+            cwd=tmp_path,
+            env=dev_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout == ""  # no banner
+    assert result.stderr.splitlines() == [
+        f"Port {port} on 127.0.0.1 is already in use (another threadwatch dev?): stop what "
+        "listens there, or pick another port with --port."
+    ]
+    assert not (tmp_path / ".threadwatch").exists()  # no embedded Redis was started
+
+
+def test_a_second_dev_in_the_same_folder_exits_at_once(
+    redis_client: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """Two embedded servers would write the same append-only file: the second dev stops
+    before it starts anything (the test Redis stands in for the first dev's)."""
+    run_id = redis_client.info("server")["run_id"]
+    first = DevRecord(4242, redis_url, run_id, "http://127.0.0.1:8123")
+    write_record(tmp_path / ".threadwatch", first)
+    result = subprocess.run(
+        [*threadwatch_argv(), "dev", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=dev_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"threadwatch dev is already running in this folder (pid 4242, API "
+        f"http://127.0.0.1:8123, Redis {redis_url}); stop it first, or use that one."
+    ]
+    assert sorted(p.name for p in (tmp_path / ".threadwatch").iterdir()) == ["dev.json"]
+    assert read_record(tmp_path / ".threadwatch") == first

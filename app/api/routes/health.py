@@ -23,7 +23,7 @@ def info(graphs: GraphsDep) -> dict[str, object]:
         "version": __version__,
         "flags": {"assistants": True, "crons": False},
         "graphs": {
-            "loaded": list(graphs.ids()),
+            "loaded": list(graphs.ids),
             "errors": {graph_id: error.summary for graph_id, error in graphs.errors.items()},
         },
     }

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import signal
@@ -11,6 +12,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +39,7 @@ from threadwatch.cli.base import (
 from threadwatch.cli.dev_record import DevRecord, find_dev, remove_record, write_record
 from threadwatch.cli.embedded_redis import start_embedded_redis
 from threadwatch.cli.processes import child_popen_kwargs, stop_process
+from threadwatch.graphs.loading import CONFIG_FILE
 
 APP_FACTORY = "threadwatch.api.app:create_app"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -64,20 +69,83 @@ def _uvicorn_argv(host: str, port: int, log_level: str, reload: bool) -> list[st
 def _api_url(host: str, port: int) -> str:
     """The API's URL as a local client reaches it."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if ":" in shown:
+        shown = f"[{shown}]"  # an IPv6 address
     return f"http://{shown}:{port}"
 
 
-def _print_urls(base: str) -> None:
+def _graphs_source(graphs_config: str | None) -> str | None:
+    """The langgraph.json the API loads (as load_registry picks it), for the banner."""
+    if graphs_config:
+        path = Path(graphs_config)
+    elif Path(CONFIG_FILE).is_file():
+        path = Path(CONFIG_FILE)
+    else:
+        return None
+    path = path / CONFIG_FILE if path.is_dir() else path
+    try:
+        return f"./{path.resolve().relative_to(Path.cwd())}"
+    except ValueError:
+        return str(path)
+
+
+def _api_info(base: str) -> dict | None:
+    """GET /info of the API once it answers: {} when it answers without the graphs, None
+    while it does not answer yet."""
+    try:
+        with urllib.request.urlopen(f"{base}/info", timeout=1.0) as response:
+            info = json.loads(response.read())
+    except urllib.error.HTTPError:
+        return {}  # it answers: up, but without /info
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else {}
+
+
+def _graph_lines(graphs: object, source: str | None) -> list[str]:
+    """The graphs the API loaded (their ids) and, one line each, those that failed and why."""
+    if not isinstance(graphs, dict):
+        return ["Graphs [dim]unknown (GET /info did not list them)[/dim]"]
+    if source is None:
+        return ["Graphs none (no ./langgraph.json here; `--config path` runs a project's graphs)"]
+    loaded, errors = graphs.get("loaded") or [], graphs.get("errors") or {}
+    names = ", ".join(str(graph_id) for graph_id in loaded) if loaded else "none loaded"
+    lines = [f"Graphs [bold]{escape(names)}[/bold] [dim](from {escape(source)})[/dim]"]
+    for summary in errors.values():
+        first_line = (str(summary).strip().splitlines() or [""])[0]
+        lines.append(f"[red]       {escape(first_line)}[/red]")
+    return lines
+
+
+def _print_ready(base: str, info: dict, source: str | None) -> None:
+    """The rest of the banner, once the API answers: where it listens, its graphs. One
+    write, so that no line of the children's logs lands inside it."""
     body = '{"status": "idle", "limit": 1}'
-    console.print(f"API   [bold]{escape(base)}[/bold]")
-    console.print(f"Docs  [bold]{escape(base)}/docs[/bold]")
-    console.print(
+    lines = [
+        f"API    [bold]{escape(base)}[/bold]",
+        f"Docs   [bold]{escape(base)}/docs[/bold]",
+        *_graph_lines(info.get("graphs"), source),
         escape(
             f"Try: curl -s -X POST {base}/threads/search "
             f"-H 'Content-Type: application/json' -d '{body}'"
-        )
-    )
-    console.print("Press Ctrl-C to stop.")
+        ),
+        "Press Ctrl-C to stop.",
+    ]
+    console.print("\n".join(lines))
+
+
+def _announcer(base: str, source: str | None) -> Callable[[], bool]:
+    """A probe `_supervise` calls until it returns True: it prints the rest of the banner
+    once the API answers GET /info, so that the banner names the graphs the API loaded."""
+
+    def announce() -> bool:
+        info = _api_info(base)
+        if info is None:
+            return False
+        _print_ready(base, info, source)
+        return True
+
+    return announce
 
 
 def _refuse_to_start(message: str) -> None:
@@ -113,8 +181,12 @@ def _check_port_free(host: str, port: int) -> None:
         _refuse_to_start(f"Cannot listen on {host}:{port}: {exc.strerror or exc}.")
 
 
-def _supervise(children: list[Child], env: dict[str, str]) -> int:
+def _supervise(
+    children: list[Child], env: dict[str, str], ready: Callable[[], bool] | None = None
+) -> int:
     """Start the children, wait for a stop signal or for one of them to exit, stop them all.
+
+    Meanwhile `ready` is called every poll until it returns True (the banner's last part).
 
     They run in their own process groups (cli/processes.py), so a terminal Ctrl-C reaches only
     us and each child gets exactly one SIGTERM, last started first; a second signal kills.
@@ -133,7 +205,7 @@ def _supervise(children: list[Child], env: dict[str, str]) -> int:
         for child in children:
             if not signals:
                 child.proc = subprocess.Popen(child.argv, env=env, **child_popen_kwargs())
-        exited = _wait_first_exit(children, signals)
+        exited = _wait_first_exit(children, signals, ready)
         if exited is None:
             return 0
         err_console.print(f"[red]{exited.name} exited with code {exited.proc.returncode}[/red]")
@@ -146,12 +218,17 @@ def _supervise(children: list[Child], env: dict[str, str]) -> int:
             signal.signal(sig, handler)
 
 
-def _wait_first_exit(children: list[Child], signals: list[int]) -> Child | None:
-    """Block until a stop signal (return None) or a child exits (return it)."""
+def _wait_first_exit(
+    children: list[Child], signals: list[int], ready: Callable[[], bool] | None = None
+) -> Child | None:
+    """Block until a stop signal (return None) or a child exits (return it); call `ready`
+    meanwhile until it returns True."""
     while not signals:
         for child in children:
             if child.proc is not None and child.proc.poll() is not None:
                 return child
+        if ready is not None and ready():
+            ready = None
         time.sleep(0.2)
     return None
 
@@ -203,8 +280,8 @@ def dev(
             Child("api", _uvicorn_argv(host, port, settings.log_level, reload)),
             Child("worker", [sys.executable, "-m", "threadwatch.cli", "worker"]),
         ]
-        _print_urls(_api_url(host, port))
-        code = _supervise(children, env)
+        base = _api_url(host, port)
+        code = _supervise(children, env, _announcer(base, _graphs_source(settings.graphs_config)))
     raise typer.Exit(code)
 
 

@@ -50,6 +50,18 @@ def wait_for_ok(url: str, proc: subprocess.Popen, output: Path, timeout: float =
     pytest.fail(f"no answer on {url}/ok within {timeout:g} s:\n{output.read_text()}")
 
 
+def wait_for_banner(proc: subprocess.Popen, output: Path, timeout: float = 30.0) -> str:
+    """The output once dev has printed its whole banner (after the API answered)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        printed = output.read_text()
+        if "Press Ctrl-C to stop." in printed:
+            return printed
+        assert proc.poll() is None, f"dev exited early:\n{printed}"
+        time.sleep(0.2)
+    pytest.fail(f"no banner within {timeout:g} s:\n{output.read_text()}")
+
+
 def descendants(pid: int) -> dict[int, str]:
     """{pid: command name} of the live (not zombie) descendants of `pid`, from /proc."""
     parents: dict[int, tuple[int, str]] = {}
@@ -104,10 +116,11 @@ def test_dev_starts_embedded_redis_serves_and_stops_cleanly(
         )
     try:
         wait_for_ok(f"http://127.0.0.1:{port}", proc, output)
-        printed = output.read_text()
+        printed = wait_for_banner(proc, output)
         match = re.search(r"on redis://127\.0\.0\.1:(\d+), data in \.threadwatch/", printed)
         assert match, printed
         assert f"http://127.0.0.1:{port}/docs" in printed
+        assert "Graphs none (no ./langgraph.json here" in printed
         redis_port = int(match.group(1))
         valkeys = [p for p, name in descendants(proc.pid).items() if "valkey" in name]
         assert len(valkeys) == 1, descendants(proc.pid)
@@ -234,3 +247,46 @@ def test_a_second_dev_in_the_same_folder_exits_at_once(
     ]
     assert sorted(p.name for p in (tmp_path / ".threadwatch").iterdir()) == ["dev.json"]
     assert read_record(tmp_path / ".threadwatch") == first
+
+
+GOOD_GRAPH = "def graph(input, config):\n    return input\n"
+BROKEN_GRAPH = "import not_installed_anywhere\n\ngraph = None\n"
+
+
+def test_dev_banner_lists_the_graphs_loaded_and_why_others_failed(tmp_path: Path) -> None:
+    (tmp_path / "agent.py").write_text(GOOD_GRAPH)
+    (tmp_path / "broken.py").write_text(BROKEN_GRAPH)
+    graphs = {
+        "agent": "./agent.py:graph",
+        "broken": "./broken.py:graph",
+        "typo": "./agent.py:grpah",
+        "other": "./agent.py:graph",
+    }
+    (tmp_path / "langgraph.json").write_text(json.dumps({"graphs": graphs}))
+    port, output = free_port(), tmp_path / "dev.out"
+    with open(output, "wb") as out:
+        proc = subprocess.Popen(
+            [*threadwatch_argv(), "dev", "--port", str(port)],
+            cwd=tmp_path,
+            env=dev_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        lines = wait_for_banner(proc, output).splitlines()
+        start = lines.index(f"API    http://127.0.0.1:{port}")
+        assert lines[start : start + 5] == [
+            f"API    http://127.0.0.1:{port}",
+            f"Docs   http://127.0.0.1:{port}/docs",
+            "Graphs agent, other (from ./langgraph.json)",
+            "       Failed to load graph 'broken' from ./broken.py:graph: "
+            "ModuleNotFoundError: No module named 'not_installed_anywhere'",
+            "       Failed to load graph 'typo' from ./agent.py:grpah: "
+            "AttributeError: the module has no 'grpah' (it defines: graph)",
+        ]
+        assert lines[start + 6] == "Press Ctrl-C to stop."
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(STOP_TIMEOUT) == 0, output.read_text()
+    finally:
+        stop_process(proc)

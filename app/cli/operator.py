@@ -299,11 +299,31 @@ def threads_prune(
 @threads_cli.command("get")
 def threads_get(
     thread_id: Annotated[str, typer.Argument(help="The thread's id.")],
-    history: Annotated[int, typer.Option(min=1, max=1000, help="Status changes to show.")] = 20,
-    runs: Annotated[int, typer.Option(min=1, max=1000, help="Runs to show.")] = 20,
+    history: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=1000,
+            metavar="N",
+            help="Show the last N status changes (a number: --history 50).",
+        ),
+    ] = 20,
+    runs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=1000,
+            metavar="N",
+            help="Show the last N runs (a number: --runs 5).",
+        ),
+    ] = 20,
     json_output: JsonOption = False,
 ) -> None:
-    """Print one thread, its last status changes and its runs (newest first)."""
+    """Print one thread, its last status changes and its runs, newest first.
+
+    --history N and --runs N set how many of each (default 20):
+    threadwatch threads get ID --history 50 --runs 5
+    """
     from threadwatch.errors import ThreadNotFound
     from threadwatch.store.codec import to_json
 

@@ -165,6 +165,22 @@ def test_get_prints_thread_history_and_runs(runner: CliRunner, populated: Stores
     assert [r["run_id"] for r in doc["runs"]] == [R1]
 
 
+def test_get_history_and_runs_take_counts(runner: CliRunner, populated: Stores) -> None:
+    code, out = invoke(runner, "threads", "get", "--help")
+    assert code == 0, out
+    text = " ".join(out.replace("│", " ").split())  # the help as words, outside its boxes
+    assert "--history N and --runs N set how many of each (default 20)" in text
+    assert "threadwatch threads get ID --history 50 --runs 5" in text
+    assert "--history N [1<=x<=1000] Show the last N status changes (a number: --history 50)" in (
+        text
+    )
+    assert "--runs N [1<=x<=1000] Show the last N runs (a number: --runs 5)" in text
+
+    code, out = invoke(runner, "threads", "get", T1, "--history", "1", "--runs", "1", "--json")
+    assert code == 0, out
+    assert [t["to"] for t in json.loads(out)["transitions"]] == ["interrupted"]
+
+
 def test_get_unknown_thread(runner: CliRunner) -> None:
     code, out = invoke(runner, "threads", "get", "nope")
     assert code == 1

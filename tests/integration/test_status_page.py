@@ -1,7 +1,7 @@
 """The status page at /ui in a real headless Chromium (the Debian `chromium` package, driven
 by Playwright): counts that follow pushed run events, the status and metadata filters, the
-stuck-thread list of an alert rule, a thread's history and runs, the transitions chart, a
-screenshot, escaping of thread data and the API key header.
+stuck-thread list of an alert rule, a thread's history and runs (run ids told apart), the
+transitions chart, a screenshot, escaping of thread data and the API key header.
 
 The API runs with one alert rule on this module's metadata; the Redis is shared with the
 session, so every assertion is about threads carrying this module's unique `suite` value.
@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uuid_utils
 
 from tests.integration.helpers import INTERRUPTS, event, new_id, post_events
 from tests.integration.servers import running_api
@@ -349,3 +350,49 @@ def test_status_page_escapes_thread_data_and_sends_the_api_key(
     with page.expect_request(lambda r: r.url.endswith("/threads/count")) as request:
         pass
     assert request.value.headers.get("x-api-key") == "key-for-the-page"
+
+
+def test_run_ids_are_shown_by_their_distinct_end(
+    page: Page, ui_api: str, client: httpx.Client
+) -> None:
+    """uuid7 run ids made close together share their first characters: the history shows
+    their last 12, the whole id in the title, copied by a click."""
+    first = str(uuid_utils.uuid7())
+    second = f"{first[:24]}{uuid.uuid4().hex[:12]}"  # the same first 24 characters
+    thread_id, other = new_id(), str(uuid.uuid4())
+    post_events(
+        client,
+        [
+            event(thread_id, first, "run.pending", metadata={"suite": other}),
+            event(thread_id, first, "run.started"),
+            event(thread_id, first, "run.interrupted", interrupts=INTERRUPTS),
+            event(thread_id, second, "run.pending"),
+        ],
+    )
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=ui_api)
+    page.goto(f"{ui_api}/ui/")
+    filter_metadata(page, f"suite={other}")
+    wait_rows(page, {thread_id}, "busy")
+    page.click(f'#thread-rows tr[data-thread-id="{thread_id}"]')
+    wait_for(
+        page,
+        "id => [...document.querySelectorAll('#detail-history .short-id')]"
+        ".some(e => e.dataset.id === id)",
+        second,
+        "the second run in the history",
+    )
+    shown = page.evaluate(
+        """() => [...document.querySelectorAll('#detail-history .short-id')]
+            .map(e => [e.dataset.id, e.textContent, e.title])"""
+    )
+    for run_id in (first, second):
+        assert [run_id, f"…{run_id[-12:]}", f"{run_id} (click to copy)"] in shown, shown
+    assert f"…{first[-12:]}" != f"…{second[-12:]}"
+
+    page.click(f'#detail-history .short-id[data-id="{second}"]')
+    wait_for(
+        page,
+        "async id => (await navigator.clipboard.readText()) === id",
+        second,
+        "the whole run id in the clipboard",
+    )

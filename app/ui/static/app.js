@@ -6,6 +6,8 @@ const POLL_MS = 2000;
 const PAGE_SIZE = 50;
 const STUCK_LIMIT = 50;
 const CHART_POINTS = 90; // 3 minutes of 2 s samples
+// uuid7 ids share their first, time-based characters: ids are shown by their last ones.
+const SHORT_ID_CHARS = 12;
 const STATUSES = ["idle", "busy", "interrupted", "error"];
 const KEY_STORAGE = "threadwatch.apiKey";
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -144,6 +146,44 @@ function fmtTime(iso) {
 function compactJson(value, max = 120) {
   const text = value === undefined ? "" : JSON.stringify(value);
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** An id by its last characters (the whole id in the title); a click copies the whole id. */
+function shortId(id) {
+  if (!id) return "—";
+  const text = id.length > SHORT_ID_CHARS + 1 ? `…${id.slice(-SHORT_ID_CHARS)}` : id;
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "link mono short-id",
+      title: `${id} (click to copy)`,
+      dataset: { id },
+      onclick: (e) => copyId(e.currentTarget, id),
+    },
+    text,
+  );
+}
+
+function copyId(el, id) {
+  const done = () => {
+    el.classList.add("copied");
+    setTimeout(() => el.classList.remove("copied"), 1000);
+  };
+  if (navigator.clipboard?.writeText) {
+    navigator.clipboard.writeText(id).then(done, () => selectWhole(el, id));
+  } else {
+    selectWhole(el, id); // no clipboard API (plain http on another host): select it for Ctrl-C
+  }
+}
+
+function selectWhole(el, id) {
+  el.textContent = id;
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  const selection = window.getSelection();
+  selection.removeAllRanges();
+  selection.addRange(range);
 }
 
 function badge(status) {
@@ -405,7 +445,7 @@ async function refreshDetail() {
         h("td", { title: t.at }, fmtTime(t.at)),
         h("td", {}, t.from === null ? "—" : badge(t.from)),
         h("td", {}, badge(t.to)),
-        h("td", { class: "mono", title: t.run_id ?? "" }, t.run_id ? t.run_id.slice(0, 8) : "—"),
+        h("td", {}, shortId(t.run_id)),
       ),
     ),
   );

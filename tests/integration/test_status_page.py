@@ -1,7 +1,8 @@
 """The status page at /ui in a real headless Chromium (the Debian `chromium` package, driven
 by Playwright): counts that follow pushed run events, the status and metadata filters, the
 stuck-thread list of an alert rule, a thread's history and runs (run ids told apart), the
-transitions chart, a screenshot, escaping of thread data and the API key header.
+metadata the runs API adds kept out of the way, the transitions chart, a screenshot, escaping
+of thread data and the API key header.
 
 The API runs with one alert rule on this module's metadata; the Redis is shared with the
 session, so every assertion is about threads carrying this module's unique `suite` value.
@@ -23,7 +24,7 @@ import httpx
 import pytest
 import uuid_utils
 
-from tests.integration.helpers import INTERRUPTS, event, new_id, post_events
+from tests.integration.helpers import AGENT_ASSISTANT_ID, INTERRUPTS, event, new_id, post_events
 from tests.integration.servers import running_api
 from tests.support import no_server
 
@@ -396,3 +397,28 @@ def test_run_ids_are_shown_by_their_distinct_end(
         second,
         "the whole run id in the clipboard",
     )
+
+
+def test_the_metadata_column_keeps_the_added_keys_out_of_the_way(
+    page: Page, ui_api: str, client: httpx.Client
+) -> None:
+    """graph_id and assistant_id, which the runs API adds to every thread it runs, do not
+    crowd out the user's own keys: the graph is named, dimmed, after them."""
+    other = str(uuid.uuid4())
+    added = {"graph_id": "agent", "assistant_id": AGENT_ASSISTANT_ID}
+    (mine,) = start_runs(client, other, 1, team="x", **added)
+
+    page.goto(f"{ui_api}/ui/")
+    filter_metadata(page, f"suite={other}")
+    wait_rows(page, {mine})
+    cells = page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('#thread-rows tr')].map(r => {
+            const cell = r.querySelector('td.meta');
+            const dim = cell.querySelector('.auto-meta');
+            return [r.dataset.threadId, [cell.textContent, dim && dim.textContent, cell.title]];
+        }))"""
+    )
+    text, dimmed, title = cells[mine]
+    assert text == f'{{"suite":"{other}","team":"x"}} graph: agent', text
+    assert dimmed == " graph: agent"
+    assert json.loads(title) == {"suite": other, "team": "x", **added}  # all of it on hover

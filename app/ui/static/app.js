@@ -6,6 +6,8 @@ const POLL_MS = 2000;
 const PAGE_SIZE = 50;
 const STUCK_LIMIT = 50;
 const CHART_POINTS = 90; // 3 minutes of 2 s samples
+// The thread metadata keys the runs API adds itself (as LangGraph does): not the user's own.
+const AUTO_METADATA_KEYS = ["graph_id", "assistant_id"];
 // uuid7 ids share their first, time-based characters: ids are shown by their last ones.
 const SHORT_ID_CHARS = 12;
 const STATUSES = ["idle", "busy", "interrupted", "error"];
@@ -186,6 +188,27 @@ function selectWhole(el, id) {
   selection.addRange(range);
 }
 
+/** The metadata column: the user's own keys as compact JSON, then the graph the runs API
+ * noted, dimmed; assistant_id is left to the title and the detail. */
+function metadataCell(metadata) {
+  const own = {};
+  const auto = {};
+  for (const [key, value] of Object.entries(metadata ?? {})) {
+    (AUTO_METADATA_KEYS.includes(key) ? auto : own)[key] = value;
+  }
+  const hasOwn = Object.keys(own).length > 0;
+  const graph =
+    "graph_id" in auto
+      ? h("span", { class: "auto-meta" }, `${hasOwn ? " " : ""}graph: ${String(auto.graph_id)}`)
+      : null;
+  return h(
+    "td",
+    { class: "mono meta", title: JSON.stringify(metadata ?? {}) },
+    hasOwn || !graph ? compactJson(own) : null,
+    graph,
+  );
+}
+
 function badge(status) {
   return h("span", { class: `badge s-${STATUSES.includes(status) ? status : "other"}` }, status);
 }
@@ -360,11 +383,7 @@ async function refreshThreads() {
       h("td", {}, badge(thread.status)),
       h("td", {}, fmtAge(secondsSince(thread.status_since))),
       h("td", { title: thread.updated_at }, `${fmtAge(secondsSince(thread.updated_at))} ago`),
-      h(
-        "td",
-        { class: "mono meta", title: JSON.stringify(thread.metadata ?? {}) },
-        compactJson(thread.metadata ?? {}),
-      ),
+      metadataCell(thread.metadata),
     );
   });
   $("thread-rows").replaceChildren(...rows);

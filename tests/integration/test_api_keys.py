@@ -3,7 +3,6 @@ Python SDK (`api_key=` goes out as `x-api-key`); and `threadwatch dev`, which ig
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from langgraph_sdk import get_sync_client
 from langgraph_sdk.errors import AuthenticationError, PermissionDeniedError
 
 from tests.integration.servers import running_api
-from tests.integration.test_cli_dev import threadwatch_argv, wait_for_ok
+from tests.integration.test_cli_dev import start_dev, wait_for_ok
 from tests.support import free_port, server_env
 from threadwatch.api.security import MISSING_KEY, WRONG_KEY
 from threadwatch.cli.processes import stop_process
@@ -82,19 +81,11 @@ def test_metrics_public(redis_url: str, tmp_path: Path) -> None:
 def test_dev_leaves_auth_off_and_says_so(
     redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
-    port, output = free_port(), tmp_path / "dev.out"
+    port = free_port()
     # Keys both in the environment and in a .env file: dev ignores both.
     (tmp_path / ".env").write_text(f"THREADWATCH_API_KEYS={KEY}\n")
     env = {**server_env(redis_url), "THREADWATCH_API_KEYS": KEY, "PYTHONUNBUFFERED": "1"}
-    with open(output, "wb") as out:
-        proc = subprocess.Popen(
-            [*threadwatch_argv(), "dev", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc, output = start_dev(tmp_path, port, env)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for_ok(url, proc, output)

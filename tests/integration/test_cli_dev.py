@@ -35,6 +35,25 @@ def dev_env() -> dict[str, str]:
     return {**server_env(None), "PYTHONUNBUFFERED": "1"}
 
 
+def start_dev(
+    folder: Path, port: int, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, Path]:
+    """`threadwatch dev --port PORT` started in ``folder`` as a user starts it there, with
+    this environment less any Redis URL unless ``env`` is given; its output goes to
+    ``folder``/dev.out, returned with the process."""
+    output = folder / "dev.out"
+    with open(output, "wb") as out:
+        proc = subprocess.Popen(
+            [*threadwatch_argv(), "dev", "--port", str(port)],
+            cwd=folder,
+            env=env or dev_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return proc, output
+
+
 def wait_for_ok(url: str, proc: subprocess.Popen, output: Path, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -104,16 +123,8 @@ def port_is_open(port: int) -> bool:
 def test_dev_starts_embedded_redis_serves_and_stops_cleanly(
     tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
-    port, output = free_port(), tmp_path / "dev.out"
-    with open(output, "wb") as out:
-        proc = subprocess.Popen(
-            [*threadwatch_argv(), "dev", "--port", str(port)],
-            cwd=tmp_path,
-            env=dev_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    port = free_port()
+    proc, output = start_dev(tmp_path, port)
     try:
         wait_for_ok(f"http://127.0.0.1:{port}", proc, output)
         printed = wait_for_banner(proc, output)
@@ -167,16 +178,8 @@ def test_operator_commands_find_the_dev_of_their_folder(tmp_path: Path) -> None:
     # A dev killed earlier left its record behind; it must neither be used nor stop dev.
     stale = DevRecord(4242, f"redis://127.0.0.1:{free_port()}", "0" * 40, "http://127.0.0.1:1")
     write_record(tmp_path / ".threadwatch", stale)
-    port, output = free_port(), tmp_path / "dev.out"
-    with open(output, "wb") as out:
-        proc = subprocess.Popen(
-            [*threadwatch_argv(), "dev", "--port", str(port)],
-            cwd=tmp_path,
-            env=dev_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    port = free_port()
+    proc, output = start_dev(tmp_path, port)
     try:
         wait_for_ok(f"http://127.0.0.1:{port}", proc, output)
         record = read_record(tmp_path / ".threadwatch")
@@ -263,16 +266,8 @@ def test_dev_banner_lists_the_graphs_loaded_and_why_others_failed(tmp_path: Path
         "other": "./agent.py:graph",
     }
     (tmp_path / "langgraph.json").write_text(json.dumps({"graphs": graphs}))
-    port, output = free_port(), tmp_path / "dev.out"
-    with open(output, "wb") as out:
-        proc = subprocess.Popen(
-            [*threadwatch_argv(), "dev", "--port", str(port)],
-            cwd=tmp_path,
-            env=dev_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    port = free_port()
+    proc, output = start_dev(tmp_path, port)
     try:
         lines = wait_for_banner(proc, output).splitlines()
         start = lines.index(f"API    http://127.0.0.1:{port}")

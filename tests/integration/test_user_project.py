@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.test_cli_dev import STOP_TIMEOUT, dev_env, threadwatch_argv, wait_for_ok
+from tests.integration.test_cli_dev import STOP_TIMEOUT, start_dev, wait_for_ok
 from tests.support import free_port
 from threadwatch.cli.processes import stop_process
 
@@ -38,16 +38,8 @@ def make_project(folder: Path) -> None:
 
 def test_dev_runs_a_project_that_has_its_own_app_package(tmp_path: Path) -> None:
     make_project(tmp_path)
-    port, output = free_port(), tmp_path / "dev.out"
-    with open(output, "wb") as out:
-        proc = subprocess.Popen(
-            [*threadwatch_argv(), "dev", "--port", str(port)],
-            cwd=tmp_path,
-            env=dev_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    port = free_port()
+    proc, output = start_dev(tmp_path, port)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for_ok(url, proc, output)

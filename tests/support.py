@@ -13,6 +13,9 @@ import pytest
 from threadwatch.graphs import GraphRegistry, load_graphs
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = Path(REPO_ROOT)
+# Graph projects and other files the tests load.
+FIXTURES = ROOT / "tests" / "fixtures"
 
 
 def no_server(reason: str) -> None:

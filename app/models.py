@@ -117,7 +117,7 @@ class ThreadFilter(Request):
     )
 
 
-class ThreadSearch(ThreadFilter):
+class ThreadSearchRequest(ThreadFilter):
     ids: list[ThreadId] | None = None
     limit: int = Field(default=10, ge=1, le=1000)
     offset: int = Field(default=0, ge=0)

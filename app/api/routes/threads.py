@@ -21,7 +21,7 @@ from threadwatch.models import (
     ThreadId,
     ThreadPatch,
     ThreadPrune,
-    ThreadSearch,
+    ThreadSearchRequest,
     strip_reserved,
 )
 from threadwatch.store.search import ThreadQuery
@@ -52,11 +52,11 @@ def create_thread(stores: StoresDep, body: ThreadCreate | None = None) -> Respon
 @router.post("/search")
 def search_threads(
     stores: StoresDep,
-    body: ThreadSearch | None = None,
+    body: ThreadSearchRequest | None = None,
     min_status_age_seconds: MinStatusAge = None,
 ) -> Response:
     """Threads matching every filter, one page, newest ``created_at`` first by default."""
-    body = body or ThreadSearch()
+    body = body or ThreadSearchRequest()
     query = ThreadQuery(
         ids=tuple(body.ids) if body.ids is not None else None,
         metadata=body.metadata or {},

@@ -1,7 +1,8 @@
 """Loads the Lua scripts in ``lua/`` and registers each once per Redis client.
 
-redis-py's ``Script`` objects run by EVALSHA, reload on NOSCRIPT, and accept
-``client=pipeline`` so that many calls share one round trip.
+Redis scripts cannot import: the libraries in ``lua/lib/`` that a script names on its
+``-- uses:`` header line are prepended to it. redis-py's ``Script`` objects run by EVALSHA,
+reload on NOSCRIPT, and accept ``client=pipeline`` so that many calls share one round trip.
 """
 
 from __future__ import annotations
@@ -27,39 +28,51 @@ SCRIPT_NAMES = (
     "watch_thread",
 )
 
+# A script's header names the libraries it calls on a line `-- uses: lib/a.lua, lib/b.lua`
+# (or several such lines); so does a library's header.
+_USES = "-- uses:"
 
-# Libraries prepended to the scripts that use them (Redis scripts cannot import): the
-# scripts that change a thread's status share lua/lib/status_change.lua, and those that move
-# a thread between statuses or leaves lua/lib/leaf_sets.lua, and those that write a thread's
-# event stream lua/lib/thread_stream.lua.
-LIBRARIES = {
-    "status_change": frozenset({"transition", "set_state", "delete_run"}),
-    "thread_stream": frozenset({"transition", "set_state", "watch_thread"}),
-    "leaf_sets": frozenset(
-        {
-            "create_thread",
-            "patch_thread",
-            "delete_thread",
-            "transition",
-            "set_state",
-            "delete_run",
-            "reindex_thread_leaves",
-            "search",
-            "leaf_count",
-        }
-    ),
-}
+
+def _read(path: str) -> str:
+    return files("threadwatch.store").joinpath("lua", path).read_text(encoding="utf-8")
+
+
+def uses(path: str) -> list[str]:
+    """The libraries (paths under lua/) that the `-- uses:` lines of the leading comment of
+    lua/<path> name, in their order."""
+    names: list[str] = []
+    for line in _read(path).splitlines():
+        if not line.startswith("--"):
+            break
+        if line.startswith(_USES):
+            names += [name.strip() for name in line[len(_USES) :].split(",") if name.strip()]
+    return names
+
+
+def libraries(path: str) -> list[str]:
+    """Every library lua/<path> uses, directly or through another: each once, after those
+    it uses."""
+    order: list[str] = []
+
+    def visit(library: str, chain: tuple[str, ...]) -> None:
+        if library in chain:
+            raise ValueError(f"lua/{library} uses itself: {' -> '.join((*chain, library))}")
+        if library in order:
+            return
+        for used in uses(library):
+            visit(used, (*chain, library))
+        order.append(library)
+
+    for library in uses(path):
+        visit(library, (path,))
+    return order
 
 
 @cache
 def lua_source(name: str) -> str:
-    """The text of ``lua/<name>.lua`` (shipped as package data), with its library."""
-    lua = files("threadwatch.store").joinpath("lua")
-    source = lua.joinpath(f"{name}.lua").read_text(encoding="utf-8")
-    for library, users in LIBRARIES.items():
-        if name in users:
-            source = lua.joinpath("lib", f"{library}.lua").read_text(encoding="utf-8") + source
-    return source
+    """The text of lua/<name>.lua (shipped as package data) after the libraries it uses."""
+    path = f"{name}.lua"
+    return "".join(_read(library) for library in libraries(path)) + _read(path)
 
 
 class Scripts:

@@ -16,13 +16,13 @@
 -- ARGV[8]      assistant_id the metadata implies, or "" (kept for runs that name none)
 -- Returns {1, hash...} when created, {0, hash...} when the thread already existed
 -- (hash = HGETALL of the thread, as a flat list).
+-- uses: lib/clock.lua, lib/leaf_sets.lua
 
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0, redis.call('HGETALL', KEYS[1])}
 end
 
-local t = redis.call('TIME')
-local now = string.format('%d%06d', t[1], t[2])
+local now = now_us()
 local member = ARGV[1]
 use_leaf_index(KEYS[8], KEYS[9])
 mark_indexed_if_empty(KEYS[3])
@@ -38,8 +38,7 @@ if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'values', ARGV[4]) end
 if ARGV[6] ~= '' and ARGV[6] ~= '0' then
   redis.call('HSET', KEYS[1], 'ttl_minutes', ARGV[6], 'ttl_strategy', ARGV[7])
   -- Its expiry: updated_at (now) plus the TTL, as app/store/codec.py ttl_expiry_us computes it.
-  local expiry = tonumber(now) + math.floor(tonumber(ARGV[6]) * 60000000)
-  redis.call('ZADD', KEYS[7], string.format('%d', expiry), member)
+  redis.call('ZADD', KEYS[7], after_us(math.floor(tonumber(ARGV[6]) * 60000000)), member)
 end
 if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'assistant_id', ARGV[8]) end
 

@@ -18,9 +18,9 @@
 -- ARGV[4]      the thread's index member (its id's 16 bytes: codec.thread_member)
 -- Returns {1, old thread status, new thread status} when deleted, {0} when the run does
 -- not exist on that thread.
+-- uses: lib/clock.lua, lib/leaf_sets.lua, lib/status_change.lua, lib/thread_status.lua
 
 local thread, run, runs = KEYS[1], KEYS[2], KEYS[3]
-local status_key = {idle = KEYS[4], busy = KEYS[5], interrupted = KEYS[6], ['error'] = KEYS[7]}
 local thread_id, run_id, member = ARGV[1], ARGV[2], ARGV[4]
 
 local r = redis.call('HMGET', run, 'thread_id', 'rank')
@@ -36,24 +36,14 @@ local inflight = tonumber(th[2] or '0')
 local rank = tonumber(r[2] or '0')
 if (rank == 1 or rank == 2) and inflight > 0 then inflight = inflight - 1 end
 
-local t = redis.call('TIME')
-local now = string.format('%d%06d', t[1], t[2])
-local old_status, new_status, since = th[1], 'busy', th[5]
-if inflight == 0 then
-  new_status = th[3] or 'idle'
-  since = th[4] and string.match(th[4], '^0*(%d+)|') or th[6]
-end
-if new_status ~= old_status then
-  redis.call('ZREM', status_key[old_status], member)
-  record_status_change(KEYS[9], tonumber(ARGV[3]), old_status, new_status, since,
-    run_id)
-  use_leaf_index(KEYS[14], KEYS[15])
-  leaves_moved(member, th[7], old_status, new_status)
-  flush_leaf_moves()
-end
-if new_status ~= old_status or since ~= th[5] then
-  redis.call('ZADD', status_key[new_status], since, member)
-end
+local old_status, old_since = th[1], th[5]
+local new_status, since = derive_status(inflight, th[3], th[4], th[6], old_status, old_since,
+  old_since)
+use_thread_status(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[3])
+use_leaf_index(KEYS[14], KEYS[15])
+move_thread(member, th[7], old_status, old_since, new_status, since, KEYS[9], run_id)
+flush_leaf_moves()
+local now = now_us()
 redis.call('HSET', thread, 'inflight', string.format('%d', inflight), 'status', new_status,
   'status_since', since, 'updated_at', now)
 redis.call('ZADD', KEYS[8], now, member)

@@ -16,6 +16,7 @@
 -- ARGV[5..]    their run ids, in the order of their hashes in KEYS
 -- Returns 1 when deleted, 0 when the thread does not exist, -1 when metadata or runs
 -- changed since the caller read them (read again and retry).
+-- uses: lib/leaf_sets.lua
 
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local th = redis.call('HMGET', KEYS[1], 'mver', 'status', 'leaves')

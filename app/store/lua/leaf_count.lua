@@ -6,6 +6,7 @@
 -- ARGV[1]      status, or "" for every status
 -- ARGV[2..]    the filter's leaves (Keys.metadata_leaf names), at least one
 -- Returns the count.
+-- uses: lib/leaf_sets.lua
 
 use_leaf_index(KEYS[1], KEYS[2])
 local names = {}

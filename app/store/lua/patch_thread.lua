@@ -17,6 +17,7 @@
 -- ARGV[8]      assistant_id the new metadata implies, or "" (kept for runs that name none)
 -- Returns {1, hash...} when patched, {0} when the thread does not exist,
 -- {-1} when the metadata changed since the caller read it (read again and retry).
+-- uses: lib/clock.lua, lib/leaf_sets.lua
 
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
 
@@ -45,15 +46,13 @@ elseif ARGV[5] ~= '' then
   redis.call('HSET', KEYS[1], 'ttl_minutes', ARGV[5], 'ttl_strategy', ARGV[6])
 end
 
-local t = redis.call('TIME')
-local now = string.format('%d%06d', t[1], t[2])
+local now = now_us()
 redis.call('HSET', KEYS[1], 'updated_at', now)
 redis.call('ZADD', KEYS[2], now, member)
 -- The TTL counts from updated_at (app/store/codec.py ttl_expiry_us), which just moved.
 local minutes = redis.call('HGET', KEYS[1], 'ttl_minutes')
 if minutes then
-  local expiry = tonumber(now) + math.floor(tonumber(minutes) * 60000000)
-  redis.call('ZADD', KEYS[3], string.format('%d', expiry), member)
+  redis.call('ZADD', KEYS[3], after_us(math.floor(tonumber(minutes) * 60000000)), member)
 else
   redis.call('ZREM', KEYS[3], member)
 end

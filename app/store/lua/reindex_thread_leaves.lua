@@ -11,6 +11,7 @@
 -- ARGV[2]      metadata version token the caller read the metadata with
 -- Returns 1 when changed, 0 when it already was so, -1 when the thread is missing or its
 -- metadata changed since the caller read it (nothing written).
+-- uses: lib/leaf_sets.lua
 
 local th = redis.call('HMGET', KEYS[1], 'mver', 'status', 'leaves')
 if not th[2] or (th[1] or '0') ~= ARGV[2] then return -1 end

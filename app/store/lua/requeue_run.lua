@@ -7,15 +7,14 @@
 -- ARGV[1]      run_id
 -- Returns the run's attempt count after this one, or -4 when its lease is live or gone
 -- (nothing written).
+-- uses: lib/clock.lua, lib/leases.lua
 
 local run, leases, pending, running = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local run_id = ARGV[1]
-local expiry = redis.call('ZSCORE', leases, run_id)
-local t = redis.call('TIME')
-local now = string.format('%d%06d', t[1], t[2])
-if not expiry or tonumber(expiry) > tonumber(now) then return -4 end
+if not lease_ran_out(leases, run_id) then return -4 end
 if tonumber(redis.call('HGET', run, 'rank') or '0') ~= 2 then return -4 end
 
+local now = now_us()
 redis.call('ZREM', leases, run_id)
 redis.call('ZREM', running, run_id)
 redis.call('ZADD', pending, now, run_id)

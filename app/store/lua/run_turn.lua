@@ -16,11 +16,11 @@
 -- is the caller's to queue), {0} when nothing is to be queued (the run waits, or no run
 -- was waiting), {-1} take refused: the run is not a pending run of this thread (nothing
 -- written).
+-- uses: lib/clock.lua
 
 local thread, waiting, run = KEYS[1], KEYS[2], KEYS[3]
 local op, thread_id, run_id = ARGV[1], ARGV[2], ARGV[3]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = tonumber(now_us())
 
 local function held(holder, at)
   return {1, holder, string.format('%d', math.max(0, at - now))}

@@ -49,6 +49,7 @@
 -- Returns {plan used, id, id, ...}, or with ARGV[10] {plan used, id, hash, id, hash, ...}
 -- (hash = HGETALL as a flat list, empty if the thread is gone). Ties in the sort score
 -- come in thread_id order (reversed for descending), which makes the order stable.
+-- uses: lib/clock.lua, lib/leaf_sets.lua
 
 local sort, scratch = KEYS[1], KEYS[2]
 local offset, count = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -144,11 +145,7 @@ if #branches == 0 then selectivity = 1.0 end
 -- The age filter: the cutoff, and how many ids the age zsets hold at or before it.
 local cutoff, cutoff_arg, age_card = nil, nil, 0
 if n_age > 0 then
-  local now = tonumber(ARGV[8] or '')
-  if not now then
-    local t = redis.call('TIME')
-    now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  end
+  local now = tonumber(ARGV[8] or '') or tonumber(now_us())
   cutoff = now - tonumber(ARGV[7])
   cutoff_arg = string.format('%.0f', cutoff)
   for i = first_age, #KEYS do

@@ -21,29 +21,26 @@
 -- ARGV[7..8]   thread stream cap and expiry, seconds (lib/thread_stream.lua)
 -- Returns {1, hash...} when applied, {0} when the thread does not exist, {-1} when a run
 -- is pending or running on it (nothing written).
+-- uses: lib/clock.lua, lib/leaf_sets.lua, lib/status_change.lua, lib/thread_status.lua
+-- uses: lib/thread_stream.lua
 
 local thread = KEYS[1]
-local status_key = {idle = KEYS[2], busy = KEYS[3], interrupted = KEYS[4], ['error'] = KEYS[5]}
 local got = redis.call('HMGET', thread, 'status', 'inflight', 'leaves', 'watch')
 if not got[1] then return {0} end
 if tonumber(got[2] or '0') > 0 then return {-1} end
 
-local t = redis.call('TIME')
-local now = string.format('%d%06d', t[1], t[2])
+local now = now_us()
 local version = string.rep('0', 16 - #now) .. now .. '|~state'
 local member, old_status, new_status = ARGV[1], got[1], ARGV[4]
 
 redis.call('HSET', thread, 'values', ARGV[2], 'values_version', version,
   'interrupts', ARGV[3], 'error', 'null', 'outcome', new_status, 'outcome_version', version,
   'updated_at', now, 'state_updated_at', now)
-if new_status ~= old_status then
-  redis.call('ZREM', status_key[old_status], member)
-  record_status_change(KEYS[8], tonumber(ARGV[5]), old_status, new_status, now, false)
-  use_leaf_index(KEYS[10], KEYS[11])
-  leaves_moved(member, got[3], old_status, new_status)
-  flush_leaf_moves()
-end
-redis.call('ZADD', status_key[new_status], now, member)
+-- Placed again even in the same status: it is its status since now.
+use_thread_status(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[5])
+use_leaf_index(KEYS[10], KEYS[11])
+move_thread(member, got[3], old_status, false, new_status, now, KEYS[8], false)
+flush_leaf_moves()
 redis.call('HSET', thread, 'status', new_status, 'status_since', now)
 redis.call('ZADD', KEYS[6], now, member)
 redis.call('ZADD', KEYS[7], now, member)

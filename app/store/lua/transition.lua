@@ -54,6 +54,8 @@
 -- -3 refused: "reject" admission while a run is in flight (nothing written), -4 not
 -- reclaimed: the run's lease is live, or it holds none, or not started: the run does not
 -- exist (nothing written).
+-- uses: lib/clock.lua, lib/leases.lua, lib/leaf_sets.lua, lib/status_change.lua
+-- uses: lib/thread_status.lua, lib/thread_stream.lua
 
 local ARGS_PER_EVENT = 22
 -- Events move a run forward through these ranks; the run status each event gives
@@ -64,11 +66,11 @@ local RUN_STATUS = {
   ['run.interrupted'] = 'success', ['run.failed'] = 'error', ['run.cancelled'] = 'interrupted',
   ['run.timeout'] = 'timeout',
 }
-local STATUS_KEY = {idle = KEYS[1], busy = KEYS[2], interrupted = KEYS[3], ['error'] = KEYS[4]}
 local CREATED, UPDATED, STATE_UPDATED, BY_ID = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local LEASES, PENDING, RUNNING, METRICS = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 use_leaf_index(KEYS[13], KEYS[14])
-local DEFAULT_LEASE, HISTORY_LIMIT = ARGV[1], tonumber(ARGV[2])
+use_thread_status(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2])
+local DEFAULT_LEASE = ARGV[1]
 use_thread_stream(ARGV[3], ARGV[4])
 local COUNTED = {'events|applied', 'events|duplicate', 'events|stale'}
 local THREAD_FIELDS = {'status', 'mver', 'inflight', 'outcome', 'outcome_version',
@@ -81,8 +83,7 @@ local RUN_CREATION_FIELDS = {'assistant_id', 'metadata', 'kwargs', 'multitask_st
 local RUN_CREATION_FROM = {'assistant_id_from', 'metadata_from', 'kwargs_from',
                            'multitask_strategy_from'}
 
-local t = redis.call('TIME')
-local now = string.format('%d%06d', t[1], t[2])
+local now = now_us()
 
 -- Appends a field and its value to `fields`, the arguments of an HSET.
 local function put(fields, name, value)
@@ -94,7 +95,7 @@ end
 -- Holds the run's lease `lease` µs from now (ZADD `option`: nil or 'XX'); a lease the event
 -- sets (`given`, "" for none) is kept on the run.
 local function renew_lease(run, run_id, lease, given, option)
-  local expiry = string.format('%d', tonumber(now) + tonumber(lease))
+  local expiry = after_us(tonumber(lease))
   if option then redis.call('ZADD', LEASES, option, expiry, run_id)
   else redis.call('ZADD', LEASES, expiry, run_id) end
   if given ~= '' then redis.call('HSET', run, 'lease', given) end
@@ -145,11 +146,8 @@ local function apply(k, a)
   local given_lease = ARGV[a + 20]
   local lease = given_lease ~= '' and given_lease or r[5] or DEFAULT_LEASE
 
-  if admission == 'reclaim' then
-    local expiry = redis.call('ZSCORE', LEASES, run_id)
-    if not expiry or tonumber(expiry) > tonumber(now) then
-      return -4, old_status, old_status, ''
-    end
+  if admission == 'reclaim' and not lease_ran_out(LEASES, run_id) then
+    return -4, old_status, old_status, ''
   end
   if event_type == 'run.heartbeat' then
     -- Renews the lease of a run in flight; changes nothing else.
@@ -274,13 +272,8 @@ local function apply(k, a)
     end
 
     -- Busy since the event that made it busy; otherwise since the outcome's terminal event.
-    if inflight > 0 then
-      new_status = 'busy'
-      since = (old_status == 'busy' and old_since) or at
-    else
-      new_status = outcome or 'idle'
-      since = outcome_version and string.match(outcome_version, '^0*(%d+)|') or created_at
-    end
+    new_status, since = derive_status(inflight, outcome, outcome_version, created_at,
+      old_status, old_since, at)
   end
 
   -- Values come from the event with the greatest (at, run_id) that carries them, applied
@@ -308,19 +301,12 @@ local function apply(k, a)
   end
   if #run_fields > 0 then redis.call('HSET', run, unpack(run_fields)) end
 
-  if not exists or new_status ~= old_status or since ~= old_since then
-    if exists and new_status ~= old_status then
-      redis.call('ZREM', STATUS_KEY[old_status], member)
-    end
-    -- A new thread's leaves joined the sets of idle (old_status) above.
-    leaves_moved(member, leaves, old_status, new_status)
-    redis.call('ZADD', STATUS_KEY[new_status], since or now, member)
+  -- A new thread's leaves joined the sets of idle (old_status) above.
+  local placed = move_thread(member, leaves, exists and old_status, old_since, new_status, since,
+    history, run_id)
+  if placed then
     put(fields, 'status', new_status)
-    put(fields, 'status_since', since or now)
-    if not exists or new_status ~= old_status then
-      record_status_change(history, HISTORY_LIMIT, exists and old_status,
-        new_status, since or now, run_id)
-    end
+    put(fields, 'status_since', placed)
   end
   if changed then
     put(fields, 'updated_at', now)

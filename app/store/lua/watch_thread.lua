@@ -7,13 +7,13 @@
 -- ARGV[1]  how long the watch lasts, µs
 -- Returns false when the thread does not exist (nothing written), else the id of the
 -- stream's last entry ("0-0" for none): a new client's events start after it.
+-- uses: lib/clock.lua
 
 local got = redis.call('HMGET', KEYS[1], 'status', 'watch')
 if not got[1] then return false end
-local t = redis.call('TIME')
-local expiry = tonumber(t[1]) * 1000000 + tonumber(t[2]) + tonumber(ARGV[1])
-if not got[2] or tonumber(got[2]) < expiry then
-  redis.call('HSET', KEYS[1], 'watch', string.format('%d', expiry))
+local expiry = after_us(tonumber(ARGV[1]))
+if not got[2] or tonumber(got[2]) < tonumber(expiry) then
+  redis.call('HSET', KEYS[1], 'watch', expiry)
 end
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
 if #last == 0 then return '0-0' end

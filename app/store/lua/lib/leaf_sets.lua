@@ -1,7 +1,7 @@
 -- lib/leaf_sets.lua: the metadata index, one set per (status, metadata leaf), so that a
 -- search by status and metadata starts from the threads that have both and a count is one
--- SCARD. Every script that moves a thread between statuses or leaves keeps the sets
--- (scripts.py prepends this file).
+-- SCARD. Every script that moves a thread between statuses or leaves keeps the sets (those
+-- that name this file on their `-- uses:` line: scripts.py prepends it).
 --
 -- A leaf (named by Keys.metadata_leaf) gets a small id in the `ids` hash while one of its
 -- sets has members (`#next` is the last id handed out; none is 0, the id of a leaf no

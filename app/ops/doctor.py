@@ -24,11 +24,11 @@ Membership is checked from the hashes' side (ZMSCORE / SISMEMBER); an index is s
 members without a hash only when it holds more members than the threads found in it
 (ZCARD / SCARD against those counts), which keeps a healthy index from being read twice.
 
-Repairs are small Lua scripts that read the hash again, atomically, before they change an
-index, so a thread that changed since it was checked is never indexed from stale data
-(its repair is skipped and shows up again in the verifying pass). Runs the service is
-using meanwhile can make a check see transient disagreements; the inflight check re-counts
-each suspect atomically before it reports it.
+Repairs are small Lua scripts (app/store/lua/repair/) that read the hash again, atomically,
+before they change an index, so a thread that changed since it was checked is never indexed
+from stale data (its repair is skipped and shows up again in the verifying pass). Runs the
+service is using meanwhile can make a check see transient disagreements; the inflight check
+re-counts each suspect atomically before it reports it.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from threadwatch.store.codec import MEMBER_LENGTH, thread_id_of, thread_member
 from threadwatch.store.keys import SORT_FIELDS, Keys
 from threadwatch.store.leaf_sets import leaf_names
 from threadwatch.store.metadata_index import metadata_leaves
-from threadwatch.store.scripts import lua_source
+from threadwatch.store.scripts import RepairScripts
 
 DEFAULT_BATCH = 1000
 MAX_EXAMPLES = 5
@@ -84,133 +84,6 @@ PROBLEMS: dict[str, str] = {
     "deletes it",
     "index_incomplete": "store not marked (#sets) as having every thread in the leaf sets",
 }
-
-# Re-index one thread from its hash: its status and order entries; a missing thread leaves
-# them all. KEYS[1] thread hash, KEYS[2..5] status zsets, KEYS[6..9] order zsets (both in
-# the order of ARGV), ARGV[1] thread member, ARGV[2..5] status names, ARGV[6..9] order fields
-# ("" for a constant 0). Returns the number of entries changed, -1 for a malformed hash.
-REINDEX_THREAD = """
-local id = ARGV[1]
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  local changed = 0
-  for k = 2, 9 do changed = changed + redis.call('ZREM', KEYS[k], id) end
-  return changed
-end
-local h = redis.call('HMGET', KEYS[1], 'status', 'status_since')
-local known = false
-for i = 2, 5 do if ARGV[i] == h[1] then known = true end end
-if not known or not h[2] then return -1 end
-local wanted = {}
-for i = 6, 9 do
-  if ARGV[i] == '' then wanted[i] = '0' else
-    wanted[i] = redis.call('HGET', KEYS[1], ARGV[i])
-    if not wanted[i] then return -1 end
-  end
-end
-local changed = 0
-local function put(key, score)
-  local old = redis.call('ZSCORE', key, id)
-  if not old or tonumber(old) ~= tonumber(score) then
-    redis.call('ZADD', key, score, id)
-    changed = changed + 1
-  end
-end
-for i = 2, 5 do
-  if ARGV[i] == h[1] then put(KEYS[i], h[2]) else
-    changed = changed + redis.call('ZREM', KEYS[i], id)
-  end
-end
-for i = 6, 9 do put(KEYS[i], wanted[i]) end
-return changed
-"""
-
-# Remove a thread from one per-status leaf set unless, as its hash says now, it is in that
-# status and holds that leaf. KEYS[1] thread hash, KEYS[2] leaf set; ARGV[1] thread member,
-# ARGV[2] the set's status, ARGV[3] its leaf id. Returns 1 when removed, 0 when it was not
-# there, -1 when it belongs there.
-DROP_LEAF = """
-local th = redis.call('HMGET', KEYS[1], 'status', 'leaves')
-if th[1] == ARGV[2] and th[2] then
-  for id in string.gmatch(th[2], '%d+') do
-    if id == ARGV[3] then return -1 end
-  end
-end
-return redis.call('SREM', KEYS[2], ARGV[1])
-"""
-
-# Drop a leaf id none of whose sets has members. KEYS[1] leaf ids hash, KEYS[2..5] the
-# leaf's sets; ARGV[1] the leaf's name, ARGV[2] its id. Returns 1 when dropped, else 0.
-DROP_LEAF_ID = """
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-for i = 2, 5 do
-  if redis.call('EXISTS', KEYS[i]) == 1 then return 0 end
-end
-return redis.call('HDEL', KEYS[1], ARGV[1])
-"""
-
-# Put one run in the run indexes its hash says: pending (scored by created_at), running
-# (by started_at), neither and without a lease once finished; a missing run leaves all
-# three. KEYS[1] run hash, KEYS[2] runs:pending, KEYS[3] runs:running, KEYS[4] leases;
-# ARGV[1] run id. Returns the number of entries changed, -1 for a run without a rank.
-FIX_RUN_INDEX = """
-local id = ARGV[1]
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return redis.call('ZREM', KEYS[2], id) + redis.call('ZREM', KEYS[3], id)
-    + redis.call('ZREM', KEYS[4], id)
-end
-local r = redis.call('HMGET', KEYS[1], 'rank', 'created_at', 'started_at', 'updated_at')
-if not r[1] then return -1 end
-if r[1] == '1' then
-  return redis.call('ZADD', KEYS[2], 'NX', r[2], id) + redis.call('ZREM', KEYS[3], id)
-elseif r[1] == '2' then
-  return redis.call('ZADD', KEYS[3], 'NX', r[3] or r[4], id) + redis.call('ZREM', KEYS[2], id)
-end
-return redis.call('ZREM', KEYS[2], id) + redis.call('ZREM', KEYS[3], id)
-  + redis.call('ZREM', KEYS[4], id)
-"""
-
-# Count a thread's runs in flight and derive its status as transition.lua does (busy while
-# any run is in flight, else the latest outcome, or idle); with ARGV[2] = "fix", store the
-# count and the status (and re-index it) when they differ. KEYS[1] thread hash, KEYS[2]
-# thread runs zset, KEYS[3..6] status zsets, KEYS[7..] the run hashes of the thread's runs
-# (as read by the caller); ARGV[1] thread id, ARGV[2] "check" or "fix", ARGV[3..6] status
-# names, ARGV[7] thread member. Returns {1, stored inflight, counted, stored status,
-# derived status}, {0} for a missing thread, {-1} when the thread's runs changed since the
-# caller read them.
-INFLIGHT = """
-local id = ARGV[1]
-local th = redis.call('HMGET', KEYS[1], 'status', 'inflight', 'outcome', 'outcome_version',
-  'status_since', 'created_at')
-if not th[1] then return {0} end
-if redis.call('ZCARD', KEYS[2]) ~= #KEYS - 6 then return {-1} end
-local count, earliest = 0, nil
-for k = 7, #KEYS do
-  local r = redis.call('HMGET', KEYS[k], 'thread_id', 'rank', 'created_at')
-  if r[1] == id and (r[2] == '1' or r[2] == '2') then
-    count = count + 1
-    if r[3] and (not earliest or tonumber(r[3]) < tonumber(earliest)) then earliest = r[3] end
-  end
-end
-local stored = tonumber(th[2] or '0')
-local status, since = 'busy', th[5]
-if count > 0 then
-  if th[1] ~= 'busy' then since = earliest or th[5] end
-else
-  status = th[3] or 'idle'
-  since = th[4] and string.match(th[4], '^0*(%d+)|') or th[6]
-end
-if ARGV[2] == 'fix' then
-  if stored ~= count then redis.call('HSET', KEYS[1], 'inflight', string.format('%d', count)) end
-  if status ~= th[1] then
-    redis.call('HSET', KEYS[1], 'status', status, 'status_since', since)
-    for i = 3, 6 do
-      if ARGV[i] == status then redis.call('ZADD', KEYS[i], since, ARGV[7])
-      else redis.call('ZREM', KEYS[i], ARGV[7]) end
-    end
-  end
-end
-return {1, stored, count, th[1], status}
-"""
 
 
 class ProgressSink(Protocol):
@@ -298,12 +171,7 @@ class Doctor:
         self.keys = keys
         self.batch = batch
         self.progress = progress or NoProgress()
-        self._reindex_thread = redis.register_script(REINDEX_THREAD)
-        self._drop_leaf = redis.register_script(DROP_LEAF)
-        self._drop_leaf_id = redis.register_script(DROP_LEAF_ID)
-        self._fix_run_index = redis.register_script(FIX_RUN_INDEX)
-        self._inflight = redis.register_script(INFLIGHT)
-        self._reindex_thread_leaves = redis.register_script(lua_source("reindex_thread_leaves"))
+        self.repairs = RepairScripts(redis)
 
     def check(self) -> DoctorReport:
         """Every problem, nothing changed."""
@@ -638,7 +506,7 @@ class Doctor:
             for (name, leaf_id), of_leaf, held in zip(entries, sets, pipe.execute(), strict=True):
                 if held:
                     continue
-                dropped = repair and self._drop_leaf_id(
+                dropped = repair and self.repairs.drop_leaf_id(
                     keys=[ids_key, *of_leaf], args=[name, leaf_id]
                 )
                 fixed = bool(dropped)
@@ -698,7 +566,7 @@ class Doctor:
 
     def _reindex_leaves(self, thread_id: str, names: list[str], mver: Any) -> int:
         return int(
-            self._reindex_thread_leaves(
+            self.repairs.reindex_thread_leaves(
                 keys=[self.keys.thread(thread_id), *self.keys.leaf_index, *names],
                 args=[thread_member(thread_id), _text(mver or b"0")],
             )
@@ -707,7 +575,7 @@ class Doctor:
     def _reindex(self, thread_id: str) -> int:
         orders = ["" if name == "thread_id" else name for name in SORT_FIELDS]
         return int(
-            self._reindex_thread(
+            self.repairs.reindex_thread(
                 keys=[self.keys.thread(thread_id), *self.keys.statuses, *self.keys.orders],
                 args=[thread_member(thread_id), *STATUSES, *orders],
             )
@@ -715,7 +583,7 @@ class Doctor:
 
     def _drop(self, key: str, thread_id: str, status: str, leaf_id: str) -> int:
         return int(
-            self._drop_leaf(
+            self.repairs.drop_leaf(
                 keys=[self.keys.thread(thread_id), key],
                 args=[thread_member(thread_id), status, leaf_id],
             )
@@ -728,19 +596,20 @@ class Doctor:
             self.keys.runs_in("running"),
             self.keys.leases(),
         ]
-        return int(self._fix_run_index(keys=keys, args=[run_id]))
+        return int(self.repairs.fix_run_index(keys=keys, args=[run_id]))
 
     def _count_inflight(self, thread_id: str, mode: str) -> list[Any]:
         for _ in range(5):
             runs = [r.decode() for r in self.redis.zrange(self.keys.thread_runs(thread_id), 0, -1)]
-            reply = self._inflight(
+            reply = self.repairs.inflight(
                 keys=[
                     self.keys.thread(thread_id),
                     self.keys.thread_runs(thread_id),
                     *self.keys.statuses,
+                    *self.keys.leaf_index,
                     *(self.keys.run(run_id) for run_id in runs),
                 ],
-                args=[thread_id, mode, *STATUSES, thread_member(thread_id)],
+                args=[thread_id, mode, thread_member(thread_id)],
             )
             if reply[0] != -1:
                 return reply

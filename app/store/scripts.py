@@ -27,6 +27,15 @@ SCRIPT_NAMES = (
     "alerts",
     "watch_thread",
 )
+# The repairs of `threadwatch doctor` (app/ops/doctor.py), in lua/repair/.
+REPAIR_SCRIPT_NAMES = (
+    "reindex_thread",
+    "reindex_thread_leaves",
+    "drop_leaf",
+    "drop_leaf_id",
+    "fix_run_index",
+    "inflight",
+)
 
 # A script's header names the libraries it calls on a line `-- uses: lib/a.lua, lib/b.lua`
 # (or several such lines); so does a library's header.
@@ -91,3 +100,17 @@ class Scripts:
         self.run_turn: Script = redis.register_script(lua_source("run_turn"))
         self.alerts: Script = redis.register_script(lua_source("alerts"))
         self.watch_thread: Script = redis.register_script(lua_source("watch_thread"))
+
+
+class RepairScripts:
+    """The registered repair scripts (lua/repair/) of one client."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.reindex_thread: Script = redis.register_script(lua_source("repair/reindex_thread"))
+        self.reindex_thread_leaves: Script = redis.register_script(
+            lua_source("repair/reindex_thread_leaves")
+        )
+        self.drop_leaf: Script = redis.register_script(lua_source("repair/drop_leaf"))
+        self.drop_leaf_id: Script = redis.register_script(lua_source("repair/drop_leaf_id"))
+        self.fix_run_index: Script = redis.register_script(lua_source("repair/fix_run_index"))
+        self.inflight: Script = redis.register_script(lua_source("repair/inflight"))

@@ -1,7 +1,8 @@
--- reindex_thread_leaves.lua (threadwatch doctor): put one thread in exactly the per-status
--- leaf sets of its status and metadata (lib/leaf_sets.lua): its `leaves` field becomes the
--- ids of those leaves (ids handed out where missing), and it leaves the sets of its former
--- leaves and of the other statuses. Leaf ids left without members are dropped by the doctor.
+-- repair/reindex_thread_leaves.lua (threadwatch doctor): put one thread in exactly the
+-- per-status leaf sets of its status and metadata (lib/leaf_sets.lua): its `leaves` field
+-- becomes the ids of those leaves (ids handed out where missing), and it leaves the sets of
+-- its former leaves and of the other statuses. Leaf ids left without members are dropped by
+-- the doctor.
 --
 -- KEYS[1]      thread hash
 -- KEYS[2..3]   leaf ids hash and the prefix of the per-status leaf sets

@@ -8,13 +8,14 @@
 -- its status, scored by its status_since, and in the leaf sets of its status
 -- (lib/leaf_sets.lua); a status change is recorded in its history (lib/status_change.lua).
 
-local thread_status = {keys = false, history_limit = false}
+local status_index = {zsets = false, history_limit = false}
 
 -- Binds the status zsets of idle, busy, interrupted and error, and the status changes kept
 -- per thread (text or number; nil when the script records none); call before move_thread.
 local function use_thread_status(idle, busy, interrupted, error_key, history_limit)
-  thread_status.keys = {idle = idle, busy = busy, interrupted = interrupted, ['error'] = error_key}
-  thread_status.history_limit = tonumber(history_limit)
+  status_index.zsets = {idle = idle, busy = busy, interrupted = interrupted,
+                       ['error'] = error_key}
+  status_index.history_limit = tonumber(history_limit)
 end
 
 -- The status a thread derives, and since when (µs text): busy while `inflight` (a number) is
@@ -40,11 +41,11 @@ end
 local function move_thread(member, leaves, from, old_since, to, since, history, run_id)
   if from == to and since == old_since then return nil end
   since = since or now_us()
-  if from and from ~= to then redis.call('ZREM', thread_status.keys[from], member) end
+  if from and from ~= to then redis.call('ZREM', status_index.zsets[from], member) end
   leaves_moved(member, leaves, from or 'idle', to)
-  redis.call('ZADD', thread_status.keys[to], since, member)
+  redis.call('ZADD', status_index.zsets[to], since, member)
   if from ~= to and history then
-    record_status_change(history, thread_status.history_limit, from, to, since, run_id)
+    record_status_change(history, status_index.history_limit, from, to, since, run_id)
   end
   return since
 end

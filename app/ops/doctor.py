@@ -46,7 +46,7 @@ from threadwatch.store.codec import MEMBER_LENGTH, thread_id_of, thread_member
 from threadwatch.store.keys import SORT_FIELDS, Keys
 from threadwatch.store.leaf_sets import leaf_names
 from threadwatch.store.metadata_index import metadata_leaves
-from threadwatch.store.scripts import RepairScripts
+from threadwatch.store.scripts import ChangedSinceRead, InFlight, RepairScripts
 
 DEFAULT_BATCH = 1000
 MAX_EXAMPLES = 5
@@ -266,7 +266,7 @@ class Doctor:
                 found.append(("order_missing", f"{thread_id}: order:{name}"))
             elif score != want:
                 found.append(("order_score", f"{thread_id}: order:{name} {score:.0f} != {want}"))
-        fixed = bool(found) and repair and self._reindex(thread_id) >= 0
+        fixed = bool(found) and repair and self._reindex(thread_id)
         for name, example in found:
             report.add(name, example, fixed)
         count = int(inflight or 0)
@@ -306,7 +306,7 @@ class Doctor:
                     where = [k for k, f in zip((pending, running), flags, strict=True) if f]
                     if in_leases[i] is not None:
                         where.append(leases)
-                    fixed = repair and self._run_index(run_id) >= 0
+                    fixed = repair and self._run_index(run_id)
                     status = in_flight or "finished"
                     report.add("run_index", f"{run_id}: {status}, in {where or 'none'}", fixed)
             report.runs += len(ids)
@@ -323,12 +323,16 @@ class Doctor:
                 suspects.append(thread_id)
         self.progress.start("runs in flight", len(suspects))
         for thread_id in sorted(suspects):
-            reply = self._count_inflight(thread_id, "fix" if repair else "check")
+            counts = self._count_inflight(thread_id, "fix" if repair else "check")
             self.progress.advance(1)
-            if reply[0] != 1:
+            if counts is None:
                 continue
-            _, stored, counted, status, derived = reply
-            status, derived = _text(status), _text(derived)
+            stored, counted, status, derived = (
+                counts.stored,
+                counts.counted,
+                counts.status,
+                counts.derived,
+            )
             if stored != counted:
                 example = f"{thread_id}: inflight {stored}, runs in flight {counted}"
                 report.add("inflight", example, repair)
@@ -365,7 +369,7 @@ class Doctor:
         key: str,
         ids_of: Callable[[str, list[bytes]], list[str]],
         record_key: Callable[[str], str],
-        reindex: Callable[[str], int],
+        reindex: Callable[[str], bool],
         problem: str,
     ) -> None:
         """Members of the zset ``key`` (their ids: ``ids_of(key, members)``) whose record
@@ -382,7 +386,7 @@ class Doctor:
                 pipe.exists(record_key(record_id))
             for record_id, exists in zip(ids, pipe.execute(), strict=True):
                 if not exists:
-                    fixed = repair and reindex(record_id) >= 0
+                    fixed = repair and reindex(record_id)
                     report.add(problem, f"{key} holds {record_id}", fixed)
             self.progress.advance(len(members))
 
@@ -428,7 +432,7 @@ class Doctor:
                     problem = "leaf_stale"
                 else:
                     continue
-                fixed = repair and self._drop(key, thread_id, status, leaf_id) >= 0
+                fixed = repair and self._drop(key, thread_id, status, leaf_id)
                 report.add(problem, f"{key} holds {thread_id}", fixed)
 
     def _thread_ids(
@@ -472,7 +476,7 @@ class Doctor:
             want = " ".join(sorted(i for i in ids if i is not None))
             if leaves is None or None in ids or _text(leaves) != want:
                 name = "leaf_unindexed" if leaves is None else "leaf_ids"
-                fixed = repair and self._reindex_leaves(thread_id, names, mver) >= 0
+                fixed = repair and self._reindex_leaves(thread_id, names, mver)
                 state.all_indexed &= fixed or not repair
                 example = f"{thread_id}: leaves field {leaves!r}, metadata leaves {names}"
                 report.add(name, example, fixed)
@@ -489,7 +493,7 @@ class Doctor:
                 missing.setdefault(thread_id, []).append(key)
         for thread_id, keys in missing.items():
             mver = rows[thread_id][position["mver"]]
-            fixed = repair and self._reindex_leaves(thread_id, leaf_names[thread_id], mver) >= 0
+            fixed = repair and self._reindex_leaves(thread_id, leaf_names[thread_id], mver)
             for key in keys:
                 report.add("leaf_missing", f"{thread_id}: not in {key}", fixed)
 
@@ -506,10 +510,9 @@ class Doctor:
             for (name, leaf_id), of_leaf, held in zip(entries, sets, pipe.execute(), strict=True):
                 if held:
                     continue
-                dropped = repair and self.repairs.drop_leaf_id(
+                fixed = repair and self.repairs.drop_leaf_id(
                     keys=[ids_key, *of_leaf], args=[name, leaf_id]
                 )
-                fixed = bool(dropped)
                 report.add("leaf_unused", f"{name} (id {leaf_id})", fixed)
             self.progress.advance(len(entries))
 
@@ -551,7 +554,7 @@ class Doctor:
         (and so do the entries the thread pass counted in them)."""
         metadata, mver = self.redis.hmget(self.keys.thread(thread_id), "metadata", "mver")
         names = self._leaf_names(metadata)
-        if names is None or self._reindex_leaves(thread_id, names, mver) < 0:
+        if names is None or not self._reindex_leaves(thread_id, names, mver):
             return
         for leaf_id in _text(self.redis.hget(self.keys.thread(thread_id), "leaves") or b"").split():
             state.present[self.keys.leaf_set(old, leaf_id)] -= 1
@@ -564,56 +567,55 @@ class Doctor:
 
     # -- repairs -------------------------------------------------------------------------
 
-    def _reindex_leaves(self, thread_id: str, names: list[str], mver: Any) -> int:
-        return int(
-            self.repairs.reindex_thread_leaves(
-                keys=[self.keys.thread(thread_id), *self.keys.leaf_index, *names],
-                args=[thread_member(thread_id), _text(mver or b"0")],
-            )
+    # Each returns whether the index is now as the hash says (False: the repair was skipped).
+
+    def _reindex_leaves(self, thread_id: str, names: list[str], mver: Any) -> bool:
+        return self.repairs.reindex_thread_leaves(
+            keys=[self.keys.thread(thread_id), *self.keys.leaf_index, *names],
+            args=[thread_member(thread_id), _text(mver or b"0")],
         )
 
-    def _reindex(self, thread_id: str) -> int:
+    def _reindex(self, thread_id: str) -> bool:
         orders = ["" if name == "thread_id" else name for name in SORT_FIELDS]
-        return int(
-            self.repairs.reindex_thread(
-                keys=[self.keys.thread(thread_id), *self.keys.statuses, *self.keys.orders],
-                args=[thread_member(thread_id), *STATUSES, *orders],
-            )
+        return self.repairs.reindex_thread(
+            keys=[self.keys.thread(thread_id), *self.keys.statuses, *self.keys.orders],
+            args=[thread_member(thread_id), *STATUSES, *orders],
         )
 
-    def _drop(self, key: str, thread_id: str, status: str, leaf_id: str) -> int:
-        return int(
-            self.repairs.drop_leaf(
-                keys=[self.keys.thread(thread_id), key],
-                args=[thread_member(thread_id), status, leaf_id],
-            )
+    def _drop(self, key: str, thread_id: str, status: str, leaf_id: str) -> bool:
+        return self.repairs.drop_leaf(
+            keys=[self.keys.thread(thread_id), key],
+            args=[thread_member(thread_id), status, leaf_id],
         )
 
-    def _run_index(self, run_id: str) -> int:
+    def _run_index(self, run_id: str) -> bool:
         keys = [
             self.keys.run(run_id),
             self.keys.runs_in("pending"),
             self.keys.runs_in("running"),
             self.keys.leases(),
         ]
-        return int(self.repairs.fix_run_index(keys=keys, args=[run_id]))
+        return self.repairs.fix_run_index(keys=keys, args=[run_id])
 
-    def _count_inflight(self, thread_id: str, mode: str) -> list[Any]:
+    def _count_inflight(self, thread_id: str, mode: str) -> InFlight | None:
+        """The thread's runs in flight counted atomically (None: it is gone, or its runs kept
+        changing while they were read)."""
         for _ in range(5):
             runs = [r.decode() for r in self.redis.zrange(self.keys.thread_runs(thread_id), 0, -1)]
-            reply = self.repairs.inflight(
-                keys=[
-                    self.keys.thread(thread_id),
-                    self.keys.thread_runs(thread_id),
-                    *self.keys.statuses,
-                    *self.keys.leaf_index,
-                    *(self.keys.run(run_id) for run_id in runs),
-                ],
-                args=[thread_id, mode, thread_member(thread_id)],
-            )
-            if reply[0] != -1:
-                return reply
-        return reply
+            try:
+                return self.repairs.inflight(
+                    keys=[
+                        self.keys.thread(thread_id),
+                        self.keys.thread_runs(thread_id),
+                        *self.keys.statuses,
+                        *self.keys.leaf_index,
+                        *(self.keys.run(run_id) for run_id in runs),
+                    ],
+                    args=[thread_id, mode, thread_member(thread_id)],
+                )
+            except ChangedSinceRead:
+                continue
+        return None
 
     # -- reading -------------------------------------------------------------------------
 

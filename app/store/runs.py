@@ -51,7 +51,7 @@ from threadwatch.store.run_streams import (
     THREAD_STREAM_TTL_SECONDS,
     watch_live,
 )
-from threadwatch.store.scripts import Scripts
+from threadwatch.store.scripts import Scripts, Transition, TransitionCode, held_turn, transitions
 from threadwatch.store.threads import DEFAULT_HISTORY_LIMIT, new_version
 
 DEFAULT_ERRORS = {
@@ -59,11 +59,10 @@ DEFAULT_ERRORS = {
     EventType.TIMEOUT: {"error": "TimeoutError", "message": "The run timed out"},
 }
 _DEFAULT_ERROR_JSON = {event_type: dumps(error) for event_type, error in DEFAULT_ERRORS.items()}
-_CODES = {1: EventResult.APPLIED, 2: EventResult.DUPLICATE, 3: EventResult.STALE}
-# A status as the script replies it (bytes, or text with decode_responses).
-_STATUS_REPLIES: dict[bytes | str, ThreadStatus] = {
-    **{status.value.encode(): status for status in ThreadStatus},
-    **{status.value: status for status in ThreadStatus},
+_RESULTS = {
+    TransitionCode.APPLIED: EventResult.APPLIED,
+    TransitionCode.DUPLICATE: EventResult.DUPLICATE,
+    TransitionCode.STALE: EventResult.STALE,
 }
 CAS_ATTEMPTS = 20
 DEFAULT_LEASE_SECONDS = 30.0
@@ -146,15 +145,15 @@ class RunStore:
             self._operands(events[start : start + EVENTS_PER_CALL], metadata)
             for start in range(0, len(events), EVENTS_PER_CALL)
         )
-        replies = [reply for call in self._stream(calls) for reply in _replies(call)]
+        replies = [reply for call in self._stream(calls) for reply in transitions(call)]
         results: list[Applied] = []
         mismatch: RunEvent | None = None
         for event, reply in zip(events, replies, strict=True):
-            if reply[0] == -1:
-                # The thread's metadata changed since the read, so nothing was written;
-                # tokens are unique, so the thread's later events in the batch fail too.
+            if reply.code is TransitionCode.METADATA_CHANGED:
+                # Nothing was written; tokens are unique, so the thread's later events in
+                # the batch fail too.
                 reply = self._apply_one(event)
-            if reply[0] == -2:
+            if reply.code is TransitionCode.OTHER_THREAD:
                 mismatch = mismatch or event
                 continue
             results.append(_applied(event, reply))
@@ -168,7 +167,7 @@ class RunStore:
         next are built (a pipeline sends nothing before all are). A connection error sends
         them all again, as a pipeline does (events are idempotent), and a call Redis
         answers NOSCRIPT (it lost its scripts) is sent again after loading the script."""
-        script, built = self.scripts.transition, []
+        script, built = self.scripts.lua_transition, []
         pending = iter(calls)
 
         def send_all(connection: Connection) -> list[Any]:
@@ -207,7 +206,7 @@ class RunStore:
         """Apply the terminal ``event`` of a lost run only if its lease has run out (checked
         in the same script); None when it is alive again or already ended."""
         reply = self._apply_one(event, "reclaim")
-        if reply[0] in (-2, -4):
+        if reply.code in (TransitionCode.OTHER_THREAD, TransitionCode.NOT_RECLAIMED):
             return None
         return _applied(event, reply)
 
@@ -223,21 +222,22 @@ class RunStore:
         """
         admission = "reject" if reject_if_busy else "queue"
         reply = self._apply_one(event, admission, thread_must_exist)
-        if reply[0] == -3:
+        if reply.code is TransitionCode.REJECTED:
             raise RunRejected()
-        if reply[0] == -2:
+        if reply.code is TransitionCode.OTHER_THREAD:
             raise RunThreadMismatch(event.run_id, event.thread_id)
         return _applied(event, reply)
 
     def _apply_one(
         self, event: RunEvent, admission: str = "", thread_must_exist: bool = False
-    ) -> list[Any]:
+    ) -> Transition:
         for _ in range(CAS_ATTEMPTS):
             metadata = self._read_metadata([event])
             if thread_must_exist and not self._thread_exists(event.thread_id, metadata):
                 raise ThreadNotFound(event.thread_id)
-            reply = _replies(self._call([event], metadata, admission=admission))[0]
-            if reply[0] != -1:
+            keys, args = self._operands([event], metadata, admission)
+            reply = self.scripts.transition(keys, args)[0]
+            if reply.code is not TransitionCode.METADATA_CHANGED:
                 return reply
         raise ConcurrentUpdate(event.thread_id)
 
@@ -277,9 +277,11 @@ class RunStore:
             raise ValueError("end_run takes events without metadata")
         after = [self._turn_call("pass", event.thread_id, event.run_id)] if pass_turn else []
         _, result, passed = self._transact(writes, event, after=after)
-        if result[0] == -2:
+        if result.code is TransitionCode.OTHER_THREAD:
             raise RunThreadMismatch(event.run_id, event.thread_id)
-        return _applied(event, result), (_turn(event.thread_id, passed) if after else None)
+        return _applied(event, result), (
+            _turn(event.thread_id, held_turn(passed)) if after else None
+        )
 
     # -- the thread's turn (lua/run_turn.lua) ---------------------------------------------
 
@@ -288,13 +290,13 @@ class RunStore:
         it (its job is the caller's to queue). None when it waits, or is not pending any
         more (cancelled or rolled back meanwhile)."""
         keys, args = self._turn_operands("take", thread_id, run_id, seconds_to_us(delay))
-        return _turn(thread_id, self.scripts.run_turn(keys=keys, args=args))
+        return _turn(thread_id, self.scripts.run_turn(keys, args))
 
     def pass_turn(self, thread_id: str, run_id: str) -> Turn | None:
         """``run_id`` ended or is gone: if it held its thread's turn, the next waiting run
         takes it, and is returned (its job is the caller's to queue). Harmless for any run."""
         keys, args = self._turn_operands("pass", thread_id, run_id)
-        return _turn(thread_id, self.scripts.run_turn(keys=keys, args=args))
+        return _turn(thread_id, self.scripts.run_turn(keys, args))
 
     def turn_of(self, thread_id: str) -> tuple[str | None, float | None]:
         """The run holding the thread's turn and since when (seconds since the epoch)."""
@@ -317,7 +319,7 @@ class RunStore:
 
     def _turn_call(self, op: str, thread_id: str, run_id: str) -> QueuedCommand:
         keys, args = self._turn_operands(op, thread_id, run_id)
-        return methodcaller("evalsha", self.scripts.run_turn.sha, len(keys), *keys, *args)
+        return methodcaller("evalsha", self.scripts.lua_run_turn.sha, len(keys), *keys, *args)
 
     def start(self, thread_id: str, run_id: str) -> StartedRun | None:
         """A worker takes one of our runs: its ``run.started`` (only if the run exists), a
@@ -330,7 +332,9 @@ class RunStore:
             methodcaller("hget", self.keys.thread(thread_id), "watch"),
         ]
         (raw, watch), result, _ = self._transact(reads, event, "start")
-        return StartedRun(decode_hash(raw), watch_live(watch)) if result[0] == 1 else None
+        if result.code is not TransitionCode.APPLIED:
+            return None
+        return StartedRun(decode_hash(raw), watch_live(watch))
 
     def _transact(
         self,
@@ -338,18 +342,17 @@ class RunStore:
         event: RunEvent,
         admission: str = "",
         after: Sequence[QueuedCommand] = (),
-    ) -> tuple[list[Any], list[Any], Any]:
+    ) -> tuple[list[Any], Transition, Any]:
         """``before``, ``event``'s transition and ``after`` in one MULTI/EXEC: the replies of
-        ``before``, the event's [code, old status, new status, previous run] and the reply
-        of ``after``'s last command (None without). Scripts go by their SHA, without the
-        SCRIPT EXISTS a pipeline sends first; if Redis has lost them (a restart), they are
-        loaded and the whole is sent again: commands given here are reads and idempotent
-        writes, and the event is idempotent."""
+        ``before``, the event's Transition and the reply of ``after``'s last command (None
+        without). Scripts go by their SHA, without the SCRIPT EXISTS a pipeline sends first;
+        if Redis has lost them (a restart), they are loaded and the whole is sent again:
+        commands given here are reads and idempotent writes, and the event is idempotent."""
         keys, args = self._operands([event], {}, admission)
         try:
             return self._send(before, keys, args, after)
         except NoScriptError:
-            for script in (self.scripts.transition, self.scripts.run_turn):
+            for script in (self.scripts.lua_transition, self.scripts.lua_run_turn):
                 self.redis.script_load(script.script)
             return self._send(before, keys, args, after)
 
@@ -359,26 +362,16 @@ class RunStore:
         keys: list[Any],
         args: list[Any],
         after: Sequence[QueuedCommand],
-    ) -> tuple[list[Any], list[Any], Any]:
+    ) -> tuple[list[Any], Transition, Any]:
         with self.redis.pipeline() as pipe:
             for command in before:
                 command(pipe)
-            pipe.evalsha(self.scripts.transition.sha, len(keys), *keys, *args)
+            pipe.evalsha(self.scripts.lua_transition.sha, len(keys), *keys, *args)
             for command in after:
                 command(pipe)
             replies = pipe.execute()
         n = len(before)
-        return replies[:n], _replies(replies[n])[0], (replies[-1] if after else None)
-
-    def _call(
-        self,
-        events: Sequence[RunEvent],
-        metadata: dict[str, _MetadataState],
-        admission: str = "",
-    ) -> Any:
-        """One transition.lua call for ``events``."""
-        keys, args = self._operands(events, metadata, admission)
-        return self.scripts.transition(keys=keys, args=args)
+        return replies[:n], transitions(replies[n])[0], (replies[-1] if after else None)
 
     def _operands(
         self, events: Sequence[RunEvent], metadata: dict[str, _MetadataState], admission: str = ""
@@ -470,7 +463,8 @@ class RunStore:
 
     def delete(self, thread_id: str, run_id: str) -> None:
         """Remove the run; the thread's status is derived again from its other runs."""
-        reply = self.scripts.delete_run(
+        self.scripts.delete_run(
+            run_id,
             keys=[
                 self.keys.thread(thread_id),
                 self.keys.run(run_id),
@@ -486,8 +480,6 @@ class RunStore:
             ],
             args=[thread_id, run_id, self.history_limit, thread_member(thread_id)],
         )
-        if reply[0] == 0:
-            raise RunNotFound(run_id)
 
     def list(
         self, thread_id: str, limit: int = 10, offset: int = 0, status: str | None = None
@@ -510,35 +502,32 @@ class RunStore:
         return runs[offset : offset + limit]
 
 
-def _replies(reply: list[Any]) -> list[list[Any]]:
-    """The script's flat reply, one [code, old status, new status, previous run] per event."""
-    return [reply[i : i + 4] for i in range(0, len(reply), 4)]
-
-
 def _pack_evalsha(sha: str, keys: list[Any], args: list[Any]) -> list[bytes]:
     """An EVALSHA command in the Redis protocol, as Connection.send_packed_command takes
     it (hiredis packs it in one C call)."""
     return [hiredis.pack_command(("EVALSHA", sha, len(keys), *keys, *args))]
 
 
-def _applied(event: RunEvent, reply: list[Any]) -> Applied:
+def _applied(event: RunEvent, reply: Transition) -> Applied:
+    """An event transition.lua applied (or found a duplicate or stale)."""
     code, old_status, new_status, previous_run = reply
     return Applied(
         event.thread_id,
         event.run_id,
         event.type,
-        _CODES[code],
-        _STATUS_REPLIES.get(old_status) or ThreadStatus(_text(old_status)),
-        _STATUS_REPLIES.get(new_status) or ThreadStatus(_text(new_status)),
-        _text(previous_run) or None,
+        _RESULTS[code],
+        old_status,
+        new_status,
+        previous_run,
     )
 
 
-def _turn(thread_id: str, reply: list[Any]) -> Turn | None:
-    """run_turn.lua's reply: the run that holds the turn now, or None."""
-    if reply[0] != 1:
+def _turn(thread_id: str, held: tuple[str, int] | None) -> Turn | None:
+    """The run that holds the thread's turn now (run_turn.lua), or None."""
+    if held is None:
         return None
-    return Turn(thread_id, _text(reply[1]), int(reply[2]) / 1e6)
+    run_id, delay_us = held
+    return Turn(thread_id, run_id, delay_us / 1e6)
 
 
 def _run_metadata(event: RunEvent) -> dict[str, Any]:
@@ -556,7 +545,3 @@ def _error_json(event: RunEvent) -> bytes:
     if event.error is not None:
         return dumps(event.error.model_dump())
     return _DEFAULT_ERROR_JSON.get(event.type, b"null")
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

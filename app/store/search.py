@@ -261,7 +261,7 @@ class ThreadSearch:
         leaves = leaf_names(self.keys, compiled.leaves)
         if leaves:
             status = ThreadStatus(query.status).value if query.status else ""
-            return int(self.scripts.leaf_count(keys=self.keys.leaf_index, args=[status, *leaves]))
+            return self.scripts.leaf_count(keys=self.keys.leaf_index, args=[status, *leaves])
         if query.status:
             return int(self.redis.zcard(self.keys.status(query.status)))
         return int(self.redis.zcard(self.keys.order("created_at")))

@@ -15,7 +15,7 @@ import uuid_utils
 from redis import Redis
 
 from threadwatch.domain import ThreadStatus, assistant_of
-from threadwatch.errors import ConcurrentUpdate, ThreadBusy, ThreadExists, ThreadNotFound
+from threadwatch.errors import ConcurrentUpdate, ThreadExists, ThreadNotFound
 from threadwatch.store.codec import (
     decode_hash,
     dumps,
@@ -29,7 +29,7 @@ from threadwatch.store.codec import (
 from threadwatch.store.keys import Keys
 from threadwatch.store.metadata_index import metadata_leaves
 from threadwatch.store.run_streams import THREAD_STREAM_MAXLEN, THREAD_STREAM_TTL_SECONDS
-from threadwatch.store.scripts import Scripts
+from threadwatch.store.scripts import ChangedSinceRead, Scripts
 
 CAS_ATTEMPTS = 20
 # Metadata version tokens: random, so that no other writer can produce the one expected.
@@ -191,6 +191,7 @@ class ThreadStore:
             changed = merged != old or dumps(merged) != dumps(old)
             leave, join = _leaf_diff(old, merged)
             return self.scripts.patch_thread(
+                thread_id,
                 keys=[
                     self.keys.thread(thread_id),
                     self.keys.order("updated_at"),
@@ -211,22 +212,20 @@ class ThreadStore:
                 ],
             )
 
-        code, *rest = self._with_cas(thread_id, attempt, lambda reply: reply[0] == -1)
-        if code == 0:
-            raise ThreadNotFound(thread_id)
-        return thread_from_hash(thread_id, decode_hash(rest[0]))
+        return thread_from_hash(thread_id, decode_hash(self._with_cas(thread_id, attempt)))
 
     def delete(self, thread_id: str) -> None:
         """Remove the thread, its runs, every index entry, then its checkpoints."""
 
-        def attempt() -> int:
+        def attempt() -> None:
             old, mver, exists = self.read_metadata(thread_id)
             if not exists:
                 raise ThreadNotFound(thread_id)
             runs = self.redis.zrange(self.keys.thread_runs(thread_id), 0, -1)
             run_ids = [r.decode() for r in runs]
             leaves = sorted(metadata_leaves(old))
-            return self.scripts.delete_thread(
+            self.scripts.delete_thread(
+                thread_id,
                 keys=[
                     self.keys.thread(thread_id),
                     self.keys.thread_runs(thread_id),
@@ -245,8 +244,7 @@ class ThreadStore:
                 args=[thread_member(thread_id), mver, len(leaves), len(run_ids), *run_ids],
             )
 
-        if self._with_cas(thread_id, attempt, lambda reply: reply == -1) == 0:
-            raise ThreadNotFound(thread_id)
+        self._with_cas(thread_id, attempt)
         if self.checkpoints is not None:
             self.checkpoints.delete_thread(thread_id)
 
@@ -262,7 +260,8 @@ class ThreadStore:
         status the new checkpoint leaves (interrupted with nodes left to run, else idle).
         A watched thread's stream gets the new ``state`` (ThreadState) as `state_update`."""
         update = {"state": state, "thread_id": thread_id}
-        code, *rest = self.scripts.set_state(
+        raw = self.scripts.set_state(
+            thread_id,
             keys=[
                 self.keys.thread(thread_id),
                 *self.keys.statuses,
@@ -284,22 +283,16 @@ class ThreadStore:
                 THREAD_STREAM_TTL_SECONDS,
             ],
         )
-        if code == 0:
-            raise ThreadNotFound(thread_id)
-        if code == -1:
-            raise ThreadBusy(thread_id)
-        return thread_from_hash(thread_id, decode_hash(rest[0]))
+        return thread_from_hash(thread_id, decode_hash(raw))
 
     def watch(self, thread_id: str, seconds: float) -> str:
         """A client watches the thread's stream for ``seconds`` (renewable): the id of the
         stream's last entry, after which its events start. 404 for an unknown thread."""
-        last = self.scripts.watch_thread(
+        return self.scripts.watch_thread(
+            thread_id,
             keys=[self.keys.thread(thread_id), self.keys.thread_stream(thread_id)],
             args=[seconds_to_us(seconds)],
         )
-        if last is None:
-            raise ThreadNotFound(thread_id)
-        return last.decode() if isinstance(last, bytes) else last
 
     def copy(self, thread_id: str) -> dict[str, Any]:
         """A new idle thread with the source's metadata, values and checkpoints (copied
@@ -334,11 +327,13 @@ class ThreadStore:
         return pruned
 
     @staticmethod
-    def _with_cas(thread_id: str, attempt: Callable[[], T], conflicted: Callable[[T], bool]) -> T:
+    def _with_cas(thread_id: str, attempt: Callable[[], T]) -> T:
+        """``attempt()``, again while what it read changes before its script runs."""
         for _ in range(CAS_ATTEMPTS):
-            reply = attempt()
-            if not conflicted(reply):
-                return reply
+            try:
+                return attempt()
+            except ChangedSinceRead:
+                continue
         raise ConcurrentUpdate(thread_id)
 
 

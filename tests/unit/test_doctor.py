@@ -258,11 +258,11 @@ def test_repair_keeps_a_leaf_entry_the_hash_now_holds(populated: Stores) -> None
     r, d = populated.redis, doctor(populated)
     team_a = leaf_id(r, '["team","a"]')
     held = KEYS.leaf_set("idle", team_a)
-    assert d._drop(held, T3, "idle", team_a) == -1
+    assert d._drop(held, T3, "idle", team_a) is False
     assert r.sismember(held, thread_member(T3))
     stale_leaf_member(r)
     stale = KEYS.leaf_set("busy", leaf_id(r, '["team","b"]'))
-    assert d._drop(stale, T1, "busy", leaf_id(r, '["team","b"]')) == 1
+    assert d._drop(stale, T1, "busy", leaf_id(r, '["team","b"]')) is True
     assert not r.sismember(stale, thread_member(T1))
 
 

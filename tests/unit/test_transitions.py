@@ -498,7 +498,7 @@ def test_a_batch_is_sent_again_when_the_connection_drops(
     pool = fake_redis.connection_pool
     pool.connection_kwargs["retry"] = Retry(NoBackoff(), 1)  # redis.Redis has one by default
     stores = make_stores(fake_redis)
-    fake_redis.script_load(stores.runs.scripts.transition.script)
+    fake_redis.script_load(stores.runs.scripts.lua_transition.script)
     events = _lifecycles(EVENTS_PER_CALL)
     read_response, reads = pool.connection_class.read_response, []
 

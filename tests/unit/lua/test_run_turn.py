@@ -143,3 +143,20 @@ def test_deleting_the_thread_deletes_its_line(stores: Stores, fake_redis: FakeRe
     assert not fake_redis.exists(KEYS.thread_waiting(thread_id))
     assert stores.runs.pass_turn(thread_id, first) is None
     assert not fake_redis.exists(KEYS.thread(thread_id))  # not brought back
+
+
+def test_the_replies(stores: Stores, fake_redis: FakeRedis) -> None:
+    """{1, run id, µs before it may start} to queue, {0} to wait, {-1} a refused take."""
+    thread_id = new_id()
+    first, second = admit(stores, thread_id), admit(stores, thread_id)
+
+    def call(op: str, run_id: str, delay_us: int = 0) -> list[object]:
+        keys = [KEYS.thread(thread_id), KEYS.thread_waiting(thread_id), KEYS.run(run_id)]
+        return stores.runs.scripts.lua_run_turn(keys=keys, args=[op, thread_id, run_id, delay_us])
+
+    assert call("take", first, 2_000_000)[:2] == [1, first.encode()]
+    assert 1_000_000 < int(call("take", first)[2]) <= 2_000_000  # keeps its start time
+    assert call("take", second) == [0]
+    assert call("take", new_id()) == [-1]
+    assert call("pass", second) == [0]  # not the holder: leaves the line only
+    assert call("pass", first) == [0]  # nobody waits any more

@@ -339,9 +339,8 @@ local function write_thread()
   return new_status
 end
 
--- A watched thread's stream gets the start and the end of a run.
+-- The start (rank 2) or the end of a run, on its watched thread's stream.
 local function publish()
-  if code ~= 1 or rank == 1 or not thread_watched(watch, now) then return end
   if rank == 2 then
     publish_thread_event(stream, 'metadata', '{"run_id":"' .. run_id .. '","attempt":1}')
     return
@@ -376,7 +375,7 @@ local function apply(k, a)
   end
   run_fields()
   local new_status = write_thread()
-  publish()
+  if code == 1 and rank > 1 and thread_watched(watch, now) then publish() end
   return code, old_status, new_status, previous_run
 end
 

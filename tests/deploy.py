@@ -11,9 +11,8 @@ from typing import Any
 
 import yaml
 
-from tests.support import REPO_ROOT, server_env
+from tests.support import ROOT, server_env
 
-ROOT = Path(REPO_ROOT)
 PROCFILE = ROOT / "Procfile"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"

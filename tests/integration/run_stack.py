@@ -26,11 +26,11 @@ from rq import Queue, Worker
 from rq.job import Job
 
 from tests.integration.servers import STARTUP_TIMEOUT, api_argv, spawn, wait_until_ok
-from tests.support import free_port, server_env
+from tests.support import FIXTURES, free_port, server_env
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.store.keys import Keys
 
-PROJECT = Path(__file__).parent.parent / "fixtures" / "graphs" / "project"
+PROJECT = FIXTURES / "graphs" / "project"
 GREETING = "hello from fixture.env"  # what the agent graph's `step` node writes
 WORKERS = 2
 CONCURRENCY = 4

@@ -11,7 +11,7 @@ import pytest
 from fakeredis.commands_mixins.set_mixin import SetCommandsMixin
 
 from tests.unit.helpers import make_stores
-from tests.unit.search_dataset import all_ids, populate
+from tests.unit.store.search_dataset import all_ids, populate
 from threadwatch.store.codec import materialize
 from threadwatch.store.stores import Stores
 

@@ -5,11 +5,9 @@ links only to files of the repository (the docs site's own links are checked by
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from tests.support import REPO_ROOT
+from tests.support import ROOT
 
-ROOT = Path(REPO_ROOT)
 README = ROOT / "README.md"
 CI_RUN = ROOT / ".ci" / "run"
 LINK = re.compile(r"\]\(([^)\s]+)\)")

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-APP = Path(__file__).resolve().parent.parent.parent / "app"
+from tests.support import ROOT
+
+APP = ROOT / "app"
 ABOVE_THE_STORE = ("api", "cli", "graphs", "ops", "runs", "webhooks", "ui")
 
 

@@ -4,11 +4,10 @@ the library API users import."""
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 import threadwatch
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 FOLDERS = {"threadwatch": "app", "threadwatch_workers": "workers"}
 
 

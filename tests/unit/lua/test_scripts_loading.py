@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 import tomllib
 from fnmatch import fnmatch
-from pathlib import Path
 
 import pytest
 from fakeredis import FakeRedis
 
+from tests.support import ROOT
 from threadwatch.store.scripts import (
     REPAIR_SCRIPT_NAMES,
     SCRIPT_NAMES,
@@ -19,7 +19,6 @@ from threadwatch.store.scripts import (
     uses,
 )
 
-ROOT = Path(__file__).resolve().parents[3]
 LUA = ROOT / "app" / "store" / "lua"
 SCRIPTS = [*SCRIPT_NAMES, *(f"repair/{name}" for name in REPAIR_SCRIPT_NAMES)]
 LIBRARIES = sorted(p.relative_to(LUA).as_posix() for p in (LUA / "lib").glob("*.lua"))

@@ -203,7 +203,7 @@ class CheckpointOps(BaseCheckpointSaver[str]):
         thread_id, ns, parent_id = target(config)
         checkpoint_id, keys = checkpoint["id"], self.keys
         stored = checkpoint.copy()
-        values: dict[str, Any] = stored.pop("channel_values")  # type: ignore[misc]
+        values: dict[str, Any] = stored.pop("channel_values")
         meta = get_checkpoint_metadata(config, metadata)
         record = {
             f"{checkpoint_id}:checkpoint": self._dumps(stored),

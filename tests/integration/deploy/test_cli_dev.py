@@ -161,7 +161,8 @@ def test_serve_without_redis_url_exits_2(tmp_path: Path) -> None:
 
 
 def operator(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """An operator command run in `cwd` without any Redis URL, as a user types it there."""
+    """A `threadwatch` command run to its end in `cwd` without any Redis URL, as a user
+    types it there."""
     return subprocess.run(
         [*threadwatch_argv(), *args],
         cwd=cwd,
@@ -207,15 +208,7 @@ def test_dev_on_a_busy_port_exits_at_once_with_one_line(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            [*threadwatch_argv(), "dev", "--port", str(port)],
-            cwd=tmp_path,
-            env=dev_env(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = operator(tmp_path, "dev", "--port", str(port))
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout == ""  # no banner
     assert result.stderr.splitlines() == [
@@ -233,15 +226,7 @@ def test_a_second_dev_in_the_same_folder_exits_at_once(
     run_id = redis_client.info("server")["run_id"]
     first = DevRecord(4242, redis_url, run_id, "http://127.0.0.1:8123")
     write_record(tmp_path / ".threadwatch", first)
-    result = subprocess.run(
-        [*threadwatch_argv(), "dev", "--port", str(free_port())],
-        cwd=tmp_path,
-        env=dev_env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = operator(tmp_path, "dev", "--port", str(free_port()))
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout == ""
     assert result.stderr.splitlines() == [

@@ -20,8 +20,9 @@ cli = typer.Typer(
     add_completion=False,
 )
 # soft_wrap: long lines (the curl hint) stay on one line so they can be copied.
-console = Console(soft_wrap=True, highlight=False)
-err_console = Console(stderr=True, soft_wrap=True, highlight=False)
+# emoji=False: key names hold `:leaves:` and the like, which rich would print as emoji.
+console = Console(soft_wrap=True, highlight=False, emoji=False)
+err_console = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
 
 HostOption = Annotated[
     str | None, typer.Option(help="Interface to bind (default: THREADWATCH_HOST, else 127.0.0.1).")

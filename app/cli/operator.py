@@ -100,7 +100,7 @@ def _print_table(table: Table) -> None:
         console.print(table)
         return
     natural = Measurement.get(console, console.options.update(width=10_000), table).maximum
-    wide = Console(width=max(natural, console.width), soft_wrap=True, highlight=False)
+    wide = Console(width=max(natural, console.width), soft_wrap=True, highlight=False, emoji=False)
     wide.print(table)
 
 

@@ -246,6 +246,7 @@ def test_doctor_clean_finds_fixes(
     for name in ("status_missing", "status_extra", "leaf_stale", "order_dangling", "inflight"):
         assert name in out
     assert T3 in out and "dead" in out
+    assert KEYS.leaf_set("idle", team_b) in out  # key names print as they are: no emoji
     assert "doctor --fix" in out
 
     code, out = invoke(runner, "doctor", "--fix")

@@ -17,7 +17,7 @@ from rq import Queue
 from rq.job import Job
 
 from threadwatch.queues import EXECUTE_RUN
-from threadwatch.store.runs import Turn
+from threadwatch.store.runs import RunStore, Turn
 
 # Seconds RQ keeps a finished or failed run job (the run record is the source of truth).
 FINISHED_JOB_TTL = 600
@@ -44,3 +44,11 @@ class RunJobs:
             delay = timedelta(seconds=math.ceil(turn.delay))
             return self.queue.enqueue_in(delay, *args, **options)
         return self.queue.enqueue(*args, pipeline=pipeline, **options)
+
+    def pass_turn(self, runs: RunStore, thread_id: str, run_id: str) -> Turn | None:
+        """``run_id`` ended or is gone: the thread's next run takes the turn, if ``run_id``
+        held it, and its job is queued."""
+        turn = runs.pass_turn(thread_id, run_id)
+        if turn is not None:
+            self.enqueue(turn)
+        return turn

@@ -174,13 +174,7 @@ class Runner:
             return
         thread_id = thread_id or (text(owner) if owner else None)
         if thread_id is not None:
-            self.pass_turn(thread_id, run_id)
-
-    def pass_turn(self, thread_id: str, run_id: str) -> None:
-        """The thread's next run takes the turn ``run_id`` held, and its job is queued."""
-        turn = self.runs.pass_turn(thread_id, run_id)
-        if turn is not None:
-            self.jobs.enqueue(turn)
+            self.jobs.pass_turn(self.runs, thread_id, run_id)
 
     def _start(self, run_id: str, thread_id: str | None) -> StartedRun | None:
         """Mark the run started and read it (one round trip when the job names its thread);
@@ -421,7 +415,7 @@ class Runner:
         if self.saver is not None:
             self.saver.delete_for_runs([run_id])
         self.runs.delete(thread_id, run_id)
-        self.pass_turn(thread_id, run_id)
+        self.jobs.pass_turn(self.runs, thread_id, run_id)
 
 
 # One event loop per worker thread, kept between runs, and one executor for the process:

@@ -27,7 +27,7 @@ from threadwatch.runs.jobs import RunJobs
 from threadwatch.runs.options import RunOptions
 from threadwatch.store.codec import decode_hash, run_from_hash, text
 from threadwatch.store.keys import Keys
-from threadwatch.store.runs import RunStore, Turn
+from threadwatch.store.runs import RunStore
 from threadwatch.store.threads import ThreadStore
 from threadwatch.webhooks.policy import check_webhook_url
 
@@ -164,14 +164,6 @@ class RunService:
             *_, raw = pipe.execute()
         return run_from_hash(run_id, decode_hash(raw))
 
-    def pass_turn(self, thread_id: str, run_id: str) -> Turn | None:
-        """``run_id`` ended or is gone: the thread's next run takes its turn, if it held it,
-        and has its job queued."""
-        turn = self.runs.pass_turn(thread_id, run_id)
-        if turn is not None:
-            self.jobs.enqueue(turn)
-        return turn
-
     def _in_flight(self, thread_id: str, exclude: str) -> list[str]:
         runs = self.runs.list(thread_id, limit=10_000)
         return [r["run_id"] for r in runs if r["status"] in IN_FLIGHT and r["run_id"] != exclude]
@@ -197,7 +189,7 @@ class RunService:
         else:
             event = RunEvent(thread_id=thread_id, run_id=run_id, type=EventType.CANCELLED, next=[])
             self.runs.apply([event])
-        self.pass_turn(thread_id, run_id)
+        self.jobs.pass_turn(self.runs, thread_id, run_id)
 
     def delete(self, thread_id: str, run_id: str) -> None:
         """Delete an ended run with the checkpoints it wrote."""

@@ -15,6 +15,7 @@ from threadwatch.api.middleware import JSONBodyMiddleware
 from threadwatch.api.routes import alerts, assistants, events, health, metrics, runs, state, threads
 from threadwatch.api.security import install_security
 from threadwatch.graphs import load_registry
+from threadwatch.graphs.assistants import Assistants
 from threadwatch.ops.alerts.rules import load_rules
 from threadwatch.runs.service import RunService
 from threadwatch.settings import Settings, get_settings
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _check_server(stores)
         _check_index_layout(stores)
         app.state.stores = stores
+        Assistants(stores.assistants, app.state.graphs).register_system()
         app.state.run_service = RunService(
             stores.redis,
             Keys(settings.key_prefix),

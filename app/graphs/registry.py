@@ -170,6 +170,11 @@ class GraphRegistry:
             raise AssistantNotFound(canonical)
         return self.require(graph_id).graph_id
 
+    def failed_system_assistant(self, assistant_id: str) -> str | None:
+        """The graph id whose system assistant this is, when that graph failed to load."""
+        graph_id = self._by_assistant.get(assistant_id)
+        return graph_id if graph_id in self.errors else None
+
     def graph_of(self, assistant_id: str) -> LoadedGraph:
         """The loaded graph of an assistant UUID or graph name."""
         return self.graphs[self.resolve_assistant(assistant_id)]

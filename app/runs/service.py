@@ -18,13 +18,15 @@ import uuid_utils
 from redis import Redis
 from rq import Queue
 
-from threadwatch.domain import EventType, RunStatus, system_assistant_id
+from threadwatch.domain import EventType, RunStatus
 from threadwatch.errors import NotFoundError, ThreadNotFound
 from threadwatch.graphs import GraphRegistry
+from threadwatch.graphs.assistants import Assistants, run_settings
 from threadwatch.models import RunCreate, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
 from threadwatch.runs.options import RunOptions
+from threadwatch.store.assistants import AssistantStore, StoredAssistant
 from threadwatch.store.codec import decode_hash, run_from_hash, text
 from threadwatch.store.keys import Keys
 from threadwatch.store.runs import RunStore
@@ -53,6 +55,7 @@ class RunService:
     ) -> None:
         self.redis, self.keys, self.threads, self.runs = redis, keys, threads, runs
         self.graphs = graphs
+        self.assistants = Assistants(AssistantStore(redis, keys, runs.scripts), graphs)
         self.run_timeout = run_timeout
         self.webhook_allow_private = webhook_allow_private
         self.jobs = RunJobs(Queue(RUNS_QUEUE, connection=redis), run_timeout)
@@ -65,8 +68,8 @@ class RunService:
         """Record the run pending and enqueue it; stateless when ``thread_id`` is None.
         A ``streamed`` run (or one created with ``stream_resumable``) sends its chunks to
         its stream (app/store/run_streams.py)."""
-        graph_id = self.graphs.resolve_assistant(body.assistant_id)
-        assistant_id = system_assistant_id(graph_id)
+        assistant, graph = self.assistants.for_run(body.assistant_id)
+        graph_id, assistant_id = graph.graph_id, assistant.assistant["assistant_id"]
         if body.webhook:  # refused before anything is recorded (LangGraph's 422 texts)
             body.webhook = check_webhook_url(body.webhook, self.webhook_allow_private)
         temporary = thread_id is None
@@ -81,8 +84,7 @@ class RunService:
                 self._pending_event(
                     thread_id,
                     run_id,
-                    graph_id,
-                    assistant_id,
+                    assistant,
                     body,
                     temporary,
                     streamed or bool(body.stream_resumable),
@@ -113,18 +115,22 @@ class RunService:
         self,
         thread_id: str,
         run_id: str,
-        graph_id: str,
-        assistant_id: str,
+        assistant: StoredAssistant,
         body: RunCreate,
         temporary: bool,
         streamed: bool,
     ) -> RunEvent:
+        """The run's record: the assistant's config, context and metadata merged under the
+        run's own (run values win), with the assistant's id and version."""
+        graph_id, assistant_id = assistant.graph_id, assistant.assistant["assistant_id"]
+        settings = run_settings(assistant, body.config, body.context, body.metadata)
         options = RunOptions(
             graph_id=graph_id,
+            assistant_version=assistant.version,
             input=body.input,
             command=body.command.model_dump() if body.command else None,
-            config=body.config or {},
-            context=body.context or {},
+            config=settings.config,
+            context=settings.context,
             stream_mode=body.stream_mode or ["values"],
             streamed=streamed,
             subgraphs=bool(body.stream_subgraphs),
@@ -140,7 +146,7 @@ class RunService:
             run_id=run_id,
             type=EventType.PENDING,
             metadata={"graph_id": graph_id, "assistant_id": assistant_id},
-            run_metadata={**(body.metadata or {}), "assistant_id": assistant_id},
+            run_metadata=settings.metadata,
             assistant_id=assistant_id,
             kwargs=options.to_json(),
             multitask_strategy=body.multitask_strategy or "enqueue",

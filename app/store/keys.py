@@ -42,6 +42,11 @@ metadata leaf indexes are the ids' 16 bytes (``codec.thread_member``); keys hold
     {p}alert:{rule}             hash   thread ids a stuck-thread rule fired for -> alert state
     {p}alert:{rule}:outbox      hash   the rule's alerts claimed, not yet queued (lua/alerts.lua)
     {p}sweeper                  hash   the last sweep: when it ran, what it did
+    {p}assistant:{id}           hash   one assistant as its latest version says (see
+                                       app/store/assistants.py for its fields)
+    {p}assistant:{id}:versions  hash   <n> -> JSON of version n, <n>:at -> when it was made
+    {p}assistants:{graph_id}    zset   ids of the graph's assistants, scored by created_at
+                                       (µs): search and count read these, never SCAN
 
 LangGraph checkpoints (checkpoints/; T = thread id and C = checkpoint id with ``%`` and
 ``:`` percent-escaped, N = checkpoint namespace and R = run id as they are, always last, so
@@ -182,6 +187,16 @@ class Keys:
     def run_cancel(self, run_id: str) -> str:
         """String: the cancel action ("interrupt" or "rollback") asked of a running run."""
         return f"{self.prefix}run:{run_id}:cancel"
+
+    def assistant(self, assistant_id: str) -> str:
+        return f"{self.prefix}assistant:{assistant_id}"
+
+    def assistant_versions(self, assistant_id: str) -> str:
+        return f"{self.prefix}assistant:{assistant_id}:versions"
+
+    def graph_assistants(self, graph_id: str) -> str:
+        """Zset: the ids of a graph's assistants by created_at (the search index)."""
+        return f"{self.prefix}assistants:{graph_id}"
 
     @staticmethod
     def _ckpt_part(value: str) -> str:

@@ -24,7 +24,13 @@ from redis.client import Pipeline
 from redis.commands.core import Script
 
 from threadwatch.domain import ThreadStatus
-from threadwatch.errors import RunNotFound, ThreadBusy, ThreadNotFound
+from threadwatch.errors import (
+    AssistantVersionNotFound,
+    NoSuchAssistant,
+    RunNotFound,
+    ThreadBusy,
+    ThreadNotFound,
+)
 
 SCRIPT_NAMES = (
     "create_thread",
@@ -39,6 +45,9 @@ SCRIPT_NAMES = (
     "run_turn",
     "alerts",
     "watch_thread",
+    "put_assistant",
+    "update_assistant",
+    "delete_assistant",
 )
 # The repairs of `threadwatch doctor` (app/ops/doctor.py), in lua/repair/.
 REPAIR_SCRIPT_NAMES = (
@@ -200,6 +209,9 @@ class Scripts:
         self.lua_run_turn = _register(redis, "run_turn")
         self.lua_alerts = _register(redis, "alerts")
         self.lua_watch_thread = _register(redis, "watch_thread")
+        self.lua_put_assistant = _register(redis, "put_assistant")
+        self.lua_update_assistant = _register(redis, "update_assistant")
+        self.lua_delete_assistant = _register(redis, "delete_assistant")
 
     def create_thread(
         self, keys: Operands, args: Operands, client: Pipeline | None = None
@@ -277,6 +289,33 @@ class Scripts:
         if last is None:
             raise ThreadNotFound(thread_id)
         return _text(last)
+
+    def put_assistant(self, keys: Operands, args: Operands) -> tuple[bool, list[Any]]:
+        """Whether the assistant was created (False: it existed), and its hash (flat)."""
+        created, raw = self.lua_put_assistant(keys=keys, args=args)
+        return created == 1, raw
+
+    def update_assistant(
+        self, assistant_id: str, version: int, keys: Operands, args: Operands
+    ) -> list[Any]:
+        """The assistant's hash (flat) with ``version`` as its latest; NoSuchAssistant,
+        AssistantVersionNotFound, or ChangedSinceRead."""
+        code, *rest = self.lua_update_assistant(keys=keys, args=args)
+        if code == 0:
+            raise NoSuchAssistant(assistant_id)
+        if code == -1:
+            raise ChangedSinceRead()
+        if code == -2:
+            raise AssistantVersionNotFound(assistant_id, version)
+        return rest[0]
+
+    def delete_assistant(self, assistant_id: str, keys: Operands, args: Operands) -> None:
+        """NoSuchAssistant, or ChangedSinceRead (its graph)."""
+        code = self.lua_delete_assistant(keys=keys, args=args)
+        if code == 0:
+            raise NoSuchAssistant(assistant_id)
+        if code == -1:
+            raise ChangedSinceRead()
 
 
 class RepairScripts:

@@ -21,6 +21,8 @@ from threadwatch.settings import Settings
 
 PROJECT = FIXTURES / "graphs" / "project"
 LOADED = ["agent", "named", "factory", "async_factory", "echo", "echo_async", "shout"]
+# System assistants are created in langgraph.json order; searches list the newest first.
+NEWEST_FIRST = LOADED[::-1]
 ASSISTANT_KEYS = [
     "assistant_id",
     "graph_id",
@@ -88,7 +90,7 @@ def test_get_names_and_descriptions(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("assistant_id", "status", "detail"),
     [
-        (UNKNOWN_ID, 404, f"Assistant with ID {UNKNOWN_ID} not found"),
+        (UNKNOWN_ID, 404, "Not Found"),  # LangGraph's text for an unknown UUID
         (
             "nope",
             422,
@@ -120,33 +122,33 @@ def test_the_broken_graph_is_reported_by_its_assistant_id_too(client: TestClient
 # -- search and count --------------------------------------------------------------------
 
 
-def test_search_lists_every_loaded_graph_in_config_order(client: TestClient) -> None:
+def test_search_lists_every_loaded_graph_newest_first(client: TestClient) -> None:
     response = client.post("/assistants/search", json={})
     assert response.status_code == 200
-    assert names(response.json()) == LOADED
+    assert names(response.json()) == NEWEST_FIRST
     assert response.headers["X-Pagination-Total"] == "7"
     assert "X-Pagination-Next" not in response.headers
-    assert names(client.post("/assistants/search").json()) == LOADED  # no body at all
+    assert names(client.post("/assistants/search").json()) == NEWEST_FIRST  # no body at all
 
 
 def test_search_pages(client: TestClient) -> None:
     response = client.post("/assistants/search", json={"limit": 3, "offset": 2})
-    assert names(response.json()) == LOADED[2:5]
+    assert names(response.json()) == NEWEST_FIRST[2:5]
     assert response.headers["X-Pagination-Next"] == "5"
     assert response.headers["X-Pagination-Total"] == "6"
     last = client.post("/assistants/search", json={"limit": 3, "offset": 6})
-    assert names(last.json()) == ["shout"] and last.headers["X-Pagination-Total"] == "7"
+    assert names(last.json()) == ["agent"] and last.headers["X-Pagination-Total"] == "7"
 
 
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
         ({"graph_id": "echo"}, ["echo"]),
-        ({"name": "ECHO"}, ["echo", "echo_async"]),
+        ({"name": "ECHO"}, ["echo_async", "echo"]),
         ({"name": "bot"}, ["named"]),
-        ({"metadata": {"created_by": "system"}}, LOADED),
+        ({"metadata": {"created_by": "system"}}, NEWEST_FIRST),
         ({"metadata": {"created_by": "user"}}, []),
-        ({"metadata": {}}, LOADED),
+        ({"metadata": {}}, NEWEST_FIRST),
         ({"graph_id": "echo", "name": "async"}, []),
         (
             {"sort_by": "name", "sort_order": "asc"},
@@ -155,7 +157,8 @@ def test_search_pages(client: TestClient) -> None:
         ({"sort_by": "graph_id", "sort_order": "desc"}, sorted(LOADED, reverse=True)),
         ({"sort_by": "assistant_id", "sort_order": "asc"}, None),
         ({"sort_by": "created_at", "sort_order": "asc"}, LOADED),
-        ({"unknown": 1}, LOADED),
+        ({"unknown": 1}, NEWEST_FIRST),
+        ({"sort_order": "asc"}, NEWEST_FIRST),  # without sort_by, LangGraph ignores it
     ],
 )
 def test_search_filters_and_sorts(
@@ -174,7 +177,8 @@ def test_search_filters_and_sorts(
 
 
 def test_select_projects_fields(client: TestClient) -> None:
-    found = client.post("/assistants/search", json={"select": ["name", "assistant_id"]}).json()
+    body = {"select": ["name", "assistant_id"], "sort_by": "created_at", "sort_order": "asc"}
+    found = client.post("/assistants/search", json=body).json()
     assert found[0] == {"assistant_id": AGENT_ID, "name": "agent"}
 
 
@@ -336,7 +340,7 @@ def test_the_lifespan_loads_the_configured_graphs(
     monkeypatch.setattr("threadwatch.api.app._check_server", lambda stores: None)
     app = create_app(Settings(redis_url="redis://unused", graphs_config=str(PROJECT)))
     with TestClient(app) as client:
-        assert names(client.post("/assistants/search", json={}).json()) == LOADED
+        assert names(client.post("/assistants/search", json={}).json()) == NEWEST_FIRST
         assert list(app.state.graphs.errors) == ["broken"]
 
 

@@ -343,10 +343,18 @@ def run_settings(
     metadata: dict[str, Any] | None,
 ) -> RunSettings:
     """A run's config, context and metadata over its assistant's, merged as LangGraph merges
-    them (top-level keys, ``configurable`` one level down; the run's values win; the
-    metadata names the assistant)."""
-    a, config = assistant.assistant, config or {}
-    configurable = {**(a["config"].get("configurable") or {}), **(config.get("configurable") or {})}
+    them: the run's context and ``configurable`` mirror each other (its 400 when both are
+    given), then top-level keys merge, ``configurable`` one level down, and the run's values
+    win; the metadata names the assistant."""
+    a, config = assistant.assistant, dict(config or {})
+    own_configurable = dict(config.get("configurable") or {})
+    if own_configurable and context:
+        raise BadRequestError(BOTH_CONFIGURABLE_AND_CONTEXT)
+    own_context = dict(context) if context else dict(own_configurable)
+    configurable = {
+        **(a["config"].get("configurable") or {}),
+        **(dict(context) if context else own_configurable),
+    }
     run_metadata = {
         **a["metadata"],
         **(config.get("metadata") or {}),
@@ -355,7 +363,7 @@ def run_settings(
     }
     return RunSettings(
         config={**a["config"], **config, "configurable": configurable},
-        context={**a["context"], **(context or {})},
+        context={**a["context"], **own_context},
         metadata=run_metadata,
     )
 

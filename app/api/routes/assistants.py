@@ -10,7 +10,8 @@ import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 from threadwatch.api.deps import GraphsDep, StoresDep
 from threadwatch.api.responses import json_response
@@ -43,25 +44,37 @@ def get_assistants(stores: StoresDep, graphs: GraphsDep) -> Assistants:
 AssistantsDep = Annotated[Assistants, Depends(get_assistants)]
 
 
-class AssistantConfig(BaseModel):
-    """A LangGraph config: the keys LangGraph types are checked, the others kept."""
+class _TypedConfig(TypedDict, total=False):
+    """The keys of a LangGraph config whose types LangGraph checks."""
 
-    model_config = ConfigDict(extra="allow")
-
-    tags: list[str] | None = None
-    recursion_limit: int | None = None
-    configurable: dict[str, Any] | None = None
-    metadata: Metadata | None = None
+    tags: list[str]
+    recursion_limit: int
+    configurable: dict[str, Any]
+    metadata: dict[str, Any]
 
 
-def _config(config: AssistantConfig | None) -> dict[str, Any] | None:
-    return config.model_dump(exclude_unset=True) if config is not None else None
+_CONFIG = TypeAdapter(_TypedConfig)
+
+
+def _checked_config(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The config as given (its keys in their order), once its typed keys are checked."""
+    if config is not None:
+        try:
+            _CONFIG.validate_python(config)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            raise ValueError(f"{where}: {error['msg']}") from None
+    return config
+
+
+AssistantConfig = Annotated[dict[str, Any] | None, AfterValidator(_checked_config)]
 
 
 class AssistantVersionBody(Body):
     """What a version of an assistant holds, besides its graph."""
 
-    config: AssistantConfig | None = None
+    config: AssistantConfig = None
     context: dict[str, Any] | None = None
     metadata: Metadata | None = None
     name: str | None = None
@@ -106,11 +119,8 @@ class AssistantLatest(Body):
 def create_assistant(assistants: AssistantsDep, body: AssistantCreate) -> Response:
     """A new assistant of a loaded graph at version 1; 409 if its id exists, unless
     ``if_exists`` is ``do_nothing`` (then the existing one)."""
-    fields = body.model_dump(exclude={"config", "if_exists"})
-    created = assistants.create(
-        **fields, config=_config(body.config), if_exists=body.if_exists or "raise"
-    )
-    return json_response(created)
+    fields = body.model_dump(exclude={"if_exists"})
+    return json_response(assistants.create(**fields, if_exists=body.if_exists or "raise"))
 
 
 @router.post("/search")
@@ -159,8 +169,7 @@ def patch_assistant(
 ) -> Response:
     """A new version with what the body gives (metadata merges), made the latest."""
     body = body or AssistantPatch()
-    fields = body.model_dump(exclude={"config"})
-    return json_response(assistants.patch(assistant_id, **fields, config=_config(body.config)))
+    return json_response(assistants.patch(assistant_id, **body.model_dump()))
 
 
 @router.delete("/{assistant_id}", status_code=204)

@@ -351,3 +351,151 @@ def forget_fixture_modules() -> Iterator[None]:
     for name in set(sys.modules) - before:
         if name.startswith(("_threadwatch_graph_", "tw_fixture_pkg")):
             del sys.modules[name]
+
+
+# -- create, patch, versions, latest, delete ------------------------------------------------
+
+MINE = "11111111-1111-1111-1111-111111111111"
+
+
+def test_create_get_patch_versions_latest_delete(client: TestClient) -> None:
+    body = {
+        "graph_id": "agent",
+        "assistant_id": MINE,
+        "config": {"configurable": {"a": 1}, "tags": ["t"]},
+        "metadata": {"team": "x"},
+        "name": "one",
+        "description": "d",
+    }
+    created = client.post("/assistants", json=body)
+    assert created.status_code == 200
+    assert list(created.json()) == ASSISTANT_KEYS
+    assert created.json()["config"] == {"configurable": {"a": 1}, "tags": ["t"]}
+    assert list(created.json()["config"]) == ["configurable", "tags"]  # as given
+    assert created.json()["context"] == {"a": 1}
+    assert client.get(f"/assistants/{MINE}").json() == created.json()
+    patched = client.patch(f"/assistants/{MINE}", json={"metadata": {"k": 2}, "name": "two"})
+    assert patched.json()["version"] == 2
+    assert patched.json()["metadata"] == {"team": "x", "k": 2}
+    versions = client.post(f"/assistants/{MINE}/versions", json={}).json()
+    assert [v["version"] for v in versions] == [2, 1]
+    assert list(versions[0]) == [
+        "assistant_id",
+        "version",
+        "graph_id",
+        "config",
+        "context",
+        "metadata",
+        "created_at",
+        "name",
+        "description",
+    ]
+    latest = client.post(f"/assistants/{MINE}/latest", json={"version": 1})
+    assert (latest.json()["version"], latest.json()["name"]) == (1, "one")
+    assert client.post("/assistants/count", json={"metadata": {"team": "x"}}).json() == 1
+    assert client.delete(f"/assistants/{MINE}").status_code == 204
+    assert client.get(f"/assistants/{MINE}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "detail"),
+    [
+        (
+            "post",
+            "/assistants",
+            {"graph_id": "agent", "assistant_id": MINE},
+            409,
+            f"Assistant {MINE} already exists",
+        ),
+        (
+            "post",
+            "/assistants",
+            {"graph_id": "nope"},
+            404,
+            f"Graph 'nope' not found. Expected one of: {sorted(LOADED)}",
+        ),
+        (
+            "post",
+            "/assistants",
+            {"graph_id": "agent", "assistant_id": "bad"},
+            422,
+            "Invalid assistant ID: must be a UUID",
+        ),
+        ("post", "/assistants", {}, 422, "graph_id: Field required"),
+        ("post", "/assistants", {"graph_id": "agent", "if_exists": "x"}, 422, "if_exists: "),
+        (
+            "post",
+            "/assistants",
+            {"graph_id": "agent", "config": {"tags": "x"}},
+            422,
+            "config: tags: Input should be a valid list",
+        ),
+        (
+            "post",
+            "/assistants",
+            {"graph_id": "agent", "config": {"configurable": {"a": 1}}, "context": {"b": 2}},
+            400,
+            "Cannot specify both configurable and context.",
+        ),
+        ("patch", f"/assistants/{UNKNOWN_ID}", {}, 404, f"Assistant {UNKNOWN_ID} not found"),
+        ("patch", "/assistants/bad", {}, 422, "Invalid assistant ID: must be a UUID"),
+        ("patch", f"/assistants/{MINE}", {"graph_id": "nope"}, 404, "Graph 'nope' not found."),
+        (
+            "post",
+            f"/assistants/{UNKNOWN_ID}/versions",
+            {},
+            404,
+            f"Assistant {UNKNOWN_ID} not found",
+        ),
+        (
+            "post",
+            f"/assistants/{MINE}/latest",
+            {"version": 9},
+            404,
+            f"Version 9 not found for assistant {MINE}",
+        ),
+        (
+            "post",
+            f"/assistants/{MINE}/latest",
+            {},
+            404,
+            f"Version None not found for assistant {MINE}",
+        ),
+        (
+            "post",
+            f"/assistants/{UNKNOWN_ID}/latest",
+            {"version": 1},
+            404,
+            f"Assistant {UNKNOWN_ID} not found",
+        ),
+        (
+            "delete",
+            f"/assistants/{UNKNOWN_ID}",
+            None,
+            404,
+            f"Assistant with ID {UNKNOWN_ID} not found",
+        ),
+        ("delete", "/assistants/bad", None, 422, "Invalid assistant ID: must be a UUID"),
+    ],
+)
+def test_write_errors_carry_the_langgraph_texts(
+    client: TestClient,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    status: int,
+    detail: str,
+) -> None:
+    client.post("/assistants", json={"graph_id": "agent", "assistant_id": MINE})
+    before = client.get(f"/assistants/{MINE}").json()
+    response = client.request(method, path, json=body)
+    assert response.status_code == status, response.text
+    assert response.json()["detail"].startswith(detail)
+    assert client.get(f"/assistants/{MINE}").json() == before  # nothing changed
+
+
+def test_a_created_assistant_serves_graph_and_schemas(client: TestClient) -> None:
+    client.post("/assistants", json={"graph_id": "factory", "assistant_id": MINE})
+    assert client.get(f"/assistants/{MINE}/graph").json()["nodes"][1]["id"] == "decorate"
+    assert client.get(f"/assistants/{MINE}/schemas").json()["graph_id"] == "factory"
+    assert client.get(f"/assistants/{MINE}/subgraphs").json() == {}

@@ -57,6 +57,13 @@ class AssistantChanged(ConflictError):
         super().__init__(f"Assistant {assistant_id} was modified concurrently; retry")
 
 
+def _system(graph: LoadedGraph) -> AssistantFields:
+    """What LangGraph creates for a graph: no config, ``created_by: system``."""
+    return AssistantFields(
+        graph.graph_id, {}, {}, dict(SYSTEM_METADATA), graph.name, graph.description
+    )
+
+
 def canonical_id(assistant_id: str) -> str:
     """The UUID in its canonical spelling; LangGraph's 422 otherwise."""
     try:
@@ -112,10 +119,7 @@ class Assistants:
         an existing one takes the graph's name and description if they changed."""
         after = None
         for graph in self.registry.graphs.values():
-            fields = AssistantFields(
-                graph.graph_id, {}, {}, dict(SYSTEM_METADATA), graph.name, graph.description
-            )
-            created, stored = self.store.put(graph.assistant_id, fields, after_us=after)
+            created, stored = self.store.put(graph.assistant_id, _system(graph), after_us=after)
             after = stored.created_at_us
             if not created and (stored.assistant["name"], stored.assistant["description"]) != (
                 graph.name,
@@ -123,11 +127,30 @@ class Assistants:
             ):
                 self.patch(graph.assistant_id, name=graph.name, description=graph.description)
 
+    def _system_again(self, assistant_id: str) -> StoredAssistant | None:
+        """A loaded graph's system assistant stays: deleted (or flushed away), it is made
+        again at version 1 when next asked for. None for any other id."""
+        graph_id = self.registry.system_assistant_graph(assistant_id)
+        if graph_id not in self.registry.graphs:
+            return None
+        return self.store.put(assistant_id, _system(self.registry.graphs[graph_id]))[1]
+
+    def _ensure_system(self, graph_ids: Sequence[str]) -> None:
+        """Make again the system assistants of these graphs that are missing (one read)."""
+        graphs = [self.registry.graphs[g] for g in graph_ids]
+        present = self.store.exist([g.assistant_id for g in graphs])
+        for graph, there in zip(graphs, present, strict=True):
+            if not there:
+                self.store.put(graph.assistant_id, _system(graph))
+
+    def _get(self, assistant_id: str) -> StoredAssistant | None:
+        return self.store.get(assistant_id) or self._system_again(assistant_id)
+
     # -- reads --------------------------------------------------------------------------
 
     def _visible(self, assistant_id: str, missing: str | None = None) -> StoredAssistant:
         """The stored assistant of a loaded graph; ``missing`` is the 404 text."""
-        stored = self.store.get(assistant_id)
+        stored = self._get(assistant_id)
         if stored is None:
             raise NoSuchAssistant(assistant_id, missing)
         if stored.graph_id in self.registry.errors:
@@ -145,8 +168,8 @@ class Assistants:
             canonical = str(uuid.UUID(assistant_id))
         except ValueError:
             raise InvalidAssistant(assistant_id, self.registry.graphs) from None
-        broken = self.registry.failed_system_assistant(canonical)
-        if broken is not None:
+        broken = self.registry.system_assistant_graph(canonical)
+        if broken in self.registry.errors:
             self.registry.require(broken)
         return self._visible(canonical, "Not Found")
 
@@ -169,7 +192,7 @@ class Assistants:
                 assistant_id = str(uuid.UUID(assistant_id))
             except ValueError:
                 raise InvalidAssistant(assistant_id, self.registry.graphs) from None
-        stored = self.store.get(assistant_id)
+        stored = self._get(assistant_id)
         if stored is None:
             raise NotFoundError("Thread or assistant not found.")
         return stored, self.registry.require(stored.graph_id)
@@ -179,6 +202,7 @@ class Assistants:
     ) -> list[dict[str, Any]]:
         """Newest first; none to show is LangGraph's 404."""
         assistant_id = canonical_id(assistant_id)
+        self._get(assistant_id)  # a system assistant is there to list
         found = [
             v
             for v in self.store.versions(assistant_id)
@@ -262,7 +286,7 @@ class Assistants:
     ) -> dict[str, Any]:
         """Read, decide, write; again when another writer got there in between."""
         for _ in range(UPDATE_ATTEMPTS):
-            read = self.store.get(assistant_id)
+            read = self._get(assistant_id)
             if read is None:
                 raise NoSuchAssistant(assistant_id)
             version, change, new = plan(read)
@@ -291,16 +315,19 @@ class Assistants:
     def require_existing(self, assistant_id: str) -> str:
         """The canonical id of an existing assistant; DELETE's 404 otherwise."""
         assistant_id = canonical_id(assistant_id)
-        if self.store.get(assistant_id) is None:
+        if self._get(assistant_id) is None:
             raise NoSuchAssistant(assistant_id, f"Assistant with ID {assistant_id} not found")
         return assistant_id
 
     # -- search and count -----------------------------------------------------------------
 
     def _graphs(self, query: AssistantQuery) -> Sequence[str]:
+        """The graphs searched, their system assistants made again if missing."""
+        graphs = self.registry.ids
         if query.graph_id is not None:
-            return [self.registry.require(query.graph_id).graph_id]
-        return self.registry.ids
+            graphs = (self.registry.require(query.graph_id).graph_id,)
+        self._ensure_system(graphs)
+        return graphs
 
     def search(self, query: AssistantQuery) -> tuple[list[dict[str, Any]], bool]:
         """One page of matches, newest first by default; and whether more follow. Without

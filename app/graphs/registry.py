@@ -170,10 +170,9 @@ class GraphRegistry:
             raise AssistantNotFound(canonical)
         return self.require(graph_id).graph_id
 
-    def failed_system_assistant(self, assistant_id: str) -> str | None:
-        """The graph id whose system assistant this is, when that graph failed to load."""
-        graph_id = self._by_assistant.get(assistant_id)
-        return graph_id if graph_id in self.errors else None
+    def system_assistant_graph(self, assistant_id: str) -> str | None:
+        """The graph whose system assistant this is (a canonical UUID), loaded or not."""
+        return self._by_assistant.get(assistant_id)
 
     def graph_of(self, assistant_id: str) -> LoadedGraph:
         """The loaded graph of an assistant UUID or graph name."""

@@ -132,6 +132,13 @@ class AssistantStore:
         raw = self.redis.hgetall(self.keys.assistant(assistant_id))
         return assistant_from_hash(decode_hash(raw)) if raw else None
 
+    def exist(self, assistant_ids: Sequence[str]) -> list[bool]:
+        """Whether each exists (one round trip)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for assistant_id in assistant_ids:
+            pipe.exists(self.keys.assistant(assistant_id))
+        return [bool(n) for n in pipe.execute()]
+
     def get_many(self, assistant_ids: Sequence[str]) -> list[StoredAssistant]:
         """Those that exist, in the order asked (one round trip)."""
         pipe = self.redis.pipeline(transaction=False)

@@ -73,12 +73,25 @@ def test_a_renamed_graph_patches_its_system_assistant(store: AssistantStore) -> 
     assert (got["name"], got["description"], got["version"]) == ("bot", "Says hi.", 2)
 
 
-def test_a_deleted_system_assistant_is_back_at_the_next_start(assistants: Assistants) -> None:
-    assistants.delete(system_assistant_id("a"))
-    with pytest.raises(NotFoundError):
-        assistants.for_run("a")
-    assistants.register_system()
-    assert assistants.for_run("a")[0].version == 1
+def test_a_system_assistant_stays(assistants: Assistants, fake_redis: FakeRedis) -> None:
+    """Deleted, or flushed away with the rest, it is made again at version 1 when asked for:
+    runs by graph name keep working (LangGraph's server only makes it again at its next
+    start)."""
+    system = system_assistant_id("a")
+    assistants.patch(system, metadata={"k": 1})
+    assistants.delete(system)
+    again, _ = assistants.for_run("a")
+    assert (again.version, again.assistant["metadata"]) == (1, {"created_by": "system"})
+    fake_redis.flushdb()
+    assert assistants.get(system)["graph_id"] == "a"
+    fake_redis.flushdb()
+    assert assistants.count(AssistantQuery()) == 2
+    fake_redis.flushdb()
+    assert assistants.patch(system, name="x")["version"] == 2
+    fake_redis.flushdb()
+    assert [v["version"] for v in assistants.versions(system, None, 10, 0)] == [1]
+    fake_redis.flushdb()
+    assert assistants.require_existing(system.upper()) == system
 
 
 # -- create ---------------------------------------------------------------------------------

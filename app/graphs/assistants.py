@@ -130,10 +130,10 @@ class Assistants:
     def _system_again(self, assistant_id: str) -> StoredAssistant | None:
         """A loaded graph's system assistant stays: deleted (or flushed away), it is made
         again at version 1 when next asked for. None for any other id."""
-        graph_id = self.registry.system_assistant_graph(assistant_id)
-        if graph_id not in self.registry.graphs:
+        graph = self.registry.graphs.get(self.registry.system_assistant_graph(assistant_id) or "")
+        if graph is None:
             return None
-        return self.store.put(assistant_id, _system(self.registry.graphs[graph_id]))[1]
+        return self.store.put(assistant_id, _system(graph))[1]
 
     def _ensure_system(self, graph_ids: Sequence[str]) -> None:
         """Make again the system assistants of these graphs that are missing (one read)."""
@@ -169,7 +169,7 @@ class Assistants:
         except ValueError:
             raise InvalidAssistant(assistant_id, self.registry.graphs) from None
         broken = self.registry.system_assistant_graph(canonical)
-        if broken in self.registry.errors:
+        if broken is not None and broken in self.registry.errors:
             self.registry.require(broken)
         return self._visible(canonical, "Not Found")
 

@@ -1,5 +1,6 @@
-"""The assistant store on fakeredis: the three scripts write the hash, the versions and the
-per-graph index together, refuse stale updates, and leave nothing behind on delete."""
+"""lua/put_assistant.lua, update_assistant.lua and delete_assistant.lua through the assistant
+store (app/store/assistants.py): the hash, the versions and the per-graph index change
+together, a stale update or delete writes nothing, and a delete leaves no key behind."""
 
 from __future__ import annotations
 
@@ -112,3 +113,11 @@ def test_get_many_skips_the_missing(store: AssistantStore) -> None:
     store.put(AID, fields())
     found = store.get_many(["00000000-0000-4000-8000-000000000000", AID])
     assert [s.assistant["assistant_id"] for s in found] == [AID]
+
+
+def test_a_delete_after_a_move_writes_nothing(store: AssistantStore) -> None:
+    _, read = store.put(AID, fields())
+    store.update(read, 2, fields("h"), new=True)
+    with pytest.raises(ChangedSinceRead):
+        store.delete(read)  # read in graph g, now in h
+    assert store.index(["h"]) == [(AID, read.created_at_us)]

@@ -356,45 +356,6 @@ class Assistants:
         return [s.assistant for s in stored if query.matches(s.assistant)]
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    config: dict[str, Any]
-    context: dict[str, Any]
-    metadata: dict[str, Any]
-
-
-def run_settings(
-    assistant: StoredAssistant,
-    config: dict[str, Any] | None,
-    context: dict[str, Any] | None,
-    metadata: dict[str, Any] | None,
-) -> RunSettings:
-    """A run's config, context and metadata over its assistant's, merged as LangGraph merges
-    them: the run's context and ``configurable`` mirror each other (its 400 when both are
-    given), then top-level keys merge, ``configurable`` one level down, and the run's values
-    win; the metadata names the assistant."""
-    a, config = assistant.assistant, dict(config or {})
-    own_configurable = dict(config.get("configurable") or {})
-    if own_configurable and context:
-        raise BadRequestError(BOTH_CONFIGURABLE_AND_CONTEXT)
-    own_context = dict(context) if context else dict(own_configurable)
-    configurable = {
-        **(a["config"].get("configurable") or {}),
-        **(dict(context) if context else own_configurable),
-    }
-    run_metadata = {
-        **a["metadata"],
-        **(config.get("metadata") or {}),
-        **(metadata or {}),
-        "assistant_id": a["assistant_id"],
-    }
-    return RunSettings(
-        config={**a["config"], **config, "configurable": configurable},
-        context={**a["context"], **own_context},
-        metadata=run_metadata,
-    )
-
-
 def _sort_key(field: str) -> Callable[[dict[str, Any]], Any]:
     """Names and graph ids sort case-insensitively, as LangGraph sorts them."""
     if field in ("name", "graph_id"):

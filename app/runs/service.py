@@ -21,7 +21,8 @@ from rq import Queue
 from threadwatch.domain import EventType, RunStatus
 from threadwatch.errors import NotFoundError, ThreadNotFound
 from threadwatch.graphs import GraphRegistry
-from threadwatch.graphs.assistants import Assistants, run_settings
+from threadwatch.graphs.assistants import Assistants
+from threadwatch.graphs.run_settings import run_settings
 from threadwatch.models import RunCreate, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs

@@ -50,7 +50,6 @@ class _TypedConfig(TypedDict, total=False):
     tags: list[str]
     recursion_limit: int
     configurable: dict[str, Any]
-    metadata: dict[str, Any]
 
 
 _CONFIG = TypeAdapter(_TypedConfig)

@@ -20,7 +20,8 @@ from threadwatch.errors import (
     NotFoundError,
 )
 from threadwatch.graphs import GraphNotFound, GraphRegistry, LoadedGraph
-from threadwatch.graphs.assistants import AssistantQuery, Assistants, run_settings
+from threadwatch.graphs.assistants import AssistantQuery, Assistants
+from threadwatch.graphs.run_settings import run_settings
 from threadwatch.store.assistants import AssistantStore
 from threadwatch.store.scripts import Scripts
 

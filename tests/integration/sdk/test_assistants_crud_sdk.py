@@ -14,7 +14,7 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
-from tests.integration.run_stack import RunStack
+from tests.integration.run_stack import RunStack, wait_for
 
 AGENT_ID = "fe096781-5601-53d2-b2f6-0d3403f7e9ca"
 
@@ -130,3 +130,16 @@ def test_the_async_client_writes_assistants(run_stack: RunStack) -> None:
         "output": {"x": 1},
         "gone": True,
     }
+
+
+def test_deleting_an_assistant_interrupts_its_runs_in_flight(sdk: SyncLangGraphClient) -> None:
+    assistant_id = sdk.assistants.create("agent", name="slow")["assistant_id"]
+    thread_id = sdk.threads.create()["thread_id"]
+    other = sdk.threads.create()["thread_id"]
+    run = sdk.runs.create(thread_id, assistant_id, input={"sleep": 30, "ask": False})
+    by_name = sdk.runs.create(other, "agent", input={"sleep": 1, "ask": False})
+    wait_for(lambda: sdk.runs.get(thread_id, run["run_id"])["status"] == "running")
+    sdk.assistants.delete(assistant_id)
+    wait_for(lambda: sdk.runs.get(thread_id, run["run_id"])["status"] == "interrupted")
+    assert sdk.threads.get(thread_id)["thread_id"] == thread_id  # kept: no delete_threads
+    assert sdk.runs.join(other, by_name["run_id"])["count"] == 1  # another assistant's run

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from threadwatch.errors import (
@@ -121,11 +121,25 @@ class Assistants:
         for graph in self.registry.graphs.values():
             created, stored = self.store.put(graph.assistant_id, _system(graph), after_us=after)
             after = stored.created_at_us
-            if not created and (stored.assistant["name"], stored.assistant["description"]) != (
+            if not created:
+                self._rename_system(graph)
+
+    def _rename_system(self, graph: LoadedGraph) -> None:
+        """A new version with the graph's name and description, unless it has them already
+        (checked again after a concurrent write: API processes start together)."""
+        for _ in range(UPDATE_ATTEMPTS):
+            read = self.store.get(graph.assistant_id)
+            if read is None or (read.assistant["name"], read.assistant["description"]) == (
                 graph.name,
                 graph.description,
             ):
-                self.patch(graph.assistant_id, name=graph.name, description=graph.description)
+                return
+            fields = replace(read.fields(), name=graph.name, description=graph.description)
+            try:
+                self.store.update(read, read.max_version + 1, fields, new=True)
+                return
+            except ChangedSinceRead:
+                continue
 
     def _system_again(self, assistant_id: str) -> StoredAssistant | None:
         """A loaded graph's system assistant stays: deleted (or flushed away), it is made

@@ -151,10 +151,7 @@ class RunService:
             assistant_id=assistant_id,
             kwargs=options.to_json(),
             multitask_strategy=body.multitask_strategy or "enqueue",
-            config={
-                **(body.config or {}),
-                "configurable": (body.config or {}).get("configurable") or {},
-            },
+            config=settings.config,
         )
 
     def _enqueue(self, thread_id: str, run_id: str, after_seconds: float) -> dict[str, Any]:

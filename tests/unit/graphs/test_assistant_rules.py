@@ -70,6 +70,7 @@ def test_a_renamed_graph_patches_its_system_assistant(store: AssistantStore) -> 
     Assistants(store, registry(graph("a"))).register_system()
     renamed = Assistants(store, registry(graph("a", "bot", "Says hi.")))
     renamed.register_system()
+    renamed.register_system()  # a second process starting: no second version
     got = renamed.get("a")
     assert (got["name"], got["description"], got["version"]) == ("bot", "Says hi.", 2)
 

@@ -23,11 +23,13 @@ def run_settings(
     config: dict[str, Any] | None,
     context: dict[str, Any] | None,
     metadata: dict[str, Any] | None,
+    thread_metadata: dict[str, Any] | None = None,
 ) -> RunSettings:
     """A run's config, context and metadata over its assistant's, merged as LangGraph merges
     them: the run's context and ``configurable`` mirror each other (its 400 when both are
     given), then top-level keys merge, ``configurable`` one level down, and the run's values
-    win; the metadata names the assistant."""
+    win. The metadata: the assistant's, an existing thread's, the config's, the run's, and
+    the assistant's id."""
     a, config = assistant.assistant, dict(config or {})
     own_configurable = _mapping(config.get("configurable"))
     if own_configurable and context:
@@ -39,6 +41,7 @@ def run_settings(
     }
     run_metadata = {
         **a["metadata"],
+        **(thread_metadata or {}),
         **_mapping(config.get("metadata")),
         **(metadata or {}),
         "assistant_id": a["assistant_id"],

@@ -76,6 +76,8 @@ class RunService:
         temporary = thread_id is None
         thread_id = thread_id or str(uuid_utils.uuid4())
         create_thread = temporary or body.if_not_exists == "create"
+        # The run's metadata merges an existing thread's, as LangGraph's does.
+        thread_metadata = {} if temporary else self._thread_metadata(thread_id, graph_id)
         if create_thread:
             self._create_thread(thread_id, graph_id, assistant_id, body)
         run_id = str(uuid_utils.uuid7())
@@ -86,6 +88,7 @@ class RunService:
                     thread_id,
                     run_id,
                     assistant,
+                    thread_metadata,
                     body,
                     temporary,
                     streamed or bool(body.stream_resumable),
@@ -112,11 +115,18 @@ class RunService:
         }
         self.threads.create(thread_id, metadata, if_exists="do_nothing")
 
+    def _thread_metadata(self, thread_id: str, graph_id: str) -> dict[str, Any]:
+        """An existing thread's metadata as the run makes it (graph and assistant named);
+        {} when the thread does not exist yet."""
+        metadata, _, exists = self.threads.read_metadata(thread_id)
+        return {**metadata, "graph_id": graph_id} if exists else {}
+
     def _pending_event(
         self,
         thread_id: str,
         run_id: str,
         assistant: StoredAssistant,
+        thread_metadata: dict[str, Any],
         body: RunCreate,
         temporary: bool,
         streamed: bool,
@@ -124,7 +134,9 @@ class RunService:
         """The run's record: the assistant's config, context and metadata merged under the
         run's own (run values win), with the assistant's id and version."""
         graph_id, assistant_id = assistant.graph_id, assistant.assistant["assistant_id"]
-        settings = run_settings(assistant, body.config, body.context, body.metadata)
+        settings = run_settings(
+            assistant, body.config, body.context, body.metadata, thread_metadata
+        )
         options = RunOptions(
             graph_id=graph_id,
             assistant_version=assistant.version,

@@ -66,7 +66,7 @@ def test_a_run_takes_the_assistants_config_and_records_its_version(
     thread_id = sdk.threads.create()["thread_id"]
     run = sdk.runs.create(thread_id, assistant_id, input={"text": "hi"}, metadata={"r": 1})
     assert run["assistant_id"] == assistant_id and run["kwargs"]["assistant_version"] == 2
-    assert run["metadata"] == {"r": 1, "assistant_id": assistant_id}
+    assert run["metadata"] == {"graph_id": "factory", "r": 1, "assistant_id": assistant_id}
     assert sdk.runs.join(thread_id, run["run_id"])["text"] == "hi+"
     # The run's own configurable wins over the assistant's.
     own = sdk.runs.wait(

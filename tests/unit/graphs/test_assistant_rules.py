@@ -236,15 +236,27 @@ def test_run_settings_merge_under_the_runs_own(assistants: Assistants) -> None:
     )
     stored, _ = assistants.for_run(AID)
     merged = run_settings(
-        stored, {"configurable": {"b": 2}, "tags": ["y"]}, None, {"owner": "r", "rm": 1}
+        stored,
+        {"configurable": {"b": 2}, "tags": ["y"], "metadata": {"cm": 1, "tm": 2}},
+        None,
+        {"owner": "r", "rm": 1},
+        {"owner": "t", "tm": 1},
     )
     assert merged.config == {
         "configurable": {"a": 1, "b": 2},
         "tags": ["y"],
         "recursion_limit": 7,
+        "metadata": {"cm": 1, "tm": 2},
     }
     assert merged.context == {"a": 1, "b": 2}
-    assert merged.metadata == {"team": "x", "owner": "r", "rm": 1, "assistant_id": AID}
+    assert merged.metadata == {
+        "team": "x",
+        "owner": "r",
+        "tm": 2,
+        "cm": 1,
+        "rm": 1,
+        "assistant_id": AID,
+    }
     with_context = run_settings(stored, None, {"c": 3}, None)
     assert with_context.context == {"a": 1, "b": 1, "c": 3}
     assert with_context.config["configurable"] == {"a": 1, "b": 1, "c": 3}

@@ -282,7 +282,7 @@ class Assistants:
 
     def set_latest(self, assistant_id: str, version: int | None) -> dict[str, Any]:
         """A recorded version becomes the latest, whole (LangGraph's dev server keeps the
-        latest context and graph; its production server does not)."""
+        latest context and graph: docs/guides/assistants.md)."""
         assistant_id = canonical_id(assistant_id)
 
         def target(read: StoredAssistant) -> tuple[int, Callable, bool]:

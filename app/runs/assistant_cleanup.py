@@ -8,7 +8,6 @@ import logging
 
 from threadwatch.errors import ThreadwatchError
 from threadwatch.runs.service import IN_FLIGHT, RunService
-from threadwatch.store.codec import text
 from threadwatch.store.search import ThreadQuery, ThreadSearch
 
 log = logging.getLogger(__name__)
@@ -18,9 +17,10 @@ PAGE = 1000
 def cancel_assistant_runs(service: RunService, assistant_id: str) -> int:
     """Interrupt every pending or running run of the assistant; how many were."""
     cancelled = 0
-    for thread_id, run_id in service.runs_in_status(IN_FLIGHT):
-        owner = service.redis.hget(service.keys.run(run_id), "assistant_id")
-        if owner is None or text(owner) != assistant_id:
+    in_flight = service.runs_in_status(IN_FLIGHT)
+    owners = service.runs.records.assistants([run_id for _, run_id in in_flight])
+    for (thread_id, run_id), owner in zip(in_flight, owners, strict=True):
+        if owner != assistant_id:
             continue
         try:
             service.cancel(thread_id, run_id, "interrupt")

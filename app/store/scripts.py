@@ -49,7 +49,7 @@ SCRIPT_NAMES = (
     "update_assistant",
     "delete_assistant",
 )
-# The repairs of `threadwatch doctor` (app/ops/doctor.py), in lua/repair/.
+# The repairs of `threadwatch doctor` (app/store/integrity.py), in lua/repair/.
 REPAIR_SCRIPT_NAMES = (
     "reindex_thread",
     "reindex_thread_leaves",

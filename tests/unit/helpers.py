@@ -57,7 +57,7 @@ def make_client(
     if graphs is not None:
         app.state.graphs = graphs
         Assistants(stores.assistants, graphs).register_system()
-    app.state.run_service = RunService(redis, KEYS, stores.threads, stores.runs, registry, 60.0)
+    app.state.run_service = RunService(stores, registry, 60.0)
     return TestClient(app, raise_server_exceptions=False)
 
 

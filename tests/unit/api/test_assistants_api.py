@@ -499,3 +499,30 @@ def test_a_created_assistant_serves_graph_and_schemas(client: TestClient) -> Non
     assert client.get(f"/assistants/{MINE}/graph").json()["nodes"][1]["id"] == "decorate"
     assert client.get(f"/assistants/{MINE}/schemas").json()["graph_id"] == "factory"
     assert client.get(f"/assistants/{MINE}/subgraphs").json() == {}
+
+
+def test_delete_cancels_its_pending_runs_and_deletes_its_threads_if_asked(
+    client: TestClient,
+) -> None:
+    client.post("/assistants", json={"graph_id": "agent", "assistant_id": MINE})
+
+    def pending_run(assistant_id: str) -> tuple[str, str]:
+        thread_id = client.post("/threads", json={}).json()["thread_id"]
+        run = client.post(f"/threads/{thread_id}/runs", json={"assistant_id": assistant_id})
+        assert run.json()["status"] == "pending"
+        return thread_id, run.json()["run_id"]
+
+    kept, kept_run = pending_run(MINE)
+    other, other_run = pending_run("agent")
+    assert client.delete(f"/assistants/{MINE}").status_code == 204
+    assert client.get(f"/threads/{kept}/runs/{kept_run}").json()["status"] == "interrupted"
+    assert client.get(f"/threads/{other}/runs/{other_run}").json()["status"] == "pending"
+
+    client.post("/assistants", json={"graph_id": "agent", "assistant_id": MINE})
+    doomed, _ = pending_run(MINE)
+    response = client.delete(f"/assistants/{MINE}", params={"delete_threads": "true"})
+    assert response.status_code == 204
+    assert client.get(f"/threads/{doomed}").status_code == 404
+    # Every thread whose metadata names the assistant goes, the first one's too.
+    assert client.get(f"/threads/{kept}").status_code == 404
+    assert client.get(f"/threads/{other}").status_code == 200

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30, ge=1, le=86_400)
     # Seconds between sweeps (lost runs, expired TTLs, stuck-thread alerts).
     sweep_interval_seconds: float = Field(default=15, ge=1, le=3600)
+    # API processes sweep, and deliver webhooks, when no worker does (app/ops/watchdog.py).
+    api_watchdog: bool = True
     # A lost run of our workers is queued again this many times before it ends as
     # `error` {"error": "WorkerLost"}; 0 never re-runs a run (it may not be idempotent).
     run_retries: int = Field(default=0, ge=0, le=10)

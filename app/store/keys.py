@@ -168,7 +168,12 @@ class Keys:
         return f"{self.prefix}alert:{rule}:outbox"
 
     def sweeper(self) -> str:
+        """Hash: the last sweep's report (app/store/sweeps.py)."""
         return f"{self.prefix}sweeper"
+
+    def watchdog_slot(self, slot: int) -> str:
+        """String, expiring: the API process that sweeps this time slot for lack of workers."""
+        return f"{self.prefix}watchdog:{slot}"
 
     def run_stream(self, run_id: str) -> str:
         """Stream: the chunks of a streamed run, for /runs/stream and join_stream."""

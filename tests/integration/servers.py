@@ -72,7 +72,10 @@ def running_api(
     """
     port = free_port() if port is None else port
     log = workdir / SERVER_LOG
-    proc = spawn(api_argv(port), {**server_env(redis_url), **(env or {})}, workdir, log)
+    # Its watchdog would sweep the shared test db for lack of workers, in the middle of
+    # other tests: off unless `env` turns it on (tests/integration/runs/test_watchdog.py).
+    quiet = {"THREADWATCH_API_WATCHDOG": "false"}
+    proc = spawn(api_argv(port), {**server_env(redis_url), **quiet, **(env or {})}, workdir, log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ok(url, proc, log, STARTUP_TIMEOUT)

@@ -19,7 +19,7 @@ from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 
 from tests.integration.run_stack import RunStack
-from tests.integration.servers import running_api
+from tests.integration.servers import OwnRedis, running_api
 from tests.support import no_server
 
 HERE = Path(__file__).parent
@@ -137,3 +137,16 @@ def sdk(run_stack: RunStack) -> Iterator[SyncLangGraphClient]:
     with get_sync_client(url=run_stack.url) as client:
         yield client
     run_stack.settle()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    server = OwnRedis(tmp_path / "redis")
+    try:
+        server.start()
+    except Exception as exc:
+        no_server(f"cannot start an embedded Redis: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     # Browser origins allowed to call the API (CORS), comma-separated, e.g.
     # "https://ui.example.com,http://localhost:5173"; "*" allows any. Empty: CORS off.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Answer the Private Network Access preflight (`Access-Control-Request-Private-Network:
+    # true` -> `Access-Control-Allow-Private-Network: true`) that Chrome sends before a
+    # public page (Studio) calls a server on a private address. On under `threadwatch dev`,
+    # as LangGraph's ALLOW_PRIVATE_NETWORK under `langgraph dev`. Only with cors_origins.
+    cors_allow_private_network: bool = False
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from threadwatch.cli.processes import stop_process
 
 STUDIO = "https://smith.langchain.com"
 UI = "https://ui.example.com"
+ASKED_HEADERS = "content-type,x-api-key,x-auth-scheme"
 
 
 def preflight(url: str, origin: str, private_network: bool = False) -> httpx.Response:
@@ -22,7 +23,7 @@ def preflight(url: str, origin: str, private_network: bool = False) -> httpx.Res
     headers = {
         "Origin": origin,
         "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type,x-api-key,x-auth-scheme",
+        "Access-Control-Request-Headers": ASKED_HEADERS,
     }
     if private_network:
         headers["Access-Control-Request-Private-Network"] = "true"
@@ -40,7 +41,7 @@ def test_dev_allows_any_origin_and_private_network(redis_url: str, tmp_path: Pat
         assert resp.status_code == 200, resp.text
         assert resp.headers["access-control-allow-origin"] == "*"
         assert resp.headers["access-control-allow-private-network"] == "true"
-        assert resp.headers["access-control-allow-headers"] == "content-type,x-api-key,x-auth-scheme"
+        assert resp.headers["access-control-allow-headers"] == ASKED_HEADERS
         assert "POST" in resp.headers["access-control-allow-methods"]
         assert "access-control-allow-credentials" not in resp.headers  # as langgraph dev
         info = httpx.get(f"{url}/info", headers={"Origin": "http://localhost:3000"})

@@ -208,6 +208,10 @@ class RunEventBatch(Request):
 
 
 MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
+# LangGraph's stream modes, then `tools` and `lifecycle`: its event streaming's own, which
+# the JS SDK's useStream asks of runs/stream too (`tools` once a page reads toolProgress or
+# sets onToolEvent). They are taken and send nothing here, where LangGraph's server answers
+# a 422 that breaks such a page.
 StreamMode = Literal[
     "values",
     "messages",
@@ -218,6 +222,8 @@ StreamMode = Literal[
     "events",
     "debug",
     "custom",
+    "tools",
+    "lifecycle",
 ]
 
 

@@ -233,6 +233,17 @@ class RunCommand(Request):
     goto: Any = None
 
 
+class CheckpointConfig(BaseModel):
+    """A run's starting checkpoint (LangGraph's CheckpointConfig): its keys go to the run's
+    configurable, so the run forks from it. Its thread_id is the run's own whatever is sent."""
+
+    model_config = ConfigDict(extra="allow")
+    thread_id: str | None = None
+    checkpoint_ns: str | None = None
+    checkpoint_id: str | None = None
+    checkpoint_map: dict[str, Any] | None = None
+
+
 class RunCreate(Request):
     """The body of POST /threads/{id}/runs (and /runs for stateless runs), as LangGraph's."""
 
@@ -242,8 +253,10 @@ class RunCreate(Request):
     metadata: Metadata | None = None
     config: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
+    # Fork from this checkpoint of the thread (edit and regenerate in agent-chat-ui, fork
+    # in Studio) instead of its latest; an id the thread lacks starts from an empty state.
     checkpoint_id: str | None = None
-    checkpoint: dict[str, Any] | None = None
+    checkpoint: CheckpointConfig | None = None
     stream_mode: StreamMode | list[StreamMode] | None = None
     stream_subgraphs: bool | None = None
     stream_resumable: bool | None = None

@@ -63,7 +63,7 @@ class RunService:
         assistant_id = system_assistant_id(graph_id)
         if body.webhook:  # refused before anything is recorded (LangGraph's 422 texts)
             body.webhook = check_webhook_url(body.webhook, self.webhook_allow_private)
-        checkpoint = body.checkpoint.model_dump(exclude_unset=True) if body.checkpoint else None
+        checkpoint = body.checkpoint.model_dump(exclude_none=True) if body.checkpoint else None
         config = forked_config(body.config, body.checkpoint_id, checkpoint)  # 422 first
         temporary = thread_id is None
         thread_id = thread_id or str(uuid_utils.uuid4())

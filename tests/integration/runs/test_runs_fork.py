@@ -6,6 +6,8 @@ checkpoint has the fork point as parent, as on LangGraph's server (compared with
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,7 +15,7 @@ import pytest
 from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import UnprocessableEntityError
 
-from tests.integration.run_stack import GREETING
+from tests.integration.run_stack import GREETING, RunStack
 
 UNKNOWN = "1f0c0000-0000-6000-8000-000000000000"
 
@@ -128,3 +130,57 @@ def test_a_checkpoint_id_that_is_no_uuid_is_a_422(sdk: SyncLangGraphClient) -> N
         sdk.runs.create(None, "agent", input={}, checkpoint_id="not-a-uuid")
     assert sdk.runs.list(thread_id) == runs  # nothing recorded
     assert sdk.threads.count() == threads  # no thread for the stateless run either
+
+
+def test_null_checkpoint_fields_are_left_out(sdk: SyncLangGraphClient) -> None:
+    thread_id, before = two_runs(sdk)
+    fork_point = {**ended_at(before, 1)["checkpoint"], "checkpoint_map": None}
+    output = sdk.runs.wait(thread_id, "agent", input={"ask": False}, checkpoint=fork_point)
+    assert output["count"] == 2
+    latest = {"checkpoint_id": None}  # no id: the latest checkpoint, as without `checkpoint`
+    assert sdk.runs.wait(thread_id, "agent", input={"ask": False}, checkpoint=latest)["count"] == 3
+
+
+# agent-chat-ui's regenerate: runs.stream with the parent checkpoint from the history, and
+# the options its useStream sends.
+JS_REGENERATE = """
+import { Client } from "@langchain/langgraph-sdk";
+const client = new Client({ apiUrl: process.env.API_URL });
+const thread = await client.threads.create();
+for (let i = 0; i < 2; i++) {
+  await client.runs.wait(thread.thread_id, "agent", { input: { ask: false } });
+}
+const history = await client.threads.getHistory(thread.thread_id, { limit: 10 });
+const firstEnd = history.find((h) => h.values.count === 1 && h.next.length === 0);
+const events = [];
+for await (const part of client.runs.stream(thread.thread_id, "agent", {
+  input: { ask: false },
+  checkpoint: firstEnd.checkpoint,
+  streamMode: ["values", "messages-tuple", "custom"],
+  streamSubgraphs: true,
+  streamResumable: true,
+  onDisconnect: "continue",
+})) events.push([part.event, part.data]);
+const after = await client.threads.getHistory(thread.thread_id, { limit: 10 });
+console.log(JSON.stringify({
+  events,
+  forkPoint: firstEnd.checkpoint.checkpoint_id,
+  head: after[0].values,
+  parents: after.map((h) => h.parent_checkpoint?.checkpoint_id ?? null),
+  ids: after.map((h) => h.checkpoint.checkpoint_id),
+  status: (await client.threads.get(thread.thread_id)).status,
+}));
+"""
+
+
+def test_agent_chat_ui_regenerates_from_a_checkpoint(
+    run_node: Callable[..., str], run_stack: RunStack
+) -> None:
+    got = json.loads(run_node(JS_REGENERATE, {"API_URL": run_stack.url}))
+    final = {"ask": False, "count": 2, "greeting": GREETING}
+    assert got["events"][-1] == ["values", final]
+    assert got["head"] == final and got["status"] == "idle"
+    # The fork wrote four checkpoints; the first of them (its input) has the fork point as
+    # parent, and the first run's end is still in the history.
+    assert got["parents"].index(got["forkPoint"]) == 3
+    assert got["forkPoint"] in got["ids"][4:]

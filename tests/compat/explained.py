@@ -8,8 +8,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fnmatch import fnmatch
+from typing import Any
 
 from tests.compat.normalise import Difference
+
+ANY = object()  # an Explained that matches whatever threadwatch answered
 
 
 @dataclass(frozen=True)
@@ -17,8 +20,11 @@ class Explained:
     flows: str
     path: str
     reason: str
+    threadwatch: Any = ANY  # the answer threadwatch must give for the entry to apply
 
     def matches(self, flow: str, difference: Difference) -> bool:
+        if self.threadwatch is not ANY and difference.threadwatch != self.threadwatch:
+            return False
         return fnmatch(flow, self.flows) and re.fullmatch(self.path, difference.path) is not None
 
 
@@ -40,6 +46,15 @@ EXPLAINED: list[Explained] = [
         rf".*/({DEPLOYMENT_KEYS})",
         "run metadata that describes LangGraph's deployment (API version, plan, host, URL, "
         "request id); threadwatch is not that deployment",
+    ),
+    Explained(
+        "cors",
+        r"/studio_pna/status",
+        "langgraph dev answers Studio's Private Network Access preflight 400 (\"Disallowed "
+        "CORS private-network\": Starlette's CORSMiddleware, built without "
+        "allow_private_network, refuses it before LangGraph's PrivateNetworkMiddleware adds "
+        "its header); a browser needs a 2xx, which threadwatch gives",
+        threadwatch=200,
     ),
     Explained(
         "join/*",

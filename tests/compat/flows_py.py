@@ -229,20 +229,15 @@ async def collect_async(stream: Any) -> list[Any]:
 
 
 async def thread_centric(url: str) -> dict[str, Any]:
-    """`client.threads.stream`: run.start to the interrupt, input.respond, the output; and
-    RemoteGraph.stream_events(version="v3") on another thread."""
+    """`client.threads.stream` over SSE and over WebSocket: run.start to the interrupt,
+    input.respond, the output; and RemoteGraph.stream_events(version="v3")."""
     rec = Recorder()
     with get_sync_client(url=url, timeout=TIMEOUT) as client:
-        tid = rec.name("thread", "6a2d8c1e-0000-4000-8000-000000000003") or ""
-        with client.threads.stream(tid, assistant_id=ASSISTANT, run_start_timeout=20) as thread:
-            start = lambda: thread.run.start(input=human("Paris"))  # noqa: E731
-            started = await rec.step("run_start", lambda: resolve(start()))
-            rec.name("run", (started or {}).get("run_id"))
-            await rec.step("interrupted", lambda: resolve(wait_interrupted(thread)))
-            await rec.step("respond", lambda: resolve(thread.run.respond("yes")))
-            await rec.step("output", lambda: resolve(thread.output))
+        for n, transport in enumerate(("sse", "websocket"), start=1):
+            tid = rec.name(f"{transport}_thread", f"6a2d8c1e-0000-4000-8000-00000000001{n}")
+            await thread_session(rec, client, tid or "", transport)
         graph = RemoteGraph(ASSISTANT, sync_client=client)
-        other = rec.name("thread2", "6a2d8c1e-0000-4000-8000-000000000004") or ""
+        other = rec.name("v3_thread", "6a2d8c1e-0000-4000-8000-000000000004") or ""
         config = {"configurable": {"thread_id": other}}
 
         def events_v3() -> dict[str, Any]:
@@ -253,6 +248,29 @@ async def thread_centric(url: str) -> dict[str, Any]:
 
         await rec.step("stream_events_v3", lambda: resolve(events_v3()))
     return rec.result()
+
+
+async def thread_session(rec: Recorder, client: Any, tid: str, transport: str) -> None:
+    """One thread's session: start, wait for the interrupt, answer it, read the output."""
+    session = client.threads.stream(
+        tid, assistant_id=ASSISTANT, run_start_timeout=20, transport=transport
+    )
+
+    async def enter() -> bool:
+        return session.__enter__() is session
+
+    if not await rec.step(f"{transport}_open", enter):
+        return
+    thread = session
+    try:
+        start = lambda: thread.run.start(input=human("Paris"))  # noqa: E731
+        started = await rec.step(f"{transport}_run_start", lambda: resolve(start()))
+        rec.name(f"{transport}_run", (started or {}).get("run_id"))
+        await rec.step(f"{transport}_interrupted", lambda: resolve(wait_interrupted(thread)))
+        await rec.step(f"{transport}_respond", lambda: resolve(thread.run.respond("yes")))
+        await rec.step(f"{transport}_output", lambda: resolve(thread.output))
+    finally:
+        session.__exit__(None, None, None)
 
 
 PAUSED = {"interrupted", "completed", "failed"}

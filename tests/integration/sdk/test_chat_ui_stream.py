@@ -110,7 +110,6 @@ def test_approving_runs_the_tool_and_remembers(run_node: RunNode, run_stack: Run
     assert approve["status"] == "idle" == status(run_stack, ask["threadId"])
 
 
-@pytest.mark.xfail(strict=True, reason="runs from a checkpoint (issue 16, item 3) are not in")
 def test_editing_the_question_forks_from_its_checkpoint(
     run_node: RunNode, run_stack: RunStack
 ) -> None:
@@ -126,7 +125,6 @@ def test_editing_the_question_forks_from_its_checkpoint(
     assert edit["status"] == "interrupted" == status(run_stack, ask["threadId"])
 
 
-@pytest.mark.xfail(strict=True, reason="joining with Last-Event-ID -1 (issue 16, item 4)")
 def test_join_replays_the_run_from_its_first_event(run_node: RunNode, run_stack: RunStack) -> None:
     out = chat(run_node, run_stack, "ask", "join")
     ask, join = out["steps"]

@@ -39,6 +39,9 @@ SCRIPT_NAMES = (
     "run_turn",
     "alerts",
     "watch_thread",
+    "store_put",
+    "store_delete",
+    "store_touch",
 )
 # The repairs of `threadwatch doctor` (app/store/integrity.py), in lua/repair/.
 REPAIR_SCRIPT_NAMES = (
@@ -200,6 +203,9 @@ class Scripts:
         self.lua_run_turn = _register(redis, "run_turn")
         self.lua_alerts = _register(redis, "alerts")
         self.lua_watch_thread = _register(redis, "watch_thread")
+        self.lua_store_put = _register(redis, "store_put")
+        self.lua_store_delete = _register(redis, "store_delete")
+        self.lua_store_touch = _register(redis, "store_touch")
 
     def create_thread(
         self, keys: Operands, args: Operands, client: Pipeline | None = None
@@ -277,6 +283,20 @@ class Scripts:
         if last is None:
             raise ThreadNotFound(thread_id)
         return _text(last)
+
+
+    def store_put(self, keys: Operands, args: Operands) -> tuple[int, int]:
+        """The item's created_at and updated_at (µs) after the put."""
+        created, updated = self.lua_store_put(keys=keys, args=args)
+        return int(created), int(updated)
+
+    def store_delete(self, keys: Operands, args: Operands) -> int:
+        """How many items were deleted."""
+        return int(self.lua_store_delete(keys=keys, args=args))
+
+    def store_touch(self, keys: Operands, args: Operands) -> int:
+        """How many items had their TTL refreshed."""
+        return int(self.lua_store_touch(keys=keys, args=args))
 
 
 class RepairScripts:

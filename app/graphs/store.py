@@ -17,6 +17,7 @@ from typing import Any
 from langgraph.store.base import (
     BaseStore,
     GetOp,
+    InvalidNamespaceError,
     Item,
     ListNamespacesOp,
     Op,
@@ -92,11 +93,13 @@ class RedisStore(BaseStore):
 
 
 def _checked(ops: Iterable[Op]) -> list[Op]:
-    """The ops, each namespace label validated as LangGraph's stores do (no "." and no
-    empty label: a label with a "." would address another namespace)."""
+    """The ops, each namespace validated as LangGraph's stores do (no "." and no empty
+    label: a label with a "." would address another namespace; a put names one)."""
     ops = list(ops)
     for op in ops:
         validate_op_namespace(op)
+        if isinstance(op, PutOp) and not op.namespace:
+            raise InvalidNamespaceError("Namespace cannot be empty.")
     return ops
 
 

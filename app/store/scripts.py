@@ -284,7 +284,6 @@ class Scripts:
             raise ThreadNotFound(thread_id)
         return _text(last)
 
-
     def store_put(self, keys: Operands, args: Operands) -> tuple[int, int]:
         """The item's created_at and updated_at (µs) after the put."""
         created, updated = self.lua_store_put(keys=keys, args=args)

@@ -30,9 +30,7 @@ def test_put_then_get_keeps_the_value_and_the_times(items: ItemStore, clock: Clo
     assert (item.created_us, item.updated_us) == (created, updated)
 
 
-def test_a_put_again_keeps_created_at_and_moves_updated_at(
-    items: ItemStore, clock: Clock
-) -> None:
+def test_a_put_again_keeps_created_at_and_moves_updated_at(items: ItemStore, clock: Clock) -> None:
     created, _ = items.put(("a",), "k", {"v": 1})
     clock.advance_minutes(1)
     _, updated = items.put(("a",), "k", {"v": 2})

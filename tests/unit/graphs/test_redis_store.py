@@ -24,7 +24,7 @@ from langgraph.store.memory import InMemoryStore
 
 from tests.support import ROOT
 from tests.unit.helpers import KEYS
-from tests.unit.store.store_clock import Clock, clock  # noqa: F401 (a fixture)
+from tests.unit.store.store_clock import Clock
 from threadwatch.graphs.memory import MemoryStore, StoreIndex, StoreTTL
 from threadwatch.graphs.store import RedisStore
 from threadwatch.graphs.store_config import memory_store, resolve_embeddings

@@ -4,6 +4,7 @@ TTL tests move time instead of waiting for it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -19,8 +20,9 @@ class Clock:
         self.now_us += round(minutes * 60_000_000)
 
 
-@pytest.fixture
-def clock() -> Iterator[Clock]:
+@contextmanager
+def settable_clock() -> Iterator[Clock]:
+    """fakeredis's TIME reads the clock yielded here, until the block ends."""
     clock = Clock()
 
     @command(())

@@ -6,7 +6,7 @@ import pytest
 from fakeredis import FakeRedis
 
 from tests.unit.helpers import KEYS
-from tests.unit.store.store_clock import Clock, clock  # noqa: F401 (a fixture)
+from tests.unit.store.store_clock import Clock
 from threadwatch.store.item_filter import UnsupportedOperator, item_matcher
 from threadwatch.store.items import PAGE, ItemStore, matches
 

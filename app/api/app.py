@@ -12,9 +12,20 @@ from fastapi import FastAPI
 from threadwatch import __version__
 from threadwatch.api.error_handlers import install_error_handlers
 from threadwatch.api.middleware import JSONBodyMiddleware
-from threadwatch.api.routes import alerts, assistants, events, health, metrics, runs, state, threads
+from threadwatch.api.routes import (
+    alerts,
+    assistants,
+    events,
+    health,
+    metrics,
+    runs,
+    state,
+    store,
+    threads,
+)
 from threadwatch.api.security import install_security
 from threadwatch.graphs import load_registry
+from threadwatch.graphs.store_config import memory_store
 from threadwatch.ops.alerts.rules import load_rules
 from threadwatch.ops.watchdog import Watchdog
 from threadwatch.runs.service import RunService
@@ -42,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "by metadata miss its threads until `threadwatch doctor --fix` indexes them"
             )
         app.state.stores = stores
+        keys = Keys(settings.key_prefix)
+        app.state.memory = memory_store(stores.redis, keys, app.state.graphs.config_path)
         app.state.run_service = RunService(
             stores,
             app.state.graphs,
@@ -69,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(JSONBodyMiddleware, max_bytes=settings.max_body_bytes)
     install_security(app, settings)  # outside the body check: keys, then CORS
     install_error_handlers(app)
-    for module in (health, threads, state, runs, events, assistants, metrics, alerts):
+    for module in (health, threads, state, runs, events, assistants, store, metrics, alerts):
         app.include_router(module.router)
     install_ui(app)
     return app

@@ -63,11 +63,11 @@ def load_index(section: dict[str, Any], base: Path) -> StoreIndex | None:
     if not isinstance(index, dict) or "embed" not in index:
         raise GraphConfigError('"store.index" must be an object with "embed" and "dims"')
     dims, fields = index.get("dims"), index.get("fields") or ["$"]
-    if _not_number(dims) or int(dims) != dims or dims <= 0:
+    if not isinstance(dims, int) or isinstance(dims, bool) or dims <= 0:
         raise GraphConfigError('"store.index.dims" must be an integer > 0')
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
         raise GraphConfigError('"store.index.fields" must be a list of field paths')
-    return StoreIndex(resolve_embeddings(index["embed"], base), int(dims), tuple(fields))
+    return StoreIndex(resolve_embeddings(index["embed"], base), dims, tuple(fields))
 
 
 def resolve_embeddings(embed: Any, base: Path) -> Any:

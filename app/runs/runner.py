@@ -25,8 +25,9 @@ import orjson
 from rq import Queue
 
 from threadwatch.domain import EventType
-from threadwatch.graphs import GraphRegistry, LoadedGraph, open_graph
+from threadwatch.graphs import GraphRegistry, LoadedGraph, langgraph_types, open_graph
 from threadwatch.graphs.serde import jsonable
+from threadwatch.graphs.store_config import memory_store
 from threadwatch.models import RunError, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
@@ -99,6 +100,9 @@ class Runner:
         self.saver: Any = self.stores.saver
         self.lease_seconds = self.runs.lease_us / 1_000_000
         self.jobs = RunJobs(Queue(RUNS_QUEUE, connection=self.redis), self.run_timeout)
+        # LangGraph's store for every run (node argument and get_store()), on the memory
+        # store the /store API serves; None without langgraph.
+        self.store: Any = _graph_store(self.redis, self.keys, self.graphs)
         # Runs executing in this process (run id -> thread id), whose leases it renews.
         self.executing: dict[str, str] = {}
         self._executing_lock = threading.Lock()
@@ -320,6 +324,7 @@ class Runner:
             access_context="threads.create_run",
             context=run.context,
             checkpointer=self.saver,
+            store=self.store,
         ) as runnable:
             if graph.kind == "callable":
                 values = jsonable(await _call(runnable, run.input, config))
@@ -372,7 +377,8 @@ class Runner:
         if graph is None or graph.kind == "callable":
             return outcome
         try:
-            async with open_graph(graph, config, checkpointer=self.saver) as runnable:
+            opened = open_graph(graph, config, checkpointer=self.saver, store=self.store)
+            async with opened as runnable:
                 state = _from_state(await runnable.aget_state(latest_config(config)))
         except Exception:
             log.exception("could not read the last checkpoint of thread %s", config)
@@ -434,6 +440,16 @@ def run_to_end(coro: Coroutine[Any, Any, str]) -> str:
             task.cancel()
         if leftovers:
             loop.run_until_complete(asyncio.wait(leftovers, timeout=CANCEL_GRACE))
+
+
+def _graph_store(redis: Redis, keys: Keys, graphs: GraphRegistry) -> Any:
+    """LangGraph's store on Redis, configured by langgraph.json's ``store``; its async
+    methods run inline (a worker thread's loop serves one run). None without langgraph."""
+    if langgraph_types() is None:
+        return None
+    from threadwatch.graphs.store import RedisStore
+
+    return RedisStore(memory_store(redis, keys, graphs.config_path), inline=True)
 
 
 def _terminal_event(thread_id: str, run_id: str, outcome: Outcome) -> RunEvent:

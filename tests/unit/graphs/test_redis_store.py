@@ -32,7 +32,7 @@ from threadwatch.store.item_filter import UnsupportedOperator
 from threadwatch.store.items import ItemStore
 
 FIXTURES = ROOT / "tests" / "fixtures" / "store"
-DIMS = 16
+DIMS = 64
 
 
 def embeddings(name: str = "embed") -> object:
@@ -181,7 +181,7 @@ def test_async_methods_with_an_async_embedding(fake_redis: FakeRedis) -> None:
 
 def test_a_vector_of_the_wrong_size_is_refused(fake_redis: FakeRedis) -> None:
     memory = MemoryStore(ItemStore(fake_redis, KEYS), StoreIndex(embeddings(), 8, ("text",)))
-    with pytest.raises(ValueError, match="16 dimensions; store.index.dims is 8"):
+    with pytest.raises(ValueError, match="64 dimensions; store.index.dims is 8"):
         RedisStore(memory).put(("a",), "k", {"text": "x"})
     assert RedisStore(memory).get(("a",), "k") is None
 
@@ -190,11 +190,11 @@ def test_the_store_is_configured_by_langgraph_json(fake_redis: FakeRedis, tmp_pa
     (tmp_path / "embed.py").write_text((FIXTURES / "embed.py").read_text())
     config = tmp_path / "langgraph.json"
     config.write_text(
-        '{"graphs": {}, "store": {"index": {"embed": "./embed.py:embed", "dims": 16, '
+        '{"graphs": {}, "store": {"index": {"embed": "./embed.py:embed", "dims": 64, '
         '"fields": ["text"]}, "ttl": {"refresh_on_read": false, "default_ttl": 5}}}'
     )
     memory = memory_store(fake_redis, KEYS, config)
-    assert memory.index is not None and memory.index.dims == 16
+    assert memory.index is not None and memory.index.dims == 64
     assert memory.index.fields == ("text",)
     assert memory.ttl == StoreTTL(refresh_on_read=False, default_ttl=5)
 

@@ -13,6 +13,7 @@ the scored ones, unscored, as in LangGraph's in-memory store.
 from __future__ import annotations
 
 import math
+import operator
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -122,11 +123,12 @@ class MemoryStore:
         flat = [float(x) for vector in vectors for x in vector]
         return struct.pack(f"<{len(flat)}f", *flat)
 
-    def _unpack(self, raw: bytes) -> list[list[float]]:
+    def _unpack(self, raw: bytes) -> list[Sequence[float]]:
+        """The vectors packed in ``raw`` (float32, little-endian)."""
         assert self.index is not None
         flat = struct.unpack(f"<{len(raw) // 4}f", raw)
         dims = self.index.dims
-        return [list(flat[i : i + dims]) for i in range(0, len(flat), dims)]
+        return [flat[i : i + dims] for i in range(0, len(flat), dims)]
 
     # -- operations (Redis) ------------------------------------------------------------
 
@@ -174,9 +176,10 @@ class MemoryStore:
         """Items with vectors by their best cosine similarity to ``query``, then those
         without, unscored, in their listing order."""
         scored, unscored = [], []
+        query_norm = math.sqrt(sum(map(operator.mul, query, query)))
         for item in items:
             if item.vectors:
-                best = max(_cosine(query, v) for v in self._unpack(item.vectors))
+                best = max(_cosine(query, query_norm, v) for v in self._unpack(item.vectors))
                 scored.append(Scored(item, best))
             else:
                 unscored.append(Scored(item))
@@ -193,6 +196,7 @@ class MemoryStore:
         return self.items.list_namespaces(conditions, max_depth, limit, offset)
 
 
-def _cosine(x: Sequence[float], y: Sequence[float]) -> float:
-    norms = math.sqrt(sum(a * a for a in x)) * math.sqrt(sum(b * b for b in y))
-    return sum(a * b for a, b in zip(x, y, strict=False)) / norms if norms else 0.0
+def _cosine(x: Sequence[float], x_norm: float, y: Sequence[float]) -> float:
+    """Cosine similarity of x (its norm given) and y; 0 when either is all zeros."""
+    norms = x_norm * math.sqrt(sum(map(operator.mul, y, y)))
+    return sum(map(operator.mul, x, y)) / norms if norms else 0.0

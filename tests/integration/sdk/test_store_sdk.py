@@ -5,6 +5,8 @@ real Redis): a graph that writes through its ``store`` argument and reads throug
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable
 
 import pytest
 from langgraph_sdk import get_client, get_sync_client
@@ -85,3 +87,29 @@ def test_the_sweep_deletes_expired_items(run_stack: RunStack) -> None:
         assert client.store.get_item(["ttl"], "gone") is None
         assert run_stack.redis.zscore(KEYS.store_namespaces(), "ttl") == 0
         assert run_stack.redis.zscore(KEYS.store_expiring(), "ttl") is None
+
+
+JS_STORE = """
+import { Client } from "@langchain/langgraph-sdk";
+const client = new Client({ apiUrl: process.env.API_URL });
+await client.store.putItem(["js", "u1"], "k1", { text: "redis memory", n: 1 });
+await client.store.putItem(["js", "u2"], "k2", { text: "lua scripts", n: 2 }, { ttl: 5 });
+const item = await client.store.getItem(["js", "u1"], "k1", { refreshTtl: true });
+const filtered = await client.store.searchItems(["js"], { filter: { n: 2 } });
+const ranked = await client.store.searchItems(["js"], { query: "lua scripts", limit: 1 });
+const namespaces = await client.store.listNamespaces({ prefix: ["js"], maxDepth: 2 });
+await client.store.deleteItem(["js", "u1"], "k1");
+const gone = await client.store.getItem(["js", "u1"], "k1");
+console.log(JSON.stringify({ item, filtered, ranked, namespaces, gone }));
+"""
+
+
+def test_the_js_client(run_stack: RunStack, run_node: Callable[..., str]) -> None:
+    out = json.loads(run_node(JS_STORE, {"API_URL": run_stack.url}))
+    assert out["item"]["value"] == {"text": "redis memory", "n": 1}
+    assert out["item"]["namespace"] == ["js", "u1"]
+    assert "createdAt" in out["item"] or "created_at" in out["item"]
+    assert [i["key"] for i in out["filtered"]["items"]] == ["k2"]
+    assert [i["key"] for i in out["ranked"]["items"]] == ["k2"]
+    assert out["namespaces"]["namespaces"] == [["js", "u1"], ["js", "u2"]]
+    assert out["gone"] is None

@@ -444,12 +444,18 @@ def run_to_end(coro: Coroutine[Any, Any, str]) -> str:
 
 def _graph_store(redis: Redis, keys: Keys, graphs: GraphRegistry) -> Any:
     """LangGraph's store on Redis, configured by langgraph.json's ``store``; its async
-    methods run inline (a worker thread's loop serves one run). None without langgraph."""
+    methods run inline (a worker thread's loop serves one run). None without langgraph, or
+    when the store config fails to load (logged; the API refuses to start on it too), so
+    that runs still end: a graph that uses the store fails with its own error."""
     if langgraph_types() is None:
         return None
     from threadwatch.graphs.store import RedisStore
 
-    return RedisStore(memory_store(redis, keys, graphs.config_path), inline=True)
+    try:
+        return RedisStore(memory_store(redis, keys, graphs.config_path), inline=True)
+    except Exception:
+        log.exception("the store of langgraph.json failed to load: runs get no store")
+        return None
 
 
 def _terminal_event(thread_id: str, run_id: str, outcome: Outcome) -> RunEvent:

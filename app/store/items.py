@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from redis import Redis
 
+from threadwatch.errors import ThreadwatchError
 from threadwatch.store.codec import dumps, redis_now_us
 from threadwatch.store.keys import Keys
 from threadwatch.store.scripts import Scripts
@@ -46,6 +47,32 @@ def namespace_of(text: str | bytes) -> Namespace:
     if isinstance(text, bytes):
         text = text.decode()
     return tuple(text.split(".")) if text else ()
+
+
+class InvalidNamespace(ThreadwatchError):
+    """A namespace LangGraph's stores refuse (its 400 and texts)."""
+
+    status_code = 400
+
+
+def check_labels(namespace: Namespace) -> None:
+    """InvalidNamespace for a label with a NUL byte (LangGraph's text). The callers refuse
+    labels that are empty or hold a "." (which would address another namespace) first."""
+    for label in namespace:
+        if "\x00" in label:
+            raise InvalidNamespace(
+                f"Invalid namespace label '{label}' found in {namespace}. Namespace labels "
+                "cannot contain NUL bytes ('\\x00')."
+            )
+
+
+def check_put_namespace(namespace: Namespace) -> None:
+    """InvalidNamespace for a namespace an item cannot be put under (LangGraph's texts)."""
+    if not namespace:
+        raise InvalidNamespace("Namespace cannot be empty.")
+    check_labels(namespace)
+    if namespace[0] == "langgraph":
+        raise InvalidNamespace(f'Root label for namespace cannot be "langgraph". Got: {namespace}')
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ EXPLAINED = {
     "search-gt-missing-field": "dev answers 500 when an item lacks the field; threadwatch skips it",
     "search-no-prefix": "dev answers 500 without namespace_prefix; threadwatch searches all",
     "search-negative-limit": "dev slices with it; threadwatch answers 422",
+    "put-negative-ttl": "dev ignores TTLs (its in-memory store keeps none); threadwatch "
+    "refuses a TTL <= 0 (422)",
     "namespaces-after-delete": "dev keeps a namespace once emptied; production lists those "
     "holding items",
 }
@@ -75,6 +77,22 @@ def calls(ns: str) -> list[tuple[str, str, str, dict[str, Any]]]:
         ),
         ("put-dotted", "PUT", "/store/items", {"json": {**item, "namespace": ["a.b"]}}),
         ("put-empty-namespace", "PUT", "/store/items", {"json": {**item, "namespace": []}}),
+        (
+            "put-root-langgraph",
+            "PUT",
+            "/store/items",
+            {"json": {**item, "namespace": ["langgraph", "x"]}},
+        ),
+        ("put-nul-label", "PUT", "/store/items", {"json": {**item, "namespace": ["a\x00b"]}}),
+        ("get-nul-label", "GET", "/store/items", {"params": {"namespace": "a\x00b", "key": "k"}}),
+        (
+            "put-negative-ttl",
+            "PUT",
+            "/store/items",
+            {"json": {**item, "namespace": [f"{ns}ttl"], "ttl": -1}},
+        ),
+        ("put-empty-key", "PUT", "/store/items", {"json": {**item, "key": ""}}),
+        ("put-index-true", "PUT", "/store/items", {"json": {**item, "index": True}}),
         ("put-empty-label", "PUT", "/store/items", {"json": {**item, "namespace": [""]}}),
         (
             "put-bad-json",
@@ -164,13 +182,23 @@ def calls(ns: str) -> list[tuple[str, str, str, dict[str, Any]]]:
     ]
 
 
+def ties_unordered(body: Any) -> Any:
+    """Search results of equal scores in one order (each server breaks ties its own way)."""
+    items = body.get("items") if isinstance(body, dict) else None
+    scored = [i for i in items or () if isinstance(i.get("score"), float)]
+    if scored:
+        scored.sort(key=lambda i: (-i["score"], i["namespace"], i["key"]))
+        body["items"] = scored + [i for i in items or () if i.get("score") is None]
+    return body
+
+
 def answer(client: httpx.Client, method: str, path: str, kwargs: dict[str, Any]) -> Any:
     try:
         response = client.request(method, path, **kwargs)
     except httpx.TransportError:  # `langgraph dev` drops the connection after some 500s
         response = client.request(method, path, **kwargs)
     if response.headers.get("content-type", "").startswith("application/json"):
-        body = normalised(response.json())
+        body = ties_unordered(normalised(response.json()))
         if isinstance(body, dict) and set(body) == {"detail"} and response.status_code == 422:
             body = {"detail": "<validation message>"}  # each server words these its own way
     else:

@@ -16,11 +16,10 @@ from starlette.concurrency import run_in_threadpool
 
 from threadwatch.api.deps import MemoryDep
 from threadwatch.api.responses import json_response
-from threadwatch.errors import ThreadwatchError
 from threadwatch.graphs.memory import Scored
 from threadwatch.models import Request as RequestModel
 from threadwatch.store.codec import us_to_iso
-from threadwatch.store.items import StoredItem
+from threadwatch.store.items import StoredItem, check_labels, check_put_namespace
 
 router = APIRouter(prefix="/store", tags=["store"])
 
@@ -60,21 +59,14 @@ class StoreNamespaces(RequestModel):
     offset: NonNegative = 0
 
 
-class EmptyNamespace(ThreadwatchError):
-    """A put names no namespace (LangGraph's 400 and text)."""
-
-    status_code = 400
-
-    def __init__(self) -> None:
-        super().__init__("Namespace cannot be empty.")
-
-
 def _rejected(namespace: Sequence[str]) -> Response | None:
-    """LangGraph's 422 for a bad label: plain text, no content type."""
+    """LangGraph's 422 for an empty label or one with a "." (plain text, no content type);
+    then its 400 for a label with a NUL byte."""
     for label in namespace:
         if not label or "." in label:
             detail = f"Namespace label {label!r} must be a non-empty string without periods"
             return Response(status_code=422, content=detail)
+    check_labels(tuple(namespace))
     return None
 
 
@@ -98,8 +90,7 @@ async def put_item(memory: MemoryDep, body: StorePut) -> Response:
     namespace = tuple(body.namespace)
     if rejected := _rejected(namespace):
         return rejected
-    if not namespace:
-        raise EmptyNamespace()
+    check_put_namespace(namespace)
     vectors = await memory.aembed(memory.texts(body.value, body.index))
     ttl = memory.ttl_of(body.ttl)
     await run_in_threadpool(memory.put, namespace, body.key, body.value, ttl, vectors)

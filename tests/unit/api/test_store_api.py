@@ -73,6 +73,19 @@ def test_bad_labels_get_langgraphs_plain_422(client: TestClient, call: object, l
 def test_langgraphs_other_refusals(client: TestClient) -> None:
     empty = client.put("/store/items", json={"namespace": [], "key": "k", "value": {}})
     assert (empty.status_code, empty.json()) == (400, {"detail": "Namespace cannot be empty."})
+    root = client.put(
+        "/store/items", json={"namespace": ["langgraph", "x"], "key": "k", "value": {}}
+    )
+    assert root.status_code == 400
+    assert root.json() == {
+        "detail": "Root label for namespace cannot be \"langgraph\". Got: ('langgraph', 'x')"
+    }
+    nul = client.post("/store/namespaces", json={"prefix": ["a\u0000b"]})
+    assert nul.status_code == 400
+    assert nul.json() == {
+        "detail": "Invalid namespace label 'a\x00b' found in ('a\\x00b',). Namespace labels "
+        "cannot contain NUL bytes ('\\x00')."
+    }
     no_key = client.get("/store/items", params={"namespace": "a"})
     assert (no_key.status_code, no_key.json()) == (400, {"error": "Key is required"})
     operator = client.post(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import Field, StrictBool, StrictInt, StrictStr
 from starlette.concurrency import run_in_threadpool
 
@@ -98,18 +98,20 @@ async def put_item(memory: MemoryDep, body: StorePut) -> Response:
 
 
 @router.get("/items")
-async def get_item(memory: MemoryDep, request: Request) -> Response:
+async def get_item(
+    memory: MemoryDep,
+    namespace: Annotated[str, Query(description="The labels joined by '.'")] = "",
+    key: str | None = None,
+    refresh_ttl: Annotated[str | None, Query(description="true to restart the TTL")] = None,
+) -> Response:
     """One item, or null. ``namespace`` is the labels joined by "." (as the SDKs send it)."""
-    params = request.query_params
-    namespace = tuple(params.get("namespace", "").split("."))
-    if rejected := _rejected(namespace):
+    labels = tuple(namespace.split("."))
+    if rejected := _rejected(labels):
         return rejected
-    key = params.get("key")
     if not key:
         return json_response({"error": "Key is required"}, status_code=400)
-    asked = params.get("refresh_ttl")
-    refresh = memory.refresh(None if asked is None else asked.lower() == "true")
-    found = await run_in_threadpool(memory.get, namespace, key, refresh)
+    asked = None if refresh_ttl is None else refresh_ttl.lower() == "true"
+    found = await run_in_threadpool(memory.get, labels, key, memory.refresh(asked))
     return json_response(None if found is None else item_json(found))
 
 

@@ -169,3 +169,11 @@ def test_ttl_default_and_refresh(client: TestClient, clock: Clock) -> None:
     assert client.get("/store/items", params=refreshed).json() is not None
     clock.advance_minutes(9)
     assert client.get("/store/items", params=refreshed).json() is not None
+
+
+def test_get_reads_the_last_namespace_parameter(client: TestClient) -> None:
+    put(client, ["b"], "k", {"v": 1})
+    got = client.get("/store/items?namespace=a&namespace=b&key=k")  # as Starlette reads it
+    assert got.json()["value"] == {"v": 1}
+    refresh = client.get("/store/items", params={"namespace": "b", "key": "k", "refresh_ttl": "x"})
+    assert refresh.status_code == 200  # anything but "true" is false, as in LangGraph

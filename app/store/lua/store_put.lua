@@ -1,7 +1,8 @@
 -- store_put.lua: put one item of the long-term memory store (app/store/items.py): its
 -- value, its place in the listing order, its TTL and its embeddings, and its namespace in
 -- the namespace index, together. An item put again keeps its created_at, unless it had
--- expired (then it is a new item).
+-- expired (then it is a new item). A namespace left with no item to expire leaves the
+-- expiring index.
 --
 -- KEYS[1]  store:items:N      hash  K -> "<created_at µs>:<value JSON>"
 -- KEYS[2]  store:updated:N    zset  K scored by updated_at (µs)
@@ -42,6 +43,7 @@ if minutes ~= '' then
 else
   redis.call('ZREM', expiry, key)
   redis.call('HDEL', ttl, key)
+  if redis.call('ZCARD', expiry) == 0 then redis.call('ZREM', expiring, ns) end
 end
 if embedded ~= '' then
   redis.call('HSET', vectors, key, embedded)

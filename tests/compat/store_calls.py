@@ -1,6 +1,7 @@
 """The same /store calls against two servers (LangGraph's `langgraph dev` and threadwatch),
 with their answers normalised and diffed. Not part of the test suite: it needs both servers
-running on the same project (a langgraph.json with a store index).
+running on a copy of tests/fixtures/store (each in its own folder: `langgraph dev` writes
+into it), e.g. `langgraph dev --port 2024` and `threadwatch dev --port 8123` there, then
 
     python tests/compat/store_calls.py http://127.0.0.1:2024 http://127.0.0.1:8123
 
@@ -207,14 +208,45 @@ def answer(client: httpx.Client, method: str, path: str, kwargs: dict[str, Any])
 
 
 def graph_run(url: str, ns: str) -> Any:
-    """The fixture graph writes a memory through its store; read it back through the API."""
+    """The `memory` graph of tests/fixtures/store writes a memory through its store and reads
+    the memories through get_store(); read its write back through the API."""
     with get_sync_client(url=url) as client:
         thread = client.threads.create()
-        output = client.runs.wait(
-            thread["thread_id"], "agent", input={"user": ns, "fact": "remember this fact"}
-        )
-        item = client.store.get_item(["memories", ns], "remember")
+        fact = {"user": ns, "key": "fact", "fact": "redis keeps data in memory"}
+        output = client.runs.wait(thread["thread_id"], "memory", input=fact)
+        item = client.store.get_item(["memories", ns], "fact")
     return normalised({"output": output, "item": item})
+
+
+def sdk_calls(url: str, ns: str) -> list[Any]:
+    """The Python SDK's store methods, sync then async, and what each returned."""
+    import asyncio
+
+    from langgraph_sdk import get_client
+
+    results: list[Any] = []
+    ns = f"{ns}sdk"  # namespaces of their own: the dev server lists emptied ones
+    with get_sync_client(url=url) as client:
+        store = client.store
+        store.put_item([ns, "sdk"], "a", {"text": "lua scripts", "n": 1})
+        store.put_item([ns, "sdk"], "b", {"text": "redis memory", "n": 2}, index=False)
+        results.append(store.get_item([ns, "sdk"], "a"))
+        results.append(store.search_items([ns, "sdk"], filter={"n": 2}))
+        results.append(store.search_items([ns, "sdk"], query="lua", limit=1))
+        results.append(store.list_namespaces(prefix=[ns], max_depth=2))
+        store.delete_item([ns, "sdk"], "b")
+        results.append(store.get_item([ns, "sdk"], "b"))
+
+    async def run_async() -> None:
+        async with get_client(url=url) as client:
+            await client.store.put_item([ns, "async"], "c", {"text": "graph node"})
+            results.append(await client.store.get_item([ns, "async"], "c"))
+            results.append(await client.store.search_items([ns, "async"], query="graph"))
+            results.append(await client.store.list_namespaces(prefix=[ns], suffix=["async"]))
+            await client.store.delete_item([ns, "async"], "c")
+
+    asyncio.run(run_async())
+    return [ties_unordered(normalised(result)) for result in results]
 
 
 def main(first: str, second: str) -> int:
@@ -230,6 +262,11 @@ def main(first: str, second: str) -> int:
                 print(f"{'explained' if why else 'DIFFERENT'}: {name} ({why or 'unexplained'})")
                 print(f"  {first}: {json.dumps(left)[:400]}")
                 print(f"  {second}: {json.dumps(right)[:400]}")
+    left, right = sdk_calls(first, ns), sdk_calls(second, ns)
+    for i, (mine, theirs) in enumerate(zip(left, right, strict=True)):
+        if mine != theirs:
+            differences += 1
+            print(f"DIFFERENT: SDK call {i}\n  {mine}\n  {theirs}")
     left, right = graph_run(first, ns), graph_run(second, ns)
     if left != right:
         differences += 1

@@ -112,6 +112,8 @@ class MemoryStore:
         return list(await self.index.embeddings.aembed_query(query))
 
     def _pack(self, vectors: Sequence[Sequence[float]]) -> bytes:
+        """The vectors scaled to length 1 (a zero vector stays zero), as float32: a search
+        then scores each by one dot product."""
         assert self.index is not None
         dims = self.index.dims
         for vector in vectors:
@@ -120,7 +122,7 @@ class MemoryStore:
                     f"the embeddings gave a vector of {len(vector)} dimensions; "
                     f"store.index.dims is {dims}"
                 )
-        flat = [float(x) for vector in vectors for x in vector]
+        flat = [x for vector in vectors for x in _unit(vector)]
         return struct.pack(f"<{len(flat)}f", *flat)
 
     def _unpack(self, raw: bytes) -> list[Sequence[float]]:
@@ -173,13 +175,15 @@ class MemoryStore:
         return found
 
     def _rank(self, items: list[StoredItem], query: list[float]) -> list[Scored]:
-        """Items with vectors by their best cosine similarity to ``query``, then those
-        without, unscored, in their listing order."""
+        """Items with vectors by their best cosine similarity to ``query`` (the stored
+        vectors are unit vectors), then those without, unscored, in their listing order."""
         scored, unscored = [], []
-        query_norm = math.sqrt(sum(map(operator.mul, query, query)))
+        unit_query = _unit(query)
         for item in items:
             if item.vectors:
-                best = max(_cosine(query, query_norm, v) for v in self._unpack(item.vectors))
+                best = max(
+                    sum(map(operator.mul, unit_query, v)) for v in self._unpack(item.vectors)
+                )
                 scored.append(Scored(item, best))
             else:
                 unscored.append(Scored(item))
@@ -196,7 +200,8 @@ class MemoryStore:
         return self.items.list_namespaces(conditions, max_depth, limit, offset)
 
 
-def _cosine(x: Sequence[float], x_norm: float, y: Sequence[float]) -> float:
-    """Cosine similarity of x (its norm given) and y; 0 when either is all zeros."""
-    norms = x_norm * math.sqrt(sum(map(operator.mul, y, y)))
-    return sum(map(operator.mul, x, y)) / norms if norms else 0.0
+def _unit(vector: Sequence[float]) -> list[float]:
+    """``vector`` scaled to length 1; a zero vector as it is (its similarities are 0)."""
+    values = [float(x) for x in vector]
+    norm = math.sqrt(sum(map(operator.mul, values, values)))
+    return [x / norm for x in values] if norm else values

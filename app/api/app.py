@@ -53,8 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "by metadata miss its threads until `threadwatch doctor --fix` indexes them"
             )
         app.state.stores = stores
-        keys = Keys(settings.key_prefix)
-        app.state.memory = memory_store(stores.redis, keys, app.state.graphs.config_path)
+        app.state.memory = memory_store(stores.items, app.state.graphs.config_path)
         app.state.run_service = RunService(
             stores,
             app.state.graphs,

@@ -18,12 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from redis import Redis
-
 from threadwatch.graphs.memory import MemoryStore, StoreIndex, StoreTTL
 from threadwatch.graphs.registry import GraphConfigError
 from threadwatch.store.items import ItemStore
-from threadwatch.store.keys import Keys
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +109,9 @@ def _not_number(value: Any) -> bool:
     return isinstance(value, bool) or not isinstance(value, int | float)
 
 
-def memory_store(redis: Redis, keys: Keys, config_path: Path | None) -> MemoryStore:
-    """The memory store of this process, configured by langgraph.json's ``store``."""
+def memory_store(items: ItemStore, config_path: Path | None) -> MemoryStore:
+    """The memory store of this process on ``items``, configured by langgraph.json's
+    ``store``."""
     section = store_section(config_path)
     if section.get("path"):
         log.warning(
@@ -121,4 +119,4 @@ def memory_store(redis: Redis, keys: Keys, config_path: Path | None) -> MemorySt
             "Redis; the setting is ignored"
         )
     base = config_path.parent if config_path else Path.cwd()
-    return MemoryStore(ItemStore(redis, keys), load_index(section, base), load_ttl(section))
+    return MemoryStore(items, load_index(section, base), load_ttl(section))

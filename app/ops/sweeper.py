@@ -24,7 +24,6 @@ from threadwatch.ops.alerts.rules import AlertRuleError, load_rules
 from threadwatch.queues import MAINTENANCE_QUEUE, RUNS_QUEUE, SWEEP
 from threadwatch.runs.liveness import LostRuns
 from threadwatch.settings import Settings
-from threadwatch.store.items import ItemStore
 from threadwatch.store.keys import Keys
 from threadwatch.store.stores import Stores
 from threadwatch.store.sweeps import record_sweep
@@ -61,7 +60,7 @@ def run_sweep(redis: Redis, settings: Settings, by: str = "worker") -> SweepRepo
     )
     reclaimed = lost.reclaim(min_pending_age=settings.lease_seconds)
     expired = expire_threads(threads)
-    expired_items = ItemStore(redis, keys, threads.scripts).expire_due()
+    expired_items = stores.items.expire_due()
     alerts = _evaluate_alerts(redis, keys, settings)
     report = SweepReport(
         reclaimed=reclaimed.failed,

@@ -102,7 +102,7 @@ class Runner:
         self.jobs = RunJobs(Queue(RUNS_QUEUE, connection=self.redis), self.run_timeout)
         # LangGraph's store for every run (node argument and get_store()), on the memory
         # store the /store API serves; None without langgraph.
-        self.store: Any = _graph_store(self.redis, self.keys, self.graphs)
+        self.store: Any = _graph_store(self.stores, self.graphs)
         # Runs executing in this process (run id -> thread id), whose leases it renews.
         self.executing: dict[str, str] = {}
         self._executing_lock = threading.Lock()
@@ -442,7 +442,7 @@ def run_to_end(coro: Coroutine[Any, Any, str]) -> str:
             loop.run_until_complete(asyncio.wait(leftovers, timeout=CANCEL_GRACE))
 
 
-def _graph_store(redis: Redis, keys: Keys, graphs: GraphRegistry) -> Any:
+def _graph_store(stores: Stores, graphs: GraphRegistry) -> Any:
     """LangGraph's store on Redis, configured by langgraph.json's ``store``; its async
     methods run inline (a worker thread's loop serves one run). None without langgraph, or
     when the store config fails to load (logged; the API refuses to start on it too), so
@@ -452,7 +452,7 @@ def _graph_store(redis: Redis, keys: Keys, graphs: GraphRegistry) -> Any:
     from threadwatch.graphs.store import RedisStore
 
     try:
-        return RedisStore(memory_store(redis, keys, graphs.config_path), inline=True)
+        return RedisStore(memory_store(stores.items, graphs.config_path), inline=True)
     except Exception:
         log.exception("the store of langgraph.json failed to load: runs get no store")
         return None

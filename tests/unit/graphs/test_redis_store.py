@@ -193,7 +193,7 @@ def test_the_store_is_configured_by_langgraph_json(fake_redis: FakeRedis, tmp_pa
         '{"graphs": {}, "store": {"index": {"embed": "./embed.py:embed", "dims": 64, '
         '"fields": ["text"]}, "ttl": {"refresh_on_read": false, "default_ttl": 5}}}'
     )
-    memory = memory_store(fake_redis, KEYS, config)
+    memory = memory_store(ItemStore(fake_redis, KEYS), config)
     assert memory.index is not None and memory.index.dims == 64
     assert memory.index.fields == ("text",)
     assert memory.ttl == StoreTTL(refresh_on_read=False, default_ttl=5)

@@ -23,7 +23,7 @@ INPUT = {"user": "u1", "key": "redis", "fact": "redis keeps data in memory"}
 
 
 def test_a_run_writes_and_reads_the_store(fake_redis: FakeRedis, stores: Stores) -> None:
-    runner = Runner(fake_redis, KEYS, load_project_graphs(PROJECT), run_timeout=30)
+    runner = Runner(stores, load_project_graphs(PROJECT), run_timeout=30)
     ItemStore(fake_redis, KEYS).put(("memories", "u1"), "lua", {"text": "lua scripts"})
     stores.runs.apply([event(T1, R1, "run.pending", kwargs={"graph_id": "memory", "input": INPUT})])
     assert runner.execute(R1, T1) == "run.succeeded"
@@ -41,7 +41,7 @@ def test_a_bad_store_config_leaves_runs_without_a_store(
     config["graphs"] = {"memory": str(PROJECT / "memory_graph.py") + ":graph"}
     config["store"]["index"]["embed"] = "./missing.py:embed"
     (tmp_path / "langgraph.json").write_text(json.dumps(config))
-    runner = Runner(fake_redis, KEYS, load_project_graphs(tmp_path), run_timeout=30)
+    runner = Runner(stores, load_project_graphs(tmp_path), run_timeout=30)
     assert runner.store is None
     assert "the store of langgraph.json failed to load" in caplog.text
     stores.runs.apply([event(T1, R1, "run.pending", kwargs={"graph_id": "memory", "input": INPUT})])

@@ -36,6 +36,7 @@ def test_a_graph_writes_and_reads_its_store(sdk: SyncLangGraphClient) -> None:
     )
     assert output["memories"] == ["lua scripts run atomically", "redis keeps data in memory"]
     assert output["closest"] == "redis"  # semantic search, from inside the graph
+    assert output["count"] == 2  # get_store() in a sync node
     item = sdk.store.get_item(["memories", "u1"], "redis")  # the graph's write, via the API
     assert item is not None and item["value"] == {"text": "redis keeps data in memory"}
     stateless = sdk.runs.wait(

@@ -30,6 +30,7 @@ def test_a_run_writes_and_reads_the_store(fake_redis: FakeRedis, stores: Stores)
     values = materialize(stores.threads.get(T1)["values"])
     assert values["memories"] == ["lua scripts", "redis keeps data in memory"]
     assert values["closest"] == "redis"
+    assert values["count"] == 2
     [item] = ItemStore(fake_redis, KEYS).get([(("memories", "u1"), "redis")])
     assert item is not None and item.value == {"text": INPUT["fact"]}
 

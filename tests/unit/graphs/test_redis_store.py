@@ -6,6 +6,7 @@ this store list most recently updated first, InMemoryStore in insertion order)."
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from tests.support import ROOT
 from tests.unit.helpers import KEYS
 from tests.unit.store.store_clock import Clock
 from threadwatch.graphs.memory import MemoryStore, StoreIndex, StoreTTL
+from threadwatch.graphs.registry import GraphConfigError
 from threadwatch.graphs.store import RedisStore
 from threadwatch.graphs.store_config import memory_store, resolve_embeddings
 from threadwatch.store.item_filter import UnsupportedOperator
@@ -271,3 +273,26 @@ def test_semantic_scores_are_the_in_memory_stores(fake_redis: FakeRedis) -> None
         assert {(i.namespace, i.key): i.score for i in mine} == pytest.approx(
             {(i.namespace, i.key): i.score for i in reference}, rel=1e-5
         )
+
+
+@pytest.mark.parametrize(
+    ("store", "message"),
+    [
+        ({"index": {"embed": "./embed.py:embed", "dims": 0}}, "dims"),
+        ({"index": {"embed": "./embed.py:embed", "dims": 8, "fields": "text"}}, "fields"),
+        ({"index": {"embed": "./missing.py:embed", "dims": 8}}, "Could not find embeddings"),
+        ({"index": {"embed": "./embed.py:nope", "dims": 8}}, "Could not find embeddings"),
+        ({"index": {"dims": 8}}, "embed"),
+        ({"ttl": {"default_ttl": -1}}, "default_ttl"),
+        ({"ttl": {"refresh_on_read": "yes"}}, "refresh_on_read"),
+        ("memory", "must be an object"),
+    ],
+)
+def test_a_bad_store_config_is_named(
+    fake_redis: FakeRedis, tmp_path: Path, store: object, message: str
+) -> None:
+    (tmp_path / "embed.py").write_text((FIXTURES / "embed.py").read_text())
+    config = tmp_path / "langgraph.json"
+    config.write_text(json.dumps({"graphs": {}, "store": store}))
+    with pytest.raises(GraphConfigError, match=message):
+        memory_store(ItemStore(fake_redis, KEYS), config)

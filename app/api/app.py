@@ -25,7 +25,7 @@ from threadwatch.api.routes import (
 )
 from threadwatch.api.security import install_security
 from threadwatch.graphs import load_registry
-from threadwatch.graphs.store_config import memory_store
+from threadwatch.graphs.store_config import graph_store, memory_store
 from threadwatch.ops.alerts.rules import load_rules
 from threadwatch.ops.watchdog import Watchdog
 from threadwatch.runs.service import RunService
@@ -54,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         app.state.stores = stores
         app.state.memory = memory_store(stores.items, app.state.graphs.config_path)
+        # The same store as a LangGraph BaseStore, for the graphs the API opens (state).
+        app.state.graph_store = graph_store(app.state.memory)
         app.state.run_service = RunService(
             stores,
             app.state.graphs,

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from threadwatch.graphs.factories import langgraph_types
 from threadwatch.graphs.memory import MemoryStore, StoreIndex, StoreTTL
 from threadwatch.graphs.registry import GraphConfigError
 from threadwatch.store.items import ItemStore
@@ -120,3 +121,12 @@ def memory_store(items: ItemStore, config_path: Path | None) -> MemoryStore:
         )
     base = config_path.parent if config_path else Path.cwd()
     return MemoryStore(items, load_index(section, base), load_ttl(section))
+
+
+def graph_store(memory: MemoryStore, inline: bool = False) -> Any:
+    """LangGraph's BaseStore on ``memory`` (graphs/store.py); None without langgraph."""
+    if langgraph_types() is None:
+        return None
+    from threadwatch.graphs.store import RedisStore
+
+    return RedisStore(memory, inline=inline)

@@ -25,9 +25,9 @@ import orjson
 from rq import Queue
 
 from threadwatch.domain import EventType
-from threadwatch.graphs import GraphRegistry, LoadedGraph, langgraph_types, open_graph
+from threadwatch.graphs import GraphRegistry, LoadedGraph, open_graph
 from threadwatch.graphs.serde import jsonable
-from threadwatch.graphs.store_config import memory_store
+from threadwatch.graphs.store_config import graph_store, memory_store
 from threadwatch.models import RunError, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
@@ -447,12 +447,8 @@ def _graph_store(stores: Stores, graphs: GraphRegistry) -> Any:
     methods run inline (a worker thread's loop serves one run). None without langgraph, or
     when the store config fails to load (logged; the API refuses to start on it too), so
     that runs still end: a graph that uses the store fails with its own error."""
-    if langgraph_types() is None:
-        return None
-    from threadwatch.graphs.store import RedisStore
-
     try:
-        return RedisStore(memory_store(stores.items, graphs.config_path), inline=True)
+        return graph_store(memory_store(stores.items, graphs.config_path), inline=True)
     except Exception:
         log.exception("the store of langgraph.json failed to load: runs get no store")
         return None

@@ -45,6 +45,15 @@ def test_a_graph_writes_and_reads_its_store(sdk: SyncLangGraphClient) -> None:
     assert stateless["closest"] == "lua"
 
 
+def test_a_factory_gets_the_store_in_runs_and_state_reads(sdk: SyncLangGraphClient) -> None:
+    thread = sdk.threads.create()
+    fact = {"user": "u3", "key": "k", "fact": "graph node"}
+    output = sdk.runs.wait(thread["thread_id"], "memory_factory", input=fact)
+    assert output["closest"] == "k"
+    state = sdk.threads.get_state(thread["thread_id"])  # the API opens the factory too
+    assert state["values"]["count"] == 1
+
+
 def test_the_sync_client(sdk: SyncLangGraphClient) -> None:
     store = sdk.store
     store.put_item(["docs", "a"], "d1", {"text": "redis memory", "n": 1})

@@ -181,7 +181,7 @@ class ItemStore:
         wanted = offset + limit
         found: list[StoredItem] = []
         chunk = CHUNK if match is not None else max(1, min(wanted, CHUNK))
-        walk = self._walk(self.namespaces_under(prefix))
+        walk = self._walk(self.namespaces_under(prefix), chunk)
         while len(found) < wanted and (refs := list(islice(walk, chunk))):
             for item in self._load(refs):
                 if item is not None and (match is None or match(item.value)):
@@ -250,30 +250,33 @@ class ItemStore:
             if held > gone
         ]
 
-    def _walk(self, namespaces: list[str]) -> Iterator[tuple[str, str]]:
+    def _walk(self, namespaces: list[str], page: int = PAGE) -> Iterator[tuple[str, str]]:
         """(namespace, key) of every item of the namespaces, most recently updated first,
-        read a page at a time (the first pages of all of them in one round trip)."""
+        read ``page`` items at a time (the first pages of all of them in one round trip)."""
         with self.redis.pipeline(transaction=False) as pipe:
             for ns in namespaces:
-                pipe.zrevrange(self.keys.store_updated(ns), 0, PAGE - 1, withscores=True)
+                pipe.zrevrange(self.keys.store_updated(ns), 0, page - 1, withscores=True)
             first_pages = pipe.execute()
-        walks = [self._newest(ns, page) for ns, page in zip(namespaces, first_pages, strict=True)]
+        walks = [
+            self._newest(ns, first, page) for ns, first in zip(namespaces, first_pages, strict=True)
+        ]
         seen: set[tuple[str, str]] = set()
         for _, ns, key in heapq.merge(*walks):
             if (ns, key) not in seen:  # an item updated during the walk moves up: once
                 seen.add((ns, key))
                 yield ns, key
 
-    def _newest(self, ns: str, page: list[Any]) -> Iterator[tuple[float, str, str]]:
-        start = 0
+    def _newest(self, ns: str, first: list[Any], size: int) -> Iterator[tuple[float, str, str]]:
+        """The namespace's items newest first, from its first page on, ``size`` a page."""
+        start, page = 0, first
         while page:
             for raw, score in page:
                 yield -score, ns, raw.decode()
-            if len(page) < PAGE:
+            if len(page) < size:
                 return
-            start += PAGE
+            start += size
             updated = self.keys.store_updated(ns)
-            page = self.redis.zrevrange(updated, start, start + PAGE - 1, withscores=True)
+            page = self.redis.zrevrange(updated, start, start + size - 1, withscores=True)
 
     def _load(
         self, refs: Sequence[tuple[str, str]], vectors: bool = False

@@ -190,3 +190,12 @@ def test_filters(spec: dict, value: dict, expected: bool) -> None:
 def test_an_unknown_operator_is_refused() -> None:
     with pytest.raises(UnsupportedOperator, match=r"Unsupported operator: \$foo"):
         item_matcher({"n": {"$foo": 1}})
+
+
+def test_a_small_page_reads_on_past_its_first_pages(items: ItemStore, clock: Clock) -> None:
+    for i in range(12):
+        clock.advance_minutes(1)
+        items.put(("p", str(i % 3)), f"k{i}", {"i": i})
+    for offset in range(11):
+        found = items.search(("p",), offset=offset, limit=2)
+        assert [item.value["i"] for item in found] == [11 - offset, 10 - offset][: 12 - offset]

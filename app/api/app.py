@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,11 +12,23 @@ from fastapi import FastAPI
 from threadwatch import __version__
 from threadwatch.api.error_handlers import install_error_handlers
 from threadwatch.api.middleware import JSONBodyMiddleware
-from threadwatch.api.routes import alerts, assistants, events, health, metrics, runs, state, threads
+from threadwatch.api.routes import (
+    alerts,
+    assistants,
+    events,
+    health,
+    metrics,
+    runs,
+    state,
+    store,
+    threads,
+)
 from threadwatch.api.security import install_security
 from threadwatch.graphs import load_registry
 from threadwatch.graphs.assistants import Assistants
+from threadwatch.graphs.store_config import graph_store, memory_store
 from threadwatch.ops.alerts.rules import load_rules
+from threadwatch.ops.watchdog import Watchdog
 from threadwatch.runs.service import RunService
 from threadwatch.settings import Settings, get_settings
 from threadwatch.store.run_streams import StreamReader
@@ -42,6 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         app.state.stores = stores
         Assistants(stores.assistants, app.state.graphs).register_system()
+        app.state.memory = memory_store(stores.items, app.state.graphs.config_path)
+        # The same store as a LangGraph BaseStore, for the graphs the API opens (state).
+        app.state.graph_store = graph_store(app.state.memory)
         app.state.run_service = RunService(
             stores,
             app.state.graphs,
@@ -49,9 +65,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.webhook_allow_private,
         )
         app.state.stream_reader = StreamReader.connect(settings.redis_url or "", stores.keys)
+        watchdog = None
+        if settings.api_watchdog:
+            watchdog = asyncio.create_task(Watchdog(stores.redis, settings).run())
         try:
             yield
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             stores.redis.close()
             await app.state.stream_reader.close()
 
@@ -64,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(JSONBodyMiddleware, max_bytes=settings.max_body_bytes)
     install_security(app, settings)  # outside the body check: keys, then CORS
     install_error_handlers(app)
-    for module in (health, threads, state, runs, events, assistants, metrics, alerts):
+    for module in (health, threads, state, runs, events, assistants, store, metrics, alerts):
         app.include_router(module.router)
     install_ui(app)
     return app

@@ -27,10 +27,11 @@ from rq import Queue
 from threadwatch.domain import EventType
 from threadwatch.graphs import GraphRegistry, LoadedGraph, open_graph
 from threadwatch.graphs.serde import jsonable
+from threadwatch.graphs.store_config import graph_store, memory_store
 from threadwatch.models import RunError, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
-from threadwatch.runs.options import RunOptions
+from threadwatch.runs.options import RunOptions, latest_config
 from threadwatch.store.availability import wait_out
 from threadwatch.store.checkpoints.write_batch import WriteBatch
 from threadwatch.store.codec import materialize
@@ -99,6 +100,9 @@ class Runner:
         self.saver: Any = self.stores.saver
         self.lease_seconds = self.runs.lease_us / 1_000_000
         self.jobs = RunJobs(Queue(RUNS_QUEUE, connection=self.redis), self.run_timeout)
+        # LangGraph's store for every run (node argument and get_store()), on the memory
+        # store the /store API serves; None without langgraph.
+        self.store: Any = _graph_store(self.stores, self.graphs)
         # Runs executing in this process (run id -> thread id), whose leases it renews.
         self.executing: dict[str, str] = {}
         self._executing_lock = threading.Lock()
@@ -320,6 +324,7 @@ class Runner:
             access_context="threads.create_run",
             context=run.context,
             checkpointer=self.saver,
+            store=self.store,
         ) as runnable:
             if graph.kind == "callable":
                 values = jsonable(await _call(runnable, run.input, config))
@@ -354,8 +359,8 @@ class Runner:
                     values = chunk
                 elif isinstance(chunk, dict) and "__interrupt__" in chunk:
                     stopped = True  # an interrupt() or a breakpoint: nodes are left to run
-            if stopped:
-                return _from_state(await runnable.aget_state(config))
+            if stopped:  # the state the run left, not the checkpoint it forked from
+                return _from_state(await runnable.aget_state(latest_config(config)))
             # Finished: the last values are the final checkpoint's, no need to read it back.
             return Outcome(EventType.SUCCEEDED, jsonable(values), {}, [])
 
@@ -372,8 +377,9 @@ class Runner:
         if graph is None or graph.kind == "callable":
             return outcome
         try:
-            async with open_graph(graph, config, checkpointer=self.saver) as runnable:
-                state = _from_state(await runnable.aget_state(config))
+            opened = open_graph(graph, config, checkpointer=self.saver, store=self.store)
+            async with opened as runnable:
+                state = _from_state(await runnable.aget_state(latest_config(config)))
         except Exception:
             log.exception("could not read the last checkpoint of thread %s", config)
             return outcome
@@ -434,6 +440,18 @@ def run_to_end(coro: Coroutine[Any, Any, str]) -> str:
             task.cancel()
         if leftovers:
             loop.run_until_complete(asyncio.wait(leftovers, timeout=CANCEL_GRACE))
+
+
+def _graph_store(stores: Stores, graphs: GraphRegistry) -> Any:
+    """LangGraph's store on Redis, configured by langgraph.json's ``store``; its async
+    methods run inline (a worker thread's loop serves one run). None without langgraph, or
+    when the store config fails to load (logged; the API refuses to start on it too), so
+    that runs still end: a graph that uses the store fails with its own error."""
+    try:
+        return graph_store(memory_store(stores.items, graphs.config_path), inline=True)
+    except Exception:
+        log.exception("the store of langgraph.json failed to load: runs get no store")
+        return None
 
 
 def _terminal_event(thread_id: str, run_id: str, outcome: Outcome) -> RunEvent:

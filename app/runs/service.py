@@ -25,7 +25,7 @@ from threadwatch.graphs.run_settings import run_settings
 from threadwatch.models import RunCreate, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
-from threadwatch.runs.options import RunOptions
+from threadwatch.runs.options import RunOptions, forked_config
 from threadwatch.store.assistants import StoredAssistant
 from threadwatch.store.codec import decode_hash, run_from_hash
 from threadwatch.store.stores import Stores
@@ -67,6 +67,9 @@ class RunService:
         graph_id, assistant_id = graph.graph_id, assistant.assistant["assistant_id"]
         if body.webhook:  # refused before anything is recorded (LangGraph's 422 texts)
             body.webhook = check_webhook_url(body.webhook, self.webhook_allow_private)
+        checkpoint = body.checkpoint.model_dump(exclude_none=True) if body.checkpoint else None
+        # Where the run starts from (its configurable's checkpoint keys); 422 first.
+        fork = forked_config(None, body.checkpoint_id, checkpoint).get("configurable", {})
         temporary = thread_id is None
         thread_id = thread_id or str(uuid_utils.uuid4())
         create_thread = temporary or body.if_not_exists == "create"
@@ -84,6 +87,7 @@ class RunService:
                     assistant,
                     thread_metadata,
                     body,
+                    fork,
                     temporary,
                     streamed or bool(body.stream_resumable),
                 ),
@@ -122,21 +126,24 @@ class RunService:
         assistant: StoredAssistant,
         thread_metadata: dict[str, Any],
         body: RunCreate,
+        fork: dict[str, Any],
         temporary: bool,
         streamed: bool,
     ) -> RunEvent:
         """The run's record: the assistant's config, context and metadata merged under the
-        run's own (run values win), with the assistant's id and version."""
+        run's own (run values win), with the assistant's id and version; ``fork`` (the
+        checkpoint it starts from) goes into its configurable last."""
         graph_id, assistant_id = assistant.graph_id, assistant.assistant["assistant_id"]
         settings = run_settings(
             assistant, body.config, body.context, body.metadata, thread_metadata
         )
+        config = {**settings.config, "configurable": {**settings.config["configurable"], **fork}}
         options = RunOptions(
             graph_id=graph_id,
             assistant_version=assistant.version,
             input=body.input,
             command=body.command.model_dump() if body.command else None,
-            config=settings.config,
+            config=config,
             context=settings.context,
             stream_mode=body.stream_mode or ["values"],
             streamed=streamed,
@@ -157,7 +164,7 @@ class RunService:
             assistant_id=assistant_id,
             kwargs=options.to_json(),
             multitask_strategy=body.multitask_strategy or "enqueue",
-            config=settings.config,
+            config=config,
         )
 
     def _enqueue(self, thread_id: str, run_id: str, after_seconds: float) -> dict[str, Any]:

@@ -64,6 +64,21 @@ that every key names one (T, N, C) only):
     {p}ckpt:T:run:R             set    JSON [N, id] of the checkpoints made by run R
     {p}ckpt-run:R               set    thread ids with checkpoints made by run R
     {p}ckpt-threads             set    thread ids that have checkpoints
+
+The long-term memory store (items.py; N = the namespace's labels joined by ``.``, which no
+label holds, always last; K = an item's key):
+
+    {p}store:namespaces         zset   every namespace holding an item, score 0: rank order
+                                       is N order, so a prefix is a ZRANGEBYLEX range
+    {p}store:items:N            hash   K -> "<created_at µs>:<value JSON>"
+    {p}store:updated:N          zset   K scored by updated_at (µs): listing order
+    {p}store:expiry:N           zset   K of the items with a TTL, scored by their expiry (µs)
+    {p}store:ttl:N              hash   K -> the item's TTL in minutes (refreshed on reads)
+    {p}store:vectors:N          hash   K -> the item's embeddings, float32 little-endian,
+                                       ``dims`` each (semantic search; store_config.py)
+    {p}store:expiring           zset   N of the namespaces holding items with a TTL, scored
+                                       by a lower bound of their first expiry (µs): the
+                                       sweeper re-scores those not yet due
 """
 
 from __future__ import annotations
@@ -173,7 +188,12 @@ class Keys:
         return f"{self.prefix}alert:{rule}:outbox"
 
     def sweeper(self) -> str:
+        """Hash: the last sweep's report (app/store/sweeps.py)."""
         return f"{self.prefix}sweeper"
+
+    def watchdog_slot(self, slot: int) -> str:
+        """String, expiring: the API process that sweeps this time slot for lack of workers."""
+        return f"{self.prefix}watchdog:{slot}"
 
     def run_stream(self, run_id: str) -> str:
         """Stream: the chunks of a streamed run, for /runs/stream and join_stream."""
@@ -233,3 +253,38 @@ class Keys:
 
     def checkpoint_threads(self) -> str:
         return f"{self.prefix}ckpt-threads"
+
+    # -- the long-term memory store (items.py) ----------------------------------------------
+
+    def store_namespaces(self) -> str:
+        return f"{self.prefix}store:namespaces"
+
+    def store_expiring(self) -> str:
+        return f"{self.prefix}store:expiring"
+
+    def store_items(self, namespace: str) -> str:
+        """``namespace``: the labels joined by ``.`` (items.namespace_text)."""
+        return f"{self.prefix}store:items:{namespace}"
+
+    def store_updated(self, namespace: str) -> str:
+        return f"{self.prefix}store:updated:{namespace}"
+
+    def store_expiry(self, namespace: str) -> str:
+        return f"{self.prefix}store:expiry:{namespace}"
+
+    def store_ttl(self, namespace: str) -> str:
+        return f"{self.prefix}store:ttl:{namespace}"
+
+    def store_vectors(self, namespace: str) -> str:
+        return f"{self.prefix}store:vectors:{namespace}"
+
+    def store_namespace(self, namespace: str) -> tuple[str, str, str, str, str]:
+        """The five keys of one namespace, in the order the store scripts take them: items,
+        updated, expiry, ttl, vectors."""
+        return (
+            self.store_items(namespace),
+            self.store_updated(namespace),
+            self.store_expiry(namespace),
+            self.store_ttl(namespace),
+            self.store_vectors(namespace),
+        )

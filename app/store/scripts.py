@@ -48,6 +48,9 @@ SCRIPT_NAMES = (
     "put_assistant",
     "update_assistant",
     "delete_assistant",
+    "store_put",
+    "store_delete",
+    "store_touch",
 )
 # The repairs of `threadwatch doctor` (app/store/integrity.py), in lua/repair/.
 REPAIR_SCRIPT_NAMES = (
@@ -212,6 +215,9 @@ class Scripts:
         self.lua_put_assistant = _register(redis, "put_assistant")
         self.lua_update_assistant = _register(redis, "update_assistant")
         self.lua_delete_assistant = _register(redis, "delete_assistant")
+        self.lua_store_put = _register(redis, "store_put")
+        self.lua_store_delete = _register(redis, "store_delete")
+        self.lua_store_touch = _register(redis, "store_touch")
 
     def create_thread(
         self, keys: Operands, args: Operands, client: Pipeline | None = None
@@ -316,6 +322,19 @@ class Scripts:
             raise NoSuchAssistant(assistant_id)
         if code == -1:
             raise ChangedSinceRead()
+
+    def store_put(self, keys: Operands, args: Operands) -> tuple[int, int]:
+        """The item's created_at and updated_at (µs) after the put."""
+        created, updated = self.lua_store_put(keys=keys, args=args)
+        return int(created), int(updated)
+
+    def store_delete(self, keys: Operands, args: Operands) -> int:
+        """How many items were deleted."""
+        return int(self.lua_store_delete(keys=keys, args=args))
+
+    def store_touch(self, keys: Operands, args: Operands) -> int:
+        """How many items had their TTL refreshed."""
+        return int(self.lua_store_touch(keys=keys, args=args))
 
 
 class RepairScripts:

@@ -4,6 +4,7 @@ the CLI, the sweeper, the emitter) from the same Settings."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, cast
 
 from redis import Redis
@@ -11,6 +12,7 @@ from redis import Redis
 from threadwatch.settings import Settings
 from threadwatch.store.assistants import AssistantStore
 from threadwatch.store.codec import redis_now_us
+from threadwatch.store.items import ItemStore
 from threadwatch.store.keys import Keys
 from threadwatch.store.runs import RunStore
 from threadwatch.store.scripts import Scripts
@@ -36,6 +38,11 @@ class Stores:
     @property
     def keys(self) -> Keys:
         return self.threads.keys
+
+    @cached_property
+    def items(self) -> ItemStore:
+        """The long-term memory store's items (the /store API's and the runs' store)."""
+        return ItemStore(self.redis, self.keys, self.threads.scripts)
 
     @property
     def saver(self) -> RedisSaver | None:

@@ -12,10 +12,21 @@ from redis.asyncio import Redis as AsyncRedis
 from threadwatch import __version__
 from threadwatch.api.error_handlers import install_error_handlers
 from threadwatch.api.middleware import JSONBodyMiddleware
-from threadwatch.api.routes import alerts, assistants, events, health, metrics, runs, state, threads
+from threadwatch.api.routes import (
+    alerts,
+    assistants,
+    crons,
+    events,
+    health,
+    metrics,
+    runs,
+    state,
+    threads,
+)
 from threadwatch.api.security import install_security
 from threadwatch.graphs import load_registry
 from threadwatch.ops.alerts.rules import load_rules
+from threadwatch.runs.crons import CronService
 from threadwatch.runs.service import RunService
 from threadwatch.settings import Settings, get_settings
 from threadwatch.store.keys import Keys
@@ -47,6 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.run_timeout_seconds,
             settings.webhook_allow_private,
         )
+        app.state.cron_service = CronService(
+            stores.crons, stores.threads, app.state.graphs, settings.webhook_allow_private
+        )
         # Run event streams wait on Redis (XREAD BLOCK): on their own asyncio client, so
         # that a waiting stream holds no thread.
         app.state.stream_redis = AsyncRedis.from_url(settings.redis_url or "")
@@ -65,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(JSONBodyMiddleware, max_bytes=settings.max_body_bytes)
     install_security(app, settings)  # outside the body check: keys, then CORS
     install_error_handlers(app)
-    for module in (health, threads, state, runs, events, assistants, metrics, alerts):
+    for module in (health, threads, state, runs, crons, events, assistants, metrics, alerts):
         app.include_router(module.router)
     install_ui(app)
     return app

@@ -39,6 +39,7 @@ SCRIPT_NAMES = (
     "run_turn",
     "alerts",
     "watch_thread",
+    "claim_cron",
 )
 # The repairs of `threadwatch doctor` (app/ops/doctor.py), in lua/repair/.
 REPAIR_SCRIPT_NAMES = (
@@ -118,6 +119,16 @@ class TransitionCode(IntEnum):
     # Admission "reclaim": the run's lease is live, or it holds none; admission "start": the
     # run does not exist (requeue_run.lua answers it too). Nothing written.
     NOT_RECLAIMED = -4
+
+
+class CronClaim(IntEnum):
+    """claim_cron.lua's answer (lua/claim_cron.lua has the contract)."""
+
+    CLAIMED = 1
+    # Claimed by another caller, rescheduled, disabled or deleted: nothing to fire here.
+    NOT_OURS = 0
+    # The cron's end_time has passed: it fires no more.
+    ENDED = -1
 
 
 class Transition(NamedTuple):
@@ -200,6 +211,7 @@ class Scripts:
         self.lua_run_turn = _register(redis, "run_turn")
         self.lua_alerts = _register(redis, "alerts")
         self.lua_watch_thread = _register(redis, "watch_thread")
+        self.lua_claim_cron = _register(redis, "claim_cron")
 
     def create_thread(
         self, keys: Operands, args: Operands, client: Pipeline | None = None
@@ -277,6 +289,10 @@ class Scripts:
         if last is None:
             raise ThreadNotFound(thread_id)
         return _text(last)
+
+    def claim_cron(self, keys: Operands, args: Operands) -> CronClaim:
+        """Whether this caller fires the cron's due firing (lua/claim_cron.lua)."""
+        return CronClaim(int(self.lua_claim_cron(keys=keys, args=args)))
 
 
 class RepairScripts:

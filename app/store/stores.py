@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, cast
 from redis import Redis
 
 from threadwatch.settings import Settings
+from threadwatch.store.crons import CronStore
 from threadwatch.store.keys import Keys
 from threadwatch.store.runs import RunStore
 from threadwatch.store.scripts import Scripts
@@ -27,6 +28,7 @@ class Stores:
     threads: ThreadStore
     search: ThreadSearch
     runs: RunStore
+    crons: CronStore
 
     @property
     def saver(self) -> RedisSaver | None:
@@ -53,4 +55,4 @@ class Stores:
         threads = ThreadStore(redis, keys, scripts, history_limit=history)
         search = ThreadSearch(redis, keys, threads, settings.search_walk_budget)
         runs = RunStore(redis, keys, scripts, settings.lease_seconds, history)
-        return cls(redis, threads, search, runs)
+        return cls(redis, threads, search, runs, CronStore(redis, keys, scripts))

@@ -20,6 +20,7 @@ from threadwatch.graphs import GraphRegistry
 from threadwatch.models import RunEvent
 from threadwatch.settings import Settings
 from threadwatch.store.codec import thread_id_of, thread_member
+from threadwatch.store.crons import CronStore
 from threadwatch.store.keys import SORT_FIELDS, Keys
 from threadwatch.store.metadata_index import metadata_leaves
 from threadwatch.store.runs import RunStore
@@ -38,7 +39,8 @@ def make_stores(redis: Redis, walk_budget: int = 20_000) -> Stores:
     scripts = Scripts(redis)
     threads = ThreadStore(redis, KEYS, scripts)
     search = ThreadSearch(redis, KEYS, threads, walk_budget)
-    return Stores(redis, threads, search, RunStore(redis, KEYS, scripts))
+    runs = RunStore(redis, KEYS, scripts)
+    return Stores(redis, threads, search, runs, CronStore(redis, KEYS, scripts))
 
 
 def make_client(

@@ -128,8 +128,9 @@ def patch_thread(
 
 @router.delete("/{thread_id}", status_code=204)
 def delete_thread(stores: StoresDep, thread_id: ThreadIdPath) -> Response:
-    """Delete the thread with its runs and every index entry."""
+    """Delete the thread with its runs, its crons and every index entry."""
     stores.threads.delete(thread_id)
+    stores.crons.delete_for_thread(thread_id)
     return Response(status_code=204)
 
 

@@ -13,7 +13,7 @@ integer µs ("" for none), ``payload`` and ``metadata`` as the JSON the API retu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,10 +226,10 @@ class CronStore:
     def due(self, now_us: int, limit: int) -> list[tuple[str, int]]:
         """(cron_id, firing µs) of up to ``limit`` enabled crons due at ``now_us``, the
         earliest first."""
-        entries: Iterable[tuple[bytes, float]] = self.redis.zrangebyscore(
+        entries: list[Any] = self.redis.zrangebyscore(
             self.keys.crons_due(), "-inf", now_us, start=0, num=limit, withscores=True
         )
-        return [(text(member), int(score)) for member, score in entries]
+        return [(text(entry[0]), int(entry[1])) for entry in entries]
 
     def claim(self, cron_id: str, firing_us: int, following_us: int, now_us: int) -> CronClaim:
         """Claim the cron's firing at ``firing_us`` and set the next one (exactly one caller

@@ -115,32 +115,46 @@ class CronService:
         changes = body.model_dump(mode="json", exclude_unset=True)
         if not changes:
             raise EmptyPatch("Request body cannot be empty")
-        timezone = check_timezone(body.timezone)
+        check_timezone(body.timezone)
         if body.webhook:
             check_webhook_url(body.webhook, self.webhook_allow_private)
         cron = self.crons.read(cron_id)
         if cron is None:
             raise NotFoundError(f"Cron '{cron_id}' not found")
         now = self.clock()
+        fields = self._apply(cron, body, changes, now)
+        self.crons.save(cron, fields)
+        return self._answer(cron_id)
+
+    @staticmethod
+    def _apply(cron: Cron, body: CronPatch, changes: dict[str, Any], now: datetime) -> set[str]:
+        """Change ``cron`` as the PATCH says; the hash fields that changed."""
+        fields = {"payload", "updated_at"}
         if body.schedule is not None:
             cron.schedule = check_schedule(body.schedule)
-        if timezone is not None:
-            cron.timezone = timezone
-        if body.schedule is not None or timezone is not None:
+            fields.add("schedule")
+        if body.timezone is not None:
+            cron.timezone = body.timezone
+            fields.add("timezone")
+        if body.schedule is not None or body.timezone is not None:
             cron.next_run_date = datetime_to_us(next_firing(cron.schedule, now, cron.timezone))
+            fields.add("next_run_date")
         if "end_time" in changes:
             cron.end_time = _us(body.end_time)
+            fields.add("end_time")
         if body.enabled is not None:
             cron.enabled = body.enabled
+            fields.add("enabled")
         if body.on_run_completed is not None:
             cron.on_run_completed = body.on_run_completed
+            fields.add("on_run_completed")
         if body.metadata is not None:
             cron.metadata = {**cron.metadata, **body.metadata}
+            fields.add("metadata")
         cron.payload = {**cron.payload, **changes, "assistant_id": cron.payload["assistant_id"]}
-        _set_cron_id(cron.payload, cron_id)
+        _set_cron_id(cron.payload, cron.cron_id)
         cron.updated_at = datetime_to_us(now)
-        self.crons.save(cron)
-        return self._answer(cron_id)
+        return fields
 
     def _answer(self, cron_id: str) -> dict[str, Any]:
         cron = self.crons.get(cron_id)

@@ -13,7 +13,7 @@ integer µs ("" for none), ``payload`` and ``metadata`` as the JSON the API retu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,16 +143,21 @@ class CronStore:
                 pipe.zadd(keys.crons_due(), {cron.cron_id: cron.next_run_date})
             pipe.execute()
 
-    def save(self, cron: Cron) -> None:
-        """Write a patched cron's fields and its due entry, at once (MULTI). The firing a
-        claim may have moved meanwhile is the caller's reading: lua/claim_cron.lua puts the
-        due entry back in line with the hash when they differ."""
+    def save(self, cron: Cron, fields: Collection[str]) -> None:
+        """Write the ``fields`` a PATCH changed, and the due entry they move, at once
+        (MULTI). Only a new schedule or zone writes next_run_date: any other PATCH leaves
+        the firing a concurrent claim may have moved on where the claim put it. Enabled
+        again (or given a new end time), the cron's due entry is written from the caller's
+        reading, which a claim may have outdated: lua/claim_cron.lua then puts the entry
+        back in line with the hash, so a firing is never fired twice."""
+        mapping = {k: v for k, v in cron.to_hash().items() if k in fields}
         with self.redis.pipeline() as pipe:
-            pipe.hset(self.keys.cron(cron.cron_id), mapping=cron.to_hash())
-            if cron.enabled:
-                pipe.zadd(self.keys.crons_due(), {cron.cron_id: cron.next_run_date})
-            else:
-                pipe.zrem(self.keys.crons_due(), cron.cron_id)
+            pipe.hset(self.keys.cron(cron.cron_id), mapping=mapping)
+            if {"next_run_date", "enabled", "end_time"} & set(fields):
+                if cron.enabled:
+                    pipe.zadd(self.keys.crons_due(), {cron.cron_id: cron.next_run_date})
+                else:
+                    pipe.zrem(self.keys.crons_due(), cron.cron_id)
             pipe.execute()
 
     def delete(self, cron_id: str) -> bool:

@@ -18,7 +18,8 @@ from threadwatch.models import CronCreate, CronPatch
 from threadwatch.runs.cron_firing import CronScheduler
 from threadwatch.runs.crons import CronService
 from threadwatch.runs.service import RunService
-from threadwatch.store.codec import materialize
+from threadwatch.store.codec import datetime_to_us, materialize
+from threadwatch.store.crons import Cron, CronStore
 from threadwatch.store.keys import Keys
 from threadwatch.store.search import ThreadQuery
 from threadwatch.store.stores import Stores
@@ -239,3 +240,39 @@ def test_concurrent_schedulers_fire_each_firing_once(
         worker.join()
     assert sum(fired) == 10
     assert [len(runs_of(stores, thread_id)) for thread_id in threads] == [1] * 10
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"metadata": {"x": 1}},
+        {"enabled": True},
+        {"end_time": "2099-01-01T00:00:00Z"},
+        {"input": {}},
+    ],
+)
+def test_a_patch_racing_a_claim_never_fires_a_firing_twice(
+    stores: Stores,
+    crons: CronService,
+    scheduler: CronScheduler,
+    clock: Clock,
+    registry: GraphRegistry,
+    patch: dict[str, Any],
+) -> None:
+    """The PATCH reads the cron, a check fires its due firing, then the PATCH writes what it
+    read: the firing already fired stays fired."""
+    cron_id = cron(crons)
+    clock.advance(minutes=1)
+
+    class FireAfterRead(CronStore):
+        def read(self, cron_id: str) -> Cron | None:
+            found = super().read(cron_id)
+            assert scheduler.check().fired == 1
+            return found
+
+    racing_store = FireAfterRead(stores.redis, Keys(), stores.runs.scripts)
+    racing = CronService(racing_store, stores.threads, registry, clock=clock)
+    racing.update(cron_id, CronPatch.model_validate(patch))
+    assert scheduler.check().fired == 0
+    assert len(all_threads(stores)) == 1
+    assert stores.crons.due(10**18, 10) == [(cron_id, datetime_to_us(START) + 90_000_000)]

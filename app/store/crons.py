@@ -171,10 +171,20 @@ class CronStore:
             deleted = pipe.execute()[-1]
         return bool(deleted)
 
-    def delete_for_thread(self, thread_id: str) -> int:
-        """Remove every cron of the thread (the thread is gone); how many there were."""
-        cron_ids = [text(m) for m in self.redis.smembers(self.keys.crons_of_thread(thread_id))]
-        return sum(self.delete(cron_id) for cron_id in cron_ids)
+    def delete_for_threads(self, thread_ids: Sequence[str]) -> int:
+        """Remove every cron of these threads (they are gone, and their crons go with them,
+        as on LangGraph); how many there were."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for thread_id in thread_ids:
+                pipe.smembers(self.keys.crons_of_thread(thread_id))
+            found = pipe.execute()
+        return sum(self.delete(text(cron_id)) for members in found for cron_id in members)
+
+    def delete_for_assistant(self, assistant_id: str) -> int:
+        """Remove every cron of the assistant (deleted: its crons go with it, as on
+        LangGraph); how many there were."""
+        members = self.redis.smembers(self.keys.crons_of_assistant(assistant_id))
+        return sum(self.delete(text(cron_id)) for cron_id in members)
 
     def _unindex(self, pipe: Any, cron_id: str, assistant_id: str, thread_id: str) -> None:
         keys = self.keys

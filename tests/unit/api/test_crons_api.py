@@ -329,3 +329,29 @@ def test_count(client: TestClient) -> None:
     assert count({"assistant_id": AGENT_ID}) == 2
     assert count({"metadata": {"team": "b"}}) == 1
     assert client.post("/runs/crons/count", json={"thread_id": "x"}).status_code == 422
+
+
+def test_pruning_threads_deletes_their_crons(client: TestClient) -> None:
+    threads = [new_thread(client) for _ in range(3)]
+    crons = [create(client, thread_id)["cron_id"] for thread_id in threads]
+    response = client.post("/threads/prune", json={"thread_ids": threads[:2]})
+    assert response.json() == {"pruned_count": 2}
+    assert [client.get(f"/runs/crons/{c}").status_code for c in crons] == [404, 404, 200]
+    assert client.post("/runs/crons/count", json={"thread_id": threads[0]}).json() == 0
+
+
+def test_keeping_the_latest_checkpoint_keeps_the_crons(client: TestClient) -> None:
+    thread_id = new_thread(client)
+    cron_id = create(client, thread_id)["cron_id"]
+    client.post("/threads/prune", json={"thread_ids": [thread_id], "strategy": "keep_latest"})
+    assert client.get(f"/runs/crons/{cron_id}").status_code == 200
+
+
+def test_deleting_an_assistants_crons(client: TestClient) -> None:
+    """For the assistants' DELETE: the crons of an assistant go with it, as on LangGraph."""
+    create(client)
+    create(client, new_thread(client))
+    stores = client.app.state.stores  # type: ignore[attr-defined]
+    assert stores.crons.delete_for_assistant(AGENT_ID) == 2
+    assert client.post("/runs/crons/count", json={}).json() == 0
+    assert client.post("/runs/crons/search", json={}).json() == []

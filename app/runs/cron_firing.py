@@ -27,7 +27,7 @@ from threadwatch.errors import ThreadNotFound, ThreadwatchError
 from threadwatch.graphs import GraphRegistry
 from threadwatch.models import RunCreate
 from threadwatch.queues import FIRE_CRONS, MAINTENANCE_QUEUE
-from threadwatch.runs.cron_schedule import next_firing
+from threadwatch.runs.cron_schedule import NeverFires, next_firing
 from threadwatch.runs.crons import utc_now
 from threadwatch.runs.service import RunService
 from threadwatch.settings import Settings
@@ -83,7 +83,11 @@ class CronScheduler:
         if cron is None:  # deleted since: the claim cleans its due entry
             self.crons.claim(cron_id, firing_us, firing_us, datetime_to_us(now))
             return
-        following = datetime_to_us(next_firing(cron.schedule, now, cron.timezone))
+        try:
+            following: int | None = datetime_to_us(next_firing(cron.schedule, now, cron.timezone))
+        except NeverFires:  # this firing is its last
+            log.warning("cron %s: its schedule has no firing after this one", cron_id)
+            following = None
         claim = self.crons.claim(cron_id, firing_us, following, datetime_to_us(now))
         if claim is not CronClaim.CLAIMED:
             return

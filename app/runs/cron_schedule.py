@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from threadwatch.errors import InvalidInputError
 
@@ -41,8 +41,24 @@ def check_timezone(timezone: str | None) -> str | None:
     return timezone
 
 
+class NeverFires(InvalidInputError):
+    """A schedule croniter accepts that no time matches (``0 0 31 2 *``), or none after a
+    given time: a 422 at create or patch (LangGraph answers 500), no more firings later."""
+
+    def __init__(self, schedule: str) -> None:
+        super().__init__(
+            f"Invalid cron schedule: '{schedule}'. Reason: no date matches it. Ensure the "
+            "schedule uses the standard cron format (minute hour day_of_month month "
+            "day_of_week). Example: '*/5 * * * *' for every 5 minutes."
+        )
+
+
 def next_firing(schedule: str, after: datetime, timezone: str | None = None) -> datetime:
-    """The first time strictly after ``after`` that ``schedule`` fires, in UTC."""
+    """The first time strictly after ``after`` that ``schedule`` fires, in UTC; NeverFires
+    when there is none."""
     base = after.astimezone(ZoneInfo(timezone) if timezone else UTC)
-    following: datetime = croniter(schedule, base).get_next(datetime)
+    try:
+        following: datetime = croniter(schedule, base).get_next(datetime)
+    except CroniterError:
+        raise NeverFires(schedule) from None
     return following.astimezone(UTC)

@@ -59,7 +59,8 @@ class Cron:
     on_run_completed: str | None
     enabled: bool
     end_time: int | None
-    next_run_date: int
+    # None once the schedule has no further firing (cron_schedule.NeverFires).
+    next_run_date: int | None
     created_at: int
     updated_at: int
     user_id: str | None = None
@@ -99,7 +100,7 @@ class Cron:
             on_run_completed=optional("on_run_completed"),
             enabled=raw.get("enabled") == b"1",
             end_time=time_of("end_time"),
-            next_run_date=int(raw["next_run_date"]),
+            next_run_date=time_of("next_run_date"),
             created_at=int(raw["created_at"]),
             updated_at=int(raw["updated_at"]),
             user_id=optional("user_id"),
@@ -139,7 +140,7 @@ class CronStore:
             pipe.sadd(keys.crons_of_assistant(cron.assistant_id), cron.cron_id)
             if cron.thread_id:
                 pipe.sadd(keys.crons_of_thread(cron.thread_id), cron.cron_id)
-            if cron.enabled:
+            if cron.enabled and cron.next_run_date is not None:
                 pipe.zadd(keys.crons_due(), {cron.cron_id: cron.next_run_date})
             pipe.execute()
 
@@ -154,7 +155,7 @@ class CronStore:
         with self.redis.pipeline() as pipe:
             pipe.hset(self.keys.cron(cron.cron_id), mapping=mapping)
             if {"next_run_date", "enabled", "end_time"} & set(fields):
-                if cron.enabled:
+                if cron.enabled and cron.next_run_date is not None:
                     pipe.zadd(self.keys.crons_due(), {cron.cron_id: cron.next_run_date})
                 else:
                     pipe.zrem(self.keys.crons_due(), cron.cron_id)
@@ -246,12 +247,15 @@ class CronStore:
         )
         return [(text(entry[0]), int(entry[1])) for entry in entries]
 
-    def claim(self, cron_id: str, firing_us: int, following_us: int, now_us: int) -> CronClaim:
-        """Claim the cron's firing at ``firing_us`` and set the next one (exactly one caller
-        gets CLAIMED for a firing; lua/claim_cron.lua)."""
+    def claim(
+        self, cron_id: str, firing_us: int, following_us: int | None, now_us: int
+    ) -> CronClaim:
+        """Claim the cron's firing at ``firing_us`` and set the next one (None: there is
+        none); exactly one caller gets CLAIMED for a firing (lua/claim_cron.lua)."""
+        following = "" if following_us is None else following_us
         return self.scripts.claim_cron(
             keys=[self.keys.crons_due(), self.keys.cron(cron_id)],
-            args=[cron_id, firing_us, following_us, now_us],
+            args=[cron_id, firing_us, following, now_us],
         )
 
     def record_check(self, finished_at_us: int, fired: int, failed: int) -> None:

@@ -355,3 +355,14 @@ def test_deleting_an_assistants_crons(client: TestClient) -> None:
     assert stores.crons.delete_for_assistant(AGENT_ID) == 2
     assert client.post("/runs/crons/count", json={}).json() == 0
     assert client.post("/runs/crons/search", json={}).json() == []
+
+
+def test_a_schedule_that_never_fires_is_a_422(client: TestClient) -> None:
+    response = client.post("/runs/crons", json={"assistant_id": "agent", "schedule": "0 0 31 2 *"})
+    assert response.status_code == 422
+    assert detail(response).startswith("Invalid cron schedule: '0 0 31 2 *'. Reason: no date")
+    cron_id = create(client)["cron_id"]
+    response = client.patch(f"/runs/crons/{cron_id}", json={"schedule": "0 0 30 2 *"})
+    assert response.status_code == 422
+    assert client.get(f"/runs/crons/{cron_id}").json()["schedule"] == "* * * * *"
+    assert client.post("/runs/crons/count", json={}).json() == 1

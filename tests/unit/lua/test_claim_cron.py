@@ -101,3 +101,12 @@ def test_a_stale_due_entry_follows_the_hash(stores: Stores) -> None:
     stores.redis.hset(stores.crons.keys.cron("c1"), "next_run_date", FOLLOWING)
     assert stores.crons.claim("c1", FIRING, FOLLOWING + 5, NOW) is CronClaim.NOT_OURS
     assert due(stores) == [("c1", FOLLOWING)]
+
+
+def test_a_last_firing_leaves_the_due_set(stores: Stores) -> None:
+    put(stores)
+    assert stores.crons.claim("c1", FIRING, None, NOW) is CronClaim.CLAIMED
+    assert due(stores) == []
+    cron = stores.crons.read("c1")
+    assert cron is not None and cron.next_run_date is None
+    assert stores.crons.claim("c1", FIRING, None, NOW) is CronClaim.NOT_OURS

@@ -276,3 +276,18 @@ def test_a_patch_racing_a_claim_never_fires_a_firing_twice(
     assert scheduler.check().fired == 0
     assert len(all_threads(stores)) == 1
     assert stores.crons.due(10**18, 10) == [(cron_id, datetime_to_us(START) + 90_000_000)]
+
+
+def test_a_schedule_with_no_further_firing_fires_its_last(
+    stores: Stores, crons: CronService, scheduler: CronScheduler, clock: Clock
+) -> None:
+    """Its firing fires; then it leaves the due set, and its next_run_date is null."""
+    cron_id = cron(crons)
+    stores.redis.hset(stores.crons.keys.cron(cron_id), "schedule", "0 0 31 2 *")
+    clock.advance(minutes=1)
+    assert scheduler.check().fired == 1
+    assert stores.crons.due(10**18, 10) == []
+    assert stores.crons.get(cron_id)["next_run_date"] is None
+    crons.update(cron_id, CronPatch(enabled=True))  # nothing to fire: it stays out
+    clock.advance(days=400)
+    assert scheduler.check().fired == 0

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from threadwatch.errors import InvalidInputError
-from threadwatch.runs.cron_schedule import check_schedule, check_timezone, next_firing
+from threadwatch.runs.cron_schedule import NeverFires, check_schedule, check_timezone, next_firing
 
 AT = datetime(2026, 12, 7, 20, 37, 12, tzinfo=UTC)
 
@@ -62,3 +62,13 @@ def test_a_zone_reads_the_schedule_in_local_time_across_dst() -> None:
 def test_weekly_schedule_in_a_zone() -> None:
     """LangGraph's answer for the same cron: Monday 9:00 Paris -> 2026-12-14T08:00Z."""
     assert next_firing("0 9 * * 1", AT, "Europe/Paris") == datetime(2026, 12, 14, 8, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("schedule", ["0 0 31 2 *", "0 0 30 2 *"])
+def test_a_schedule_no_date_matches_is_refused(schedule: str) -> None:
+    """croniter accepts its syntax, but it never fires (LangGraph answers 500)."""
+    assert check_schedule(schedule) == schedule
+    with pytest.raises(NeverFires) as caught:
+        next_firing(schedule, AT)
+    assert caught.value.status_code == 422
+    assert caught.value.detail.startswith(f"Invalid cron schedule: '{schedule}'. Reason: no date")

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue
 
 from threadwatch.errors import ThreadNotFound, ThreadwatchError
@@ -72,7 +73,13 @@ class CronScheduler:
             due = [entry for entry in self.crons.due(now_us, self.batch) if entry not in seen]
             for cron_id, firing_us in due:
                 seen.add((cron_id, firing_us))
-                self._fire(cron_id, firing_us, now, report)
+                try:
+                    self._fire(cron_id, firing_us, now, report)
+                except RedisError:
+                    raise  # Redis away: the next check tries again
+                except Exception:  # one cron's failure must not hold up the others
+                    log.exception("cron %s: its firing failed", cron_id)
+                    report.failed += 1
             if len(due) < self.batch:
                 break
         self.crons.record_check(datetime_to_us(self.clock()), report.fired, report.failed)

@@ -291,3 +291,28 @@ def test_a_schedule_with_no_further_firing_fires_its_last(
     crons.update(cron_id, CronPatch(enabled=True))  # nothing to fire: it stays out
     clock.advance(days=400)
     assert scheduler.check().fired == 0
+
+
+def test_one_crons_failure_does_not_hold_up_the_others(
+    stores: Stores,
+    runs: RunService,
+    crons: CronService,
+    scheduler: CronScheduler,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broken = cron(crons, metadata={"broken": True})
+    cron(crons)
+    create = runs.create
+
+    def flaky(thread_id: str | None, body: Any, streamed: bool = False) -> dict[str, Any]:
+        if (body.metadata or {}).get("broken"):
+            raise RuntimeError("a bug")
+        return create(thread_id, body, streamed)
+
+    monkeypatch.setattr(runs, "create", flaky)
+    clock.advance(minutes=1)
+    report = scheduler.check()
+    assert (report.fired, report.failed) == (1, 1)
+    assert len(all_threads(stores)) == 1
+    assert stores.crons.get(broken) is not None

@@ -2,13 +2,14 @@
 every second (THREADWATCH_CRON_INTERVAL_SECONDS): a cron whose next firing is made `now`
 runs once, through the RunService, and its runs show in the thread's status and state like
 any run; many checks at once on both workers fire each firing exactly once; and the Python
-SDK's `client.crons.*`, sync and async, against the same server."""
+SDK's `client.crons.*`, sync and async, and the JS SDK's, against the same server."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Iterator
+from json import loads as json_loads
 from typing import Any
 
 import httpx
@@ -225,3 +226,38 @@ def test_the_async_sdk(run_stack: RunStack) -> None:
             assert await client.crons.count() == 0
 
     asyncio.run(scenario())
+
+
+JS_CRONS = """
+import { Client } from "@langchain/langgraph-sdk";
+const client = new Client({ apiUrl: process.env.API_URL });
+const thread = await client.threads.create();
+const stateless = await client.crons.create("agent", {
+  schedule: "*/5 * * * *", input: { ask: false }, metadata: { sdk: "js" },
+  endTime: "2030-01-01T00:00:00Z", onRunCompleted: "keep",
+});
+const onThread = await client.crons.createForThread(thread.thread_id, "agent", {
+  schedule: "0 9 * * 1", timezone: "Europe/Paris", metadata: { sdk: "js" },
+});
+const found = await client.crons.search({
+  metadata: { sdk: "js" }, sortBy: "created_at", sortOrder: "asc",
+});
+const counted = await client.crons.count({ threadId: thread.thread_id });
+const updated = await client.crons.update(stateless.cron_id, { endTime: null, enabled: false });
+await client.crons.delete(onThread.cron_id);
+const left = await client.crons.count({});
+console.log(JSON.stringify({ thread, stateless, onThread, found, counted, updated, left }));
+"""
+
+
+def test_the_js_sdk(run_stack: RunStack, run_node: Any) -> None:
+    out = json_loads(run_node(JS_CRONS, env={"API_URL": run_stack.url}))
+    stateless, on_thread = out["stateless"], out["onThread"]
+    assert stateless["on_run_completed"] == "keep"
+    assert stateless["end_time"] == "2030-01-01T00:00:00.000000+00:00"
+    assert on_thread["thread_id"] == out["thread"]["thread_id"]
+    assert on_thread["timezone"] == "Europe/Paris"
+    assert [c["cron_id"] for c in out["found"]] == [stateless["cron_id"], on_thread["cron_id"]]
+    assert out["counted"] == 1
+    assert out["updated"]["end_time"] is None and out["updated"]["enabled"] is False
+    assert out["left"] == 1

@@ -8,6 +8,7 @@ Lua scripts and by Python (``count``, ``observe``); its fields are ``|``-separat
     reclaimed|<action>              runs the sweeper took from lost workers: failed / requeued,
                                     or whose cut-short hand-off it resumed (resumed)
     expired|<strategy>              threads whose TTL ran out: delete / keep_latest
+    crons|<outcome>                 cron firings: fired (a run created) / failed (refused)
     webhooks|<kind>|<outcome>       webhook attempts; kind run / alert, outcome in OUTCOMES
     alerts|<rule>|<outcome>         alert webhook attempts of one rule
     alerts_fired|<rule>|<type>      alerts queued: firing / renotify / resolved
@@ -62,6 +63,7 @@ RUN_STATES = ("pending", "running")
 EVENT_RESULTS = ("applied", "duplicate", "stale")
 RECLAIM_ACTIONS = ("failed", "requeued", "resumed")
 TTL_STRATEGIES = ("delete", "keep_latest")
+CRON_OUTCOMES = ("fired", "failed")
 WEBHOOK_KINDS = ("run", "alert")
 OUTCOMES = ("delivered", "retrying", "failed", "refused")
 ALERT_TYPES = ("firing", "renotify", "resolved")
@@ -258,6 +260,13 @@ class MetricsCollector:
                 "Threads whose TTL ran out, by strategy.",
                 ["strategy"],
                 ((s,) for s in TTL_STRATEGIES),
+            ),
+            (
+                "threadwatch_cron_firings",
+                "crons",
+                "Cron firings, by outcome: a run created (fired) or refused (failed).",
+                ["outcome"],
+                ((o,) for o in CRON_OUTCOMES),
             ),
             (
                 "threadwatch_alert_deliveries",

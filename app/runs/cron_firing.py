@@ -27,6 +27,7 @@ from rq import Queue
 from threadwatch.errors import ThreadNotFound, ThreadwatchError
 from threadwatch.graphs import GraphRegistry
 from threadwatch.models import RunCreate
+from threadwatch.ops.metrics import count, field
 from threadwatch.queues import FIRE_CRONS, MAINTENANCE_QUEUE
 from threadwatch.runs.cron_schedule import NeverFires, next_firing
 from threadwatch.runs.crons import utc_now
@@ -83,7 +84,21 @@ class CronScheduler:
             if len(due) < self.batch:
                 break
         self.crons.record_check(datetime_to_us(self.clock()), report.fired, report.failed)
+        self._count(report)
         return report
+
+    def _count(self, report: CheckReport) -> None:
+        """The firings in the Prometheus counters (threadwatch_cron_firings_total)."""
+        if not (report.fired or report.failed):
+            return
+        redis, keys = self.crons.redis, self.crons.keys
+        try:
+            with redis.pipeline(transaction=False) as pipe:
+                count(pipe, keys, field("crons", "fired"), report.fired)
+                count(pipe, keys, field("crons", "failed"), report.failed)
+                pipe.execute()
+        except RedisError as exc:
+            log.warning("cron firings not counted: %s", exc)
 
     def _fire(self, cron_id: str, firing_us: int, now: datetime, report: CheckReport) -> None:
         cron = self.crons.read(cron_id)

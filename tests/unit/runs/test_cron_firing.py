@@ -316,3 +316,16 @@ def test_one_crons_failure_does_not_hold_up_the_others(
     assert (report.fired, report.failed) == (1, 1)
     assert len(all_threads(stores)) == 1
     assert stores.crons.get(broken) is not None
+
+
+def test_firings_are_counted_for_prometheus(
+    stores: Stores, crons: CronService, scheduler: CronScheduler, clock: Clock
+) -> None:
+    thread_id = stores.threads.create(None, {})["thread_id"]
+    cron(crons, thread_id, multitask_strategy="reject")
+    clock.advance(minutes=1)
+    scheduler.check()
+    clock.advance(minutes=1)
+    scheduler.check()  # refused: the thread is busy with the first
+    counters = stores.redis.hgetall(Keys().metrics())
+    assert (counters[b"crons|fired"], counters[b"crons|failed"]) == (b"1", b"1")

@@ -71,9 +71,10 @@ def _matching(store: CronStore, query: CronQuery) -> list[dict[str, bytes]]:
 
 
 def _sort_key(raw: dict[str, bytes], field: str) -> tuple[Any, ...]:
-    """Crons without the field (no thread, no end time) sort below every other; ties by id,
-    so that pages never overlap."""
+    """Crons without the field (no thread, no end time) sort above every other, as NULLs do
+    in Postgres (first when descending, last when ascending); ties by id, so that pages
+    never overlap."""
     value = raw.get(field) or b""
     if not value:
-        return (0, 0, raw["cron_id"])
-    return (1, int(value) if field in TIME_SORT else value.lower(), raw["cron_id"])
+        return (1, 0, raw["cron_id"])
+    return (0, int(value) if field in TIME_SORT else value.lower(), raw["cron_id"])

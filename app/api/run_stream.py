@@ -9,16 +9,12 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import cast
 
 import orjson
-from redis.asyncio import Redis as AsyncRedis
 
 from threadwatch.errors import InvalidInputError, NotFoundError
 from threadwatch.runs.service import IN_FLIGHT, RunService
-from threadwatch.store.codec import text
-from threadwatch.store.keys import Keys
-from threadwatch.store.run_streams import read_entries
+from threadwatch.store.run_streams import StreamReader
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +62,9 @@ class RunEvents:
     """The events of one run, read from its stream as they come."""
 
     def __init__(
-        self,
-        redis: AsyncRedis,
-        keys: Keys,
-        service: RunService,
-        thread_id: str,
-        run_id: str,
+        self, reader: StreamReader, service: RunService, thread_id: str, run_id: str
     ) -> None:
-        self.redis = redis
-        self.keys = keys
+        self.reader = reader
         self.service = service
         self.thread_id = thread_id
         self.run_id = run_id
@@ -113,11 +103,10 @@ class RunEvents:
         or until the run is seen ended (a run that streams nothing, or one that ended
         without the marker: rolled back, or reclaimed after its worker died) and the entries
         are all read; None after every HEARTBEAT_SECONDS without an entry."""
-        key = self.keys.run_stream(self.run_id)
         ended, quiet_since = False, time.monotonic()
         while True:
-            entries = await read_entries(
-                self.redis, key, cursor, ENTRIES_PER_READ, None if ended else POLL_MS
+            entries = await self.reader.run_entries(
+                self.run_id, cursor, ENTRIES_PER_READ, None if ended else POLL_MS
             )
             for entry in entries:
                 cursor = entry.id
@@ -130,25 +119,20 @@ class RunEvents:
             if ended:
                 return
             # Read once more after seeing the end: entries written before it.
-            ended = await self._status() not in IN_FLIGHT
+            ended = await self.reader.run_status(self.run_id) not in IN_FLIGHT
             if time.monotonic() - quiet_since >= HEARTBEAT_SECONDS:
                 quiet_since = time.monotonic()
                 yield None
 
-    async def _status(self) -> str | None:
-        """The run's status; None once it is deleted (rolled back, or its thread gone)."""
-        status = await self.redis.hget(self.keys.run(self.run_id), "status")
-        return text(status) if status else None
-
     async def _output_event(self) -> tuple[bytes, bytes] | None:
         """The ended run's output (what /join answers) as its final event."""
-        raw = await self.redis.get(self.keys.run_output(self.run_id))
+        raw = await self.reader.run_output(self.run_id)
         if raw is None:
             return None
         output = orjson.loads(raw)
         if isinstance(output, dict) and "__error__" in output:
             return b"error", orjson.dumps(output["__error__"])
-        return b"values", cast(bytes, raw)
+        return b"values", raw
 
     def _cancel(self) -> None:
         try:

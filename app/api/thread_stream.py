@@ -17,11 +17,10 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Literal, get_args
 
 import orjson
-from redis.asyncio import Redis as AsyncRedis
 
 from threadwatch.api.run_stream import ENTRIES_PER_READ, HEARTBEAT, HEARTBEAT_SECONDS, sse_event
 from threadwatch.errors import InvalidInputError, ThreadNotFound
-from threadwatch.store.run_streams import read_entries
+from threadwatch.store.run_streams import StreamReader
 from threadwatch.store.threads import ThreadStore
 
 ThreadStreamMode = Literal["run_modes", "lifecycle", "state_update"]
@@ -67,13 +66,12 @@ class ThreadEvents:
     """The events of one watched thread, read from its stream as they come."""
 
     def __init__(
-        self, redis: AsyncRedis, threads: ThreadStore, thread_id: str, modes: frozenset[str]
+        self, reader: StreamReader, threads: ThreadStore, thread_id: str, modes: frozenset[str]
     ) -> None:
-        self.redis = redis
+        self.reader = reader
         self.threads = threads
         self.thread_id = thread_id
         self.modes = modes
-        self.key = threads.keys.thread_stream(thread_id)
 
     async def watch(self) -> str:
         """Watch the thread (404 if there is none): the id of its stream's last entry."""
@@ -84,8 +82,8 @@ class ThreadEvents:
         the thread is deleted; a heartbeat comment after HEARTBEAT_SECONDS without one."""
         sent = watched = time.monotonic()
         while True:
-            for entry in await read_entries(
-                self.redis, self.key, cursor, ENTRIES_PER_READ, BLOCK_MS
+            for entry in await self.reader.thread_entries(
+                self.thread_id, cursor, ENTRIES_PER_READ, BLOCK_MS
             ):
                 cursor = entry.id
                 if sent_in(self.modes, entry.event):

@@ -23,7 +23,7 @@ from threadwatch.ops.alerts.rules import AlertRuleError, load_rules
 from threadwatch.queues import MAINTENANCE_QUEUE, RUNS_QUEUE, SWEEP
 from threadwatch.runs.liveness import LostRuns
 from threadwatch.settings import Settings
-from threadwatch.store.codec import redis_now_us
+from threadwatch.store.counters import record_sweep
 from threadwatch.store.keys import Keys
 from threadwatch.store.stores import Stores
 from threadwatch.store.ttl import expire_threads
@@ -66,10 +66,10 @@ def run_sweep(redis: Redis, settings: Settings) -> SweepReport:
         alerts=alerts,
         duration_ms=round((time.perf_counter() - began) * 1000, 3),
     )
-    redis.hset(
-        keys.sweeper(),
-        mapping={
-            "last_finished_at": redis_now_us(redis),
+    record_sweep(
+        redis,
+        keys,
+        {
             "last_duration_ms": report.duration_ms,
             "reclaimed": report.reclaimed,
             "requeued": report.requeued,

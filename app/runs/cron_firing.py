@@ -27,7 +27,6 @@ from rq import Queue
 from threadwatch.errors import ThreadNotFound, ThreadwatchError
 from threadwatch.graphs import GraphRegistry
 from threadwatch.models import RunCreate
-from threadwatch.ops.metrics import count, field
 from threadwatch.queues import FIRE_CRONS, MAINTENANCE_QUEUE
 from threadwatch.runs.cron_schedule import NeverFires, next_firing
 from threadwatch.runs.crons import utc_now
@@ -35,7 +34,6 @@ from threadwatch.runs.service import RunService
 from threadwatch.settings import Settings
 from threadwatch.store.codec import datetime_to_us
 from threadwatch.store.crons import Cron, CronStore
-from threadwatch.store.keys import Keys
 from threadwatch.store.scripts import CronClaim
 from threadwatch.store.stores import Stores
 
@@ -84,21 +82,7 @@ class CronScheduler:
             if len(due) < self.batch:
                 break
         self.crons.record_check(datetime_to_us(self.clock()), report.fired, report.failed)
-        self._count(report)
         return report
-
-    def _count(self, report: CheckReport) -> None:
-        """The firings in the Prometheus counters (threadwatch_cron_firings_total)."""
-        if not (report.fired or report.failed):
-            return
-        redis, keys = self.crons.redis, self.crons.keys
-        try:
-            with redis.pipeline(transaction=False) as pipe:
-                count(pipe, keys, field("crons", "fired"), report.fired)
-                count(pipe, keys, field("crons", "failed"), report.failed)
-                pipe.execute()
-        except RedisError as exc:
-            log.warning("cron firings not counted: %s", exc)
 
     def _fire(self, cron_id: str, firing_us: int, now: datetime, report: CheckReport) -> None:
         cron = self.crons.read(cron_id)
@@ -154,13 +138,7 @@ def check_crons(redis: Redis, settings: Settings, graphs: GraphRegistry) -> Chec
     """One check over the store at ``redis`` (the worker's job, fire_crons)."""
     stores = Stores.on(redis, settings)
     service = RunService(
-        redis,
-        Keys(settings.key_prefix),
-        stores.threads,
-        stores.runs,
-        graphs,
-        settings.run_timeout_seconds,
-        settings.webhook_allow_private,
+        stores, graphs, settings.run_timeout_seconds, settings.webhook_allow_private
     )
     report = CronScheduler(stores.crons, service).check()
     if report.fired or report.failed:

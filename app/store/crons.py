@@ -21,6 +21,7 @@ import orjson
 from redis import Redis
 
 from threadwatch.store.codec import RawJSON, decode_hash, dumps, text, us_to_iso
+from threadwatch.store.counters import count, field
 from threadwatch.store.keys import Keys
 from threadwatch.store.scripts import CronClaim, Scripts
 
@@ -259,8 +260,14 @@ class CronStore:
         )
 
     def record_check(self, finished_at_us: int, fired: int, failed: int) -> None:
-        """What the scheduler's last check did (``threadwatch`` operators read it)."""
-        self.redis.hset(
-            self.keys.cron_checks(),
-            mapping={"last_finished_at": finished_at_us, "fired": fired, "failed": failed},
-        )
+        """What the scheduler's last check did, and its firings added to the Prometheus
+        counters (threadwatch_cron_firings_total), in one round trip."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(
+                self.keys.cron_checks(),
+                mapping={"last_finished_at": finished_at_us, "fired": fired, "failed": failed},
+            )
+            for outcome, n in (("fired", fired), ("failed", failed)):
+                if n:
+                    count(pipe, self.keys, field("crons", outcome), n)
+            pipe.execute()

@@ -38,7 +38,7 @@ metadata leaf indexes are the ids' 16 bytes (``codec.thread_member``); keys hold
     {p}ttl                      zset   thread ids with a TTL, scored by a lower bound of their
                                        expiry (µs): the sweeper re-scores those not yet due
     {p}metrics                  hash   Prometheus counters and histogram buckets shared by
-                                       every process (fields: see app/ops/metrics.py)
+                                       every process (fields: see app/store/counters.py)
     {p}alert:{rule}             hash   thread ids a stuck-thread rule fired for -> alert state
     {p}alert:{rule}:outbox      hash   the rule's alerts claimed, not yet queued (lua/alerts.lua)
     {p}sweeper                  hash   the last sweep: when it ran, what it did

@@ -46,6 +46,7 @@ from threadwatch.store.codec import (
 )
 from threadwatch.store.keys import Keys
 from threadwatch.store.metadata_index import metadata_leaves
+from threadwatch.store.run_records import RunRecords
 from threadwatch.store.run_streams import (
     THREAD_STREAM_MAXLEN,
     THREAD_STREAM_TTL_SECONDS,
@@ -128,6 +129,7 @@ class RunStore:
         self.scripts = scripts or Scripts(redis)
         self.lease_us = seconds_to_us(lease_seconds)
         self.history_limit = history_limit
+        self.records = RunRecords(redis, keys, self.scripts)
 
     # -- events --------------------------------------------------------------------------
 

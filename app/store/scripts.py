@@ -41,7 +41,7 @@ SCRIPT_NAMES = (
     "watch_thread",
     "claim_cron",
 )
-# The repairs of `threadwatch doctor` (app/ops/doctor.py), in lua/repair/.
+# The repairs of `threadwatch doctor` (app/store/integrity.py), in lua/repair/.
 REPAIR_SCRIPT_NAMES = (
     "reindex_thread",
     "reindex_thread_leaves",

@@ -215,7 +215,7 @@ def _event_stream(
     """The SSE response of ``run``'s events (app/api/run_stream.py)."""
     thread_id, run_id = str(run["thread_id"]), str(run["run_id"])
     options = RunOptions.model_validate(materialize(run.get("kwargs")) or {})
-    source = RunEvents(request.app.state.stream_redis, service.keys, service, thread_id, run_id)
+    source = RunEvents(request.app.state.stream_reader, service, thread_id, run_id)
     body = source.sse(options.streamed, events, cursor, cancel_on_disconnect)
     location = f"/threads/{thread_id}/runs/{run_id}"
     headers = {

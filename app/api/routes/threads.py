@@ -163,7 +163,7 @@ async def join_thread_stream(
     ends only) and state updates (state_update)."""
     modes = thread_stream_modes([*(stream_mode or []), *(stream_modes or [])])
     cursor = stream_cursor(last_event_id) if last_event_id else None
-    events = ThreadEvents(request.app.state.stream_redis, stores.threads, thread_id, modes)
+    events = ThreadEvents(request.app.state.stream_reader, stores.threads, thread_id, modes)
     last = await events.watch()
     headers = {"Cache-Control": "no-store"}
     body = events.sse(cursor or last)

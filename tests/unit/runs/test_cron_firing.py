@@ -50,7 +50,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def runs(fake_redis: FakeRedis, stores: Stores, registry: GraphRegistry) -> RunService:
-    return RunService(fake_redis, Keys(), stores.threads, stores.runs, registry, 100)
+    return RunService(stores, registry, 100)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ def info(graphs: GraphsDep) -> dict[str, object]:
     """Version, features, and the graphs loaded (with the ones that failed to load)."""
     return {
         "version": __version__,
-        "flags": {"assistants": True, "crons": False},
+        "flags": {"assistants": True, "crons": True},
         "graphs": {
             "loaded": list(graphs.ids),
             "errors": {graph_id: error.summary for graph_id, error in graphs.errors.items()},

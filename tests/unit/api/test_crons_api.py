@@ -368,3 +368,8 @@ def test_a_schedule_that_never_fires_is_a_422(client: TestClient) -> None:
     assert response.status_code == 422
     assert client.get(f"/runs/crons/{cron_id}").json()["schedule"] == "* * * * *"
     assert client.post("/runs/crons/count", json={}).json() == 1
+
+
+def test_info_says_crons_are_served(client: TestClient) -> None:
+    """Clients (Studio) read GET /info's flags to show or hide their crons pages."""
+    assert client.get("/info").json()["flags"]["crons"] is True

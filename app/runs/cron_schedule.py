@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterError, croniter
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
 from threadwatch.errors import InvalidInputError
 
@@ -59,6 +59,6 @@ def next_firing(schedule: str, after: datetime, timezone: str | None = None) -> 
     base = after.astimezone(ZoneInfo(timezone) if timezone else UTC)
     try:
         following: datetime = croniter(schedule, base).get_next(datetime)
-    except CroniterError:
+    except (CroniterBadDateError, CroniterBadCronError):
         raise NeverFires(schedule) from None
     return following.astimezone(UTC)

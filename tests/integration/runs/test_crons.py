@@ -23,6 +23,7 @@ from rq import Queue
 from tests.integration.run_stack import KEYS, RunStack, wait_for
 from threadwatch.queues import FIRE_CRONS, MAINTENANCE_QUEUE
 from threadwatch.store.crons import CronStore
+from threadwatch.store.integrity import Doctor
 from threadwatch.store.scripts import Scripts
 
 pytestmark = pytest.mark.integration
@@ -145,6 +146,8 @@ def test_each_firing_runs_once_with_many_checks_on_two_workers(
     for thread in threads:
         (run,) = wait_ended_runs(sdk, thread["thread_id"], 1)
         assert run["status"] == "success"
+    report = Doctor(run_stack.redis, KEYS).check()
+    assert report.problems["cron_index"].found == report.problems["cron_dangling"].found == 0
 
 
 def test_a_stateless_cron_deletes_its_threads_by_default(

@@ -329,3 +329,15 @@ def test_firings_are_counted_for_prometheus(
     scheduler.check()  # refused: the thread is busy with the first
     counters = stores.redis.hgetall(Keys().metrics())
     assert (counters[b"crons|fired"], counters[b"crons|failed"]) == (b"1", b"1")
+
+
+def test_each_run_carries_the_crons_webhook(
+    stores: Stores, crons: CronService, scheduler: CronScheduler, clock: Clock
+) -> None:
+    """The run's webhook is called when it ends, as any run's (app/runs/runner.py)."""
+    thread_id = stores.threads.create(None, {})["thread_id"]
+    cron(crons, thread_id, webhook="https://8.8.8.8/hook")
+    clock.advance(minutes=1)
+    scheduler.check()
+    (run,) = runs_of(stores, thread_id)
+    assert run["kwargs"]["webhook"] == "https://8.8.8.8/hook"

@@ -61,40 +61,50 @@ class CronService:
 
     def create(self, thread_id: str | None, body: CronCreate) -> dict[str, Any]:
         """A new cron: stateless (each firing runs on a new thread) when ``thread_id`` is
-        None, else on that thread. Checked in LangGraph's order: webhook, assistant id,
-        time zone, schedule, assistant, thread."""
+        None, else on that thread."""
+        assistant_id = self._check_new(thread_id, body)
+        cron = self._new_cron(str(uuid_utils.uuid7()), assistant_id, thread_id, body)
+        self.crons.put(cron)
+        return self._answer(cron.cron_id)
+
+    def _check_new(self, thread_id: str | None, body: CronCreate) -> str:
+        """The cron's assistant id, once every check passed, in LangGraph's order: webhook,
+        assistant id, time zone, schedule, assistant, thread."""
         if body.webhook:
             check_webhook_url(body.webhook, self.webhook_allow_private)
         if body.assistant_id not in self.graphs and not _is_uuid(body.assistant_id):
             raise assistant_missing(body.assistant_id)
-        timezone = check_timezone(body.timezone)
+        check_timezone(body.timezone)
         check_schedule(body.schedule)
         assistant_id = self.resolve_assistant(body.assistant_id)
         if thread_id is not None and not self.threads.exists(thread_id):
             raise thread_missing(thread_id)
-        cron_id = str(uuid_utils.uuid7())
+        return assistant_id
+
+    def _new_cron(
+        self, cron_id: str, assistant_id: str, thread_id: str | None, body: CronCreate
+    ) -> Cron:
+        """The cron as stored: its payload is the request, as LangGraph keeps it."""
         payload = body.model_dump(mode="json", exclude_unset=True)
         payload["assistant_id"] = assistant_id
         _set_cron_id(payload, cron_id)
         now = self.clock()
         now_us = datetime_to_us(now)
-        cron = Cron(
+        return Cron(
             cron_id=cron_id,
             assistant_id=assistant_id,
             thread_id=thread_id,
             schedule=body.schedule,
-            timezone=timezone,
+            timezone=body.timezone,
             payload=payload,
             metadata=body.metadata or {},
             on_run_completed=None if thread_id else (body.on_run_completed or "delete"),
             enabled=True if body.enabled is None else body.enabled,
             end_time=_us(body.end_time),
-            next_run_date=datetime_to_us(next_firing(body.schedule, now, timezone)),
+            next_run_date=datetime_to_us(next_firing(body.schedule, now, body.timezone)),
             created_at=now_us,
             updated_at=now_us,
         )
-        self.crons.put(cron)
-        return self._answer(cron_id)
 
     def resolve_assistant(self, assistant_id: str) -> str:
         """The id of an assistant given by id or graph name; LangGraph's 404 otherwise."""

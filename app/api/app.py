@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from threadwatch.api.routes import (
 from threadwatch.api.security import install_security
 from threadwatch.graphs import load_registry
 from threadwatch.ops.alerts.rules import load_rules
+from threadwatch.ops.watchdog import Watchdog
 from threadwatch.runs.crons import CronService
 from threadwatch.runs.service import RunService
 from threadwatch.settings import Settings, get_settings
@@ -61,9 +63,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stores.crons, stores.threads, app.state.graphs, settings.webhook_allow_private
         )
         app.state.stream_reader = StreamReader.connect(settings.redis_url or "", stores.keys)
+        watchdog = None
+        if settings.api_watchdog:
+            watchdog = asyncio.create_task(Watchdog(stores.redis, settings).run())
         try:
             yield
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             stores.redis.close()
             await app.state.stream_reader.close()
 

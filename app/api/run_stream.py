@@ -8,11 +8,11 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 
 import orjson
 
-from threadwatch.errors import InvalidInputError, NotFoundError
+from threadwatch.errors import NotFoundError
 from threadwatch.runs.service import IN_FLIGHT, RunService
 from threadwatch.store.run_streams import StreamReader
 
@@ -26,6 +26,7 @@ HEARTBEAT_SECONDS = 5.0
 HEARTBEAT = b": heartbeat\n\n"
 ENTRIES_PER_READ = 100
 LAST_EVENT_ID = re.compile(r"(\d+)(?:-(\d+|\*))?")
+FROM_THE_START = re.compile(r"-\d+")
 
 
 def sse_event(event: bytes, data: bytes, event_id: bytes | None = None) -> bytes:
@@ -34,21 +35,54 @@ def sse_event(event: bytes, data: bytes, event_id: bytes | None = None) -> bytes
     return head + b"event: " + event + b"\ndata: " + data + b"\n\n"
 
 
-def stream_cursor(last_event_id: str | None) -> str:
-    """The stream entry id to read after: the start for none or "-" (replay everything)."""
-    if not last_event_id or last_event_id == "-":
+def stream_id(last_event_id: str | None) -> str | None:
+    """The stream entry id a ``Last-Event-ID`` names: ``<ms>-<seq>``, ``<ms>-*`` or ``<ms>``
+    as sent; "0-0" (before the first entry) for "-" and for a negative number, the JS SDK's
+    "-1" that useStream joins and reconnects with to replay a run; None for anything else."""
+    if not last_event_id:
+        return None
+    if last_event_id == "-" or FROM_THE_START.fullmatch(last_event_id):
         return "0-0"
     match = LAST_EVENT_ID.fullmatch(last_event_id)
     if match is None:
-        raise InvalidInputError("Invalid Last-Event-ID: expected <ms>-<seq>, as sent")
+        return None
     ms, seq = match.groups()
     return f"{ms}-{seq if seq and seq != '*' else 0}"
+
+
+def stream_cursor(last_event_id: str | None) -> str:
+    """Where a run's events are read after: the id of ``Last-Event-ID``, else the start. An
+    id this server did not send cannot follow any event a client saw, so it replays them all:
+    LangGraph's server takes any value there, never a 422."""
+    return stream_id(last_event_id) or "0-0"
 
 
 def mode_of(event: bytes) -> bytes:
     """The mode of an event's name: a subgraph's are named ``<mode>|<namespace>...``, the
     `messages` mode's ``messages/<part>``."""
     return event.split(b"|", 1)[0].split(b"/", 1)[0]
+
+
+def join_modes(values: Iterable[str]) -> list[str]:
+    """The stream modes a join asks for, in each form the SDKs send them: the parameter
+    repeated (both SDKs), a JSON array (how LangGraph's server reads it) or a comma list.
+    A mode no run streams is not refused (LangGraph's server never is): it keeps nothing."""
+    modes: list[str] = []
+    for value in values:
+        listed = _json_list(value) if value.startswith("[") else None
+        items = listed if listed is not None else value.split(",")
+        modes += [mode.strip() for mode in items if mode.strip()]
+    return list(dict.fromkeys(modes))
+
+
+def _json_list(value: str) -> list[str] | None:
+    try:
+        items = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(items, list) and all(isinstance(item, str) for item in items):
+        return items
+    return None
 
 
 def event_names(modes: Sequence[str] | None) -> set[bytes] | None:

@@ -18,7 +18,13 @@ from typing import Literal, get_args
 
 import orjson
 
-from threadwatch.api.run_stream import ENTRIES_PER_READ, HEARTBEAT, HEARTBEAT_SECONDS, sse_event
+from threadwatch.api.run_stream import (
+    ENTRIES_PER_READ,
+    HEARTBEAT,
+    HEARTBEAT_SECONDS,
+    sse_event,
+    stream_id,
+)
 from threadwatch.errors import InvalidInputError, ThreadNotFound
 from threadwatch.store.run_streams import StreamReader
 from threadwatch.store.threads import ThreadStore
@@ -52,6 +58,18 @@ def _listed(value: str) -> list[str]:
     if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
         raise InvalidInputError(f"Invalid stream mode: {value}")
     return items
+
+
+def thread_stream_cursor(last_event_id: str | None) -> str | None:
+    """Where a thread's events are read after ``Last-Event-ID`` (None: from now on). "-" and
+    "-1" replay what the stream holds; anything but a stream id is refused, with LangGraph's
+    text (its server refuses "-1" here too; the JS SDK's joins send it to run streams)."""
+    if not last_event_id:
+        return None
+    cursor = stream_id(last_event_id)
+    if cursor is None:
+        raise InvalidInputError("Invalid last-event-id: must be a valid Redis stream ID")
+    return cursor
 
 
 def sent_in(modes: frozenset[str], event: bytes) -> bool:

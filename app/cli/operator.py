@@ -140,7 +140,7 @@ def sweep(json_output: JsonOption = False) -> None:
     from threadwatch.ops.sweeper import run_sweep
 
     with _redis_errors(settings):
-        report = run_sweep(stores.redis, settings)
+        report = run_sweep(stores.redis, settings, by="cli")
     if json_output:
         _print_json(asdict(report))
         return

@@ -30,7 +30,7 @@ from threadwatch.graphs.serde import jsonable
 from threadwatch.models import RunError, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
-from threadwatch.runs.options import RunOptions
+from threadwatch.runs.options import RunOptions, latest_config
 from threadwatch.store.availability import wait_out
 from threadwatch.store.checkpoints.write_batch import WriteBatch
 from threadwatch.store.codec import materialize
@@ -354,8 +354,8 @@ class Runner:
                     values = chunk
                 elif isinstance(chunk, dict) and "__interrupt__" in chunk:
                     stopped = True  # an interrupt() or a breakpoint: nodes are left to run
-            if stopped:
-                return _from_state(await runnable.aget_state(config))
+            if stopped:  # the state the run left, not the checkpoint it forked from
+                return _from_state(await runnable.aget_state(latest_config(config)))
             # Finished: the last values are the final checkpoint's, no need to read it back.
             return Outcome(EventType.SUCCEEDED, jsonable(values), {}, [])
 
@@ -373,7 +373,7 @@ class Runner:
             return outcome
         try:
             async with open_graph(graph, config, checkpointer=self.saver) as runnable:
-                state = _from_state(await runnable.aget_state(config))
+                state = _from_state(await runnable.aget_state(latest_config(config)))
         except Exception:
             log.exception("could not read the last checkpoint of thread %s", config)
             return outcome

@@ -23,7 +23,7 @@ from threadwatch.graphs import GraphRegistry
 from threadwatch.models import RunCreate, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
-from threadwatch.runs.options import RunOptions
+from threadwatch.runs.options import RunOptions, forked_config
 from threadwatch.store.codec import decode_hash, run_from_hash
 from threadwatch.store.stores import Stores
 from threadwatch.webhooks.policy import check_webhook_url
@@ -63,6 +63,8 @@ class RunService:
         assistant_id = system_assistant_id(graph_id)
         if body.webhook:  # refused before anything is recorded (LangGraph's 422 texts)
             body.webhook = check_webhook_url(body.webhook, self.webhook_allow_private)
+        checkpoint = body.checkpoint.model_dump(exclude_none=True) if body.checkpoint else None
+        config = forked_config(body.config, body.checkpoint_id, checkpoint)  # 422 first
         temporary = thread_id is None
         thread_id = thread_id or str(uuid_utils.uuid4())
         create_thread = temporary or body.if_not_exists == "create"
@@ -78,6 +80,7 @@ class RunService:
                     graph_id,
                     assistant_id,
                     body,
+                    config,
                     temporary,
                     streamed or bool(body.stream_resumable),
                 ),
@@ -110,6 +113,7 @@ class RunService:
         graph_id: str,
         assistant_id: str,
         body: RunCreate,
+        config: dict[str, Any],
         temporary: bool,
         streamed: bool,
     ) -> RunEvent:
@@ -117,7 +121,7 @@ class RunService:
             graph_id=graph_id,
             input=body.input,
             command=body.command.model_dump() if body.command else None,
-            config=body.config or {},
+            config=config,
             context=body.context or {},
             stream_mode=body.stream_mode or ["values"],
             streamed=streamed,
@@ -138,10 +142,7 @@ class RunService:
             assistant_id=assistant_id,
             kwargs=options.to_json(),
             multitask_strategy=body.multitask_strategy or "enqueue",
-            config={
-                **(body.config or {}),
-                "configurable": (body.config or {}).get("configurable") or {},
-            },
+            config={**config, "configurable": config.get("configurable") or {}},
         )
 
     def _enqueue(self, thread_id: str, run_id: str, after_seconds: float) -> dict[str, Any]:

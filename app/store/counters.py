@@ -25,14 +25,14 @@ import bisect
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 
 from threadwatch.domain import ThreadStatus
-from threadwatch.store.codec import redis_now_us, text
+from threadwatch.store.codec import text
 from threadwatch.store.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -175,12 +175,6 @@ def read_snapshot(
     return MetricsSnapshot(
         counters, threads, oldest, runs, lease_expired, depths, rule_counts, sweeper
     )
-
-
-def record_sweep(redis: Redis, keys: Keys, report: dict[str, float | int]) -> None:
-    """Keep the last sweep's report, stamped with Redis's clock (``last_finished_at``)."""
-    fields: dict[str, float | int] = {"last_finished_at": redis_now_us(redis), **report}
-    redis.hset(keys.sweeper(), mapping=cast(dict[Any, Any], fields))
 
 
 def number(value: bytes | str | int | None) -> float:

@@ -175,7 +175,12 @@ class Keys:
         return f"{self.prefix}alert:{rule}:outbox"
 
     def sweeper(self) -> str:
+        """Hash: the last sweep's report (app/store/sweeps.py)."""
         return f"{self.prefix}sweeper"
+
+    def watchdog_slot(self, slot: int) -> str:
+        """String, expiring: the API process that sweeps this time slot for lack of workers."""
+        return f"{self.prefix}watchdog:{slot}"
 
     def cron(self, cron_id: str) -> str:
         return f"{self.prefix}cron:{cron_id}"

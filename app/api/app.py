@@ -15,6 +15,7 @@ from threadwatch.api.middleware import JSONBodyMiddleware
 from threadwatch.api.routes import (
     alerts,
     assistants,
+    crons,
     events,
     health,
     metrics,
@@ -29,6 +30,7 @@ from threadwatch.graphs.assistants import Assistants
 from threadwatch.graphs.store_config import graph_store, memory_store
 from threadwatch.ops.alerts.rules import load_rules
 from threadwatch.ops.watchdog import Watchdog
+from threadwatch.runs.crons import CronService
 from threadwatch.runs.service import RunService
 from threadwatch.settings import Settings, get_settings
 from threadwatch.store.run_streams import StreamReader
@@ -64,6 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.run_timeout_seconds,
             settings.webhook_allow_private,
         )
+        app.state.cron_service = CronService(
+            stores, app.state.graphs, settings.webhook_allow_private
+        )
         app.state.stream_reader = StreamReader.connect(settings.redis_url or "", stores.keys)
         watchdog = None
         if settings.api_watchdog:
@@ -85,7 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(JSONBodyMiddleware, max_bytes=settings.max_body_bytes)
     install_security(app, settings)  # outside the body check: keys, then CORS
     install_error_handlers(app)
-    for module in (health, threads, state, runs, events, assistants, store, metrics, alerts):
+    routers = (health, threads, state, runs, crons, events, assistants, store, metrics, alerts)
+    for module in routers:
         app.include_router(module.router)
     install_ui(app)
     return app

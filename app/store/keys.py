@@ -47,6 +47,13 @@ metadata leaf indexes are the ids' 16 bytes (``codec.thread_member``); keys hold
     {p}assistant:{id}:versions  hash   <n> -> JSON of version n, <n>:at -> when it was made
     {p}assistants:{graph_id}    zset   ids of the graph's assistants, scored by created_at
                                        (µs): search and count read these, never SCAN
+    {p}cron:{cron_id}           hash   one cron (fields: see app/store/crons.py)
+    {p}crons                    zset   every cron id, scored by created_at (µs)
+    {p}crons:due                zset   enabled crons, scored by their next firing (µs):
+                                       what the scheduler reads (lua/claim_cron.lua)
+    {p}crons:assistant:{id}     set    cron ids of an assistant
+    {p}crons:thread:{id}        set    cron ids of a thread (per-thread crons)
+    {p}crons:checks             hash   the cron scheduler's last check: when, what it fired
 
 LangGraph checkpoints (checkpoints/; T = thread id and C = checkpoint id with ``%`` and
 ``:`` percent-escaped, N = checkpoint namespace and R = run id as they are, always last, so
@@ -194,6 +201,27 @@ class Keys:
     def watchdog_slot(self, slot: int) -> str:
         """String, expiring: the API process that sweeps this time slot for lack of workers."""
         return f"{self.prefix}watchdog:{slot}"
+
+    def cron(self, cron_id: str) -> str:
+        return f"{self.prefix}cron:{cron_id}"
+
+    def crons(self) -> str:
+        """Every cron id, scored by created_at (µs)."""
+        return f"{self.prefix}crons"
+
+    def crons_due(self) -> str:
+        """Enabled crons, scored by their next firing (µs)."""
+        return f"{self.prefix}crons:due"
+
+    def crons_of_assistant(self, assistant_id: str) -> str:
+        return f"{self.prefix}crons:assistant:{assistant_id}"
+
+    def crons_of_thread(self, thread_id: str) -> str:
+        return f"{self.prefix}crons:thread:{thread_id}"
+
+    def cron_checks(self) -> str:
+        """Hash: the cron scheduler's last check (when it ran, what it fired)."""
+        return f"{self.prefix}crons:checks"
 
     def run_stream(self, run_id: str) -> str:
         """Stream: the chunks of a streamed run, for /runs/stream and join_stream."""

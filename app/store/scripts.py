@@ -51,6 +51,7 @@ SCRIPT_NAMES = (
     "store_put",
     "store_delete",
     "store_touch",
+    "claim_cron",
 )
 # The repairs of `threadwatch doctor` (app/store/integrity.py), in lua/repair/.
 REPAIR_SCRIPT_NAMES = (
@@ -130,6 +131,16 @@ class TransitionCode(IntEnum):
     # Admission "reclaim": the run's lease is live, or it holds none; admission "start": the
     # run does not exist (requeue_run.lua answers it too). Nothing written.
     NOT_RECLAIMED = -4
+
+
+class CronClaim(IntEnum):
+    """claim_cron.lua's answer (lua/claim_cron.lua has the contract)."""
+
+    CLAIMED = 1
+    # Claimed by another caller, rescheduled, disabled or deleted: nothing to fire here.
+    NOT_OURS = 0
+    # The cron's end_time has passed: it fires no more.
+    ENDED = -1
 
 
 class Transition(NamedTuple):
@@ -218,6 +229,7 @@ class Scripts:
         self.lua_store_put = _register(redis, "store_put")
         self.lua_store_delete = _register(redis, "store_delete")
         self.lua_store_touch = _register(redis, "store_touch")
+        self.lua_claim_cron = _register(redis, "claim_cron")
 
     def create_thread(
         self, keys: Operands, args: Operands, client: Pipeline | None = None
@@ -335,6 +347,10 @@ class Scripts:
     def store_touch(self, keys: Operands, args: Operands) -> int:
         """How many items had their TTL refreshed."""
         return int(self.lua_store_touch(keys=keys, args=args))
+
+    def claim_cron(self, keys: Operands, args: Operands) -> CronClaim:
+        """Whether this caller fires the cron's due firing (lua/claim_cron.lua)."""
+        return CronClaim(int(self.lua_claim_cron(keys=keys, args=args)))
 
 
 class RepairScripts:

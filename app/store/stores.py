@@ -12,6 +12,7 @@ from redis import Redis
 from threadwatch.settings import Settings
 from threadwatch.store.assistants import AssistantStore
 from threadwatch.store.codec import redis_now_us
+from threadwatch.store.crons import CronStore
 from threadwatch.store.items import ItemStore
 from threadwatch.store.keys import Keys
 from threadwatch.store.runs import RunStore
@@ -34,6 +35,7 @@ class Stores:
     search: ThreadSearch
     runs: RunStore
     assistants: AssistantStore
+    crons: CronStore
 
     @property
     def keys(self) -> Keys:
@@ -72,7 +74,8 @@ class Stores:
         threads = ThreadStore(redis, keys, scripts, saver, history_limit=history)
         search = ThreadSearch(redis, keys, threads, settings.search_walk_budget)
         runs = RunStore(redis, keys, scripts, settings.lease_seconds, history)
-        return cls(redis, threads, search, runs, AssistantStore(redis, keys, scripts))
+        assistants = AssistantStore(redis, keys, scripts)
+        return cls(redis, threads, search, runs, assistants, CronStore(redis, keys, scripts))
 
     def now_us(self) -> int:
         """Redis's clock, in µs: the one every status_since and lease is written with."""

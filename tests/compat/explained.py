@@ -67,6 +67,14 @@ EXPLAINED: list[Explained] = [
         r"/(create|thread\d*|search(_after)?/\d+)/(status_since|error)",
         "threadwatch's thread-status fields on threads (`status_since`, `error`: docs/api.md)",
     ),
+    Explained(
+        "crons/*",
+        r"/(create|create_for_thread|update|search(_thread)?/\d+)/user_id",
+        "a cron's `user_id` is the identity of the user who made it: langgraph dev's built-in "
+        'auth has a user of identity ""; threadwatch has API keys, no users, so `null`, as '
+        "a LangGraph deployment without custom auth (docs/guides/crons.md)",
+        threadwatch=None,
+    ),
 ]
 
 

@@ -23,6 +23,7 @@ from threadwatch.runs.service import RunService
 from threadwatch.settings import Settings
 from threadwatch.store.assistants import AssistantStore
 from threadwatch.store.codec import thread_id_of, thread_member
+from threadwatch.store.crons import CronStore
 from threadwatch.store.keys import SORT_FIELDS, Keys
 from threadwatch.store.metadata_index import metadata_leaves
 from threadwatch.store.runs import RunStore
@@ -42,7 +43,8 @@ def make_stores(redis: Redis, walk_budget: int = 20_000) -> Stores:
     threads = ThreadStore(redis, KEYS, scripts)
     search = ThreadSearch(redis, KEYS, threads, walk_budget)
     runs = RunStore(redis, KEYS, scripts)
-    return Stores(redis, threads, search, runs, AssistantStore(redis, KEYS, scripts))
+    assistants = AssistantStore(redis, KEYS, scripts)
+    return Stores(redis, threads, search, runs, assistants, CronStore(redis, KEYS, scripts))
 
 
 def make_client(

@@ -179,12 +179,13 @@ def delete_assistant(
     assistant_id: str,
     delete_threads: Annotated[str, Query(description='"true": delete its threads too')] = "",
 ) -> Response:
-    """Delete the assistant and its versions; its runs in flight are interrupted and, with
-    ``delete_threads=true``, the threads whose metadata names it are deleted."""
+    """Delete the assistant, its versions and its crons; its runs in flight are interrupted
+    and, with ``delete_threads=true``, the threads whose metadata names it are deleted."""
     assistant_id = assistants.require_existing(assistant_id)
     cancel_assistant_runs(service, assistant_id)
     if delete_threads.lower() == "true":
         delete_assistant_threads(service, stores.search, assistant_id)
+    stores.crons.delete_for_assistant(assistant_id)  # as LangGraph: its crons go with it
     assistants.delete(assistant_id)
     return Response(status_code=204)
 

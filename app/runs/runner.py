@@ -27,6 +27,7 @@ from rq import Queue
 from threadwatch.domain import EventType
 from threadwatch.graphs import GraphRegistry, LoadedGraph, open_graph
 from threadwatch.graphs.serde import jsonable
+from threadwatch.graphs.state import interrupt_json
 from threadwatch.graphs.store_config import graph_store, memory_store
 from threadwatch.models import RunError, RunEvent
 from threadwatch.queues import RUNS_QUEUE
@@ -277,7 +278,8 @@ class Runner:
         stream: RunStreamWriter,
     ) -> Outcome:
         assistant = (fields.get("assistant_id") or b"").decode()
-        config = _run_config(options.config, thread_id, run_id, assistant)
+        attempt = int(fields.get("attempts") or 0) + 1
+        config = _run_config(options, thread_id, run_id, assistant, attempt)
         graph = self.graphs.get(options.graph_id)
         work = asyncio.ensure_future(self._run_graph(graph, options, config, stream))
         watcher = asyncio.ensure_future(self._watch_cancel(thread_id, run_id, stream))
@@ -496,13 +498,32 @@ async def _with_events(
 
 
 def _run_config(
-    config: dict[str, Any] | None, thread_id: str, run_id: str, assistant_id: str
+    options: RunOptions, thread_id: str, run_id: str, assistant_id: str, attempt: int
 ) -> dict[str, Any]:
-    config = dict(config or {})
-    configurable = dict(config.get("configurable") or {})
-    configurable.update(thread_id=thread_id, run_id=run_id, assistant_id=assistant_id)
-    config["configurable"] = configurable
-    return config
+    """The config the graph runs with, keyed as LangGraph's server keys it (its
+    checkpoints' metadata is made of it): the run's ids and graph in ``configurable``, the
+    attempt and the langgraph version in ``metadata``. No user is signed in here: the
+    user ids are empty, as on LangGraph's server without custom auth."""
+    config = dict(options.config or {})
+    configurable = {
+        "user_id": "",
+        "langgraph_auth_user_id": "",
+        **(config.get("configurable") or {}),
+    }
+    configurable.update(
+        thread_id=thread_id, run_id=run_id, assistant_id=assistant_id, graph_id=options.graph_id
+    )
+    metadata = dict(config.get("metadata") or {})
+    metadata.update(run_attempt=attempt, langgraph_version=_langgraph_version())
+    return {**config, "configurable": configurable, "metadata": metadata}
+
+
+def _langgraph_version() -> str | None:
+    try:
+        from langgraph.version import __version__
+    except ImportError:  # langgraph is optional
+        return None
+    return str(__version__)
 
 
 def _graph_input(run: RunOptions) -> Any:
@@ -521,7 +542,9 @@ def _from_state(state: Any) -> Outcome:
     """The terminal event a LangGraph StateSnapshot implies: interrupted while nodes are
     left to run (an interrupt() or a breakpoint), else succeeded."""
     interrupts = {
-        task.id: [jsonable(i) for i in task.interrupts] for task in state.tasks if task.interrupts
+        task.id: [jsonable(interrupt_json(i)) for i in task.interrupts]
+        for task in state.tasks
+        if task.interrupts
     }
     values = jsonable(state.values)
     if state.next:

@@ -143,7 +143,9 @@ class RunService:
             assistant_version=assistant.version,
             input=body.input,
             command=body.command.model_dump() if body.command else None,
-            config=config,
+            # The graph runs with the run's metadata in its config, as LangGraph's: its
+            # checkpoints carry it.
+            config={**config, "metadata": settings.metadata},
             context=settings.context,
             stream_mode=body.stream_mode or ["values"],
             streamed=streamed,
@@ -153,7 +155,7 @@ class RunService:
             webhook=body.webhook,
             temporary=temporary,
             on_completion=body.on_completion or ("delete" if temporary else "keep"),
-            durability=body.durability,
+            durability=body.durability or "async",  # LangGraph's default
         )
         return RunEvent(
             thread_id=thread_id,

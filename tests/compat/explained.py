@@ -37,6 +37,14 @@ DEPLOYMENT_KEYS = (
 EXPLAINED: list[Explained] = [
     Explained(
         "*",
+        r".*/create/interrupts",
+        "POST /threads: threadwatch's new thread carries `interrupts: {}` as its every read "
+        "does, and as LangGraph's production (Postgres) server returns every column of the "
+        "row it inserts; the dev server's in-memory thread leaves the key out until a run",
+        threadwatch={},
+    ),
+    Explained(
+        "*",
         r"(/[^/]+)?/info/(version|host)|.*/info/graphs",
         "GET /info: each server gives its own version and host; threadwatch adds `graphs`, "
         "the graphs it loaded and the errors of those it could not",

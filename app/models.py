@@ -36,7 +36,27 @@ def _canonical(value: str, invalid: str) -> str:
 
 ThreadId = Annotated[str, AfterValidator(canonical_uuid)]
 RunId = Annotated[str, AfterValidator(canonical_run_uuid)]
-Metadata = dict[str, Any]
+# Metadata is indexed leaf by leaf (store/metadata_index.py: one set per leaf), so a
+# thread's metadata, and a filter, hold at most this many keys and list items in all.
+MAX_METADATA_ENTRIES = 1000
+
+
+def bounded_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` if it holds at most MAX_METADATA_ENTRIES keys and items, at any depth."""
+    entries, pending = 0, [value]
+    while pending:
+        node = pending.pop()
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:
+            entries += 1
+            if entries > MAX_METADATA_ENTRIES:
+                raise ValueError(f"more than {MAX_METADATA_ENTRIES} keys and list items in all")
+            if isinstance(child, dict | list):
+                pending.append(child)
+    return value
+
+
+Metadata = Annotated[dict[str, Any], AfterValidator(bounded_metadata)]
 
 THREAD_SELECT_FIELDS = (
     "thread_id",

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8123
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Seconds a client has to send a request's whole body (a slow sender gets 408).
+    max_body_seconds: float = Field(default=30, gt=0, le=3600)
     # Where `threadwatch dev` keeps the embedded Redis's data between restarts.
     data_dir: str = ".threadwatch"
     log_level: str = "info"

@@ -87,7 +87,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Thread status for AI agent runtimes; LangGraph threads API on Redis.",
         lifespan=lifespan,
     )
-    app.add_middleware(JSONBodyMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        JSONBodyMiddleware,
+        max_bytes=settings.max_body_bytes,
+        max_seconds=settings.max_body_seconds,
+    )
     install_security(app, settings)  # outside the body check: keys, then CORS
     install_error_handlers(app)
     routers = (health, threads, state, runs, crons, events, assistants, store, metrics, alerts)

@@ -110,11 +110,14 @@ class RunEvents:
         cursor: str = "0-0",
         cancel_on_disconnect: bool = False,
     ) -> AsyncIterator[bytes]:
-        """The response body. A run that was not ``streamed`` sends no chunks: its output
-        comes when it ends, as one `values` event (`error` if it failed). A client that goes
-        away before the end cancels the run if ``cancel_on_disconnect``."""
-        metadata = orjson.dumps({"run_id": self.run_id, "attempt": 1})
-        yield sse_event(b"metadata", metadata)
+        """The response body: ``metadata`` first, unless ``events`` (a join's modes, with
+        `error` always) filter what is sent. A run that was not ``streamed`` sends no
+        chunks: its output comes when it ends, as one `values` event (`error` if it
+        failed). A client that goes away before the end cancels the run if
+        ``cancel_on_disconnect``."""
+        if events is None:  # a join that names its modes gets those only, as LangGraph's
+            metadata = orjson.dumps({"run_id": self.run_id, "attempt": 1})
+            yield sse_event(b"metadata", metadata)
         ended = False
         try:
             async for item in self._entries(cursor):

@@ -82,9 +82,10 @@ def forked_config(
     return config
 
 
-def latest_config(config: Mapping[str, Any]) -> dict[str, Any]:
+def latest_config(config: Mapping[str, Any], drop: Sequence[str] = ()) -> dict[str, Any]:
     """``config`` naming the thread's latest checkpoint rather than the one a run forked
-    from: what reads the state a run left."""
+    from (what reads the state a run left), without the configurable keys ``drop``."""
     configurable = config.get("configurable") or {}
-    kept = {k: v for k, v in configurable.items() if k not in CHECKPOINT_KEYS}
+    gone = {*CHECKPOINT_KEYS, *drop}
+    kept = {k: v for k, v in configurable.items() if k not in gone}
     return {**config, "configurable": kept}

@@ -457,12 +457,17 @@ def _graph_store(stores: Stores, graphs: GraphRegistry) -> Any:
 
 
 def _terminal_event(thread_id: str, run_id: str, outcome: Outcome) -> RunEvent:
+    """The run's end; the thread's interrupts as LangGraph's server keeps them (no null
+    ``response_schema``, which the run's own output and stream do carry)."""
+    interrupts = outcome.interrupts
+    if interrupts:
+        interrupts = {t: [interrupt_json(i) for i in items] for t, items in interrupts.items()}
     return RunEvent(
         thread_id=thread_id,
         run_id=run_id,
         type=outcome.type,
         values=outcome.values,
-        interrupts=outcome.interrupts,
+        interrupts=interrupts,
         next=outcome.next,
         error=RunError.model_validate(outcome.error) if outcome.error else None,
     )
@@ -542,9 +547,7 @@ def _from_state(state: Any) -> Outcome:
     """The terminal event a LangGraph StateSnapshot implies: interrupted while nodes are
     left to run (an interrupt() or a breakpoint), else succeeded."""
     interrupts = {
-        task.id: [jsonable(interrupt_json(i)) for i in task.interrupts]
-        for task in state.tasks
-        if task.interrupts
+        task.id: [jsonable(i) for i in task.interrupts] for task in state.tasks if task.interrupts
     }
     values = jsonable(state.values)
     if state.next:

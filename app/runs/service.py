@@ -25,7 +25,7 @@ from threadwatch.graphs.run_settings import run_settings
 from threadwatch.models import RunCreate, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
-from threadwatch.runs.options import RunOptions, forked_config
+from threadwatch.runs.options import RunOptions, forked_config, latest_config
 from threadwatch.store.assistants import StoredAssistant
 from threadwatch.store.codec import decode_hash, run_from_hash
 from threadwatch.store.stores import Stores
@@ -166,7 +166,8 @@ class RunService:
             assistant_id=assistant_id,
             kwargs=options.to_json(),
             multitask_strategy=body.multitask_strategy or "enqueue",
-            config=config,
+            # The thread keeps the run's config, without where this run started from.
+            config=latest_config(config, drop=("thread_id",)),
         )
 
     def _enqueue(self, thread_id: str, run_id: str, after_seconds: float) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def default_checkpoints(redis: Redis, keys: Keys, inline: bool = False) -> Check
         from threadwatch.store.checkpoints import RedisSaver
     except ImportError:
         return None
-    return RedisSaver(redis, keys, inline=inline)
+    return RedisSaver(redis, keys, inline=inline, server_metadata=True)
 
 
 # Status changes kept per thread unless configured (settings.status_history_limit).

@@ -37,7 +37,40 @@ DEPLOYMENT_KEYS = (
 EXPLAINED: list[Explained] = [
     Explained(
         "*",
-        r".*/create/interrupts",
+        r"(/[^/]+)?/info/flags/langsmith_tracing_(replicas|session_on_runs)",
+        "GET /info: langgraph dev says true for LangSmith tracing features without any "
+        "LangSmith; threadwatch has none, and says so (docs/api.md#server-info)",
+        threadwatch=False,
+    ),
+    Explained(
+        "*",
+        r"(/[^/]+)?/info/flags/(store|event_streaming)",
+        "GET /info: threadwatch's own flags, so that a UI can tell whether /store and the "
+        "thread-centric protocol are here (docs/api.md#server-info)",
+    ),
+    Explained(
+        "cors",
+        r"/agent_chat_ui/headers/access-control-allow-private-network",
+        "Private Network Access: threadwatch dev answers the header when a preflight asks "
+        "for it (Access-Control-Request-Private-Network), as the spec has it; langgraph dev "
+        "adds it to every preflight",
+    ),
+    Explained(
+        "cors",
+        r"/simple_get/headers/access-control-expose-headers",
+        "threadwatch also exposes Location (the run routes answer it), so that a browser "
+        "client can read it",
+    ),
+    Explained(
+        "store/*",
+        r"/search_page/items/.*",
+        "store search lists items most recently updated first, as LangGraph's Postgres store "
+        "does; the dev server's in-memory store lists them in insertion order "
+        "(docs/guides/store.md)",
+    ),
+    Explained(
+        "*",
+        r".*/(create|thread)/interrupts",
         "POST /threads: threadwatch's new thread carries `interrupts: {}` as its every read "
         "does, and as LangGraph's production (Postgres) server returns every column of the "
         "row it inserts; the dev server's in-memory thread leaves the key out until a run",

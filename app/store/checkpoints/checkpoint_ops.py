@@ -9,7 +9,7 @@ generator of steps (steps.py), run by the sync or the async driver.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from langchain_core.runnables import RunnableConfig
@@ -47,6 +47,7 @@ class CheckpointOps(BaseCheckpointSaver[str]):
     """Step generators that read and write single checkpoints and their writes."""
 
     keys: Keys
+    server_metadata: bool = False
 
     # -- serialization -------------------------------------------------------------------
 
@@ -204,7 +205,11 @@ class CheckpointOps(BaseCheckpointSaver[str]):
         checkpoint_id, keys = checkpoint["id"], self.keys
         stored = checkpoint.copy()
         values: dict[str, Any] = stored.pop("channel_values")
-        meta = get_checkpoint_metadata(config, metadata)
+        meta = (
+            server_checkpoint_metadata(config, metadata)
+            if self.server_metadata
+            else get_checkpoint_metadata(config, metadata)
+        )
         record = {
             f"{checkpoint_id}:checkpoint": self._dumps(stored),
             f"{checkpoint_id}:metadata": self._dumps(meta),
@@ -275,3 +280,37 @@ class CheckpointOps(BaseCheckpointSaver[str]):
         if batch:
             batch.sadd(self.keys.checkpoint_registry(thread_id), key)
             yield WRITE, batch
+
+
+# Keys of a run's configurable that are request-scoped (langgraph-api's transient keys) or
+# name the checkpoint itself: never part of a checkpoint's metadata.
+_TRANSIENT_KEYS = frozenset(
+    {"langgraph_request_id", "langgraph_auth_user", "langgraph_auth_user_id",
+     "langgraph_auth_permissions"}
+)  # fmt: skip
+_CHECKPOINT_KEYS = frozenset({"checkpoint_ns", "checkpoint_id"})
+
+
+def server_checkpoint_metadata(
+    config: RunnableConfig, metadata: CheckpointMetadata
+) -> CheckpointMetadata:
+    """A checkpoint's metadata as LangGraph's server writes it (its checkpointer adapter's
+    enrichment): the configurable's keys (thread_id, graph_id, ...), then the config's
+    metadata (which LangChain filled with the configurable's plain values, a fork's
+    checkpoint_id among them), then what the graph gave; request-scoped keys left out."""
+    configurable = config.get("configurable") or {}
+    enriched: dict[str, Any] = {
+        **{
+            k: v
+            for k, v in configurable.items()
+            if not k.startswith("__") and k not in _CHECKPOINT_KEYS | _TRANSIENT_KEYS
+        },
+        **{k: v for k, v in (config.get("metadata") or {}).items() if k not in _TRANSIENT_KEYS},
+        **{k: v for k, v in metadata.items() if k not in _TRANSIENT_KEYS},
+    }
+    if not enriched.get("run_id"):
+        run_id = config.get("run_id") or configurable.get("run_id")
+        if run_id:
+            enriched["run_id"] = run_id
+    cleaned = {k: v.replace("\u0000", "") if isinstance(v, str) else v for k, v in enriched.items()}
+    return cast(CheckpointMetadata, cleaned)

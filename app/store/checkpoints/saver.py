@@ -44,6 +44,7 @@ class RedisSaver(AsyncSaverMethods):
         aredis: AsyncRedis | None = None,
         serde: SerializerProtocol | None = None,
         inline: bool = False,
+        server_metadata: bool = False,
     ) -> None:
         super().__init__(serde=serde)
         for client in (redis, aredis):
@@ -51,6 +52,9 @@ class RedisSaver(AsyncSaverMethods):
                 raise ValueError("RedisSaver needs a client with decode_responses=False")
         self.redis, self.aredis, self.keys = redis, aredis, keys or Keys()
         self.inline = inline
+        # The server's saver keys checkpoint metadata as LangGraph's server does (see
+        # checkpoint_metadata); LangGraph's library savers, and the conformance suite, don't.
+        self.server_metadata = server_metadata
 
     @classmethod
     def from_url(cls, url: str, keys: Keys | None = None, **kwargs: Any) -> RedisSaver:

@@ -89,7 +89,13 @@ def test_state_after_an_interrupt(client: TestClient, interrupted: str) -> None:
     (message,) = state["values"]["messages"]  # a pydantic message, dumped as LangGraph does
     assert message["content"] == "hello" and message["type"] == "human"
     assert state["next"] == ["review"]
-    assert state["metadata"] == {"source": "loop", "step": 1, "parents": {}}
+    # As LangGraph's server keys it: the thread id with what the graph wrote.
+    assert state["metadata"] == {
+        "thread_id": interrupted,
+        "source": "loop",
+        "step": 1,
+        "parents": {},
+    }
     checkpoint = state["checkpoint"]
     assert checkpoint == {
         "checkpoint_id": state["checkpoint_id"],

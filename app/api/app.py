@@ -12,7 +12,17 @@ from redis.asyncio import Redis as AsyncRedis
 from threadwatch import __version__
 from threadwatch.api.error_handlers import install_error_handlers
 from threadwatch.api.middleware import JSONBodyMiddleware
-from threadwatch.api.routes import alerts, assistants, events, health, metrics, runs, state, threads
+from threadwatch.api.routes import (
+    alerts,
+    assistants,
+    events,
+    health,
+    metrics,
+    protocol,
+    runs,
+    state,
+    threads,
+)
 from threadwatch.api.security import install_security
 from threadwatch.graphs import load_registry
 from threadwatch.ops.alerts.rules import load_rules
@@ -65,7 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(JSONBodyMiddleware, max_bytes=settings.max_body_bytes)
     install_security(app, settings)  # outside the body check: keys, then CORS
     install_error_handlers(app)
-    for module in (health, threads, state, runs, events, assistants, metrics, alerts):
+    routers = (health, threads, state, runs, events, assistants, metrics, alerts, protocol)
+    for module in routers:
         app.include_router(module.router)
     install_ui(app)
     return app

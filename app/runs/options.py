@@ -10,6 +10,10 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict
 
+# A run of the thread-centric protocol keeps its thread watched this long (renewed while it
+# runs), so that its start, chunks and end are written to the thread's stream.
+PROTOCOL_WATCH_SECONDS = 30.0
+
 
 class RunOptions(BaseModel):
     """A run's input and how to run it. Unknown keys (from a later version) are ignored."""
@@ -33,6 +37,9 @@ class RunOptions(BaseModel):
     temporary: bool = False
     on_completion: Literal["delete", "keep"] = "delete"
     durability: str | None = None
+    # A run of the thread-centric protocol (run.start, input.respond): it streams its
+    # protocol events (astream_events v3) to its thread's stream.
+    protocol: bool = False
 
     @classmethod
     def from_json(cls, raw: bytes | str | None) -> RunOptions:

@@ -24,7 +24,7 @@ from threadwatch.graphs import GraphRegistry
 from threadwatch.models import RunCreate, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
-from threadwatch.runs.options import RunOptions
+from threadwatch.runs.options import PROTOCOL_WATCH_SECONDS, RunOptions
 from threadwatch.store.codec import decode_hash, run_from_hash, text
 from threadwatch.store.keys import Keys
 from threadwatch.store.runs import RunStore
@@ -60,11 +60,16 @@ class RunService:
     # -- create --------------------------------------------------------------------------
 
     def create(
-        self, thread_id: str | None, body: RunCreate, streamed: bool = False
+        self,
+        thread_id: str | None,
+        body: RunCreate,
+        streamed: bool = False,
+        protocol: bool = False,
     ) -> dict[str, Any]:
         """Record the run pending and enqueue it; stateless when ``thread_id`` is None.
         A ``streamed`` run (or one created with ``stream_resumable``) sends its chunks to
-        its stream (app/store/run_streams.py)."""
+        its stream (app/store/run_streams.py); a ``protocol`` run (the thread-centric
+        protocol's run.start) its protocol events to its thread's."""
         graph_id = self.graphs.resolve_assistant(body.assistant_id)
         assistant_id = system_assistant_id(graph_id)
         if body.webhook:  # refused before anything is recorded (LangGraph's 422 texts)
@@ -74,6 +79,8 @@ class RunService:
         create_thread = temporary or body.if_not_exists == "create"
         if create_thread:
             self._create_thread(thread_id, graph_id, assistant_id, body)
+        if protocol:  # before the run can start: its start must reach the thread's stream
+            self.threads.watch(thread_id, PROTOCOL_WATCH_SECONDS)
         run_id = str(uuid_utils.uuid7())
         strategy = body.multitask_strategy or "enqueue"
         try:
@@ -86,6 +93,7 @@ class RunService:
                     body,
                     temporary,
                     streamed or bool(body.stream_resumable),
+                    protocol,
                 ),
                 reject_if_busy=strategy == "reject",
                 thread_must_exist=not create_thread,
@@ -118,6 +126,7 @@ class RunService:
         body: RunCreate,
         temporary: bool,
         streamed: bool,
+        protocol: bool = False,
     ) -> RunEvent:
         options = RunOptions(
             graph_id=graph_id,
@@ -134,6 +143,7 @@ class RunService:
             temporary=temporary,
             on_completion=body.on_completion or ("delete" if temporary else "keep"),
             durability=body.durability,
+            protocol=protocol,
         )
         return RunEvent(
             thread_id=thread_id,

@@ -24,7 +24,7 @@ from threadwatch.graphs import GraphRegistry
 from threadwatch.models import RunCreate, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
-from threadwatch.runs.options import PROTOCOL_WATCH_SECONDS, RunOptions
+from threadwatch.runs.options import PROTOCOL_MARKER, PROTOCOL_WATCH_SECONDS, RunOptions
 from threadwatch.store.codec import decode_hash, run_from_hash, text
 from threadwatch.store.keys import Keys
 from threadwatch.store.runs import RunStore
@@ -81,6 +81,9 @@ class RunService:
             self._create_thread(thread_id, graph_id, assistant_id, body)
         if protocol:  # before the run can start: its start must reach the thread's stream
             self.threads.watch(thread_id, PROTOCOL_WATCH_SECONDS)
+            config = body.config or {}
+            configurable = {**(config.get("configurable") or {}), PROTOCOL_MARKER: True}
+            body.config = {**config, "configurable": configurable}
         run_id = str(uuid_utils.uuid7())
         strategy = body.multitask_strategy or "enqueue"
         try:
@@ -93,7 +96,6 @@ class RunService:
                     body,
                     temporary,
                     streamed or bool(body.stream_resumable),
-                    protocol,
                 ),
                 reject_if_busy=strategy == "reject",
                 thread_must_exist=not create_thread,
@@ -126,7 +128,6 @@ class RunService:
         body: RunCreate,
         temporary: bool,
         streamed: bool,
-        protocol: bool = False,
     ) -> RunEvent:
         options = RunOptions(
             graph_id=graph_id,
@@ -143,7 +144,6 @@ class RunService:
             temporary=temporary,
             on_completion=body.on_completion or ("delete" if temporary else "keep"),
             durability=body.durability,
-            protocol=protocol,
         )
         return RunEvent(
             thread_id=thread_id,

@@ -32,3 +32,9 @@ def test_only_a_temporary_run_deletes_its_thread() -> None:
 def test_options_are_checked() -> None:
     with pytest.raises(ValidationError):
         RunOptions(on_completion="forever")  # type: ignore[arg-type]
+
+
+def test_a_protocol_run_is_marked_in_its_config_as_langgraph_marks_it() -> None:
+    assert RunOptions(config={"configurable": {"__event_streaming_v2": True}}).protocol
+    assert not RunOptions(config={"configurable": {"thread_id": "t"}}).protocol
+    assert not RunOptions().protocol

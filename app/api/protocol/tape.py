@@ -55,6 +55,9 @@ class ProtocolTape:
         self.error: str | None = None
         self.nodes: dict[str, Node] = {}
         self.asked: set[str] = set()  # interrupt ids whose `input.requested` went out
+        # The root `values` event of a run's interrupt: it follows the run's end, as on
+        # LangGraph's server (which sends `input` and `lifecycle` first).
+        self.held: tuple[str, Any, Any] | None = None
 
     def events(self, entry: StreamEntry) -> list[dict[str, Any]]:
         """The protocol events of one entry (often one; none for what the protocol does
@@ -79,7 +82,7 @@ class ProtocolTape:
         run_id = str(data.get("run_id", ""))
         event_type = (extra.get(b"event_type") or b"").decode()
         if data.get("status") != "run_done":  # a run's start
-            self.run_id, self.error, self.asked = run_id, None, set()
+            self.run_id, self.error, self.asked, self.held = run_id, None, set(), None
             self.graph_name = self.graph_of(run_id)
             self.nodes = {"": Node([], "running", self.graph_name)}
             out.lifecycle([], "running", self.graph_name, run_id)
@@ -104,6 +107,10 @@ class ProtocolTape:
         self.nodes[""].status = status
         error = (self.error or "Run failed") if status == "failed" else None
         out.lifecycle([], status, self.graph_name, run_id, error)
+        if self.held is not None:
+            event_id, values, stamp = self.held
+            out.add("values", [], values, event_id, stamp=stamp)
+            self.held = None
 
     # -- the runs' output ----------------------------------------------------------------
 
@@ -122,6 +129,8 @@ class ProtocolTape:
                 out.add("messages", namespace, data, stamp=stamp)
         elif method.startswith("custom:"):
             out.add("custom", namespace, {"name": method[7:], "payload": data}, stamp=stamp)
+        elif method == "values" and not namespace and params.get("interrupts"):
+            self.held = (out.entry_id, state_payload(data), stamp)
         elif method == "values":
             out.add("values", namespace, state_payload(data), stamp=stamp)
         elif method == "updates":

@@ -36,8 +36,10 @@ def replay(redis: FakeRedis) -> list[dict[str, Any]]:
     return [e for entry in stream_entries(redis) for e in tape.events(entry)]
 
 
-def protocol_event(method: str, data: Any, namespace: list[str] | None = None) -> dict:
-    params = {"namespace": namespace or [], "timestamp": 1234, "data": data}
+def protocol_event(
+    method: str, data: Any, namespace: list[str] | None = None, **extra: Any
+) -> dict:
+    params = {"namespace": namespace or [], "timestamp": 1234, "data": data, **extra}
     return {"type": "event", "method": method, "params": params}
 
 
@@ -71,6 +73,8 @@ def test_an_interrupted_run_reads_as_lifecycle_values_input(
     message = {"type": "ai", "content": "hi", "id": "m1", "additional_kwargs": {}}
     values = {"messages": [message], "__interrupt__": [{"id": "i-1"}]}
     add_chunk(fake_redis, "values", protocol_event("values", values))
+    at_interrupt = protocol_event("values", {"n": 2}, interrupts=[{"id": "i-1"}])
+    add_chunk(fake_redis, "values", at_interrupt)
     interrupted = event(T1, R1, "run.interrupted", interrupts=INTERRUPTS, next=["review"])
     watched.runs.apply([interrupted])
     events = replay(fake_redis)
@@ -79,7 +83,10 @@ def test_an_interrupted_run_reads_as_lifecycle_values_input(
         (2, "values"),
         (3, "input.requested"),
         (4, "lifecycle"),
+        (5, "values"),  # the interrupt's values follow, as LangGraph sends them
     ]
+    assert events[4]["params"]["data"] == {"n": 2}
+    assert events[4]["event_id"] == stream_entries(fake_redis)[2].id.decode()
     assert events[0]["event_id"] == f"synth:{R1}:lc||running"
     assert events[0]["params"]["data"] == {"event": "running", "graph_name": "agent"}
     assert events[1]["params"] == {

@@ -60,20 +60,24 @@ class ThreadTapeReader:
                 cursor = entry.id
                 events.extend(await self.events_of(entry))
 
-    async def follow(self) -> AsyncIterator[list[dict[str, Any]]]:
-        """The events of each entry from the first, then as they come; an empty batch
-        after each quiet read (for heartbeats), until the thread is deleted."""
+    async def follow(self) -> AsyncIterator[list[dict[str, Any]] | None]:
+        """The events of each entry from the first, then as they come (an entry may give
+        none); None once the entries already there are read, then after each quiet read
+        (for heartbeats), until the thread is deleted."""
         if not await self.watch():
             return
         watched = time.monotonic()
         cursor: bytes | str = "0-0"
+        caught_up = False
         while True:
-            entries = await read_entries(self.redis, self.key, cursor, ENTRIES_PER_READ, BLOCK_MS)
+            block = BLOCK_MS if caught_up else None
+            entries = await read_entries(self.redis, self.key, cursor, ENTRIES_PER_READ, block)
+            caught_up = caught_up or not entries
             for entry in entries:
                 cursor = entry.id
                 yield await self.events_of(entry)
             if not entries:
-                yield []
+                yield None
             if time.monotonic() - watched >= WATCH_RENEW_SECONDS:
                 if not await self.watch():
                     return

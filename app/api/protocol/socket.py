@@ -32,6 +32,9 @@ class ProtocolSocket:
         self.floors: dict[str, int] = {}  # a reconnected subscription's `since`
         self.past: list[dict[str, Any]] = []
         self.lock = asyncio.Lock()  # a replay and the live events do not interleave
+        # Set once the entries there when the socket opened are read: a subscription
+        # replays them all.
+        self.caught_up = asyncio.Event()
 
     def connection(self) -> Connection:
         return Connection(self.subscribe, self.unsubscribe, lambda: self.reader.tape.seq)
@@ -71,6 +74,7 @@ class ProtocolSocket:
 
     async def subscribe(self, subscription: Subscription, since: int | None) -> int:
         """Add a subscription; the past events it matches go out first."""
+        await self.caught_up.wait()
         async with self.lock:
             floor = since if since is not None else 0
             replay = [e for e in self.past if e["seq"] > floor and subscription.matches(e)]
@@ -88,6 +92,9 @@ class ProtocolSocket:
         """Every event of the thread, to the subscriptions that match it; the socket
         closes (1011, as LangGraph's) once the thread is deleted."""
         async for events in self.reader.follow():
+            if events is None:
+                self.caught_up.set()
+                continue
             async with self.lock:
                 for event in events:
                     self.past.append(event)
@@ -97,6 +104,7 @@ class ProtocolSocket:
                     ):
                         await self._send(event)
                 del self.past[:-REPLAY_EVENTS]
+        self.caught_up.set()  # nothing more will come: subscriptions stop waiting
         with contextlib.suppress(Exception):
             await self.websocket.close(code=1011, reason="thread stream ended")
 

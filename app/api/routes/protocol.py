@@ -105,7 +105,7 @@ async def _sse(
 ) -> AsyncIterator[bytes]:
     sent = time.monotonic()
     async for events in reader.follow():
-        for event in events:
+        for event in events or ():
             if (since is None or event["seq"] > since) and subscription.matches(event):
                 yield _sse_event(event)
                 sent = time.monotonic()

@@ -17,6 +17,7 @@ import pytest
 from langgraph.pregel.remote import RemoteGraph
 from langgraph.types import Command
 from langgraph_sdk import get_client, get_sync_client
+from websockets.sync.client import connect
 
 from tests.integration.run_stack import RunStack, wait_for
 from tests.support import FIXTURES
@@ -245,3 +246,88 @@ def test_state_get_and_refusals_with_langgraphs_codes(url: str) -> None:
         assert bad.json()["detail"].startswith("channels contains unsupported entries: debug.")
         runs = client.get(f"/threads/{thread_id}/runs").json()
         assert len(runs) == 1  # the refused commands started nothing
+
+
+def test_a_failed_run_ends_its_lifecycle_with_the_error(url: str) -> None:
+    async def flow() -> str:
+        async with (
+            get_client(url=url) as client,
+            client.threads.stream(assistant_id="broken") as thread,
+        ):
+            await thread.run.start(input={"n": 0})
+            with pytest.raises(RuntimeError) as failed:
+                await thread.output
+            return str(failed.value)
+
+    assert asyncio.run(flow()) == "Run errored: boom"
+
+
+class Socket:
+    """A raw protocol WebSocket: commands out, replies and events in, in order."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.next_id = 0
+
+    def send(self, method: str, **params: Any) -> int:
+        self.next_id += 1
+        command = {"id": self.next_id, "method": method, "params": params}
+        self.connection.send(orjson.dumps(command).decode())
+        return self.next_id
+
+    def until(self, stop: Any) -> list[dict[str, Any]]:
+        seen = []
+        while True:
+            seen.append(orjson.loads(self.connection.recv(timeout=30)))
+            if stop(seen[-1]):
+                return seen
+
+    def call(self, method: str, **params: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A command's reply, and the events that came before it."""
+        command_id = self.send(method, **params)
+        *events, reply = self.until(lambda m: m.get("id") == command_id and "type" in m)
+        return reply, events
+
+
+def test_a_websocket_takes_commands_and_replays_subscriptions(url: str) -> None:
+    thread_id = str(uuid.uuid4())
+    ws_url = url.replace("http://", "ws://") + f"/threads/{thread_id}/stream/events"
+    with connect(ws_url) as connection:
+        socket = Socket(connection)
+        connection.send("{not json")
+        assert socket.until(lambda m: True) == [
+            {
+                "type": "error",
+                "id": None,
+                "error": "invalid_argument",
+                "message": "Protocol commands must be valid JSON.",
+            }
+        ]
+        reply, _ = socket.call("subscription.subscribe", channels=["lifecycle", "input"])
+        subscription_id = reply["result"]["subscription_id"]
+        assert reply["result"]["replayed_events"] == 0
+        reply, _ = socket.call("run.start", assistant_id="agent", input={**HI, "review": True})
+        assert reply["type"] == "success" and reply["result"]["run_id"]
+        events = socket.until(paused)
+        assert [e["method"] for e in events] == ["lifecycle", "input.requested", "lifecycle"]
+        paused_at = events[-1]["seq"]
+        interrupt_id = events[1]["params"]["data"]["interrupt_id"]
+        reply, _ = socket.call("input.respond", interrupt_id=interrupt_id, response=True)
+        assert reply["type"] == "success"
+        ends = socket.until(root_end)
+        assert [e["params"]["data"]["event"] for e in ends if "method" in e] == [
+            "running",
+            "completed",
+        ]
+        reply, _ = socket.call("subscription.unsubscribe", subscription_id=subscription_id)
+        assert reply["result"] == {}
+        reply, _ = socket.call("subscription.unsubscribe", subscription_id=subscription_id)
+        assert reply["error"] == "no_such_subscription"
+    with connect(ws_url) as connection:
+        socket = Socket(connection)
+        reply, replayed = socket.call(
+            "subscription.reconnect", channels=["lifecycle"], since=paused_at
+        )
+        assert reply["result"]["replayed_events"] == len(replayed) == 2
+        assert [e["params"]["data"]["event"] for e in replayed] == ["running", "completed"]
+        assert all(e["seq"] > paused_at for e in replayed)

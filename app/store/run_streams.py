@@ -221,3 +221,9 @@ async def read_entries(
 def _stream_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> StreamEntry:
     event, data = fields.pop(b"event"), fields.pop(b"data")
     return StreamEntry(entry_id, event, data, fields)
+
+
+async def read_run_kwargs(redis: AsyncRedis, keys: Keys, run_id: str) -> bytes | None:
+    """A run's options as stored (its `kwargs` JSON), for a stream reader that names the
+    run's graph; None once the run is gone."""
+    return cast(bytes | None, await redis.hget(keys.run(run_id), "kwargs"))

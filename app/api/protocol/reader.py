@@ -15,7 +15,7 @@ from redis.asyncio import Redis as AsyncRedis
 from threadwatch.api.protocol.tape import ProtocolTape
 from threadwatch.errors import ThreadNotFound
 from threadwatch.runs.options import RunOptions
-from threadwatch.store.run_streams import StreamEntry, read_entries
+from threadwatch.store.run_streams import StreamEntry, read_entries, read_run_kwargs
 from threadwatch.store.threads import ThreadStore
 
 # A connection watches its thread this long, renewed this often (lib/thread_stream.lua).
@@ -93,6 +93,6 @@ class ThreadTapeReader:
         run_id = str(orjson.loads(data).get("run_id", ""))
         if run_id in self.graphs:
             return
-        raw = await self.redis.hget(self.threads.keys.run(run_id), "kwargs")
+        raw = await read_run_kwargs(self.redis, self.threads.keys, run_id)
         graph_id = RunOptions.from_json(raw).graph_id if raw else ""
         self.graphs[run_id] = graph_id or "root"

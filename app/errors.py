@@ -86,3 +86,28 @@ class InvalidAssistant(InvalidInputError):
 
 class WebhookUrlRejected(InvalidInputError):
     """A webhook URL the policy refuses; ``detail`` is LangGraph's text (app/webhooks/policy.py)."""
+
+
+class StoreUnwritable(ThreadwatchError):
+    """Redis refuses writes: full (maxmemory with noeviction: OOM) or read-only (a replica,
+    during a failover). Retryable once it takes writes again: a 503 with Retry-After."""
+
+    status_code = 503
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"The store refuses writes ({why}); nothing of this request was written.")
+
+
+class BatchIncomplete(ThreadwatchError):
+    """A batch of run events of which Redis took only some: ``applied`` says which. Each
+    event is atomic and idempotent, so sending the whole batch again is safe."""
+
+    status_code = 503
+
+    def __init__(self, applied: list[object], total: int, why: str) -> None:
+        super().__init__(
+            f"The store refused writes ({why}) part way: {len(applied)} of {total} events "
+            "were applied (listed in results), the others were not. Sending the whole batch "
+            "again is safe: applied events come back as duplicates."
+        )
+        self.applied = applied

@@ -208,6 +208,10 @@ class RunEventBatch(Request):
 
 
 MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
+# LangGraph's stream modes, then `tools` and `lifecycle`: its event streaming's own, which
+# the JS SDK's useStream asks of runs/stream too (`tools` once a page reads toolProgress or
+# sets onToolEvent). They are taken and send nothing here, where LangGraph's server answers
+# a 422 that breaks such a page.
 StreamMode = Literal[
     "values",
     "messages",
@@ -218,6 +222,8 @@ StreamMode = Literal[
     "events",
     "debug",
     "custom",
+    "tools",
+    "lifecycle",
 ]
 
 
@@ -225,6 +231,17 @@ class RunCommand(Request):
     update: Any = None
     resume: Any = None
     goto: Any = None
+
+
+class CheckpointConfig(BaseModel):
+    """A run's starting checkpoint (LangGraph's CheckpointConfig): its keys go to the run's
+    configurable, so the run forks from it. Its thread_id is the run's own whatever is sent."""
+
+    model_config = ConfigDict(extra="allow")
+    thread_id: str | None = None
+    checkpoint_ns: str | None = None
+    checkpoint_id: str | None = None
+    checkpoint_map: dict[str, Any] | None = None
 
 
 class RunCreate(Request):
@@ -236,8 +253,10 @@ class RunCreate(Request):
     metadata: Metadata | None = None
     config: dict[str, Any] | None = None
     context: dict[str, Any] | None = None
+    # Fork from this checkpoint of the thread (edit and regenerate in agent-chat-ui, fork
+    # in Studio) instead of its latest; an id the thread lacks starts from an empty state.
     checkpoint_id: str | None = None
-    checkpoint: dict[str, Any] | None = None
+    checkpoint: CheckpointConfig | None = None
     stream_mode: StreamMode | list[StreamMode] | None = None
     stream_subgraphs: bool | None = None
     stream_resumable: bool | None = None

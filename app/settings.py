@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30, ge=1, le=86_400)
     # Seconds between sweeps (lost runs, expired TTLs, stuck-thread alerts).
     sweep_interval_seconds: float = Field(default=15, ge=1, le=3600)
+    # API processes sweep, and deliver webhooks, when no worker does (app/ops/watchdog.py).
+    api_watchdog: bool = True
     # A lost run of our workers is queued again this many times before it ends as
     # `error` {"error": "WorkerLost"}; 0 never re-runs a run (it may not be idempotent).
     run_retries: int = Field(default=0, ge=0, le=10)
@@ -76,6 +78,11 @@ class Settings(BaseSettings):
     # Browser origins allowed to call the API (CORS), comma-separated, e.g.
     # "https://ui.example.com,http://localhost:5173"; "*" allows any. Empty: CORS off.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Answer the Private Network Access preflight (`Access-Control-Request-Private-Network:
+    # true` -> `Access-Control-Allow-Private-Network: true`) that Chrome sends before a
+    # public page (Studio) calls a server on a private address. On under `threadwatch dev`,
+    # as LangGraph's ALLOW_PRIVATE_NETWORK under `langgraph dev`. Only with cors_origins.
+    cors_allow_private_network: bool = False
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

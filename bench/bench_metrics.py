@@ -30,7 +30,8 @@ from redis import Redis  # noqa: E402
 from bench import servers  # noqa: E402
 from bench.bench_core import load_note, note, table, time_calls  # noqa: E402
 from threadwatch.api.routes.metrics import QUEUES  # noqa: E402
-from threadwatch.ops.metrics import HISTOGRAMS, OUTCOMES, STATUSES, MetricsCollector, field  # noqa: E402
+from threadwatch.ops.metrics import MetricsCollector  # noqa: E402
+from threadwatch.store.counters import HISTOGRAMS, OUTCOMES, STATUSES, field  # noqa: E402
 from threadwatch.store.keys import Keys  # noqa: E402
 
 PREFIX = "tw:"

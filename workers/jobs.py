@@ -17,7 +17,7 @@ from threadwatch.graphs import load_registry
 from threadwatch.ops.sweeper import run_sweep, schedule_sweep
 from threadwatch.runs.runner import Runner
 from threadwatch.settings import get_settings
-from threadwatch.store.keys import Keys
+from threadwatch.store.stores import Stores
 from threadwatch.webhooks import delivery
 
 _runner: Runner | None = None
@@ -45,15 +45,13 @@ def runner(concurrency: int | None = None) -> Runner:
             if not settings.redis_url:
                 raise RuntimeError("REDIS_URL is not set")
             runs = concurrency or settings.worker_concurrency
+            redis = Redis.from_url(settings.redis_url, max_connections=pool_size(runs))
             _runner = Runner(
-                Redis.from_url(settings.redis_url, max_connections=pool_size(runs)),
-                Keys(settings.key_prefix),
+                Stores.on(redis, settings, inline_checkpoints=True),
                 load_registry(settings.graphs_config),
                 settings.run_timeout_seconds,
                 settings.webhook_secret,
                 settings.webhook_allow_private,
-                settings.lease_seconds,
-                settings.status_history_limit,
             )
         return _runner
 

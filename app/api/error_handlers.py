@@ -9,13 +9,18 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from threadwatch.api.responses import json_response
-from threadwatch.errors import ThreadwatchError
+from threadwatch.errors import StoreUnwritable, ThreadwatchError
+from threadwatch.store.availability import refusal
 
 log = logging.getLogger(__name__)
+
+# A store that is away or refuses writes is worth asking again in a second.
+RETRY_AFTER = {"Retry-After": "1"}
 
 # Field errors that LangGraph reports with a fixed text and no field name.
 _BARE_MESSAGES = {"Invalid thread ID: must be a UUID", "Invalid run ID: must be a UUID"}
@@ -75,10 +80,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _store_away(request: Request, exc: Exception) -> Response:
         # Redis unreachable (restart, failover): a retryable 503, not a crash.
         log.warning("Redis unavailable on %s %s: %s", request.method, request.url.path, exc)
-        headers = {"Retry-After": "1"}
         return json_response(
-            {"detail": "The store is unavailable; retry shortly."}, 503, headers=headers
+            {"detail": "The store is unavailable; retry shortly."}, 503, headers=RETRY_AFTER
         )
+
+    @app.exception_handler(OutOfMemoryError)
+    @app.exception_handler(ReadOnlyError)
+    async def _store_unwritable(request: Request, exc: Exception) -> Response:
+        # Redis full (maxmemory, noeviction) or a read-only replica: retryable once it
+        # takes writes again. A refused command or script wrote nothing.
+        log.warning("Redis refused a write on %s %s: %s", request.method, request.url.path, exc)
+        detail = StoreUnwritable(refusal(exc)).detail
+        return json_response({"detail": detail}, 503, headers=RETRY_AFTER)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -8,17 +8,13 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import cast
+from collections.abc import AsyncIterator, Iterable, Sequence
 
 import orjson
-from redis.asyncio import Redis as AsyncRedis
 
-from threadwatch.errors import InvalidInputError, NotFoundError
+from threadwatch.errors import NotFoundError
 from threadwatch.runs.service import IN_FLIGHT, RunService
-from threadwatch.store.codec import text
-from threadwatch.store.keys import Keys
-from threadwatch.store.run_streams import read_entries
+from threadwatch.store.run_streams import StreamReader
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +26,7 @@ HEARTBEAT_SECONDS = 5.0
 HEARTBEAT = b": heartbeat\n\n"
 ENTRIES_PER_READ = 100
 LAST_EVENT_ID = re.compile(r"(\d+)(?:-(\d+|\*))?")
+FROM_THE_START = re.compile(r"-\d+")
 
 
 def sse_event(event: bytes, data: bytes, event_id: bytes | None = None) -> bytes:
@@ -38,21 +35,54 @@ def sse_event(event: bytes, data: bytes, event_id: bytes | None = None) -> bytes
     return head + b"event: " + event + b"\ndata: " + data + b"\n\n"
 
 
-def stream_cursor(last_event_id: str | None) -> str:
-    """The stream entry id to read after: the start for none or "-" (replay everything)."""
-    if not last_event_id or last_event_id == "-":
+def stream_id(last_event_id: str | None) -> str | None:
+    """The stream entry id a ``Last-Event-ID`` names: ``<ms>-<seq>``, ``<ms>-*`` or ``<ms>``
+    as sent; "0-0" (before the first entry) for "-" and for a negative number, the JS SDK's
+    "-1" that useStream joins and reconnects with to replay a run; None for anything else."""
+    if not last_event_id:
+        return None
+    if last_event_id == "-" or FROM_THE_START.fullmatch(last_event_id):
         return "0-0"
     match = LAST_EVENT_ID.fullmatch(last_event_id)
     if match is None:
-        raise InvalidInputError("Invalid Last-Event-ID: expected <ms>-<seq>, as sent")
+        return None
     ms, seq = match.groups()
     return f"{ms}-{seq if seq and seq != '*' else 0}"
+
+
+def stream_cursor(last_event_id: str | None) -> str:
+    """Where a run's events are read after: the id of ``Last-Event-ID``, else the start. An
+    id this server did not send cannot follow any event a client saw, so it replays them all:
+    LangGraph's server takes any value there, never a 422."""
+    return stream_id(last_event_id) or "0-0"
 
 
 def mode_of(event: bytes) -> bytes:
     """The mode of an event's name: a subgraph's are named ``<mode>|<namespace>...``, the
     `messages` mode's ``messages/<part>``."""
     return event.split(b"|", 1)[0].split(b"/", 1)[0]
+
+
+def join_modes(values: Iterable[str]) -> list[str]:
+    """The stream modes a join asks for, in each form the SDKs send them: the parameter
+    repeated (both SDKs), a JSON array (how LangGraph's server reads it) or a comma list.
+    A mode no run streams is not refused (LangGraph's server never is): it keeps nothing."""
+    modes: list[str] = []
+    for value in values:
+        listed = _json_list(value) if value.startswith("[") else None
+        items = listed if listed is not None else value.split(",")
+        modes += [mode.strip() for mode in items if mode.strip()]
+    return list(dict.fromkeys(modes))
+
+
+def _json_list(value: str) -> list[str] | None:
+    try:
+        items = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(items, list) and all(isinstance(item, str) for item in items):
+        return items
+    return None
 
 
 def event_names(modes: Sequence[str] | None) -> set[bytes] | None:
@@ -66,15 +96,9 @@ class RunEvents:
     """The events of one run, read from its stream as they come."""
 
     def __init__(
-        self,
-        redis: AsyncRedis,
-        keys: Keys,
-        service: RunService,
-        thread_id: str,
-        run_id: str,
+        self, reader: StreamReader, service: RunService, thread_id: str, run_id: str
     ) -> None:
-        self.redis = redis
-        self.keys = keys
+        self.reader = reader
         self.service = service
         self.thread_id = thread_id
         self.run_id = run_id
@@ -113,11 +137,10 @@ class RunEvents:
         or until the run is seen ended (a run that streams nothing, or one that ended
         without the marker: rolled back, or reclaimed after its worker died) and the entries
         are all read; None after every HEARTBEAT_SECONDS without an entry."""
-        key = self.keys.run_stream(self.run_id)
         ended, quiet_since = False, time.monotonic()
         while True:
-            entries = await read_entries(
-                self.redis, key, cursor, ENTRIES_PER_READ, None if ended else POLL_MS
+            entries = await self.reader.run_entries(
+                self.run_id, cursor, ENTRIES_PER_READ, None if ended else POLL_MS
             )
             for entry in entries:
                 cursor = entry.id
@@ -130,25 +153,20 @@ class RunEvents:
             if ended:
                 return
             # Read once more after seeing the end: entries written before it.
-            ended = await self._status() not in IN_FLIGHT
+            ended = await self.reader.run_status(self.run_id) not in IN_FLIGHT
             if time.monotonic() - quiet_since >= HEARTBEAT_SECONDS:
                 quiet_since = time.monotonic()
                 yield None
 
-    async def _status(self) -> str | None:
-        """The run's status; None once it is deleted (rolled back, or its thread gone)."""
-        status = await self.redis.hget(self.keys.run(self.run_id), "status")
-        return text(status) if status else None
-
     async def _output_event(self) -> tuple[bytes, bytes] | None:
         """The ended run's output (what /join answers) as its final event."""
-        raw = await self.redis.get(self.keys.run_output(self.run_id))
+        raw = await self.reader.run_output(self.run_id)
         if raw is None:
             return None
         output = orjson.loads(raw)
         if isinstance(output, dict) and "__error__" in output:
             return b"error", orjson.dumps(output["__error__"])
-        return b"values", cast(bytes, raw)
+        return b"values", raw
 
     def _cancel(self) -> None:
         try:

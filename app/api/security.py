@@ -9,9 +9,11 @@
   constant time, each one, whatever matched.
 * CORS (``THREADWATCH_CORS_ORIGINS``): Starlette's CORSMiddleware outside the key check, so
   a browser's preflight (OPTIONS) needs no key and the 401/403 answers carry the CORS
-  headers a page needs to read them. Any request header may be sent (as on the LangGraph
-  server: the SDKs send ``x-api-key``, ``content-type``, ``last-event-id`` and whatever a
-  caller adds); the pagination and location headers are readable.
+  headers a page needs to read them. As on the LangGraph server: any method and any request
+  header (the SDKs send ``x-api-key``, ``content-type``, ``last-event-id`` and whatever a
+  caller adds), the pagination and location headers readable, and credentials allowed
+  only for a list of origins, never with ``*``. With ``THREADWATCH_CORS_ALLOW_PRIVATE_NETWORK``
+  (on under ``threadwatch dev``) the Private Network Access preflight is answered too.
 
 The key check runs before the body is read (JSONBodyMiddleware sits inside it), so a caller
 without a key learns nothing about bodies, routes or ids.
@@ -43,8 +45,7 @@ OPEN_PATHS = frozenset({"/ok"})
 OPEN_PREFIX = "/ui"
 METRICS_PATH = "/metrics"
 
-CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-CORS_EXPOSE_HEADERS = ("X-Pagination-Total", "X-Pagination-Next", "Content-Location", "Location")
+CORS_EXPOSE_HEADERS = ("x-pagination-total", "x-pagination-next", "content-location", "location")
 CORS_MAX_AGE = 600
 
 
@@ -125,8 +126,12 @@ def install_security(app: FastAPI, settings: Settings) -> None:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=CORS_METHODS,
+            # LangGraph's rule: cookies may go to listed origins only (with "*" a browser
+            # would refuse the answers anyway).
+            allow_credentials="*" not in settings.cors_origins,
+            allow_methods=["*"],
             allow_headers=["*"],
+            allow_private_network=settings.cors_allow_private_network,
             expose_headers=CORS_EXPOSE_HEADERS,
             max_age=CORS_MAX_AGE,
         )

@@ -17,11 +17,16 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Literal, get_args
 
 import orjson
-from redis.asyncio import Redis as AsyncRedis
 
-from threadwatch.api.run_stream import ENTRIES_PER_READ, HEARTBEAT, HEARTBEAT_SECONDS, sse_event
+from threadwatch.api.run_stream import (
+    ENTRIES_PER_READ,
+    HEARTBEAT,
+    HEARTBEAT_SECONDS,
+    sse_event,
+    stream_id,
+)
 from threadwatch.errors import InvalidInputError, ThreadNotFound
-from threadwatch.store.run_streams import read_entries
+from threadwatch.store.run_streams import StreamReader
 from threadwatch.store.threads import ThreadStore
 
 ThreadStreamMode = Literal["run_modes", "lifecycle", "state_update"]
@@ -55,6 +60,18 @@ def _listed(value: str) -> list[str]:
     return items
 
 
+def thread_stream_cursor(last_event_id: str | None) -> str | None:
+    """Where a thread's events are read after ``Last-Event-ID`` (None: from now on). "-" and
+    "-1" replay what the stream holds; anything but a stream id is refused, with LangGraph's
+    text (its server refuses "-1" here too; the JS SDK's joins send it to run streams)."""
+    if not last_event_id:
+        return None
+    cursor = stream_id(last_event_id)
+    if cursor is None:
+        raise InvalidInputError("Invalid last-event-id: must be a valid Redis stream ID")
+    return cursor
+
+
 def sent_in(modes: frozenset[str], event: bytes) -> bool:
     """Whether ``modes`` send ``event``: run_modes every run event, lifecycle the runs'
     starts and ends only, state_update the state updates."""
@@ -67,13 +84,12 @@ class ThreadEvents:
     """The events of one watched thread, read from its stream as they come."""
 
     def __init__(
-        self, redis: AsyncRedis, threads: ThreadStore, thread_id: str, modes: frozenset[str]
+        self, reader: StreamReader, threads: ThreadStore, thread_id: str, modes: frozenset[str]
     ) -> None:
-        self.redis = redis
+        self.reader = reader
         self.threads = threads
         self.thread_id = thread_id
         self.modes = modes
-        self.key = threads.keys.thread_stream(thread_id)
 
     async def watch(self) -> str:
         """Watch the thread (404 if there is none): the id of its stream's last entry."""
@@ -84,8 +100,8 @@ class ThreadEvents:
         the thread is deleted; a heartbeat comment after HEARTBEAT_SECONDS without one."""
         sent = watched = time.monotonic()
         while True:
-            for entry in await read_entries(
-                self.redis, self.key, cursor, ENTRIES_PER_READ, BLOCK_MS
+            for entry in await self.reader.thread_entries(
+                self.thread_id, cursor, ENTRIES_PER_READ, BLOCK_MS
             ):
                 cursor = entry.id
                 if sent_in(self.modes, entry.event):

@@ -66,6 +66,16 @@ def _uvicorn_argv(host: str, port: int, log_level: str, reload: bool) -> list[st
     return argv
 
 
+def dev_cors_env(origins: list[str]) -> dict[str, str]:
+    """CORS under dev, as under `langgraph dev`: any origin (unless THREADWATCH_CORS_ORIGINS
+    names some), and the Private Network Access preflight answered, so that Studio and
+    agent-chat-ui in a browser reach the local API."""
+    return {
+        "THREADWATCH_CORS_ORIGINS": ",".join(origins) or "*",
+        "THREADWATCH_CORS_ALLOW_PRIVATE_NETWORK": "true",
+    }
+
+
 def _api_url(host: str, port: int) -> str:
     """The API's URL as a local client reaches it."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
@@ -272,6 +282,7 @@ def dev(
         env["THREADWATCH_REDIS_URL"] = redis_url
         # dev never asks for API keys: an empty value wins over the environment and .env.
         env["THREADWATCH_API_KEYS"] = ""
+        env.update(dev_cors_env(settings.cors_origins))
         console.print(
             "auth: off (dev ignores THREADWATCH_API_KEYS; `threadwatch serve` requires x-api-key)"
             if settings.api_keys

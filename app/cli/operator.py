@@ -28,7 +28,7 @@ from rich.table import Table
 from threadwatch.cli.base import cli, console, err_console, operator_settings, redact
 from threadwatch.domain import ThreadStatus
 from threadwatch.settings import Settings
-from threadwatch.store.codec import redis_now_us
+from threadwatch.store.counters import read_snapshot
 
 if TYPE_CHECKING:
     from threadwatch.store.search import ThreadQuery
@@ -140,7 +140,7 @@ def sweep(json_output: JsonOption = False) -> None:
     from threadwatch.ops.sweeper import run_sweep
 
     with _redis_errors(settings):
-        report = run_sweep(stores.redis, settings)
+        report = run_sweep(stores.redis, settings, by="cli")
     if json_output:
         _print_json(asdict(report))
         return
@@ -201,7 +201,7 @@ def threads_search(
     settings, stores = _operator_stores("threads search")
     with _redis_errors(settings):
         page = stores.search.search(query)
-        now = redis_now_us(stores.redis)
+        now = stores.now_us()
     if json_output:
         _print_json(page.threads)
         return
@@ -271,7 +271,7 @@ def threads_prune(
         raise typer.BadParameter("give at least one of --status, --metadata, --older-than")
     settings, stores = _operator_stores("threads prune")
     with _redis_errors(settings):
-        now = redis_now_us(stores.redis)  # one cutoff for the whole prune
+        now = stores.now_us()  # one cutoff for the whole prune
         query = _thread_query(status, metadata, older_than, now_us=now, sort_by="thread_id")
         total = stores.search.count(query)
         if total == 0:
@@ -371,24 +371,16 @@ def threads_get(
 def stats(json_output: JsonOption = False) -> None:
     """Threads per status with the oldest time in each, runs in flight, expired leases."""
     settings, stores = _operator_stores("stats")
-    keys = stores.threads.keys
     with _redis_errors(settings):
-        now = redis_now_us(stores.redis)
-        pipe = stores.redis.pipeline(transaction=False)
-        for key in keys.statuses:
-            pipe.zcard(key)
-            pipe.zrange(key, 0, 0, withscores=True)
-        pipe.zcard(keys.runs_in("pending"))
-        pipe.zcard(keys.runs_in("running"))
-        pipe.zcount(keys.leases(), "-inf", now)
-        pipe.hgetall(keys.sweeper())
-        *per_status, pending, running, expired, sweeper = pipe.execute()
+        now = stores.now_us()
+        snapshot = read_snapshot(stores.redis, stores.keys, now, {}, ())
     statuses: dict[str, dict[str, float | int | None]] = {}
-    for i, status in enumerate(ThreadStatus):
-        count, oldest = per_status[2 * i], per_status[2 * i + 1]
-        age = (now - oldest[0][1]) / 1_000_000 if oldest else None
-        statuses[status.value] = {"count": count, "oldest_seconds": age}
-    last = {k.decode(): v.decode() for k, v in sweeper.items()}
+    for status in ThreadStatus:
+        since = snapshot.oldest_since_us[status.value]
+        age = (now - since) / 1_000_000 if since is not None else None
+        statuses[status.value] = {"count": snapshot.threads[status.value], "oldest_seconds": age}
+    pending, running = snapshot.runs["pending"], snapshot.runs["running"]
+    expired, last = snapshot.lease_expired, snapshot.sweeper
     summary = {
         "threads": statuses,
         "total_threads": sum(s["count"] or 0 for s in statuses.values()),
@@ -423,7 +415,7 @@ def stats(json_output: JsonOption = False) -> None:
 
 
 class _ProgressBars:
-    """Doctor progress (threadwatch.ops.doctor.ProgressSink) as rich progress bars, one per pass."""
+    """Doctor progress (store.integrity.ProgressSink) as rich progress bars, one per pass."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
@@ -456,7 +448,7 @@ def doctor(
 
     Exit code 0 when the store is (left) consistent, 1 when problems remain.
     """
-    from threadwatch.ops.doctor import Doctor
+    from threadwatch.store.integrity import Doctor
 
     settings, stores = _operator_stores("doctor")
     columns = (

@@ -23,9 +23,9 @@ from threadwatch.ops.alerts.rules import AlertRuleError, load_rules
 from threadwatch.queues import MAINTENANCE_QUEUE, RUNS_QUEUE, SWEEP
 from threadwatch.runs.liveness import LostRuns
 from threadwatch.settings import Settings
-from threadwatch.store.codec import redis_now_us
 from threadwatch.store.keys import Keys
 from threadwatch.store.stores import Stores
+from threadwatch.store.sweeps import record_sweep
 from threadwatch.store.ttl import expire_threads
 from threadwatch.webhooks.delivery import webhook_queue
 
@@ -44,8 +44,9 @@ class SweepReport:
     duration_ms: float = 0.0
 
 
-def run_sweep(redis: Redis, settings: Settings) -> SweepReport:
-    """One sweep over the store at ``redis`` (also `threadwatch sweep` and worker start)."""
+def run_sweep(redis: Redis, settings: Settings, by: str = "worker") -> SweepReport:
+    """One sweep over the store at ``redis`` (also `threadwatch sweep`, worker start and the
+    API processes' watchdog); ``by`` names who swept, in the report kept."""
     began = time.perf_counter()
     stores = Stores.on(redis, settings)
     keys, threads = stores.threads.keys, stores.threads
@@ -66,10 +67,11 @@ def run_sweep(redis: Redis, settings: Settings) -> SweepReport:
         alerts=alerts,
         duration_ms=round((time.perf_counter() - began) * 1000, 3),
     )
-    redis.hset(
-        keys.sweeper(),
-        mapping={
-            "last_finished_at": redis_now_us(redis),
+    record_sweep(
+        redis,
+        keys,
+        {
+            "by": by,
             "last_duration_ms": report.duration_ms,
             "reclaimed": report.reclaimed,
             "requeued": report.requeued,

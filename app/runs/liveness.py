@@ -31,7 +31,9 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from threadwatch.domain import EventType
 from threadwatch.models import RunError, RunEvent
 from threadwatch.runs.jobs import RunJobs
-from threadwatch.store.codec import redis_now_us, seconds_to_us, text, us_to_iso
+from threadwatch.store.codec import seconds_to_us, us_to_iso
+from threadwatch.store.counters import add_counts, field
+from threadwatch.store.run_records import RunSummary
 from threadwatch.store.runs import RunStore, Turn
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ DEAD_JOB = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 # matter: a worker starts the run first thing, so its start failed (Redis away) or its
 # worker died in between.
 WAITING_JOB = (JobStatus.QUEUED, JobStatus.SCHEDULED)
-IN_FLIGHT = (b"pending", b"running")
+IN_FLIGHT = ("pending", "running")
 # The run timeout a reclaimed run's next job gets when none is given (Settings' default).
 DEFAULT_RUN_TIMEOUT = 86_400.0
 
@@ -69,7 +71,7 @@ class LostRuns:
         batch: int = 1000,
         run_timeout: float = DEFAULT_RUN_TIMEOUT,
     ) -> None:
-        self.runs, self.redis, self.keys = runs, runs.redis, runs.keys
+        self.runs, self.records = runs, runs.records
         self.queue = queue
         self.jobs = RunJobs(queue, run_timeout)
         self.retries = retries
@@ -79,32 +81,30 @@ class LostRuns:
         """End the runs whose lease ran out, and our pending runs older than
         ``min_pending_age`` seconds whose RQ job can no longer run them."""
         done = Reclaimed()
-        now = redis_now_us(self.redis)
-        for raw in self.redis.zrangebyscore(self.keys.leases(), "-inf", now, 0, self.batch):
-            self._reclaim_expired(text(raw), done)
+        now = self.records.now_us()
+        for run_id in self.records.expired_leases(now, self.batch):
+            self._reclaim_expired(run_id, done)
         oldest = now - seconds_to_us(min_pending_age)
-        for raw in self.redis.zrangebyscore(
-            self.keys.runs_in("pending"), "-inf", oldest, 0, self.batch
-        ):
-            self._reclaim_orphan(text(raw), oldest / 1e6, done)
-        pipe = self.redis.pipeline(transaction=False)
-        counts = (("failed", done.failed), ("requeued", done.requeued), ("resumed", done.resumed))
-        for action, n in counts:
-            if n:
-                pipe.hincrby(self.keys.metrics(), f"reclaimed|{action}", n)
-        pipe.execute()
+        for run_id in self.records.pending_since(oldest, self.batch):
+            self._reclaim_orphan(run_id, oldest / 1e6, done)
+        counts = {"failed": done.failed, "requeued": done.requeued, "resumed": done.resumed}
+        add_counts(
+            self.runs.redis,
+            self.runs.keys,
+            {field("reclaimed", action): n for action, n in counts.items()},
+        )
         return done
 
     def _reclaim_expired(self, run_id: str, done: Reclaimed) -> None:
-        thread_id, attempts = self.redis.hmget(self.keys.run(run_id), "thread_id", "attempts")
-        if thread_id is None:  # the run was deleted: drop its lease
-            self.redis.zrem(self.keys.leases(), run_id)
+        run = self.records.summary(run_id)
+        if run.thread_id is None:  # the run was deleted: drop its lease
+            self.records.drop_lease(run_id)
             return
         job = self._job(run_id)
-        if job is not None and int(attempts or 0) < self.retries and self._requeue(run_id, job):
+        if job is not None and run.attempts < self.retries and self._requeue(run_id, job):
             done.requeued += 1
             return
-        event = self._lost_event(text(thread_id), run_id, "stopped renewing its lease")
+        event = self._lost_event(run, run_id, "stopped renewing its lease")
         if self.runs.reclaim(event) is not None:
             done.failed += 1
             if job is not None and job.get_status() not in DEAD_JOB:
@@ -115,19 +115,19 @@ class LostRuns:
         """A pending run without a lease is ours: lost if its job failed, resumed if RQ
         holds no job that will run it and its turn came before ``taken_before`` (seconds
         since the epoch: a turn taken since may not have its job queued yet)."""
-        if self.redis.zscore(self.keys.leases(), run_id) is not None:
+        if self.records.has_lease(run_id):
             return  # reported from elsewhere: its lease decides
-        owner = self.redis.hget(self.keys.run(run_id), "thread_id")
-        if owner is None:
-            self.redis.zrem(self.keys.runs_in("pending"), run_id)
+        run = self.records.summary(run_id)
+        if run.thread_id is None:
+            self.records.drop_pending(run_id)
             return
-        thread_id = text(owner)
+        thread_id = run.thread_id
         job = self._job(run_id)
         status = job.get_status() if job is not None else None
         if status in WAITING_JOB:
             return
         if status in DEAD_JOB:
-            event = self._lost_event(thread_id, run_id, "lost its queued job")
+            event = self._lost_event(run, run_id, "lost its queued job")
             applied = self.runs.apply([event])
             if applied and applied[0].result == "applied":
                 done.failed += 1
@@ -145,7 +145,7 @@ class LostRuns:
         if holder == run_id and taken_at is not None and taken_at > taken_before:
             return None
         if holder is not None and holder != run_id:
-            if self.redis.hget(self.keys.run(holder), "status") in IN_FLIGHT:
+            if self.records.summary(holder).status in IN_FLIGHT:
                 self.runs.take_turn(thread_id, run_id)  # waits (again, if it was lost)
                 return None
             return self.runs.pass_turn(thread_id, holder)
@@ -161,17 +161,8 @@ class LostRuns:
 
     def _requeue(self, run_id: str, job: Job) -> bool:
         """Back to pending (if its lease is still out) and its job back in the queue."""
-        keys = self.keys
-        attempts = self.runs.scripts.requeue_run(
-            keys=[
-                keys.run(run_id),
-                keys.leases(),
-                keys.runs_in("pending"),
-                keys.runs_in("running"),
-            ],
-            args=[run_id],
-        )
-        if attempts == -4:
+        attempts = self.records.requeue(run_id)
+        if attempts is None:
             return False
         self._fail_job(job)
         FailedJobRegistry(queue=self.queue).requeue(job)
@@ -183,10 +174,10 @@ class LostRuns:
         started = StartedJobRegistry(queue=self.queue)
         executions = [
             entry
-            for entry in cast(list[bytes], self.redis.zrange(started.key, 0, -1))
+            for entry in cast(list[bytes], job.connection.zrange(started.key, 0, -1))
             if entry.decode().startswith(f"{job.id}:")
         ]
-        with self.redis.pipeline() as pipe:
+        with job.connection.pipeline() as pipe:
             record_job_failure(job, f"{WORKER_LOST}: the run's lease ran out", pipe)
             if executions:
                 pipe.zrem(started.key, *executions)
@@ -195,15 +186,15 @@ class LostRuns:
     def _job(self, run_id: str) -> Job | None:
         """The run's RQ job (job id = run id), or None for a run reported from elsewhere."""
         try:
-            return Job.fetch(run_id, connection=self.redis)
+            return Job.fetch(run_id, connection=self.queue.connection)
         except NoSuchJobError:
             return None
 
-    def _lost_event(self, thread_id: str, run_id: str, why: str) -> RunEvent:
-        seen = self.redis.hget(self.keys.run(run_id), "updated_at")
-        since = f" (last heard of at {us_to_iso(int(seen))})" if seen else ""
+    def _lost_event(self, run: RunSummary, run_id: str, why: str) -> RunEvent:
+        seen = run.updated_at_us
+        since = f" (last heard of at {us_to_iso(seen)})" if seen else ""
         return RunEvent(
-            thread_id=thread_id,
+            thread_id=cast(str, run.thread_id),
             run_id=run_id,
             type=EventType.FAILED,
             error=RunError(

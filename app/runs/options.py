@@ -4,11 +4,14 @@ executes the run."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict
+
+from threadwatch.errors import InvalidInputError
 
 # A run of the thread-centric protocol keeps its thread watched this long (renewed while it
 # runs), so that its start, chunks and end are written to the thread's stream.
@@ -58,3 +61,40 @@ class RunOptions(BaseModel):
     @property
     def deletes_its_thread(self) -> bool:
         return self.temporary and self.on_completion == "delete"
+
+
+# Where a run starts, in its configurable (LangGraph's keys): removed to read the thread's
+# latest state once the run has written its own checkpoints after it.
+CHECKPOINT_KEYS = ("checkpoint_id", "checkpoint_ns", "checkpoint_map")
+
+
+def forked_config(
+    config: Mapping[str, Any] | None,
+    checkpoint_id: str | None,
+    checkpoint: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The run's config with the checkpoint it starts from in its configurable, as
+    LangGraph's server puts it there: ``checkpoint_id`` (a UUID, else 422 "Invalid
+    checkpoint ID"), then the keys of ``checkpoint``. The graph then runs from that
+    checkpoint, and its new checkpoints have it as parent: a fork."""
+    if checkpoint_id:
+        try:
+            uuid.UUID(checkpoint_id)
+        except ValueError:
+            raise InvalidInputError("Invalid checkpoint ID") from None
+    config = dict(config or {})
+    configurable = dict(config.get("configurable") or {})
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    configurable.update(checkpoint or {})
+    if configurable or "configurable" in config:
+        config["configurable"] = configurable
+    return config
+
+
+def latest_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` naming the thread's latest checkpoint rather than the one a run forked
+    from: what reads the state a run left."""
+    configurable = config.get("configurable") or {}
+    kept = {k: v for k, v in configurable.items() if k not in CHECKPOINT_KEYS}
+    return {**config, "configurable": kept}

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from redis import Redis
 from rq import Queue
 
 from threadwatch.domain import EventType
@@ -32,14 +31,13 @@ from threadwatch.graphs.serde import jsonable
 from threadwatch.models import RunError, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
-from threadwatch.runs.options import PROTOCOL_WATCH_SECONDS, RunOptions
+from threadwatch.runs.options import PROTOCOL_WATCH_SECONDS, RunOptions, latest_config
 from threadwatch.store.availability import wait_out
 from threadwatch.store.checkpoints.write_batch import WriteBatch
-from threadwatch.store.codec import materialize, text
-from threadwatch.store.keys import Keys
-from threadwatch.store.run_streams import RunStreamWriter, stream_modes, watch_live
-from threadwatch.store.runs import DEFAULT_LEASE_SECONDS, RunStore, StartedRun
-from threadwatch.store.threads import DEFAULT_HISTORY_LIMIT, ThreadStore, default_checkpoints
+from threadwatch.store.codec import materialize
+from threadwatch.store.run_streams import RunStreamWriter, stream_modes
+from threadwatch.store.runs import StartedRun
+from threadwatch.store.stores import Stores
 from threadwatch.webhooks.delivery import enqueue_webhook, webhook_queue
 from threadwatch.webhooks.policy import run_webhook_payload
 
@@ -60,8 +58,6 @@ CANCEL_GRACE = 5.0
 # Seconds a checkpoint write may wait to be written with the run's next ones (one round trip
 # for a short run's five; see RedisSaver.group_commit).
 GROUP_COMMIT = 0.01
-# Seconds a finished run's output stays readable by /wait and /join.
-OUTPUT_TTL = 3600
 # Seconds (at least) a run's end waits out a Redis outage.
 REPORT_PATIENCE = 60.0
 # A protocol run renews its thread's watch this often (PROTOCOL_WATCH_SECONDS).
@@ -93,25 +89,18 @@ class RunCancelled(Exception):
 class Runner:
     """Everything a worker process needs to execute runs, built once per process."""
 
-    redis: Redis
-    keys: Keys
+    stores: Stores  # built with inline checkpoints (Stores.on)
     graphs: GraphRegistry
     run_timeout: float
     webhook_secret: str | None = None
     webhook_allow_private: bool = False
-    lease_seconds: float = DEFAULT_LEASE_SECONDS
-    history_limit: int = DEFAULT_HISTORY_LIMIT
 
     def __post_init__(self) -> None:
-        # The checkpoint saver (None without langgraph, an optional extra), also the thread
-        # store's. Its async methods run inline: each worker thread's loop serves one run.
-        self.saver: Any = default_checkpoints(self.redis, self.keys, inline=True)
-        self.threads = ThreadStore(
-            self.redis, self.keys, checkpoints=self.saver, history_limit=self.history_limit
-        )
-        self.runs = RunStore(
-            self.redis, self.keys, self.threads.scripts, self.lease_seconds, self.history_limit
-        )
+        self.redis, self.keys = self.stores.redis, self.stores.keys
+        self.threads, self.runs = self.stores.threads, self.stores.runs
+        # The checkpoint saver: None without langgraph, an optional extra.
+        self.saver: Any = self.stores.saver
+        self.lease_seconds = self.runs.lease_us / 1_000_000
         self.jobs = RunJobs(Queue(RUNS_QUEUE, connection=self.redis), self.run_timeout)
         # Runs executing in this process (run id -> thread id), whose leases it renews.
         self.executing: dict[str, str] = {}
@@ -172,10 +161,10 @@ class Runner:
         """A job whose run ended before it started (cancelled while queued) or is gone
         (rolled back) passes the thread's turn on, if the run held it; a run executing
         elsewhere (its job queued twice) keeps it."""
-        status, owner = self.redis.hmget(self.keys.run(run_id), "status", "thread_id")
-        if status == b"running":
+        run = self.runs.records.summary(run_id)
+        if run.status == "running":
             return
-        thread_id = thread_id or (text(owner) if owner else None)
+        thread_id = thread_id or run.thread_id
         if thread_id is not None:
             self.jobs.pass_turn(self.runs, thread_id, run_id)
 
@@ -183,10 +172,9 @@ class Runner:
         """Mark the run started and read it (one round trip when the job names its thread);
         None when it is not pending any more."""
         if thread_id is None:  # a job queued by a version whose jobs named the run only
-            owner = self.redis.hget(self.keys.run(run_id), "thread_id")
-            if owner is None:
+            thread_id = self.runs.records.summary(run_id).thread_id
+            if thread_id is None:
                 return None
-            thread_id = text(owner)
         return self.runs.start(thread_id, run_id)
 
     async def _execute(
@@ -207,8 +195,10 @@ class Runner:
                 # its state, its output and all its chunks.
                 final = buffer.take() if buffer is not None else WriteBatch()
                 output = orjson.dumps(output_of(outcome))
-                final.set(self.keys.run_output(run_id), output, ex=OUTPUT_TTL)
-                closing = stream.closing(_stream_error(outcome))
+                closing = [
+                    self.runs.records.keep_output(run_id, output),
+                    *stream.closing(_stream_error(outcome)),
+                ]
                 event = _terminal_event(thread_id, run_id, outcome)
                 # A Redis outage or a full Redis is waited out (the lease is renewed
                 # meanwhile), so that the run's end is kept; past that, the sweeper ends it.
@@ -371,8 +361,8 @@ class Runner:
                     values = chunk
                 elif isinstance(chunk, dict) and "__interrupt__" in chunk:
                     stopped = True  # an interrupt() or a breakpoint: nodes are left to run
-            if stopped:
-                return _from_state(await runnable.aget_state(config))
+            if stopped:  # the state the run left, not the checkpoint it forked from
+                return _from_state(await runnable.aget_state(latest_config(config)))
             # Finished: the last values are the final checkpoint's, no need to read it back.
             return Outcome(EventType.SUCCEEDED, jsonable(values), {}, [])
 
@@ -390,7 +380,7 @@ class Runner:
             return outcome
         try:
             async with open_graph(graph, config, checkpointer=self.saver) as runnable:
-                state = _from_state(await runnable.aget_state(config))
+                state = _from_state(await runnable.aget_state(latest_config(config)))
         except Exception:
             log.exception("could not read the last checkpoint of thread %s", config)
             return outcome
@@ -408,7 +398,6 @@ class Runner:
         ``stream`` told whether a client watches the thread. A run of the thread-centric
         protocol keeps its thread watched itself, so that its end reaches the thread's
         stream whoever listens then (its clients read it back from the start)."""
-        key, thread = self.keys.run_cancel(run_id), self.keys.thread(thread_id)
         watched_at = time.monotonic()
         while True:
             if protocol and time.monotonic() - watched_at >= PROTOCOL_WATCH_RENEW:
@@ -418,13 +407,10 @@ class Runner:
             # The run was pending a moment ago, so the first look waits a poll. The reads
             # block this loop for a round trip: cheaper than a hop to another thread.
             await asyncio.sleep(CANCEL_POLL)
-            with self.redis.pipeline(transaction=False) as pipe:
-                pipe.get(key)
-                pipe.hget(thread, "watch")
-                action, watch = pipe.execute()
-            stream.watched = protocol or watch_live(watch)
+            action, watched = self.runs.records.cancel_and_watch(thread_id, run_id)
+            stream.watched = protocol or watched
             if action:
-                return action.decode()
+                return action
 
     def _roll_back(self, thread_id: str, run_id: str) -> None:
         """rollback: the run and the checkpoints it wrote are deleted."""
@@ -508,7 +494,8 @@ async def _protocol_outcome(
     async with events:
         async for event in events:
             stream.publish_protocol(event)
-    return _from_state(await runnable.aget_state(config))
+    # the state the run left, not the checkpoint it forked from
+    return _from_state(await runnable.aget_state(latest_config(config)))
 
 
 async def _with_events(

@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 import uuid_utils
-from redis import Redis
 from rq import Queue
 
 from threadwatch.domain import EventType, RunStatus, system_assistant_id
@@ -24,11 +23,14 @@ from threadwatch.graphs import GraphRegistry
 from threadwatch.models import RunCreate, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
-from threadwatch.runs.options import PROTOCOL_MARKER, PROTOCOL_WATCH_SECONDS, RunOptions
-from threadwatch.store.codec import decode_hash, run_from_hash, text
-from threadwatch.store.keys import Keys
-from threadwatch.store.runs import RunStore
-from threadwatch.store.threads import ThreadStore
+from threadwatch.runs.options import (
+    PROTOCOL_MARKER,
+    PROTOCOL_WATCH_SECONDS,
+    RunOptions,
+    forked_config,
+)
+from threadwatch.store.codec import decode_hash, run_from_hash
+from threadwatch.store.stores import Stores
 from threadwatch.webhooks.policy import check_webhook_url
 
 IN_FLIGHT = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
@@ -43,19 +45,16 @@ class RunService:
 
     def __init__(
         self,
-        redis: Redis,
-        keys: Keys,
-        threads: ThreadStore,
-        runs: RunStore,
+        stores: Stores,
         graphs: GraphRegistry,
         run_timeout: float,
         webhook_allow_private: bool = False,
     ) -> None:
-        self.redis, self.keys, self.threads, self.runs = redis, keys, threads, runs
+        self.threads, self.runs = stores.threads, stores.runs
         self.graphs = graphs
         self.run_timeout = run_timeout
         self.webhook_allow_private = webhook_allow_private
-        self.jobs = RunJobs(Queue(RUNS_QUEUE, connection=redis), run_timeout)
+        self.jobs = RunJobs(Queue(RUNS_QUEUE, connection=stores.redis), run_timeout)
 
     # -- create --------------------------------------------------------------------------
 
@@ -74,6 +73,8 @@ class RunService:
         assistant_id = system_assistant_id(graph_id)
         if body.webhook:  # refused before anything is recorded (LangGraph's 422 texts)
             body.webhook = check_webhook_url(body.webhook, self.webhook_allow_private)
+        checkpoint = body.checkpoint.model_dump(exclude_none=True) if body.checkpoint else None
+        config = forked_config(body.config, body.checkpoint_id, checkpoint)  # 422 first
         temporary = thread_id is None
         thread_id = thread_id or str(uuid_utils.uuid4())
         create_thread = temporary or body.if_not_exists == "create"
@@ -81,9 +82,8 @@ class RunService:
             self._create_thread(thread_id, graph_id, assistant_id, body)
         if protocol:  # before the run can start: its start must reach the thread's stream
             self.threads.watch(thread_id, PROTOCOL_WATCH_SECONDS)
-            config = body.config or {}
             configurable = {**(config.get("configurable") or {}), PROTOCOL_MARKER: True}
-            body.config = {**config, "configurable": configurable}
+            config = {**config, "configurable": configurable}
         run_id = str(uuid_utils.uuid7())
         strategy = body.multitask_strategy or "enqueue"
         try:
@@ -94,6 +94,7 @@ class RunService:
                     graph_id,
                     assistant_id,
                     body,
+                    config,
                     temporary,
                     streamed or bool(body.stream_resumable),
                 ),
@@ -126,6 +127,7 @@ class RunService:
         graph_id: str,
         assistant_id: str,
         body: RunCreate,
+        config: dict[str, Any],
         temporary: bool,
         streamed: bool,
     ) -> RunEvent:
@@ -133,7 +135,7 @@ class RunService:
             graph_id=graph_id,
             input=body.input,
             command=body.command.model_dump() if body.command else None,
-            config=body.config or {},
+            config=config,
             context=body.context or {},
             stream_mode=body.stream_mode or ["values"],
             streamed=streamed,
@@ -154,10 +156,7 @@ class RunService:
             assistant_id=assistant_id,
             kwargs=options.to_json(),
             multitask_strategy=body.multitask_strategy or "enqueue",
-            config={
-                **(body.config or {}),
-                "configurable": (body.config or {}).get("configurable") or {},
-            },
+            config={**config, "configurable": config.get("configurable") or {}},
         )
 
     def _enqueue(self, thread_id: str, run_id: str, after_seconds: float) -> dict[str, Any]:
@@ -168,10 +167,8 @@ class RunService:
             if turn is not None:
                 self.jobs.enqueue(turn)
             return self.runs.get(thread_id, run_id)
-        with self.redis.pipeline() as pipe:
-            self.jobs.enqueue(turn, pipeline=pipe)
-            pipe.hgetall(self.keys.run(run_id))
-            *_, raw = pipe.execute()
+        queue_job = [lambda pipe: self.jobs.enqueue(turn, pipeline=pipe)]
+        raw = self.runs.records.read_after(run_id, queue_job)
         return run_from_hash(run_id, decode_hash(raw))
 
     def _in_flight(self, thread_id: str, exclude: str) -> list[str]:
@@ -187,7 +184,7 @@ class RunService:
         if run["status"] not in IN_FLIGHT:
             raise NotFoundError(NO_MATCHING_RUN)
         # The worker watches this flag while the run executes, and checks it at start.
-        self.redis.set(self.keys.run_cancel(run_id), action, ex=int(self.run_timeout) + 3600)
+        self.runs.records.request_cancel(run_id, action, int(self.run_timeout) + 3600)
         if run["status"] == RunStatus.PENDING.value:
             self._cancel_pending(thread_id, run_id, action)
 
@@ -211,20 +208,13 @@ class RunService:
     def runs_in_status(self, statuses: tuple[str | None, ...]) -> list[tuple[str, str]]:
         """(thread_id, run_id) of every run in these statuses (for POST /runs/cancel), from
         the in-flight run indexes (only pending and running runs can be cancelled)."""
-        run_ids = [
-            text(member)
-            for status in IN_FLIGHT
-            if status in statuses
-            for member in self.redis.zrange(self.keys.runs_in(status), 0, -1)
+        records = self.runs.records
+        run_ids = [r for s in IN_FLIGHT if s in statuses for r in records.in_status(s)]
+        return [
+            (run.thread_id, run_id)
+            for run_id, run in zip(run_ids, records.summaries(run_ids), strict=True)
+            if run.thread_id is not None and run.status in statuses
         ]
-        pipe = self.redis.pipeline(transaction=False)
-        for run_id in run_ids:
-            pipe.hmget(self.keys.run(run_id), "status", "thread_id")
-        found = []
-        for run_id, (status, thread_id) in zip(run_ids, pipe.execute(), strict=True):
-            if status and thread_id and status.decode() in statuses:
-                found.append((thread_id.decode(), run_id))
-        return found
 
     # -- wait ----------------------------------------------------------------------------
 
@@ -241,14 +231,12 @@ class RunService:
             delay = min(delay * 1.5, 0.25)
 
     def _status(self, thread_id: str, run_id: str) -> str | None:
-        raw = self.redis.hmget(self.keys.run(run_id), "status", "thread_id")
-        if raw[1] is None:
-            return None  # deleted (rollback, or its temporary thread is gone)
-        return text(raw[0]) if raw[0] else None
+        """None once the run is deleted (rollback, or its temporary thread is gone)."""
+        return self.runs.records.summary(run_id).status
 
     def output(self, thread_id: str, run_id: str) -> Any:
         """What /wait and /join answer for an ended run."""
-        raw = self.redis.get(self.keys.run_output(run_id))
+        raw = self.runs.records.output(run_id)
         if raw is not None:
             return orjson.loads(raw)
         try:

@@ -32,6 +32,17 @@ REDIS_UNAVAILABLE = (
     TryAgainError,
     ClusterDownError,
 )
+
+
+def refusal(error: Exception) -> str:
+    """Why Redis refused a write, in words for an API answer."""
+    if isinstance(error, OutOfMemoryError):
+        return "Redis is full: maxmemory reached with noeviction"
+    if isinstance(error, ReadOnlyError):
+        return "Redis is a read-only replica, as during a failover"
+    return f"Redis answered {type(error).__name__}"
+
+
 # Seconds between attempts: doubling from the first to the last.
 FIRST_WAIT, LONGEST_WAIT = 0.1, 2.0
 

@@ -38,7 +38,7 @@ metadata leaf indexes are the ids' 16 bytes (``codec.thread_member``); keys hold
     {p}ttl                      zset   thread ids with a TTL, scored by a lower bound of their
                                        expiry (µs): the sweeper re-scores those not yet due
     {p}metrics                  hash   Prometheus counters and histogram buckets shared by
-                                       every process (fields: see app/ops/metrics.py)
+                                       every process (fields: see app/store/counters.py)
     {p}alert:{rule}             hash   thread ids a stuck-thread rule fired for -> alert state
     {p}alert:{rule}:outbox      hash   the rule's alerts claimed, not yet queued (lua/alerts.lua)
     {p}sweeper                  hash   the last sweep: when it ran, what it did
@@ -168,7 +168,12 @@ class Keys:
         return f"{self.prefix}alert:{rule}:outbox"
 
     def sweeper(self) -> str:
+        """Hash: the last sweep's report (app/store/sweeps.py)."""
         return f"{self.prefix}sweeper"
+
+    def watchdog_slot(self, slot: int) -> str:
+        """String, expiring: the API process that sweeps this time slot for lack of workers."""
+        return f"{self.prefix}watchdog:{slot}"
 
     def run_stream(self, run_id: str) -> str:
         """Stream: the chunks of a streamed run, for /runs/stream and join_stream."""

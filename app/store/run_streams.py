@@ -223,7 +223,44 @@ def _stream_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> StreamEntry:
     return StreamEntry(entry_id, event, data, fields)
 
 
-async def read_run_kwargs(redis: AsyncRedis, keys: Keys, run_id: str) -> bytes | None:
-    """A run's options as stored (its `kwargs` JSON), for a stream reader that names the
-    run's graph; None once the run is gone."""
-    return cast(bytes | None, await redis.hget(keys.run(run_id), "kwargs"))
+class StreamReader:
+    """What the API's SSE readers read, on an asyncio client of their own so that a stream
+    waiting on Redis (XREAD BLOCK) holds no thread."""
+
+    def __init__(self, redis: AsyncRedis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    @classmethod
+    def connect(cls, url: str, keys: Keys) -> StreamReader:
+        return cls(AsyncRedis.from_url(url), keys)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    async def run_entries(
+        self, run_id: str, after: str | bytes, count: int, block_ms: int | None
+    ) -> list[StreamEntry]:
+        """Entries of the run's stream after ``after`` (see ``read_entries``)."""
+        return await read_entries(self.redis, self.keys.run_stream(run_id), after, count, block_ms)
+
+    async def thread_entries(
+        self, thread_id: str, after: str | bytes, count: int, block_ms: int | None
+    ) -> list[StreamEntry]:
+        """Entries of the thread's stream after ``after`` (see ``read_entries``)."""
+        key = self.keys.thread_stream(thread_id)
+        return await read_entries(self.redis, key, after, count, block_ms)
+
+    async def run_status(self, run_id: str) -> str | None:
+        """The run's status; None once it is deleted (rolled back, or its thread gone)."""
+        status = await self.redis.hget(self.keys.run(run_id), "status")
+        return status.decode() if status else None
+
+    async def run_output(self, run_id: str) -> bytes | None:
+        """The ended run's output as stored (JSON; ``{"__error__": ...}`` if it failed)."""
+        return cast(bytes | None, await self.redis.get(self.keys.run_output(run_id)))
+
+    async def run_kwargs(self, run_id: str) -> bytes | None:
+        """A run's options as stored (its `kwargs` JSON), for a stream reader that names the
+        run's graph; None once the run is gone."""
+        return cast(bytes | None, await self.redis.hget(self.keys.run(run_id), "kwargs"))

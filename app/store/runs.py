@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from operator import methodcaller
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 import orjson
 from redis import Redis
 from redis.connection import Connection
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, OutOfMemoryError, ReadOnlyError, ResponseError
 
 from threadwatch.domain import (
     IN_FLIGHT_EVENTS,
@@ -29,6 +29,7 @@ from threadwatch.domain import (
     assistant_of,
 )
 from threadwatch.errors import (
+    BatchIncomplete,
     ConcurrentUpdate,
     RunNotFound,
     RunRejected,
@@ -36,6 +37,7 @@ from threadwatch.errors import (
     ThreadNotFound,
 )
 from threadwatch.models import RunEvent
+from threadwatch.store.availability import refusal
 from threadwatch.store.codec import (
     datetime_to_us,
     decode_hash,
@@ -46,6 +48,7 @@ from threadwatch.store.codec import (
 )
 from threadwatch.store.keys import Keys
 from threadwatch.store.metadata_index import metadata_leaves
+from threadwatch.store.run_records import RunRecords
 from threadwatch.store.run_streams import (
     THREAD_STREAM_MAXLEN,
     THREAD_STREAM_TTL_SECONDS,
@@ -128,6 +131,7 @@ class RunStore:
         self.scripts = scripts or Scripts(redis)
         self.lease_us = seconds_to_us(lease_seconds)
         self.history_limit = history_limit
+        self.records = RunRecords(redis, keys, self.scripts)
 
     # -- events --------------------------------------------------------------------------
 
@@ -145,10 +149,16 @@ class RunStore:
             self._operands(events[start : start + EVENTS_PER_CALL], metadata)
             for start in range(0, len(events), EVENTS_PER_CALL)
         )
-        replies = [reply for call in self._stream(calls) for reply in transitions(call)]
+        replies: list[Transition | ResponseError] = []
+        for call, size in zip(self._stream(calls), _call_sizes(len(events)), strict=True):
+            replies += [call] * size if isinstance(call, ResponseError) else transitions(call)
         results: list[Applied] = []
         mismatch: RunEvent | None = None
+        refused: ResponseError | None = None
         for event, reply in zip(events, replies, strict=True):
+            if isinstance(reply, ResponseError):  # its call refused whole: Redis full
+                refused = refused or reply
+                continue
             if reply.code is TransitionCode.METADATA_CHANGED:
                 # Nothing was written; tokens are unique, so the thread's later events in
                 # the batch fail too.
@@ -157,6 +167,8 @@ class RunStore:
                 mismatch = mismatch or event
                 continue
             results.append(_applied(event, reply))
+        if refused is not None:
+            raise BatchIncomplete(cast(list[object], results), len(events), refusal(refused))
         if mismatch:
             raise RunThreadMismatch(mismatch.run_id, mismatch.thread_id)
         return results
@@ -180,8 +192,8 @@ class RunStore:
             for _ in built:
                 try:
                     replies.append(connection.read_response())
-                except NoScriptError as missing:
-                    replies.append(missing)
+                except (NoScriptError, OutOfMemoryError, ReadOnlyError) as refused:
+                    replies.append(refused)  # the call was refused whole; read the rest
             return replies
 
         pool = self.redis.connection_pool
@@ -500,6 +512,11 @@ class RunStore:
         if status:
             runs = [run for run in runs if run["status"] == status]
         return runs[offset : offset + limit]
+
+
+def _call_sizes(events: int) -> list[int]:
+    """Events per transition.lua call of a batch of ``events``."""
+    return [min(EVENTS_PER_CALL, events - start) for start in range(0, events, EVENTS_PER_CALL)]
 
 
 def _pack_evalsha(sha: str, keys: list[Any], args: list[Any]) -> list[bytes]:

@@ -40,7 +40,7 @@ SCRIPT_NAMES = (
     "alerts",
     "watch_thread",
 )
-# The repairs of `threadwatch doctor` (app/ops/doctor.py), in lua/repair/.
+# The repairs of `threadwatch doctor` (app/store/integrity.py), in lua/repair/.
 REPAIR_SCRIPT_NAMES = (
     "reindex_thread",
     "reindex_thread_leaves",

@@ -85,6 +85,15 @@ class ThreadSearch:
 
     # -- search --------------------------------------------------------------------------
 
+    def index_layout_current(self) -> bool:
+        """False when the store was written by a version before the per-status leaf sets:
+        metadata filters miss its threads until ``threadwatch doctor --fix`` indexes them."""
+        keys = self.keys
+        return not (
+            self.redis.exists(keys.order("created_at"))
+            and not self.redis.hexists(keys.leaf_ids(), "#sets")
+        )
+
     def search(self, query: ThreadQuery, plan: str = "auto") -> SearchPage:
         """One page of threads; ``has_more`` tells whether another page exists."""
         if query.offset >= MAX_OFFSET:

@@ -9,14 +9,17 @@ from typing import TYPE_CHECKING, cast
 from redis import Redis
 
 from threadwatch.settings import Settings
+from threadwatch.store.codec import redis_now_us
 from threadwatch.store.keys import Keys
 from threadwatch.store.runs import RunStore
 from threadwatch.store.scripts import Scripts
 from threadwatch.store.search import ThreadSearch
-from threadwatch.store.threads import ThreadStore
+from threadwatch.store.threads import ThreadStore, default_checkpoints
 
 if TYPE_CHECKING:  # langgraph is optional
     from threadwatch.store.checkpoints import RedisSaver
+
+MIN_REDIS_VERSION = (7, 0)
 
 
 @dataclass
@@ -27,6 +30,10 @@ class Stores:
     threads: ThreadStore
     search: ThreadSearch
     runs: RunStore
+
+    @property
+    def keys(self) -> Keys:
+        return self.threads.keys
 
     @property
     def saver(self) -> RedisSaver | None:
@@ -45,12 +52,29 @@ class Stores:
         return cls.on(Redis.from_url(settings.redis_url, health_check_interval=30), settings)
 
     @classmethod
-    def on(cls, redis: Redis, settings: Settings) -> Stores:
-        """The stores on the client ``redis``, with the limits ``settings`` give."""
+    def on(cls, redis: Redis, settings: Settings, inline_checkpoints: bool = False) -> Stores:
+        """The stores on the client ``redis``, with the limits ``settings`` give; a worker
+        asks for ``inline_checkpoints`` (see RedisSaver: each of its threads' loops serves
+        one run)."""
         keys = Keys(settings.key_prefix)
         scripts = Scripts(redis)
         history = settings.status_history_limit
-        threads = ThreadStore(redis, keys, scripts, history_limit=history)
+        saver = default_checkpoints(redis, keys, inline=inline_checkpoints)
+        threads = ThreadStore(redis, keys, scripts, saver, history_limit=history)
         search = ThreadSearch(redis, keys, threads, settings.search_walk_budget)
         runs = RunStore(redis, keys, scripts, settings.lease_seconds, history)
         return cls(redis, threads, search, runs)
+
+    def now_us(self) -> int:
+        """Redis's clock, in µs: the one every status_since and lease is written with."""
+        return redis_now_us(self.redis)
+
+    def check_server(self) -> None:
+        """Fail at start, not on the first search, when Redis is too old or unreachable."""
+        info = self.redis.info("server")
+        version = tuple(int(p) for p in str(info["redis_version"]).split(".")[:2])
+        if version < MIN_REDIS_VERSION:
+            raise RuntimeError(
+                f"Redis {info['redis_version']} is too old: threadwatch needs Redis >= 7.0 "
+                "(SINTERCARD, ZINTERCARD) or Valkey"
+            )

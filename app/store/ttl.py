@@ -24,7 +24,7 @@ from threadwatch.store.codec import redis_now_us, thread_id_of, ttl_expiry_us, t
 from threadwatch.store.keys import Keys
 from threadwatch.store.threads import ThreadStore
 
-# Metrics hash field counting expired threads per strategy (see app/ops/metrics.py).
+# Metrics hash field counting expired threads per strategy (see app/store/counters.py).
 EXPIRED_FIELD = "expired|{}"
 FIELDS = ("status", "updated_at", "ttl_minutes", "ttl_strategy", "ttl_pruned_at")
 WATCH_ATTEMPTS = 10

@@ -6,8 +6,8 @@ connects to a checked address (the name is not looked up again, so DNS rebinding
 swap the target), keeping the Host header and TLS SNI/certificate checks on the name.
 Redirects are not followed: a 3xx is a failed attempt, as Standard Webhooks recommends.
 Logs name the host only: never the body, the query string, headers or secrets.
-Each attempt's outcome is counted in the metrics hash (app/ops/metrics.py): delivered, retrying,
-failed (no retry left, or 410 Gone) or refused (URL policy).
+Each attempt's outcome is counted in the metrics hash (app/store/counters.py): delivered,
+retrying, failed (no retry left, or 410 Gone) or refused (URL policy).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from rq.job import Job, get_current_job
 
 from threadwatch import __version__
 from threadwatch.errors import WebhookUrlRejected
-from threadwatch.ops.metrics import count_quietly, field
 from threadwatch.queues import DELIVER_WEBHOOK, WEBHOOKS_QUEUE
 from threadwatch.settings import get_settings
+from threadwatch.store.counters import count_quietly, field
 from threadwatch.store.keys import Keys
 from threadwatch.webhooks.policy import (
     SENT_AT_FIELD,

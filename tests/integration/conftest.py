@@ -5,6 +5,7 @@ Every test here is marked `integration`; those that use the JS SDK are also mark
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,12 +20,11 @@ from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 
 from tests.integration.run_stack import RunStack
-from tests.integration.servers import running_api
+from tests.integration.servers import OwnRedis, running_api
 from tests.support import no_server
 
 HERE = Path(__file__).parent
 JS_DIR = HERE.parent / "js"
-JS_SDK = JS_DIR / "node_modules" / "@langchain" / "langgraph-sdk"
 NODE_TIMEOUT = 60.0
 
 
@@ -48,13 +48,19 @@ def api_url(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield url
 
 
+def js_missing() -> list[str]:
+    """The packages of tests/js/package.json that are not in its node_modules yet."""
+    wanted = json.loads((JS_DIR / "package.json").read_text())["dependencies"]
+    return [name for name in wanted if not (JS_DIR / "node_modules" / name).is_dir()]
+
+
 @pytest.fixture(scope="session")
 def js_sdk_dir() -> Path:
-    """tests/js with @langchain/langgraph-sdk installed (`npm install` on first use)."""
+    """tests/js with its packages installed (`npm install` when one is missing)."""
     npm = shutil.which("npm")
     if not shutil.which("node") or not npm:
         no_server("node and npm are needed for the JS SDK tests")
-    if not JS_SDK.is_dir():
+    if js_missing():
         result = subprocess.run(
             [npm, "install", "--no-audit", "--no-fund"],
             cwd=JS_DIR,
@@ -137,3 +143,16 @@ def sdk(run_stack: RunStack) -> Iterator[SyncLangGraphClient]:
     with get_sync_client(url=run_stack.url) as client:
         yield client
     run_stack.settle()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    server = OwnRedis(tmp_path / "redis")
+    try:
+        server.start()
+    except Exception as exc:
+        no_server(f"cannot start an embedded Redis: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from tests.support import free_port, server_env
+from threadwatch.cli.embedded_redis import EmbeddedRedis, start_embedded_redis
 from threadwatch.cli.processes import child_popen_kwargs, stop_process
 
 STARTUP_TIMEOUT = 20.0
@@ -72,10 +74,45 @@ def running_api(
     """
     port = free_port() if port is None else port
     log = workdir / SERVER_LOG
-    proc = spawn(api_argv(port), {**server_env(redis_url), **(env or {})}, workdir, log)
+    # Its watchdog would sweep the shared test db for lack of workers, in the middle of
+    # other tests: off unless `env` turns it on (tests/integration/runs/test_watchdog.py).
+    quiet = {"THREADWATCH_API_WATCHDOG": "false"}
+    proc = spawn(api_argv(port), {**server_env(redis_url), **quiet, **(env or {})}, workdir, log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ok(url, proc, log, STARTUP_TIMEOUT)
         yield url
     finally:
         stop_process(proc)
+
+
+class OwnRedis:
+    """A Redis-protocol server (the embedded Valkey) for one test, on a fixed port and data
+    directory, so that it can be crashed and started again on its data; every write is
+    fsynced first, so a crash loses nothing."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.server: EmbeddedRedis | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.server = start_embedded_redis(self.directory, port=self.port)
+        with redis.Redis.from_url(self.url) as client:
+            client.config_set("appendfsync", "always")
+
+    def crash(self) -> None:
+        """SIGKILL: no goodbye to any client."""
+        assert self.server is not None
+        self.server.process.kill()
+        self.server.stop()
+        self.server = None
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None

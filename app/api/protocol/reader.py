@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis as AsyncRedis
 
 from threadwatch.api.protocol.tape import ProtocolTape
 from threadwatch.errors import ThreadNotFound
 from threadwatch.runs.options import RunOptions
-from threadwatch.store.run_streams import StreamEntry, read_entries, read_run_kwargs
+from threadwatch.store.run_streams import StreamEntry, StreamReader
 from threadwatch.store.threads import ThreadStore
 
 # A connection watches its thread this long, renewed this often (lib/thread_stream.lua).
@@ -29,11 +28,10 @@ ENTRIES_PER_READ = 200
 class ThreadTapeReader:
     """Reads one thread's protocol events for one connection."""
 
-    def __init__(self, redis: AsyncRedis, threads: ThreadStore, thread_id: str) -> None:
-        self.redis = redis
+    def __init__(self, streams: StreamReader, threads: ThreadStore, thread_id: str) -> None:
+        self.streams = streams
         self.threads = threads
         self.thread_id = thread_id
-        self.key = threads.keys.thread_stream(thread_id)
         self.graphs: dict[str, str] = {}
         self.tape = ProtocolTape(lambda run_id: self.graphs.get(run_id, "root"))
         self.existed = False
@@ -53,7 +51,9 @@ class ThreadTapeReader:
         events: list[dict[str, Any]] = []
         cursor: bytes | str = "0-0"
         while True:
-            entries = await read_entries(self.redis, self.key, cursor, ENTRIES_PER_READ, None)
+            entries = await self.streams.thread_entries(
+                self.thread_id, cursor, ENTRIES_PER_READ, None
+            )
             if not entries:
                 return events
             for entry in entries:
@@ -71,7 +71,9 @@ class ThreadTapeReader:
         caught_up = False
         while True:
             block = BLOCK_MS if caught_up else None
-            entries = await read_entries(self.redis, self.key, cursor, ENTRIES_PER_READ, block)
+            entries = await self.streams.thread_entries(
+                self.thread_id, cursor, ENTRIES_PER_READ, block
+            )
             caught_up = caught_up or not entries
             for entry in entries:
                 cursor = entry.id
@@ -93,6 +95,6 @@ class ThreadTapeReader:
         run_id = str(orjson.loads(data).get("run_id", ""))
         if run_id in self.graphs:
             return
-        raw = await read_run_kwargs(self.redis, self.threads.keys, run_id)
+        raw = await self.streams.run_kwargs(run_id)
         graph_id = RunOptions.from_json(raw).graph_id if raw else ""
         self.graphs[run_id] = graph_id or "root"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, Request
 
 from threadwatch import __version__
+from threadwatch.api.capabilities import Capabilities
 from threadwatch.api.deps import GraphsDep
 
 router = APIRouter(tags=["health"])
@@ -17,13 +21,40 @@ def ok() -> dict[str, bool]:
 
 
 @router.get("/info")
-def info(graphs: GraphsDep) -> dict[str, object]:
-    """Version, features, and the graphs loaded (with the ones that failed to load)."""
+def info(request: Request, graphs: GraphsDep) -> dict[str, object]:
+    """LangGraph's server info (version, flags, host), and the graphs loaded here with the
+    ones that failed to load. The flags say what this server has (app/api/capabilities.py)."""
     return {
         "version": __version__,
-        "flags": {"assistants": True, "crons": False},
+        "langgraph_py_version": _installed("langgraph"),
+        "flags": _capabilities(request).flags(),
+        "host": {
+            "kind": "self-hosted",
+            "project_id": None,
+            "host_revision_id": None,
+            "revision_id": None,
+            "tenant_id": None,
+        },
         "graphs": {
             "loaded": list(graphs.ids),
             "errors": {graph_id: error.summary for graph_id, error in graphs.errors.items()},
         },
     }
+
+
+def _capabilities(request: Request) -> Capabilities:
+    """The app's capabilities, read from its routes once."""
+    state = request.app.state
+    found = getattr(state, "capabilities", None)
+    if found is None:
+        found = state.capabilities = Capabilities.of_routes(request.app.routes)
+    return found
+
+
+@cache
+def _installed(package: str) -> str | None:
+    """The version of an installed package; None without it (langgraph is an extra)."""
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None

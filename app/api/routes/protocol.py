@@ -47,7 +47,7 @@ def _commands(app: Any, stores: Stores, thread_id: str) -> ProtocolCommands:
         service,
         stores.threads,
         states,
-        lambda: ThreadTapeReader(app.state.stream_redis, stores.threads, thread_id),
+        lambda: ThreadTapeReader(app.state.stream_reader, stores.threads, thread_id),
     )
 
 
@@ -80,7 +80,7 @@ async def thread_events(request: Request, stores: StoresDep, thread_id: ThreadId
     subscription = read_subscription(params)
     if subscription is None:
         return json_response({"detail": _channels_detail(params)}, status_code=400)
-    reader = ThreadTapeReader(request.app.state.stream_redis, stores.threads, thread_id)
+    reader = ThreadTapeReader(request.app.state.stream_reader, stores.threads, thread_id)
     since = read_since(params.get("since"))
     return StreamingResponse(
         _sse(reader, subscription, since), media_type="text/event-stream", headers=SSE_HEADERS
@@ -93,7 +93,7 @@ async def thread_socket(websocket: WebSocket, thread_id: ThreadIdPath) -> None:
     await websocket.accept()
     app = websocket.app
     stores: Stores = app.state.stores
-    reader = ThreadTapeReader(app.state.stream_redis, stores.threads, thread_id)
+    reader = ThreadTapeReader(app.state.stream_reader, stores.threads, thread_id)
     socket = ProtocolSocket(websocket, reader)
     commands = _commands(app, stores, thread_id)
     commands.connection = socket.connection()

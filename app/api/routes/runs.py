@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict
 
 from threadwatch.api.deps import StoresDep
 from threadwatch.api.responses import json_response
-from threadwatch.api.run_stream import RunEvents, event_names, stream_cursor
+from threadwatch.api.run_stream import RunEvents, event_names, join_modes, stream_cursor
 from threadwatch.domain import RunStatus
 from threadwatch.errors import InvalidInputError, NotFoundError
-from threadwatch.models import RunCreate, RunId, StreamMode, ThreadId
+from threadwatch.models import RunCreate, RunId, ThreadId
 from threadwatch.runs.options import RunOptions
 from threadwatch.runs.service import IN_FLIGHT, RunService
 from threadwatch.store.codec import materialize, to_json
@@ -25,7 +25,6 @@ router = APIRouter(tags=["runs"])
 ThreadIdPath = Annotated[ThreadId, Path(description="The thread's UUID.")]
 RunIdPath = Annotated[RunId, Path(description="The run's UUID.")]
 CancelAction = Literal["interrupt", "rollback"]
-STREAM_MODES = set(get_args(StreamMode))
 # /wait and /join send a newline this often while the run goes on, as LangGraph does,
 # so that proxies keep the connection open.
 KEEPALIVE_SECONDS = 5.0
@@ -96,13 +95,10 @@ async def join_run_stream(
     cancel_on_disconnect: bool = False,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """Send the run's events (SSE) from its start, or after ``Last-Event-ID``, until it
-    ends; ``stream_mode`` keeps those modes' events only."""
-    modes = [mode for mode in stream_mode or [] if mode]
-    if unknown := sorted(set(modes) - STREAM_MODES):
-        raise InvalidInputError(
-            f"stream_mode: {unknown[0]!r} is not one of {', '.join(get_args(StreamMode))}"
-        )
+    """Send the run's events (SSE) from its start, or after ``Last-Event-ID`` ("-1": from
+    the start, as useStream joins), until it ends; ``stream_mode`` keeps those modes'
+    events only."""
+    modes = join_modes(stream_mode or [])
     cursor = stream_cursor(last_event_id)
     run = await asyncio.to_thread(stores.runs.get, thread_id, run_id)
     return _event_stream(request, service, run, event_names(modes), cursor, cancel_on_disconnect)
@@ -215,7 +211,7 @@ def _event_stream(
     """The SSE response of ``run``'s events (app/api/run_stream.py)."""
     thread_id, run_id = str(run["thread_id"]), str(run["run_id"])
     options = RunOptions.model_validate(materialize(run.get("kwargs")) or {})
-    source = RunEvents(request.app.state.stream_redis, service.keys, service, thread_id, run_id)
+    source = RunEvents(request.app.state.stream_reader, service, thread_id, run_id)
     body = source.sse(options.streamed, events, cursor, cancel_on_disconnect)
     location = f"/threads/{thread_id}/runs/{run_id}"
     headers = {

@@ -12,8 +12,7 @@ from fastapi.responses import StreamingResponse
 from threadwatch.api.deps import StoresDep
 from threadwatch.api.projection import project
 from threadwatch.api.responses import json_response
-from threadwatch.api.run_stream import stream_cursor
-from threadwatch.api.thread_stream import ThreadEvents, thread_stream_modes
+from threadwatch.api.thread_stream import ThreadEvents, thread_stream_cursor, thread_stream_modes
 from threadwatch.models import (
     MAX_STATUS_AGE_SECONDS,
     ThreadCount,
@@ -158,8 +157,8 @@ async def join_thread_stream(
     leaves: runs' starts, chunks and ends (run_modes, the default; lifecycle: starts and
     ends only) and state updates (state_update)."""
     modes = thread_stream_modes([*(stream_mode or []), *(stream_modes or [])])
-    cursor = stream_cursor(last_event_id) if last_event_id else None
-    events = ThreadEvents(request.app.state.stream_redis, stores.threads, thread_id, modes)
+    cursor = thread_stream_cursor(last_event_id)
+    events = ThreadEvents(request.app.state.stream_reader, stores.threads, thread_id, modes)
     last = await events.watch()
     headers = {"Cache-Control": "no-store"}
     body = events.sse(cursor or last)

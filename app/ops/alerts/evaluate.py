@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from redis import Redis
@@ -31,26 +31,15 @@ from rq.job import Job
 
 from threadwatch.errors import WebhookUrlRejected
 from threadwatch.ops.alerts.rules import AlertRule
-from threadwatch.store.codec import (
-    RawJSON,
-    redis_now_us,
-    text,
-    thread_id_of,
-    thread_member,
-    us_to_iso,
-)
+from threadwatch.store.alerts import AlertStore, Decision, RuleQuery, decision_of
+from threadwatch.store.codec import RawJSON, us_to_iso
 from threadwatch.store.keys import Keys
-from threadwatch.store.leaf_sets import leaf_sets
-from threadwatch.store.metadata_index import contains
-from threadwatch.store.scripts import Scripts
 from threadwatch.webhooks.delivery import enqueue_webhook
 
 log = logging.getLogger(__name__)
 
-PAGE = 1000  # ids read per range or set page
 CLAIM_BATCH = 200  # threads decided per script call
 ALERT_TYPES = ("firing", "renotify", "resolved")
-_FIELDS_PER_DECISION = 11
 # An alert in the outbox this long after its claim was left by a sweeper that died: far
 # longer than a live sweeper takes to queue a batch.
 OUTBOX_GRACE_US = 60_000_000
@@ -104,23 +93,6 @@ class AlertSweep:
         return self.fired + self.renotified + self.resolved
 
 
-@dataclass(frozen=True)
-class Decision:
-    """One alert the claim script decided to send."""
-
-    thread_id: str
-    type: str  # firing / renotify / resolved
-    since_us: int  # status_since of the status entry the alert is about
-    notifications: int  # alerts of the entry so far, this one included (resolved: sent)
-    before: str  # the state hash entry before the claim ("" = none)
-    after: str  # and after it
-    metadata: bytes
-    interrupts: bytes
-    status: str  # the thread's status now ("" when deleted)
-    status_since_us: int | None  # and since when
-    outbox_key: str  # its entry in the rule's outbox
-
-
 def evaluate_rules(
     redis: Redis,
     keys: Keys,
@@ -132,213 +104,95 @@ def evaluate_rules(
     now_us: int | None = None,
 ) -> AlertSweep:
     """Evaluate every rule once; ``now_us`` defaults to the Redis server's clock."""
+    store = AlertStore(redis, keys)
     if now_us is None:
-        now_us = redis_now_us(redis)
-    scripts = Scripts(redis)
+        now_us = store.now_us()
     sweep = AlertSweep()
     for rule in rules:
-        sweep.rules[rule.name] = _evaluate(
-            redis, keys, scripts, rule, now_us, queue=queue, secret=secret,
-            allow_private=allow_private,
-        )  # fmt: skip
+        delivery = Delivery(store, rule, queue, secret, allow_private)
+        sweep.rules[rule.name] = _evaluate(delivery, now_us)
     return sweep
 
 
-def _evaluate(
-    redis: Redis,
-    keys: Keys,
-    scripts: Scripts,
-    rule: AlertRule,
-    now_us: int,
-    **delivery: Any,
-) -> RuleSweep:
+@dataclass
+class Delivery:
+    """Where one rule's alerts go, and the store they are claimed in."""
+
+    store: AlertStore
+    rule: AlertRule
+    queue: Queue
+    secret: str | None
+    allow_private: bool
+
+    @property
+    def query(self) -> RuleQuery:
+        rule = self.rule
+        return RuleQuery(
+            name=rule.name,
+            status=rule.status.value,
+            leaves=sorted(rule.compiled_filter.leaves),
+            metadata=rule.metadata or {},
+            exact=rule.compiled_filter.exact,
+            renotify_us=rule.renotify_us,
+        )
+
+
+def _evaluate(delivery: Delivery, now_us: int) -> RuleSweep:
     result = RuleSweep()
-    _recover(redis, keys, scripts, rule, now_us, result, **delivery)
+    store, rule, query = delivery.store, delivery.rule, delivery.query
+    _recover(delivery, now_us, result)
     cutoff = now_us - rule.older_than_us
-    tracked = [text(member) for member in redis.hkeys(keys.alert_state(rule.name))]
-    ids = list(dict.fromkeys([*matching_candidates(redis, keys, rule, cutoff), *tracked]))
+    tracked = store.tracked(rule.name)
+    ids = list(dict.fromkeys([*store.candidates(query, cutoff), *tracked]))
     for start in range(0, len(ids), CLAIM_BATCH):
         batch = ids[start : start + CLAIM_BATCH]
-        matching, decisions = _claim(redis, keys, scripts, rule, batch, now_us, cutoff)
+        matching, decisions = store.claim(query, batch, now_us, cutoff)
         result.matching += matching
-        _deliver(redis, keys, scripts, rule, decisions, now_us, result, **delivery)
+        _deliver(delivery, decisions, now_us, result)
     return result
 
 
-def matching_candidates(redis: Redis, keys: Keys, rule: AlertRule, cutoff: int) -> list[str]:
-    """Threads in the rule's status since ``cutoff`` or before, in every leaf set of its
-    filter for that status; read from the cheaper side (the score range, or the smallest
-    leaf set)."""
-    status = keys.status(rule.status)
-    leaves = leaf_sets(redis, keys, sorted(rule.compiled_filter.leaves), rule.status)
-    pipe = redis.pipeline(transaction=False)
-    pipe.zcount(status, "-inf", cutoff)
-    for leaf in leaves:
-        pipe.scard(leaf)
-    in_range, *sizes = pipe.execute()
-    if not in_range or 0 in sizes:
-        return []
-    if leaves and min(sizes) < in_range:
-        driver = leaves[sizes.index(min(sizes))]
-        others = [leaf for leaf in leaves if leaf != driver]
-        found = []
-        for page in _pages(redis.sscan_iter(driver, count=PAGE)):
-            pipe = redis.pipeline(transaction=False)
-            pipe.zmscore(status, cast(list[Any], page))
-            for leaf in others:
-                pipe.smismember(leaf, page)
-            scores, *flags = pipe.execute()
-            found += [
-                thread_id_of(member)
-                for member, score, *held in zip(page, scores, *flags, strict=True)
-                if score is not None and score <= cutoff and all(held)
-            ]
-        return found
-    found, start = [], 0
-    while True:
-        page = cast(list[bytes], redis.zrangebyscore(status, "-inf", cutoff, start, PAGE))
-        if leaves and page:
-            pipe = redis.pipeline(transaction=False)
-            for leaf in leaves:
-                pipe.smismember(leaf, page)
-            flags = pipe.execute()
-            found += [thread_id_of(m) for m, *held in zip(page, *flags, strict=True) if all(held)]
-        else:
-            found += map(thread_id_of, page)
-        if len(page) < PAGE:
-            return found
-        start += PAGE
-
-
-def _pages(items: Iterable[bytes]) -> Iterable[list[bytes]]:
-    page: list[bytes] = []
-    for item in items:
-        page.append(item)
-        if len(page) == PAGE:
-            yield page
-            page = []
-    if page:
-        yield page
-
-
-def _claim(
-    redis: Redis,
-    keys: Keys,
-    scripts: Scripts,
-    rule: AlertRule,
-    ids: list[str],
-    now_us: int,
-    cutoff: int,
-) -> tuple[int, list[Decision]]:
-    """Run the claim script on one batch: (threads matching, the alerts to send)."""
-    leaves = leaf_sets(redis, keys, sorted(rule.compiled_filter.leaves), rule.status)
-    verdicts = _verdicts(redis, keys, rule, ids)
-    args: list[Any] = ["claim", now_us, cutoff, rule.renotify_us, len(leaves)]
-    for thread_id, (mver, verdict) in zip(ids, verdicts, strict=True):
-        args += [thread_id, thread_member(thread_id), mver, verdict]
-    reply = scripts.alerts(
-        keys=[
-            keys.alert_state(rule.name),
-            keys.status(rule.status),
-            keys.alert_outbox(rule.name),
-            *leaves,
-            *(keys.thread(t) for t in ids),
-        ],
-        args=args,
-    )
-    decisions = [
-        _decision(reply[i : i + _FIELDS_PER_DECISION])
-        for i in range(1, len(reply), _FIELDS_PER_DECISION)
-    ]
-    return int(reply[0]), decisions
-
-
-def _verdicts(redis: Redis, keys: Keys, rule: AlertRule, ids: list[str]) -> list[tuple[str, str]]:
-    """(metadata version, "1"/"0") per thread when the leaf sets do not decide alone."""
-    if rule.compiled_filter.exact:
-        return [("", "")] * len(ids)
-    pipe = redis.pipeline(transaction=False)
-    for thread_id in ids:
-        pipe.hmget(keys.thread(thread_id), "metadata", "mver")
-    out = []
-    for metadata, mver in pipe.execute():
-        held = metadata is not None and contains(RawJSON(metadata).load(), rule.metadata)
-        out.append(((mver or b"0").decode(), "1" if held else "0"))
-    return out
-
-
-def _decision(raw: list[Any]) -> Decision:
-    thread_id, kind, since, n, before, after, metadata, interrupts, status, status_since, key = raw
-    return Decision(
-        thread_id=thread_id.decode(),
-        type=kind.decode(),
-        since_us=int(since),
-        notifications=int(n),
-        before=before.decode(),
-        after=after.decode(),
-        metadata=metadata or b"{}",
-        interrupts=interrupts or b"{}",
-        status=status.decode(),
-        status_since_us=int(status_since) if status_since else None,
-        outbox_key=key.decode(),
-    )
-
-
-def _recover(
-    redis: Redis,
-    keys: Keys,
-    scripts: Scripts,
-    rule: AlertRule,
-    now_us: int,
-    result: RuleSweep,
-    **delivery: Any,
-) -> None:
+def _recover(delivery: Delivery, now_us: int, result: RuleSweep) -> None:
     """Queue the alerts a sweep claimed, then died before queueing (their outbox entries
     older than OUTBOX_GRACE_US), after leasing them to this sweep; each as it was claimed."""
-    outbox = keys.alert_outbox(rule.name)
-    entries = {key: (raw, orjson.loads(raw)) for key, raw in redis.hgetall(outbox).items()}
+    store, rule = delivery.store, delivery.rule
     left = {
         key: (raw, entry)
-        for key, (raw, entry) in entries.items()
+        for key, (raw, entry) in store.outbox(rule.name).items()
         if int(entry["claimed_at"]) <= now_us - OUTBOX_GRACE_US
     }
     if not left:
         return
-    args: list[Any] = ["lease"]
-    for key, (raw, entry) in left.items():
-        args += [key, raw, orjson.dumps({**entry, "claimed_at": str(now_us)})]
-    leased = scripts.alerts(keys=[outbox], args=args)
+    rewritten = {
+        key: (raw, orjson.dumps({**entry, "claimed_at": str(now_us)}))
+        for key, (raw, entry) in left.items()
+    }
     by_claim: dict[int, list[Decision]] = {}
-    for key in leased:
+    for key in store.lease_outbox(rule.name, rewritten):
         entry = left[key][1]
-        decision = _decision([value.encode() for value in entry["decision"]] + [key])
+        decision = decision_of([value.encode() for value in entry["decision"]] + [key.encode()])
         by_claim.setdefault(int(entry["claimed_at"]), []).append(decision)
+    connection = store.redis  # RQ reads its own keys with it
     for claimed_at, decisions in by_claim.items():
-        queued = [d for d in decisions if Job.exists(event_id(rule.name, d), connection=redis)]
-        if queued:  # queued before the sweep died: only their outbox entries were left
-            redis.hdel(outbox, *(d.outbox_key for d in queued))
+        queued = [d for d in decisions if Job.exists(event_id(rule.name, d), connection)]
+        # Queued before the sweep died: only their outbox entries were left.
+        store.drop_from_outbox(rule.name, [d.outbox_key for d in queued])
         todo = [d for d in decisions if d not in queued]
-        _deliver(redis, keys, scripts, rule, todo, claimed_at, result, recovery=True, **delivery)
+        _deliver(delivery, todo, claimed_at, result, recovery=True)
 
 
 def _deliver(
-    redis: Redis,
-    keys: Keys,
-    scripts: Scripts,
-    rule: AlertRule,
+    delivery: Delivery,
     decisions: list[Decision],
     now_us: int,
     result: RuleSweep,
-    *,
-    queue: Queue,
-    secret: str | None,
-    allow_private: bool,
     recovery: bool = False,
 ) -> None:
     """Queue each decided alert (its RQ job id is its webhook id) and clear its outbox
     entry; undo the claims that could not be queued (a recovered alert Redis could not take
     stays leased in the outbox, for a later sweep); count them."""
-    undo: list[str] = []
+    rule = delivery.rule
+    undo: list[Decision] = []
     sent: dict[str, int] = {}
     queued: list[str] = []
     for decision in decisions:
@@ -346,30 +200,24 @@ def _deliver(
         refused = False
         try:
             job = enqueue_webhook(
-                queue, rule.webhook, payload, secret=secret, allow_private=allow_private,
-                msg_id=payload["event_id"], job_id=payload["event_id"], kind="alert",
-                rule=rule.name,
+                delivery.queue, rule.webhook, payload, secret=delivery.secret,
+                allow_private=delivery.allow_private, msg_id=payload["event_id"],
+                job_id=payload["event_id"], kind="alert", rule=rule.name,
             )  # fmt: skip
         except (WebhookUrlRejected, ValueError) as exc:
             log.error("alert rule %s: webhook not queued: %s", rule.name, exc)
             job, refused = None, True
         if job is None:
             if refused or not recovery:
-                undo += [decision.thread_id, decision.before, decision.after, decision.outbox_key]
+                undo.append(decision)
             result.failed += 1
             continue
         queued.append(decision.outbox_key)
         sent[decision.type] = sent.get(decision.type, 0) + 1
         result.recovered += recovery
-    if undo:
-        outbox = keys.alert_outbox(rule.name)
-        scripts.alerts(keys=[keys.alert_state(rule.name), outbox], args=["undo", *undo])
+    delivery.store.undo(rule.name, undo)
     if queued:
-        pipe = redis.pipeline(transaction=False)
-        pipe.hdel(keys.alert_outbox(rule.name), *queued)
-        for kind, n in sent.items():
-            pipe.hincrby(keys.metrics(), f"alerts_fired|{rule.name}|{kind}", n)
-        pipe.execute()
+        delivery.store.queued(rule.name, queued, sent)
     result.fired += sent.get("firing", 0)
     result.renotified += sent.get("renotify", 0)
     result.resolved += sent.get("resolved", 0)

@@ -13,8 +13,8 @@ import redis
 from tests.support import server_env
 from tests.unit.helpers import event, make_stores
 from threadwatch.cli.dev_record import DevRecord, write_record
-from threadwatch.ops.doctor import Doctor
 from threadwatch.store.codec import now_us, thread_member, us_to_iso
+from threadwatch.store.integrity import Doctor
 from threadwatch.store.keys import Keys
 
 T1, T2 = "00000000-0000-4000-8000-0000000000c1", "00000000-0000-4000-8000-0000000000c2"

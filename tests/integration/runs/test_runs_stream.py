@@ -14,7 +14,7 @@ import orjson
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.client import SyncLangGraphClient
-from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
+from langgraph_sdk.errors import NotFoundError
 
 from tests.integration.run_stack import GREETING, RunStack, wait_for
 
@@ -90,12 +90,15 @@ def test_join_stream_of_a_run_that_did_not_stream_sends_its_output(
         list(sdk.runs.join_stream(thread_id, "00000000-0000-4000-8000-000000000000"))
 
 
-def test_a_bad_last_event_id_is_a_422(sdk: SyncLangGraphClient, run_stack: RunStack) -> None:
+def test_an_unknown_last_event_id_replays_the_run(
+    sdk: SyncLangGraphClient, run_stack: RunStack
+) -> None:
     thread_id = sdk.threads.create()["thread_id"]
     run = sdk.runs.create(thread_id, "agent", input={"ask": False})
     sdk.runs.join(thread_id, run["run_id"])
-    with pytest.raises(UnprocessableEntityError):
-        list(sdk.runs.join_stream(thread_id, run["run_id"], last_event_id="yesterday"))
+    # No 422 (LangGraph's server takes any value): an id it never sent replays everything.
+    replayed = parts(sdk.runs.join_stream(thread_id, run["run_id"], last_event_id="yesterday"))
+    assert [event for event, _ in replayed] == ["metadata", "values"]
     response = httpx.get(
         f"{run_stack.url}/threads/{thread_id}/runs/{run['run_id']}/stream",
         headers={"Last-Event-ID": "-"},

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,9 +25,8 @@ from tests.integration.run_stack import (
     wait_for,
     worker_pid,
 )
-from tests.integration.servers import spawn
-from tests.support import free_port, no_server, server_env
-from threadwatch.cli.embedded_redis import EmbeddedRedis, start_embedded_redis
+from tests.integration.servers import OwnRedis, spawn
+from tests.support import server_env
 from threadwatch.cli.processes import stop_process
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.store.codec import redis_now_us
@@ -37,51 +35,6 @@ OUTAGE = 3.0  # seconds Redis stays crashed, or full
 THREADS = CONCURRENCY + 2  # a worker's RQ worker threads: its runs, sweeps and webhooks
 # Bounds for the waits below, not speeds: a worker serves again within a few seconds.
 RECOVERY = 30.0
-
-
-class OwnRedis:
-    """A Redis-protocol server (the embedded Valkey) for one test, on a fixed port and data
-    directory, so that it can be crashed and started again on its data; every write is
-    fsynced first, so a crash loses nothing."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.server: EmbeddedRedis | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.server = start_embedded_redis(self.directory, port=self.port)
-        with redis.Redis.from_url(self.url) as client:
-            client.config_set("appendfsync", "always")
-
-    def crash(self) -> None:
-        """SIGKILL: no goodbye to any client."""
-        assert self.server is not None
-        self.server.process.kill()
-        self.server.stop()
-        self.server = None
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    server = OwnRedis(tmp_path / "redis")
-    try:
-        server.start()
-    except Exception as exc:
-        no_server(f"cannot start an embedded Redis: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def threads_beating_since(client: redis.Redis, pid: int, since: datetime) -> list[str]:

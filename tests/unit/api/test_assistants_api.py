@@ -333,7 +333,7 @@ def test_the_lifespan_loads_the_configured_graphs(
     monkeypatch.setattr(
         "threadwatch.api.app.Stores.connect", lambda settings: make_stores(fake_redis)
     )
-    monkeypatch.setattr("threadwatch.api.app._check_server", lambda stores: None)
+    monkeypatch.setattr("threadwatch.api.app.Stores.check_server", lambda stores: None)
     app = create_app(Settings(redis_url="redis://unused", graphs_config=str(PROJECT)))
     with TestClient(app) as client:
         assert names(client.post("/assistants/search", json={}).json()) == LOADED

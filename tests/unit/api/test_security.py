@@ -369,3 +369,32 @@ def test_hostile_metadata_makes_no_key_of_user_text(fake_redis: FakeRedis) -> No
         ids = [t["thread_id"] for t in found.json()]
         assert thread_id in ids
         assert all(contains(threads[other], metadata) for other in ids), (metadata, ids)
+
+
+def test_cors_like_langgraph_credentials_only_for_listed_origins(fake_redis: FakeRedis) -> None:
+    listed = preflight(client_with(fake_redis, cors_origins=[ORIGIN]), "/info", "GET", "x")
+    assert listed.headers["access-control-allow-credentials"] == "true"
+    anyone = preflight(client_with(fake_redis, cors_origins=["*"]), "/info", "GET", "x")
+    assert anyone.status_code == 200 and anyone.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in anyone.headers
+    methods = set(anyone.headers["access-control-allow-methods"].split(", "))
+    assert {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"} <= methods  # "*"
+
+
+@pytest.mark.parametrize("allow", [True, False])
+def test_private_network_preflight(fake_redis: FakeRedis, allow: bool) -> None:
+    client = client_with(fake_redis, cors_origins=["*"], cors_allow_private_network=allow)
+    resp = client.options(
+        "/info",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Private-Network": "true",
+        },
+    )
+    if allow:
+        assert resp.status_code == 200
+        assert resp.headers["access-control-allow-private-network"] == "true"
+    else:
+        assert resp.status_code == 400 and resp.text == "Disallowed CORS private-network"
+        assert "access-control-allow-private-network" not in resp.headers

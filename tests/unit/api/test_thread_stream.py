@@ -11,7 +11,7 @@ import pytest
 from fakeredis import FakeRedis
 
 from tests.unit.helpers import KEYS, event, index_violations
-from threadwatch.api.thread_stream import sent_in, thread_stream_modes
+from threadwatch.api.thread_stream import sent_in, thread_stream_cursor, thread_stream_modes
 from threadwatch.errors import InvalidInputError, ThreadNotFound
 from threadwatch.store.stores import Stores
 
@@ -117,3 +117,18 @@ def test_what_each_mode_sends() -> None:
     assert not sent_in(run_modes, b"state_update")
     assert sent_in(lifecycle, b"metadata") and not sent_in(lifecycle, b"values")
     assert sent_in(updates, b"state_update") and not sent_in(updates, b"metadata")
+
+
+@pytest.mark.parametrize(
+    ("header", "cursor"),
+    [(None, None), ("", None), ("-", "0-0"), ("-1", "0-0"), ("17-2", "17-2"), ("17", "17-0")],
+)
+def test_where_a_thread_stream_resumes(header: str | None, cursor: str | None) -> None:
+    assert thread_stream_cursor(header) == cursor
+
+
+@pytest.mark.parametrize("header", ["yesterday", "1-x", "null"])
+def test_a_thread_stream_refuses_other_ids_with_langgraphs_text(header: str) -> None:
+    with pytest.raises(InvalidInputError) as refused:
+        thread_stream_cursor(header)
+    assert refused.value.detail == "Invalid last-event-id: must be a valid Redis stream ID"

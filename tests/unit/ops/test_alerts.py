@@ -26,6 +26,8 @@ from threadwatch.ops.alerts import evaluate as evaluate_module
 from threadwatch.ops.alerts.evaluate import AlertSweep, evaluate_rules
 from threadwatch.ops.alerts.rules import AlertRule, AlertRuleError, load_rules, parse_duration
 from threadwatch.settings import Settings
+from threadwatch.store import alerts as alert_store_module
+from threadwatch.store.alerts import AlertStore
 from threadwatch.store.codec import us_to_iso
 from threadwatch.store.stores import Stores
 
@@ -415,16 +417,16 @@ def test_metadata_changed_between_check_and_claim_waits_for_the_next_sweep(
     """The claim script compares the metadata version the verdict was reached on."""
     thread_id = interrupted(stores, 0, {"items": [{"k": 1, "v": "x"}]})
     r = rule(metadata={"items": [{"k": 1, "v": "x"}]})
-    real = evaluate_module._verdicts
+    real = AlertStore._verdicts
 
     def verdicts_then_patch(*args: Any) -> Any:
         out = real(*args)
         stores.threads.patch(thread_id, {"other": 1})  # a new metadata version
         return out
 
-    monkeypatch.setattr(evaluate_module, "_verdicts", verdicts_then_patch)
+    monkeypatch.setattr(AlertStore, "_verdicts", verdicts_then_patch)
     assert sweep(stores, [r], 16 * MIN, queue).total == 0
-    monkeypatch.setattr(evaluate_module, "_verdicts", real)
+    monkeypatch.setattr(AlertStore, "_verdicts", real)
     assert sweep(stores, [r], 17 * MIN, queue).fired == 1
 
 
@@ -455,7 +457,7 @@ def test_many_threads_in_pages_and_batches(
     stores: Stores, queue: RecordingQueue, monkeypatch: pytest.MonkeyPatch, metadata: Any
 ) -> None:
     """Pages of 7 ids and claims of 5 threads; with {"n": 1} the small leaf set drives."""
-    monkeypatch.setattr(evaluate_module, "PAGE", 7)
+    monkeypatch.setattr(alert_store_module, "PAGE", 7)
     monkeypatch.setattr(evaluate_module, "CLAIM_BATCH", 5)
     old = [interrupted(stores, i, {"team": "support", "n": i % 3}) for i in range(40)]
     young = [interrupted(stores, 30 * MIN, {"team": "support", "n": 1}) for _ in range(5)]

@@ -21,17 +21,17 @@ from tests.unit.helpers import make_client
 from tests.unit.webhooks.test_webhooks import HookServer
 from threadwatch.api.routes.metrics import QUEUES
 from threadwatch.errors import WebhookUrlRejected
-from threadwatch.ops.metrics import (
+from threadwatch.ops.metrics import MetricsCollector
+from threadwatch.queues import RUNS_QUEUE
+from threadwatch.store.counters import (
     EVENT_DELAY_BUCKETS,
     RUN_DURATION_BUCKETS,
-    MetricsCollector,
     bucket_of,
     count,
     count_quietly,
     field,
     observe,
 )
-from threadwatch.queues import RUNS_QUEUE
 from threadwatch.store.keys import Keys
 from threadwatch.webhooks.delivery import (
     WEBHOOKS_QUEUE,

@@ -9,6 +9,7 @@ from fakeredis import FakeRedis
 from tests.support import FIXTURES, load_project_graphs
 from tests.unit.helpers import KEYS, event
 from threadwatch.runs.runner import Runner
+from threadwatch.settings import Settings
 from threadwatch.store.codec import materialize
 from threadwatch.store.stores import Stores
 
@@ -19,7 +20,8 @@ R1 = "00000000-0000-4000-8000-0000000000e1"
 
 @pytest.fixture
 def runner(fake_redis: FakeRedis) -> Runner:
-    return Runner(fake_redis, KEYS, load_project_graphs(PROJECT), run_timeout=30)
+    stores = Stores.on(fake_redis, Settings(), inline_checkpoints=True)
+    return Runner(stores, load_project_graphs(PROJECT), run_timeout=30)
 
 
 @pytest.mark.parametrize("job_names_thread", [True, False])

@@ -9,8 +9,14 @@ import pytest
 from fakeredis import FakeRedis
 
 from tests.unit.helpers import KEYS
-from threadwatch.api.run_stream import event_names, mode_of, sse_event, stream_cursor
-from threadwatch.errors import InvalidInputError
+from threadwatch.api.run_stream import (
+    event_names,
+    join_modes,
+    mode_of,
+    sse_event,
+    stream_cursor,
+    stream_id,
+)
 from threadwatch.store.run_streams import (
     END,
     STREAM_TTL_SECONDS,
@@ -130,13 +136,38 @@ def test_sse_events_and_the_names_a_join_keeps() -> None:
 
 @pytest.mark.parametrize(
     ("header", "cursor"),
-    [(None, "0-0"), ("-", "0-0"), ("1795-3", "1795-3"), ("1795", "1795-0"), ("1795-*", "1795-0")],
+    [
+        (None, "0-0"),
+        ("", "0-0"),
+        ("-", "0-0"),
+        ("-1", "0-0"),  # the JS SDK's useStream: replay from the start
+        ("1795-3", "1795-3"),
+        ("1795", "1795-0"),
+        ("1795-*", "1795-0"),
+    ],
 )
 def test_last_event_id_gives_where_a_join_resumes(header: str | None, cursor: str) -> None:
     assert stream_cursor(header) == cursor
 
 
-@pytest.mark.parametrize("header", ["yesterday", "1-2-3", "-1", "1-x"])
-def test_a_malformed_last_event_id_is_refused(header: str) -> None:
-    with pytest.raises(InvalidInputError, match="Last-Event-ID"):
-        stream_cursor(header)
+@pytest.mark.parametrize("header", ["yesterday", "1-2-3", "1-x", "--1", "null"])
+def test_an_id_this_server_did_not_send_replays_the_run(header: str) -> None:
+    assert stream_id(header) is None
+    assert stream_cursor(header) == "0-0"  # no 422: LangGraph's server takes any value
+
+
+@pytest.mark.parametrize(
+    ("values", "modes"),
+    [
+        ([], []),
+        ([""], []),
+        (["values"], ["values"]),
+        (["values", "updates", "values"], ["values", "updates"]),  # Python and JS SDKs
+        (['["values","messages-tuple"]'], ["values", "messages-tuple"]),  # LangGraph's form
+        (["values,custom"], ["values", "custom"]),
+        (["tools", "no-such-mode"], ["tools", "no-such-mode"]),  # kept, match nothing
+        (["[not json"], ["[not json"]),
+    ],
+)
+def test_join_modes_in_every_form(values: list[str], modes: list[str]) -> None:
+    assert join_modes(values) == modes

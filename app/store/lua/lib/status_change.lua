@@ -1,6 +1,6 @@
 -- lib/status_change.lua: the metrics and history of the scripts that change a thread's
 -- status (through lib/thread_status.lua). Metric field names and histogram buckets mirror
--- app/ops/metrics.py.
+-- app/store/counters.py.
 --
 -- Counters are added up in `counts` while a script runs and written by flush_counts() at
 -- its end: one HINCRBY per distinct field per call, however many events the call applies.

@@ -1,9 +1,8 @@
-"""app/ops/doctor.py: each way the indexes can disagree with the hashes is found, repaired by
+"""app/store/integrity.py: each way the indexes can disagree with the hashes is found, repaired by
 `fix`, and a second check is clean (tests/unit/helpers.py index_violations agrees)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import orjson
@@ -11,10 +10,9 @@ import pytest
 from fakeredis import FakeRedis
 
 from tests.unit.helpers import KEYS, at, event, index_violations, thread_hash
-from threadwatch.api.app import _check_index_layout
 from threadwatch.domain import ThreadStatus
-from threadwatch.ops.doctor import Doctor, DoctorReport
 from threadwatch.store.codec import thread_id_of, thread_member
+from threadwatch.store.integrity import Doctor, DoctorReport
 from threadwatch.store.metadata_index import metadata_leaves
 from threadwatch.store.search import ThreadQuery
 from threadwatch.store.stores import Stores
@@ -359,12 +357,7 @@ def test_search_reads_text_members_before_the_conversion(populated: Stores) -> N
     assert sorted(t["thread_id"] for t in page.threads) == sorted([T1, T3])
 
 
-def test_the_api_warns_of_a_store_of_the_earlier_layout(
-    populated: Stores, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.WARNING, logger="threadwatch.api.app"):
-        _check_index_layout(populated)
-        assert caplog.records == []
-        _to_earlier_layout(populated.redis)
-        _check_index_layout(populated)
-    assert "threadwatch doctor --fix" in caplog.text
+def test_the_search_tells_a_store_of_the_earlier_layout(populated: Stores) -> None:
+    assert populated.search.index_layout_current()
+    _to_earlier_layout(populated.redis)
+    assert not populated.search.index_layout_current()

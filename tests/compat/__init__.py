@@ -1,0 +1,1 @@
+"""The compatibility script (`python -m tests.compat`): not part of the test suite."""

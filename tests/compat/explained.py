@@ -1,0 +1,74 @@
+"""The known, intended differences between `langgraph dev` and `threadwatch dev`, each with
+its reason. A difference matches an entry when its flow matches `flows` (fnmatch) and its
+path matches `path` (a regular expression over the whole path, /step/key/index...).
+Everything else counts as unexplained."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fnmatch import fnmatch
+from typing import Any
+
+from tests.compat.normalise import Difference
+
+ANY = object()  # an Explained that matches whatever threadwatch answered
+
+
+@dataclass(frozen=True)
+class Explained:
+    flows: str
+    path: str
+    reason: str
+    threadwatch: Any = ANY  # the answer threadwatch must give for the entry to apply
+
+    def matches(self, flow: str, difference: Difference) -> bool:
+        if self.threadwatch is not ANY and difference.threadwatch != self.threadwatch:
+            return False
+        return fnmatch(flow, self.flows) and re.fullmatch(self.path, difference.path) is not None
+
+
+# Keys LangGraph's server puts in every run's metadata (and so in checkpoints' metadata and
+# the messages stream's metadata) to describe its own deployment.
+DEPLOYMENT_KEYS = (
+    "langgraph_api_version|langgraph_plan|langgraph_host|langgraph_api_url|langgraph_request_id"
+)
+
+EXPLAINED: list[Explained] = [
+    Explained(
+        "*",
+        r"(/[^/]+)?/info/(version|host)|.*/info/graphs",
+        "GET /info: each server gives its own version and host; threadwatch adds `graphs`, "
+        "the graphs it loaded and the errors of those it could not",
+    ),
+    Explained(
+        "*",
+        rf".*/({DEPLOYMENT_KEYS})",
+        "run metadata that describes LangGraph's deployment (API version, plan, host, URL, "
+        "request id); threadwatch is not that deployment",
+    ),
+    Explained(
+        "cors",
+        r"/studio_pna/status",
+        "langgraph dev answers Studio's Private Network Access preflight 400 (\"Disallowed "
+        "CORS private-network\": Starlette's CORSMiddleware, built without "
+        "allow_private_network, refuses it before LangGraph's PrivateNetworkMiddleware adds "
+        "its header); a browser needs a 2xx, which threadwatch gives",
+        threadwatch=200,
+    ),
+    Explained(
+        "join/*",
+        r"/run/kwargs/.*|/run/langsmith_session_name",
+        "a run's `kwargs` are each server's own record of how it runs the run (LangGraph's "
+        "holds its whole internal config); `langsmith_session_name` is LangSmith's",
+    ),
+    Explained(
+        "*",
+        r"/(create|thread\d*|search(_after)?/\d+)/(status_since|error)",
+        "threadwatch's thread-status fields on threads (`status_since`, `error`: docs/api.md)",
+    ),
+]
+
+
+def explain(flow: str, difference: Difference) -> Explained | None:
+    return next((e for e in EXPLAINED if e.matches(flow, difference)), None)

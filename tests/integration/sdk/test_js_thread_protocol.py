@@ -1,7 +1,7 @@
-"""The thread-centric protocol with the JS SDK's `StreamController`, the engine that
-`@langchain/react` 1.x `useStream` binds to React (its `submit`, `respond`, and the root
-store the hook reads), run under node without a browser; over SSE and over a WebSocket
-(node 20 has one with --experimental-websocket)."""
+"""@langchain/react 1.x `useStream` (the thread-centric protocol), the hook itself, rendered
+with react-test-renderer under node (tests/js/use_stream_v1.mjs): submit, the interrupt it
+shows, respond, the end; over SSE and over a WebSocket (node 20 has one with
+--experimental-websocket)."""
 
 from __future__ import annotations
 
@@ -15,45 +15,8 @@ from tests.integration.run_stack import RunStack
 from tests.support import FIXTURES
 
 PROJECT = FIXTURES / "graphs" / "protocol_project"
+DRIVER = FIXTURES.parent / "js" / "use_stream_v1.mjs"
 RunNode = Callable[..., str]
-
-USE_STREAM = """
-import { Client } from "@langchain/langgraph-sdk";
-import { StreamController } from "@langchain/langgraph-sdk/stream";
-
-// What useStream({ assistantId: "agent", transport }) builds and calls.
-const controller = new StreamController({
-  assistantId: "agent",
-  client: new Client({ apiUrl: process.env.API_URL }),
-  threadId: null,
-  transport: process.env.TRANSPORT,
-});
-const deactivate = controller.activate();
-const snapshot = () => controller.rootStore.getSnapshot();
-async function until(test, what) {
-  const deadline = Date.now() + 30000;
-  while (!test(snapshot())) {
-    if (Date.now() > deadline) {
-      throw new Error(`no ${what}: ${JSON.stringify(snapshot())}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-await controller.submit({ messages: [{ role: "user", content: "hi" }], review: true });
-await until((s) => s.interrupts.length > 0 && !s.isLoading, "interrupt");
-const paused = snapshot();
-await controller.respond(true);
-await until((s) => s.values?.approved === true && !s.isLoading, "end");
-const done = snapshot();
-console.log(JSON.stringify({
-  threadId: done.threadId,
-  interrupts: paused.interrupts,
-  messages: done.messages.map((m) => [m.type, m.text]),
-  error: done.error ?? null,
-}));
-deactivate?.();
-process.exit(0);
-"""
 
 
 @pytest.fixture(scope="module")
@@ -70,11 +33,21 @@ def test_use_stream_submits_is_interrupted_and_resumes(
         "TRANSPORT": transport,
         "NODE_OPTIONS": "--experimental-websocket",
     }
-    out = json.loads(run_node(USE_STREAM, env=env))
+    out = json.loads(run_node(DRIVER.read_text(), env=env))
     run_stack.settle()
-    assert out["error"] is None
-    (interrupt,) = out["interrupts"]
-    assert interrupt["value"] == {"question": "Publish?"} and interrupt["namespace"] == []
-    assert out["messages"] == [["human", "hi"], ["ai", "hello there friend"]]
-    thread = httpx.get(f"{run_stack.url}/threads/{out['threadId']}").json()
+    paused, done = out["paused"], out["done"]
+    assert paused["error"] is None and done["error"] is None
+    assert paused["interrupts"] == [{"value": {"question": "Publish?"}, "namespace": []}]
+    assert done["messages"] == [["human", "hi"], ["ai", "hello there friend"]]
+    assert done["interrupts"] == [] and done["approved"] is True
+    thread_id = done["threadId"]
+    thread = httpx.get(f"{run_stack.url}/threads/{thread_id}").json()
     assert (thread["status"], thread["values"]["approved"]) == ("idle", True)
+    prefix = f"/threads/{thread_id}"
+    calls = [(c["method"], c["path"].removeprefix(prefix), c["command"]) for c in out["calls"]]
+    if transport == "sse":  # commands and streams over HTTP, as the hook sends them
+        assert calls[0] == ("POST", "/commands", "run.start")
+        assert ("POST", "/stream/events", None) in calls
+        assert ("POST", "/commands", "input.respond") in calls
+    else:  # everything on the socket, but the state read once the run ends
+        assert calls == [("GET", "/state", None)]

@@ -15,6 +15,10 @@ class ThreadwatchError(Exception):
         self.detail = detail
 
 
+class BadRequestError(ThreadwatchError):
+    status_code = 400
+
+
 class NotFoundError(ThreadwatchError):
     status_code = 404
 
@@ -82,6 +86,24 @@ class InvalidAssistant(InvalidInputError):
             "- A valid assistant UUID, or\n"
             f"- One of the registered graphs: {', '.join(graph_ids)}"
         )
+
+
+class NoSuchAssistant(NotFoundError):
+    """The assistant does not exist (LangGraph's text for patch, versions and set latest)."""
+
+    def __init__(self, assistant_id: str, detail: str | None = None) -> None:
+        super().__init__(detail or f"Assistant {assistant_id} not found")
+        self.assistant_id = assistant_id
+
+
+class AssistantVersionNotFound(NotFoundError):
+    def __init__(self, assistant_id: str, version: int | None) -> None:
+        super().__init__(f"Version {version} not found for assistant {assistant_id}")
+
+
+class AssistantExists(ConflictError):
+    def __init__(self, assistant_id: str) -> None:
+        super().__init__(f"Assistant {assistant_id} already exists")
 
 
 class WebhookUrlRejected(InvalidInputError):

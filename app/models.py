@@ -36,7 +36,27 @@ def _canonical(value: str, invalid: str) -> str:
 
 ThreadId = Annotated[str, AfterValidator(canonical_uuid)]
 RunId = Annotated[str, AfterValidator(canonical_run_uuid)]
-Metadata = dict[str, Any]
+# Metadata is indexed leaf by leaf (store/metadata_index.py: one set per leaf), so a
+# thread's metadata, and a filter, hold at most this many keys and list items in all.
+MAX_METADATA_ENTRIES = 1000
+
+
+def bounded_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` if it holds at most MAX_METADATA_ENTRIES keys and items, at any depth."""
+    entries, pending = 0, [value]
+    while pending:
+        node = pending.pop()
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:
+            entries += 1
+            if entries > MAX_METADATA_ENTRIES:
+                raise ValueError(f"more than {MAX_METADATA_ENTRIES} keys and list items in all")
+            if isinstance(child, dict | list):
+                pending.append(child)
+    return value
+
+
+Metadata = Annotated[dict[str, Any], AfterValidator(bounded_metadata)]
 
 THREAD_SELECT_FIELDS = (
     "thread_id",
@@ -270,3 +290,79 @@ class RunCreate(Request):
     on_disconnect: Literal["cancel", "continue"] | None = None
     durability: Literal["sync", "async", "exit"] | None = None
     feedback_keys: list[str] | None = None
+
+
+# -- crons ---------------------------------------------------------------------------------
+
+CronSortBy = Literal[
+    "cron_id", "assistant_id", "thread_id", "next_run_date", "end_time", "created_at", "updated_at"
+]
+CronSelectField = Literal[
+    "cron_id",
+    "assistant_id",
+    "thread_id",
+    "on_run_completed",
+    "end_time",
+    "schedule",
+    "timezone",
+    "created_at",
+    "updated_at",
+    "user_id",
+    "payload",
+    "next_run_date",
+    "metadata",
+    "enabled",
+]
+
+
+class CronRunFields(Request):
+    """What each run of a cron is created with (LangGraph's CronCreate run fields)."""
+
+    input: Any = None
+    metadata: Metadata | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    webhook: str | None = Field(default=None, min_length=1, max_length=65536)
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    multitask_strategy: MultitaskStrategy | None = None
+    stream_mode: StreamMode | list[StreamMode] | None = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
+    checkpoint_during: bool | None = None  # deprecated by durability; kept in the payload
+    on_run_completed: Literal["delete", "keep"] | None = None
+    enabled: bool | None = None
+    timezone: str | None = None
+
+
+class CronCreate(CronRunFields):
+    """The body of POST /runs/crons and POST /threads/{id}/runs/crons."""
+
+    assistant_id: str
+    schedule: str
+    end_time: datetime | None = None
+
+
+class CronPatch(CronRunFields):
+    """The body of PATCH /runs/crons/{id}: the fields to change; ``end_time: null`` clears
+    the end time, an absent one keeps it."""
+
+    schedule: str | None = None
+    end_time: datetime | None = None
+
+
+class CronCount(Request):
+    # Checked by the route, for LangGraph's texts ("Invalid assistant ID: must be a UUID").
+    assistant_id: str | None = None
+    thread_id: str | None = None
+    metadata: Metadata | None = None
+
+
+class CronSearch(CronCount):
+    enabled: bool | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+    sort_by: CronSortBy | None = None
+    sort_order: Literal["asc", "desc"] | None = None
+    select: list[CronSelectField] | None = None

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8123
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Seconds a client has to send a request's whole body (a slow sender gets 408).
+    max_body_seconds: float = Field(default=30, gt=0, le=3600)
     # Where `threadwatch dev` keeps the embedded Redis's data between restarts.
     data_dir: str = ".threadwatch"
     log_level: str = "info"
@@ -56,6 +58,9 @@ class Settings(BaseSettings):
     # A lost run of our workers is queued again this many times before it ends as
     # `error` {"error": "WorkerLost"}; 0 never re-runs a run (it may not be idempotent).
     run_retries: int = Field(default=0, ge=0, le=10)
+    # Seconds between the workers' checks for due crons (LangGraph's scheduler: 5). A cron
+    # fires within this much (plus about a second, RQ's scheduler's own tick) of its time.
+    cron_interval_seconds: float = Field(default=5, ge=1, le=60)
     # Status changes kept per thread (GET /threads/{id}/transitions).
     status_history_limit: int = Field(default=100, ge=1, le=10_000)
 

@@ -15,8 +15,9 @@ from rq import get_current_job
 
 from threadwatch.graphs import load_registry
 from threadwatch.ops.sweeper import run_sweep, schedule_sweep
+from threadwatch.runs.cron_firing import check_crons, schedule_cron_check
 from threadwatch.runs.runner import Runner
-from threadwatch.settings import get_settings
+from threadwatch.settings import Settings, get_settings
 from threadwatch.store.stores import Stores
 from threadwatch.webhooks import delivery
 
@@ -62,18 +63,33 @@ def execute_run(run_id: str, thread_id: str | None = None) -> str | None:
     return runner().execute(run_id, thread_id)
 
 
+def _job_redis(settings: Settings) -> Redis:
+    """The current job's connection (a call outside RQ: one of REDIS_URL)."""
+    job = get_current_job()
+    if job is not None:
+        return job.connection
+    if settings.redis_url:
+        return Redis.from_url(settings.redis_url)
+    raise RuntimeError("REDIS_URL is not set")
+
+
 def sweep() -> dict[str, float]:
     """One sweep, then the next one scheduled (app/ops/sweeper.py)."""
     settings = get_settings()
-    job = get_current_job()
-    if job is not None:
-        redis = job.connection
-    elif settings.redis_url:
-        redis = Redis.from_url(settings.redis_url)
-    else:
-        raise RuntimeError("REDIS_URL is not set")
+    redis = _job_redis(settings)
     report = run_sweep(redis, settings)
     schedule_sweep(redis, settings.sweep_interval_seconds)
+    return asdict(report)
+
+
+def fire_crons() -> dict[str, int]:
+    """Fire the due crons, then schedule the next check (app/runs/cron_firing.py)."""
+    settings = get_settings()
+    redis = _job_redis(settings)
+    try:
+        report = check_crons(redis, settings, runner().graphs)
+    finally:
+        schedule_cron_check(redis, settings.cron_interval_seconds)
     return asdict(report)
 
 

@@ -45,6 +45,7 @@ from rq.worker import WorkerStatus
 from threadwatch.ops.alerts.rules import load_rules
 from threadwatch.ops.sweeper import next_slot, run_sweep, schedule_sweep
 from threadwatch.queues import MAINTENANCE_QUEUE, RUNS_QUEUE
+from threadwatch.runs.cron_firing import next_check_slot, schedule_cron_check
 from threadwatch.runs.runner import Runner
 from threadwatch.settings import Settings
 from threadwatch.webhooks.delivery import webhook_queue
@@ -266,7 +267,7 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
     prefix = f"threadwatch.{socket.gethostname()}.{os.getpid()}"
     scheduler = RQScheduler([runs, webhooks, maintenance], connection=connection)
     keeper = SchedulerKeeper(scheduler)
-    interval = settings.sweep_interval_seconds
+    chains = Chains(settings.sweep_interval_seconds, settings.cron_interval_seconds)
     workers: list[ThreadWorker] = []  # made once Redis answers (RQ asks it their address)
     stop = threading.Event()
     _install_stop_handlers(workers, scheduler, stop)
@@ -286,10 +287,11 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
         keeper.start()
         # Runs orphaned before this start (a crash, a restart) are taken back now.
         run_sweep(connection, settings)
-        return schedule_sweep(connection, interval)
+        chains.keep(connection, force=True)
+        return True
 
-    scheduled = _patiently(start_up, stop)
-    if scheduled is None or stop.is_set():  # stopped before Redis answered
+    started = _patiently(start_up, stop)
+    if started is None or stop.is_set():  # stopped before Redis answered
         _stop_scheduler(scheduler)
         return
     threads = [threading.Thread(target=w.serve, name=w.name, daemon=True) for w in workers]
@@ -311,7 +313,8 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
             thread.join(timeout=0.5)
             if time.monotonic() - last_check > SCHEDULER_CHECK and not stop.is_set():
                 try:
-                    scheduled = _check(keeper, connection, interval, scheduled)
+                    keeper.take_over(connection)
+                    chains.keep(connection)
                 except RedisError as exc:  # Redis away or full: the next check tries again
                     if not failing:
                         log.warning("worker %s: checks fail (%s); they go on", prefix, exc)
@@ -323,13 +326,20 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
                 last_check = time.monotonic()
 
 
-def _check(keeper: SchedulerKeeper, connection: Redis, interval: float, scheduled: int) -> int:
-    """Take the scheduler over when the process holding its lock is gone, and keep the
-    sweeps going if their chain broke (one job id per slot); the slot scheduled last."""
-    keeper.take_over(connection)
-    if next_slot(interval) != scheduled:  # once a slot, not every check
-        scheduled = schedule_sweep(connection, interval)
-    return scheduled
+class Chains:
+    """The chains of maintenance jobs each worker keeps going: sweeps and cron checks. Each
+    job schedules the next one; a chain broken (its job failed, Redis lost it) is scheduled
+    again here, at most once a slot (one job id per slot, so every worker may)."""
+
+    def __init__(self, sweep_interval: float, cron_interval: float) -> None:
+        self.sweep_interval, self.cron_interval = sweep_interval, cron_interval
+        self.sweep_slot = self.cron_slot = -1
+
+    def keep(self, connection: Redis, force: bool = False) -> None:
+        if force or next_slot(self.sweep_interval) != self.sweep_slot:
+            self.sweep_slot = schedule_sweep(connection, self.sweep_interval)
+        if force or next_check_slot(self.cron_interval) != self.cron_slot:
+            self.cron_slot = schedule_cron_check(connection, self.cron_interval)
 
 
 def _patiently(step: Callable[[], T], stop: threading.Event) -> T | None:

@@ -15,18 +15,23 @@ from threadwatch.api.middleware import JSONBodyMiddleware
 from threadwatch.api.routes import (
     alerts,
     assistants,
+    crons,
     events,
     health,
     metrics,
     protocol,
     runs,
     state,
+    store,
     threads,
 )
 from threadwatch.api.security import install_security
 from threadwatch.graphs import load_registry
+from threadwatch.graphs.assistants import Assistants
+from threadwatch.graphs.store_config import graph_store, memory_store
 from threadwatch.ops.alerts.rules import load_rules
 from threadwatch.ops.watchdog import Watchdog
+from threadwatch.runs.crons import CronService
 from threadwatch.runs.service import RunService
 from threadwatch.settings import Settings, get_settings
 from threadwatch.store.run_streams import StreamReader
@@ -52,11 +57,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "by metadata miss its threads until `threadwatch doctor --fix` indexes them"
             )
         app.state.stores = stores
+        Assistants(stores.assistants, app.state.graphs).register_system()
+        app.state.memory = memory_store(stores.items, app.state.graphs.config_path)
+        # The same store as a LangGraph BaseStore, for the graphs the API opens (state).
+        app.state.graph_store = graph_store(app.state.memory)
         app.state.run_service = RunService(
             stores,
             app.state.graphs,
             settings.run_timeout_seconds,
             settings.webhook_allow_private,
+        )
+        app.state.cron_service = CronService(
+            stores, app.state.graphs, settings.webhook_allow_private
         )
         app.state.stream_reader = StreamReader.connect(settings.redis_url or "", stores.keys)
         watchdog = None
@@ -76,10 +88,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Thread status for AI agent runtimes; LangGraph threads API on Redis.",
         lifespan=lifespan,
     )
-    app.add_middleware(JSONBodyMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        JSONBodyMiddleware,
+        max_bytes=settings.max_body_bytes,
+        max_seconds=settings.max_body_seconds,
+    )
     install_security(app, settings)  # outside the body check: keys, then CORS
     install_error_handlers(app)
-    routers = (health, threads, state, runs, events, assistants, metrics, alerts, protocol)
+    routers = (
+        health,
+        threads,
+        state,
+        runs,
+        crons,
+        events,
+        assistants,
+        store,
+        metrics,
+        alerts,
+        protocol,
+    )
     for module in routers:
         app.include_router(module.router)
     install_ui(app)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from threadwatch.graphs import EMPTY_REGISTRY, GraphRegistry
+from threadwatch.graphs.memory import MemoryStore
 from threadwatch.store.stores import Stores
 
 
@@ -24,3 +25,11 @@ def get_graphs(request: Request) -> GraphRegistry:
 
 
 GraphsDep = Annotated[GraphRegistry, Depends(get_graphs)]
+
+
+def get_memory(request: Request) -> MemoryStore:
+    """The long-term memory store (/store), configured by langgraph.json's ``store``."""
+    return request.app.state.memory
+
+
+MemoryDep = Annotated[MemoryStore, Depends(get_memory)]

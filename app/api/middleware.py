@@ -1,9 +1,10 @@
-"""Request bodies, checked once before any route sees them: a size limit (413), strict
-JSON (422; 400 on the thread-centric protocol's routes, as LangGraph's), and JSON whatever
-the content type."""
+"""Request bodies, checked once before any route sees them: a size limit (413), a time
+limit (408), strict JSON (422; 400 on the thread-centric protocol's routes, as LangGraph's),
+and JSON whatever the content type."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import orjson
@@ -12,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadwatch.api.responses import json_response
 
 BODY_METHODS = ("POST", "PATCH", "PUT")
+MAX_JSON_DEPTH = 1024  # orjson's: a body nested deeper is refused before any route
 PROTOCOL_PATH = re.compile(r"/threads/[^/]+/(commands|stream/events)$")
 
 
@@ -20,6 +22,7 @@ class JSONBodyMiddleware:
 
     * A declared Content-Length over the limit is refused at once, a streamed (chunked)
       body as soon as it passes the limit: 413.
+    * A body not received in full within ``max_seconds`` is refused: 408.
     * The body must be strict JSON (RFC 8259, as orjson reads it): Python's json module,
       which FastAPI uses, also takes NaN and lone surrogates, which no JSON peer can read
       back. Otherwise 422 "Invalid JSON in request body", LangGraph's text.
@@ -27,9 +30,10 @@ class JSONBodyMiddleware:
       (``curl -d``) says form data, as the LangGraph server reads it.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_seconds: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_seconds = max_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
@@ -39,16 +43,24 @@ class JSONBodyMiddleware:
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await self._reject(scope, receive, send, 413, self._too_large())
             return
-        body = await self._read(receive)
+        try:
+            async with asyncio.timeout(self.max_seconds):
+                body = await self._read(receive)
+        except TimeoutError:  # a client that trickles its body holds a connection: no more
+            detail = f"Request body not received within {self.max_seconds:g} s"
+            await self._reject(scope, receive, send, 408, detail)
+            return
         if body is None:
             await self._reject(scope, receive, send, 413, self._too_large())
             return
         if body.strip():
             try:
                 orjson.loads(body)
-            except orjson.JSONDecodeError:
-                status, text = _invalid_json_answer(scope["path"])
-                await self._reject(scope, receive, send, status, text)
+            except orjson.JSONDecodeError as exc:
+                status, detail = _invalid_json_answer(scope["path"])
+                if str(exc).startswith("depth limit exceeded"):
+                    detail += f": nested deeper than {MAX_JSON_DEPTH} levels"
+                await self._reject(scope, receive, send, status, detail)
                 return
         headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
         headers.append((b"content-type", b"application/json"))

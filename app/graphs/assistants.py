@@ -1,24 +1,31 @@
-"""System assistants: one per loaded graph, shaped as the LangGraph server registers them,
-with search and count over them and the schemas and drawings of their graphs.
+"""Assistants as the LangGraph server keeps them: create, get, patch (a new version), set
+latest, versions, delete, search and count, with its defaults, merges and error texts; the
+system assistant of each loaded graph; and the assistant a run uses.
 
-Assistants are not stored: they derive from the registry, so every API process answers the
-same ids, names and versions; ``created_at`` is when this process loaded its graphs.
+Only the assistants of loaded graphs are seen (as LangGraph's production server scopes its
+reads to its registered graphs). The Redis side is app/store/assistants.py.
 """
 
 from __future__ import annotations
 
-import logging
-import warnings
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from threadwatch.errors import InvalidInputError
-from threadwatch.graphs import GraphRegistry, LoadedGraph, open_graph
-from threadwatch.store.codec import us_to_iso
+from threadwatch.errors import (
+    AssistantExists,
+    BadRequestError,
+    ConflictError,
+    InvalidAssistant,
+    InvalidInputError,
+    NoSuchAssistant,
+    NotFoundError,
+)
+from threadwatch.graphs.registry import GraphRegistry, LoadedGraph
+from threadwatch.store.assistants import AssistantFields, AssistantStore, StoredAssistant
 from threadwatch.store.metadata_index import contains
-
-log = logging.getLogger(__name__)
+from threadwatch.store.scripts import ChangedSinceRead
 
 AssistantSortBy = Literal["assistant_id", "graph_id", "name", "created_at", "updated_at"]
 AssistantField = Literal[
@@ -33,37 +40,49 @@ AssistantField = Literal[
     "metadata",
     "version",
 ]
-# Keys of the graph config that are the server's business, not the user's (langgraph-api).
-EXCLUDED_CONFIG_SCHEMA = (
-    "__pregel_checkpointer",
-    "__pregel_store",
-    "checkpoint_id",
-    "checkpoint_ns",
-    "thread_id",
+SYSTEM_METADATA = {"created_by": "system"}
+INVALID_ID = "Invalid assistant ID: must be a UUID"
+BOTH_CONFIGURABLE_AND_CONTEXT = (
+    "Cannot specify both configurable and context. Prefer setting context alone. Context was "
+    "introduced in LangGraph 0.6.0 and is the long term planned replacement for configurable."
 )
-NO_VISUALIZATION = "The graph does not support visualization"
+# An update retried this many times against concurrent writers gives up with a 409.
+UPDATE_ATTEMPTS = 20
 
 
-def system_assistant(graph: LoadedGraph, created_at_us: int) -> dict[str, Any]:
-    """The assistant LangGraph creates for a graph (``version`` 1, created by the system)."""
-    stamp = us_to_iso(created_at_us)
-    return {
-        "assistant_id": graph.assistant_id,
-        "graph_id": graph.graph_id,
-        "config": {},
-        "context": {},
-        "metadata": {"created_by": "system"},
-        "name": graph.name,
-        "created_at": stamp,
-        "updated_at": stamp,
-        "version": 1,
-        "description": graph.description,
-    }
+class AssistantChanged(ConflictError):
+    """Concurrent writers kept changing the assistant between our read and our write."""
+
+    def __init__(self, assistant_id: str) -> None:
+        super().__init__(f"Assistant {assistant_id} was modified concurrently; retry")
 
 
-def get_assistant(registry: GraphRegistry, assistant_id: str) -> dict[str, Any]:
-    """By assistant UUID or graph name; the errors are those of ``resolve_assistant``."""
-    return system_assistant(registry.graph_of(assistant_id), registry.loaded_at_us)
+def _system(graph: LoadedGraph) -> AssistantFields:
+    """What LangGraph creates for a graph: no config, ``created_by: system``."""
+    return AssistantFields(
+        graph.graph_id, {}, {}, dict(SYSTEM_METADATA), graph.name, graph.description
+    )
+
+
+def canonical_id(assistant_id: str) -> str:
+    """The UUID in its canonical spelling; LangGraph's 422 otherwise."""
+    try:
+        return str(uuid.UUID(str(assistant_id)))
+    except ValueError:
+        raise InvalidInputError(INVALID_ID) from None
+
+
+def synced(config: dict[str, Any], context: dict[str, Any] | None) -> tuple[dict, dict | None]:
+    """Config and context kept in step as LangGraph keeps them: its 400 when both carry
+    values; else ``configurable`` becomes the context, or the context the ``configurable``."""
+    config = dict(config)
+    if config.get("configurable") and context:
+        raise BadRequestError(BOTH_CONFIGURABLE_AND_CONTEXT)
+    if config.get("configurable"):
+        context = config["configurable"]
+    elif context:
+        config["configurable"] = context
+    return config, context
 
 
 @dataclass(frozen=True)
@@ -76,164 +95,287 @@ class AssistantQuery:
     sort_by: AssistantSortBy | None = None
     sort_order: Literal["asc", "desc"] | None = None
 
+    @property
+    def filtered(self) -> bool:
+        return bool(self.name or self.metadata)
 
-def matching(registry: GraphRegistry, query: AssistantQuery) -> list[dict[str, Any]]:
-    """Every assistant that matches the filters (unknown ``graph_id`` is a 404, as there)."""
-    if query.graph_id is not None:
-        registry.require(query.graph_id)
-    found = []
-    for graph in registry.graphs.values():
-        assistant = system_assistant(graph, registry.loaded_at_us)
-        if _matches(assistant, query):
-            found.append(assistant)
-    return found
+    def matches(self, assistant: dict[str, Any]) -> bool:
+        """Name containing ``name`` (any case), metadata containing ``metadata``."""
+        return (self.name or "").lower() in assistant["name"].lower() and (
+            not self.metadata or contains(assistant["metadata"], self.metadata)
+        )
 
 
-def _matches(assistant: dict[str, Any], query: AssistantQuery) -> bool:
-    """Same graph, name containing ``name`` (any case), metadata containing ``metadata``."""
-    return (
-        (query.graph_id is None or assistant["graph_id"] == query.graph_id)
-        and (query.name or "").lower() in assistant["name"].lower()
-        and (not query.metadata or contains(assistant["metadata"], query.metadata))
-    )
+class Assistants:
+    """LangGraph's assistant rules over the store, scoped to the loaded graphs."""
+
+    def __init__(self, store: AssistantStore, registry: GraphRegistry) -> None:
+        self.store, self.registry = store, registry
+
+    # -- the system assistants ----------------------------------------------------------
+
+    def register_system(self) -> None:
+        """One assistant per loaded graph, in langgraph.json order (created_at follows it);
+        an existing one takes the graph's name and description if they changed."""
+        after = None
+        for graph in self.registry.graphs.values():
+            created, stored = self.store.put(graph.assistant_id, _system(graph), after_us=after)
+            after = stored.created_at_us
+            if not created:
+                self._rename_system(graph)
+
+    def _rename_system(self, graph: LoadedGraph) -> None:
+        """A new version with the graph's name and description, unless it has them already
+        (checked again after a concurrent write: API processes start together)."""
+        for _ in range(UPDATE_ATTEMPTS):
+            read = self.store.get(graph.assistant_id)
+            if read is None or (read.assistant["name"], read.assistant["description"]) == (
+                graph.name,
+                graph.description,
+            ):
+                return
+            fields = replace(read.fields(), name=graph.name, description=graph.description)
+            try:
+                self.store.update(read, read.max_version + 1, fields, new=True)
+                return
+            except ChangedSinceRead:
+                continue
+
+    def _system_again(self, assistant_id: str) -> StoredAssistant | None:
+        """A loaded graph's system assistant stays: deleted (or flushed away), it is made
+        again at version 1 when next asked for. None for any other id."""
+        graph = self.registry.graphs.get(self.registry.system_assistant_graph(assistant_id) or "")
+        if graph is None:
+            return None
+        return self.store.put(assistant_id, _system(graph))[1]
+
+    def _ensure_system(self, graph_ids: Sequence[str]) -> None:
+        """Make again the system assistants of these graphs that are missing (one read)."""
+        graphs = [self.registry.graphs[g] for g in graph_ids]
+        present = self.store.exist([g.assistant_id for g in graphs])
+        for graph, there in zip(graphs, present, strict=True):
+            if not there:
+                self.store.put(graph.assistant_id, _system(graph))
+
+    def _get(self, assistant_id: str) -> StoredAssistant | None:
+        return self.store.get(assistant_id) or self._system_again(assistant_id)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def _visible(self, assistant_id: str, missing: str | None = None) -> StoredAssistant:
+        """The stored assistant of a loaded graph; ``missing`` is the 404 text."""
+        stored = self._get(assistant_id)
+        if stored is None:
+            raise NoSuchAssistant(assistant_id, missing)
+        if stored.graph_id in self.registry.errors:
+            self.registry.require(stored.graph_id)  # the load failure, 422
+        if stored.graph_id not in self.registry:
+            raise NoSuchAssistant(assistant_id, f"assistant {assistant_id} not found")
+        return stored
+
+    def lookup(self, assistant_id: str) -> StoredAssistant:
+        """For GET and the graph, schemas and subgraphs reads: by UUID, or by graph name
+        (its system assistant); 422 for neither, 404 ``Not Found`` for no such assistant."""
+        if assistant_id in self.registry.graphs or assistant_id in self.registry.errors:
+            return self._visible(self.registry.require(assistant_id).assistant_id, "Not Found")
+        try:
+            canonical = str(uuid.UUID(assistant_id))
+        except ValueError:
+            raise InvalidAssistant(assistant_id, self.registry.graphs) from None
+        broken = self.registry.system_assistant_graph(canonical)
+        if broken is not None and broken in self.registry.errors:
+            self.registry.require(broken)
+        return self._visible(canonical, "Not Found")
+
+    def get(self, assistant_id: str) -> dict[str, Any]:
+        return self.lookup(assistant_id).assistant
+
+    def graph_of(self, assistant_id: str) -> tuple[LoadedGraph, dict[str, Any]]:
+        """The loaded graph of an assistant and the assistant's config (for factories)."""
+        stored = self.lookup(assistant_id)
+        return self.registry.graphs[stored.graph_id], stored.assistant["config"]
+
+    def for_run(self, assistant_id: str) -> tuple[StoredAssistant, LoadedGraph]:
+        """The assistant a run names (UUID or graph name) and its graph, with the errors of
+        LangGraph's run creation."""
+        assistant_id = str(assistant_id)
+        if assistant_id in self.registry.graphs or assistant_id in self.registry.errors:
+            assistant_id = self.registry.require(assistant_id).assistant_id
+        else:
+            try:
+                assistant_id = str(uuid.UUID(assistant_id))
+            except ValueError:
+                raise InvalidAssistant(assistant_id, self.registry.graphs) from None
+        stored = self._get(assistant_id)
+        if stored is None:
+            raise NotFoundError("Thread or assistant not found.")
+        return stored, self.registry.require(stored.graph_id)
+
+    def versions(
+        self, assistant_id: str, metadata: dict[str, Any] | None, limit: int, offset: int
+    ) -> list[dict[str, Any]]:
+        """Newest first; none to show is LangGraph's 404."""
+        assistant_id = canonical_id(assistant_id)
+        self._get(assistant_id)  # a system assistant is there to list
+        found = [
+            v
+            for v in self.store.versions(assistant_id)
+            if not metadata or contains(v["metadata"], metadata)
+        ][offset : offset + limit]
+        if not found:
+            raise NoSuchAssistant(assistant_id)
+        return found
+
+    # -- writes -------------------------------------------------------------------------
+
+    def create(
+        self,
+        graph_id: str,
+        assistant_id: str | None = None,
+        config: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        if_exists: Literal["raise", "do_nothing"] = "raise",
+    ) -> dict[str, Any]:
+        """A new assistant at version 1 (409 when it exists, unless ``do_nothing``: then
+        the existing one)."""
+        assistant_id = canonical_id(assistant_id) if assistant_id else str(uuid.uuid4())
+        self.registry.require(graph_id)
+        config, context = synced(config or {}, context)
+        fields = AssistantFields(
+            graph_id, config, context or {}, metadata or {}, name or "Untitled", description
+        )
+        created, stored = self.store.put(assistant_id, fields)
+        if not created and if_exists == "raise":
+            raise AssistantExists(assistant_id)
+        return stored.assistant
+
+    def patch(
+        self,
+        assistant_id: str,
+        graph_id: str | None = None,
+        config: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """A new version, made the latest: what is given replaces, ``metadata`` merges."""
+        assistant_id = canonical_id(assistant_id)
+        config, context = synced(config or {}, context)
+        if graph_id is not None:
+            self.registry.require(graph_id)
+
+        def change(old: AssistantFields) -> AssistantFields:
+            return AssistantFields(
+                graph_id if graph_id is not None else old.graph_id,
+                config or old.config,
+                context if context is not None else old.context,
+                {**old.metadata, **(metadata or {})},
+                name if name is not None else old.name,
+                description if description is not None else old.description,
+            )
+
+        return self._update(assistant_id, lambda read: (read.max_version + 1, change, True))
+
+    def set_latest(self, assistant_id: str, version: int | None) -> dict[str, Any]:
+        """A recorded version becomes the latest, whole (LangGraph's dev server keeps the
+        latest context and graph: docs/guides/assistants.md)."""
+        assistant_id = canonical_id(assistant_id)
+
+        def target(read: StoredAssistant) -> tuple[int, Callable, bool]:
+            recorded = self.store.version(assistant_id, version) if version else None
+            if recorded is None:
+                raise NoSuchAssistant(
+                    assistant_id, f"Version {version} not found for assistant {assistant_id}"
+                )
+            return int(version or 0), lambda old: recorded, False
+
+        return self._update(assistant_id, target)
+
+    def _update(
+        self, assistant_id: str, plan: Callable[[StoredAssistant], tuple[int, Callable, bool]]
+    ) -> dict[str, Any]:
+        """Read, decide, write; again when another writer got there in between."""
+        for _ in range(UPDATE_ATTEMPTS):
+            read = self._get(assistant_id)
+            if read is None:
+                raise NoSuchAssistant(assistant_id)
+            version, change, new = plan(read)
+            try:
+                return self.store.update(read, version, change(read.fields()), new).assistant
+            except ChangedSinceRead:
+                continue
+        raise AssistantChanged(assistant_id)
+
+    def delete(self, assistant_id: str) -> str:
+        """Remove it with its versions; its id (canonical). Its threads and runs are the
+        caller's (app/runs/assistant_cleanup.py)."""
+        assistant_id = canonical_id(assistant_id)
+        missing = f"Assistant with ID {assistant_id} not found"
+        for _ in range(UPDATE_ATTEMPTS):
+            read = self.store.get(assistant_id)
+            if read is None:
+                raise NoSuchAssistant(assistant_id, missing)
+            try:
+                self.store.delete(read)
+                return assistant_id
+            except ChangedSinceRead:
+                continue
+        raise AssistantChanged(assistant_id)
+
+    def require_existing(self, assistant_id: str) -> str:
+        """The canonical id of an existing assistant; DELETE's 404 otherwise."""
+        assistant_id = canonical_id(assistant_id)
+        if self._get(assistant_id) is None:
+            raise NoSuchAssistant(assistant_id, f"Assistant with ID {assistant_id} not found")
+        return assistant_id
+
+    # -- search and count -----------------------------------------------------------------
+
+    def _graphs(self, query: AssistantQuery) -> Sequence[str]:
+        """The graphs searched, their system assistants made again if missing."""
+        graphs = self.registry.ids
+        if query.graph_id is not None:
+            graphs = (self.registry.require(query.graph_id).graph_id,)
+        self._ensure_system(graphs)
+        return graphs
+
+    def search(self, query: AssistantQuery) -> tuple[list[dict[str, Any]], bool]:
+        """One page of matches, newest first by default; and whether more follow. Without
+        name or metadata filters only the page's assistants are read."""
+        entries = self.store.index(self._graphs(query))
+        sort_by = query.sort_by or "created_at"
+        reverse = query.sort_order != "asc" or query.sort_by is None
+        end = query.offset + query.limit
+        if not query.filtered and sort_by == "created_at":
+            entries.sort(key=lambda e: (e[1], e[0]), reverse=reverse)
+            ids = [assistant_id for assistant_id, _ in entries[query.offset : end]]
+            return [s.assistant for s in self.store.get_many(ids)], len(entries) > end
+        found = self._matching(query, [assistant_id for assistant_id, _ in entries])
+        found.sort(key=_sort_key(sort_by), reverse=reverse)
+        return found[query.offset : end], len(found) > end
+
+    def count(self, query: AssistantQuery) -> int:
+        graphs = self._graphs(query)
+        if not query.filtered:
+            return self.store.count(graphs)
+        ids = [assistant_id for assistant_id, _ in self.store.index(graphs)]
+        return len(self._matching(query, ids))
+
+    def _matching(self, query: AssistantQuery, ids: list[str]) -> list[dict[str, Any]]:
+        stored = self.store.get_many(ids)
+        return [s.assistant for s in stored if query.matches(s.assistant)]
 
 
-def search_assistants(
-    registry: GraphRegistry, query: AssistantQuery
-) -> tuple[list[dict[str, Any]], bool]:
-    """One page of matches, newest first by default; and whether more follow."""
-    found = matching(registry, query)
-    found.sort(key=_sort_key(query.sort_by or "created_at"), reverse=query.sort_order != "asc")
-    end = query.offset + query.limit
-    return found[query.offset : end], len(found) > end
-
-
-def _sort_key(field: AssistantSortBy) -> Callable[[dict[str, Any]], Any]:
-    """Names and graph ids sort case-insensitively; ties keep langgraph.json order."""
+def _sort_key(field: str) -> Callable[[dict[str, Any]], Any]:
+    """Names and graph ids sort case-insensitively, as LangGraph sorts them."""
     if field in ("name", "graph_id"):
-        return lambda assistant: str(assistant[field]).lower()
+        return lambda assistant: str(assistant[field] or "").lower()
     return lambda assistant: assistant[field]
 
 
 def project(assistant: dict[str, Any], select: Sequence[str] | None) -> dict[str, Any]:
     return {k: v for k, v in assistant.items() if k in select} if select else assistant
-
-
-def parse_xray(value: str | None) -> bool | int:
-    """``true``/``false`` or a positive depth, as langgraph-api reads the query parameter."""
-    if not value or value in ("false", "False"):
-        return False
-    if value in ("true", "True"):
-        return True
-    try:
-        depth = int(value)
-    except ValueError:
-        depth = 0
-    if depth <= 0:
-        raise InvalidInputError("Invalid xray value")
-    return depth
-
-
-async def drawable_graph(graph: LoadedGraph, xray: bool | int = False) -> dict[str, Any]:
-    """Nodes and edges as ``get_graph().to_json()`` gives them, without node class paths; a
-    plain callable is drawn as one node between start and end."""
-    if graph.kind == "callable":
-        return _one_node_drawing(graph.graph_id)
-    async with open_graph(graph) as compiled:
-        try:
-            drawing = (await compiled.aget_graph(xray=xray)).to_json()
-        except NotImplementedError:
-            raise InvalidInputError(NO_VISUALIZATION) from None
-    for node in drawing.get("nodes", []):
-        if isinstance(node.get("data"), dict):
-            node["data"].pop("id", None)
-    return drawing
-
-
-def _one_node_drawing(name: str) -> dict[str, Any]:
-    nodes = [
-        {"id": "__start__", "type": "runnable", "data": {"name": "__start__"}},
-        {"id": name, "type": "runnable", "data": {"name": name}},
-        {"id": "__end__"},
-    ]
-    edges = [{"source": "__start__", "target": name}, {"source": name, "target": "__end__"}]
-    return {"nodes": nodes, "edges": edges}
-
-
-async def graph_schemas(graph: LoadedGraph) -> dict[str, Any]:
-    """Input, output, state, config and context JSON schemas; a plain callable accepts any."""
-    if graph.kind == "callable":
-        return {"graph_id": graph.graph_id, **dict.fromkeys(_SCHEMA_KEYS, {})}
-    async with open_graph(graph) as compiled:
-        return {"graph_id": graph.graph_id, **langgraph_schemas(compiled)}
-
-
-async def subgraph_schemas(
-    graph: LoadedGraph, namespace: str | None = None, recurse: bool = False
-) -> dict[str, Any]:
-    """Schemas of each subgraph by namespace (none for a plain callable)."""
-    if graph.kind == "callable":
-        return {}
-    async with open_graph(graph) as compiled:
-        try:
-            return {
-                ns: langgraph_schemas(sub)
-                async for ns, sub in compiled.aget_subgraphs(namespace=namespace, recurse=recurse)
-            }
-        except NotImplementedError:
-            raise InvalidInputError(NO_VISUALIZATION) from None
-
-
-_SCHEMA_KEYS = ("input_schema", "output_schema", "state_schema", "config_schema", "context_schema")
-
-
-def langgraph_schemas(compiled: Any) -> dict[str, Any]:
-    """Each schema as langgraph-api builds it; one that cannot be built is None (logged)."""
-    builders: dict[str, Callable[[Any], Any]] = {
-        "input_schema": lambda g: g.get_input_jsonschema(),
-        "output_schema": lambda g: g.get_output_jsonschema(),
-        "state_schema": _state_schema,
-        "config_schema": _configurable_schema,
-        "context_schema": lambda g: g.get_context_jsonschema(),
-    }
-    return {key: _built(key, build, compiled) for key, build in builders.items()}
-
-
-def _built(key: str, build: Callable[[Any], Any], compiled: Any) -> Any:
-    try:
-        return build(compiled)
-    except Exception as exc:
-        log.warning("cannot build the %s of graph %s: %s", key, compiled.name, exc)
-        return None
-
-
-def _state_schema(compiled: Any) -> dict[str, Any]:
-    """The stream channels and their update types (Any where a type has no schema)."""
-    from langchain_core.runnables.utils import create_model
-
-    fields: dict[str, Any] = {}
-    for name in compiled.stream_channels_list:
-        update_type = compiled.channels[name].UpdateType
-        try:
-            create_model(name, __root__=(update_type, None)).model_json_schema()
-            fields[name] = (update_type, None)
-        except Exception:
-            fields[name] = (Any, None)
-    return create_model(compiled.get_name("State"), **fields).model_json_schema()
-
-
-def _configurable_schema(compiled: Any) -> dict[str, Any]:
-    """The ``configurable`` part of the config schema only, without the server's keys."""
-    from pydantic import TypeAdapter
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # langgraph-api reads it the same
-        config_model = compiled.config_schema()
-    fields = getattr(config_model, "model_fields", None) or {}
-    if "configurable" not in fields:
-        return {}
-    annotation: Any = fields["configurable"].annotation
-    schema = TypeAdapter(annotation).json_schema()
-    for key in EXCLUDED_CONFIG_SCHEMA:
-        schema.get("properties", {}).pop(key, None)
-    return schema

@@ -170,6 +170,10 @@ class GraphRegistry:
             raise AssistantNotFound(canonical)
         return self.require(graph_id).graph_id
 
+    def system_assistant_graph(self, assistant_id: str) -> str | None:
+        """The graph whose system assistant this is (a canonical UUID), loaded or not."""
+        return self._by_assistant.get(assistant_id)
+
     def graph_of(self, assistant_id: str) -> LoadedGraph:
         """The loaded graph of an assistant UUID or graph name."""
         return self.graphs[self.resolve_assistant(assistant_id)]

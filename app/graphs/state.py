@@ -167,6 +167,7 @@ class ThreadStates:
     threads: ThreadStore
     saver: Any  # RedisSaver, or None without langgraph (then every graph is a plain callable)
     graphs: GraphRegistry
+    store: Any = None  # LangGraph's store (graphs/store.py), as langgraph-api gives it too
 
     async def get(
         self,
@@ -287,7 +288,10 @@ class ThreadStates:
             **base,
             "configurable": {**(base.get("configurable") or {}), **config["configurable"]},
         }
-        async with open_graph(graph, merged, access_context=access, checkpointer=self.saver) as g:
+        opened = open_graph(
+            graph, merged, access_context=access, checkpointer=self.saver, store=self.store
+        )
+        async with opened as g:
             yield g
 
 

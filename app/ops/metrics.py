@@ -23,6 +23,7 @@ from rq import Queue
 
 from threadwatch.store.counters import (
     ALERT_TYPES,
+    CRON_OUTCOMES,
     EVENT_RESULTS,
     HISTOGRAMS,
     OUTCOMES,
@@ -153,6 +154,13 @@ class MetricsCollector:
                 "Threads whose TTL ran out, by strategy.",
                 ["strategy"],
                 ((s,) for s in TTL_STRATEGIES),
+            ),
+            (
+                "threadwatch_cron_firings",
+                "crons",
+                "Cron firings, by outcome: a run created (fired) or refused (failed).",
+                ["outcome"],
+                ((o,) for o in CRON_OUTCOMES),
             ),
             (
                 "threadwatch_alert_deliveries",

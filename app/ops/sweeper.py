@@ -1,7 +1,8 @@
 """The sweeper: an RQ job on the maintenance queue, every `sweep_interval_seconds`.
 
 Each sweep ends lost runs (app/runs/liveness.py), deletes threads whose TTL ran out
-(app/store/ttl.py) and fires, re-notifies and resolves stuck-thread alerts (app/alerts),
+(app/store/ttl.py) and the memory store's items whose TTL ran out (app/store/items.py), and
+fires, re-notifies and resolves stuck-thread alerts (app/alerts),
 then schedules the next one with RQ's scheduler. Sweeps are scheduled in fixed time slots
 with one job id per slot, so the workers that each keep the chain going (one sweep at
 start, then a check every minute) schedule each slot once; every part of a sweep is
@@ -40,6 +41,7 @@ class SweepReport:
     requeued: int = 0
     resumed: int = 0
     expired: int = 0
+    expired_items: int = 0
     alerts: int = 0
     duration_ms: float = 0.0
 
@@ -58,12 +60,14 @@ def run_sweep(redis: Redis, settings: Settings, by: str = "worker") -> SweepRepo
     )
     reclaimed = lost.reclaim(min_pending_age=settings.lease_seconds)
     expired = expire_threads(threads)
+    expired_items = stores.items.expire_due()
     alerts = _evaluate_alerts(redis, keys, settings)
     report = SweepReport(
         reclaimed=reclaimed.failed,
         requeued=reclaimed.requeued,
         resumed=reclaimed.resumed,
         expired=expired,
+        expired_items=expired_items,
         alerts=alerts,
         duration_ms=round((time.perf_counter() - began) * 1000, 3),
     )
@@ -77,10 +81,13 @@ def run_sweep(redis: Redis, settings: Settings, by: str = "worker") -> SweepRepo
             "requeued": report.requeued,
             "resumed": report.resumed,
             "expired": report.expired,
+            "expired_items": report.expired_items,
             "alerts": report.alerts,
         },
     )
-    if report.reclaimed or report.requeued or report.resumed or report.expired or report.alerts:
+    if any((report.reclaimed, report.requeued, report.resumed, report.expired)) or any(
+        (report.expired_items, report.alerts)
+    ):
         log.info("sweep: %s", report)
     return report
 

@@ -26,6 +26,9 @@ class RunOptions(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     graph_id: str = ""
+    # The version of its assistant the run uses (its config, context and metadata are
+    # merged into those below).
+    assistant_version: int | None = None
     input: Any = None
     # A LangGraph Command: {resume, update, goto}.
     command: dict[str, Any] | None = None

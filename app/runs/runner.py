@@ -28,6 +28,8 @@ from threadwatch.domain import EventType
 from threadwatch.errors import ThreadNotFound
 from threadwatch.graphs import GraphRegistry, LoadedGraph, open_graph
 from threadwatch.graphs.serde import jsonable
+from threadwatch.graphs.state import interrupt_json
+from threadwatch.graphs.store_config import graph_store, memory_store
 from threadwatch.models import RunError, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
@@ -102,6 +104,9 @@ class Runner:
         self.saver: Any = self.stores.saver
         self.lease_seconds = self.runs.lease_us / 1_000_000
         self.jobs = RunJobs(Queue(RUNS_QUEUE, connection=self.redis), self.run_timeout)
+        # LangGraph's store for every run (node argument and get_store()), on the memory
+        # store the /store API serves; None without langgraph.
+        self.store: Any = _graph_store(self.stores, self.graphs)
         # Runs executing in this process (run id -> thread id), whose leases it renews.
         self.executing: dict[str, str] = {}
         self._executing_lock = threading.Lock()
@@ -276,7 +281,8 @@ class Runner:
         stream: RunStreamWriter,
     ) -> Outcome:
         assistant = (fields.get("assistant_id") or b"").decode()
-        config = _run_config(options.config, thread_id, run_id, assistant)
+        attempt = int(fields.get("attempts") or 0) + 1
+        config = _run_config(options, thread_id, run_id, assistant, attempt)
         graph = self.graphs.get(options.graph_id)
         work = asyncio.ensure_future(self._run_graph(graph, options, config, stream))
         watcher = asyncio.ensure_future(
@@ -325,6 +331,7 @@ class Runner:
             access_context="threads.create_run",
             context=run.context,
             checkpointer=self.saver,
+            store=self.store,
         ) as runnable:
             if graph.kind == "callable":
                 values = jsonable(await _call(runnable, run.input, config))
@@ -379,7 +386,8 @@ class Runner:
         if graph is None or graph.kind == "callable":
             return outcome
         try:
-            async with open_graph(graph, config, checkpointer=self.saver) as runnable:
+            opened = open_graph(graph, config, checkpointer=self.saver, store=self.store)
+            async with opened as runnable:
                 state = _from_state(await runnable.aget_state(latest_config(config)))
         except Exception:
             log.exception("could not read the last checkpoint of thread %s", config)
@@ -453,6 +461,18 @@ def run_to_end(coro: Coroutine[Any, Any, str]) -> str:
             loop.run_until_complete(asyncio.wait(leftovers, timeout=CANCEL_GRACE))
 
 
+def _graph_store(stores: Stores, graphs: GraphRegistry) -> Any:
+    """LangGraph's store on Redis, configured by langgraph.json's ``store``; its async
+    methods run inline (a worker thread's loop serves one run). None without langgraph, or
+    when the store config fails to load (logged; the API refuses to start on it too), so
+    that runs still end: a graph that uses the store fails with its own error."""
+    try:
+        return graph_store(memory_store(stores.items, graphs.config_path), inline=True)
+    except Exception:
+        log.exception("the store of langgraph.json failed to load: runs get no store")
+        return None
+
+
 def _terminal_event(thread_id: str, run_id: str, outcome: Outcome) -> RunEvent:
     return RunEvent(
         thread_id=thread_id,
@@ -516,13 +536,32 @@ async def _with_events(
 
 
 def _run_config(
-    config: dict[str, Any] | None, thread_id: str, run_id: str, assistant_id: str
+    options: RunOptions, thread_id: str, run_id: str, assistant_id: str, attempt: int
 ) -> dict[str, Any]:
-    config = dict(config or {})
-    configurable = dict(config.get("configurable") or {})
-    configurable.update(thread_id=thread_id, run_id=run_id, assistant_id=assistant_id)
-    config["configurable"] = configurable
-    return config
+    """The config the graph runs with, keyed as LangGraph's server keys it (its
+    checkpoints' metadata is made of it): the run's ids and graph in ``configurable``, the
+    attempt and the langgraph version in ``metadata``. No user is signed in here: the
+    user ids are empty, as on LangGraph's server without custom auth."""
+    config = dict(options.config or {})
+    configurable = {
+        "user_id": "",
+        "langgraph_auth_user_id": "",
+        **(config.get("configurable") or {}),
+    }
+    configurable.update(
+        thread_id=thread_id, run_id=run_id, assistant_id=assistant_id, graph_id=options.graph_id
+    )
+    metadata = dict(config.get("metadata") or {})
+    metadata.update(run_attempt=attempt, langgraph_version=_langgraph_version())
+    return {**config, "configurable": configurable, "metadata": metadata}
+
+
+def _langgraph_version() -> str | None:
+    try:
+        from langgraph.version import __version__
+    except ImportError:  # langgraph is optional
+        return None
+    return str(__version__)
 
 
 def _graph_input(run: RunOptions) -> Any:
@@ -541,7 +580,9 @@ def _from_state(state: Any) -> Outcome:
     """The terminal event a LangGraph StateSnapshot implies: interrupted while nodes are
     left to run (an interrupt() or a breakpoint), else succeeded."""
     interrupts = {
-        task.id: [jsonable(i) for i in task.interrupts] for task in state.tasks if task.interrupts
+        task.id: [jsonable(interrupt_json(i)) for i in task.interrupts]
+        for task in state.tasks
+        if task.interrupts
     }
     values = jsonable(state.values)
     if state.next:

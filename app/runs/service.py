@@ -17,9 +17,11 @@ import orjson
 import uuid_utils
 from rq import Queue
 
-from threadwatch.domain import EventType, RunStatus, system_assistant_id
+from threadwatch.domain import EventType, RunStatus
 from threadwatch.errors import NotFoundError, ThreadNotFound
 from threadwatch.graphs import GraphRegistry
+from threadwatch.graphs.assistants import Assistants
+from threadwatch.graphs.run_settings import run_settings
 from threadwatch.models import RunCreate, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
@@ -29,6 +31,7 @@ from threadwatch.runs.options import (
     RunOptions,
     forked_config,
 )
+from threadwatch.store.assistants import StoredAssistant
 from threadwatch.store.codec import decode_hash, run_from_hash
 from threadwatch.store.stores import Stores
 from threadwatch.webhooks.policy import check_webhook_url
@@ -52,6 +55,7 @@ class RunService:
     ) -> None:
         self.threads, self.runs = stores.threads, stores.runs
         self.graphs = graphs
+        self.assistants = Assistants(stores.assistants, graphs)
         self.run_timeout = run_timeout
         self.webhook_allow_private = webhook_allow_private
         self.jobs = RunJobs(Queue(RUNS_QUEUE, connection=stores.redis), run_timeout)
@@ -69,21 +73,24 @@ class RunService:
         A ``streamed`` run (or one created with ``stream_resumable``) sends its chunks to
         its stream (app/store/run_streams.py); a ``protocol`` run (the thread-centric
         protocol's run.start) its protocol events to its thread's."""
-        graph_id = self.graphs.resolve_assistant(body.assistant_id)
-        assistant_id = system_assistant_id(graph_id)
+        assistant, graph = self.assistants.for_run(body.assistant_id)
+        graph_id, assistant_id = graph.graph_id, assistant.assistant["assistant_id"]
         if body.webhook:  # refused before anything is recorded (LangGraph's 422 texts)
             body.webhook = check_webhook_url(body.webhook, self.webhook_allow_private)
         checkpoint = body.checkpoint.model_dump(exclude_none=True) if body.checkpoint else None
-        config = forked_config(body.config, body.checkpoint_id, checkpoint)  # 422 first
+        # Where the run starts from (its configurable's checkpoint keys); 422 first.
+        fork = forked_config(None, body.checkpoint_id, checkpoint).get("configurable", {})
         temporary = thread_id is None
         thread_id = thread_id or str(uuid_utils.uuid4())
         create_thread = temporary or body.if_not_exists == "create"
+        # The run's metadata merges an existing thread's, as LangGraph's does.
+        thread_metadata = {} if temporary else self._thread_metadata(thread_id, graph_id)
         if create_thread:
             self._create_thread(thread_id, graph_id, assistant_id, body)
         if protocol:  # before the run can start: its start must reach the thread's stream
             self.threads.watch(thread_id, PROTOCOL_WATCH_SECONDS)
-            configurable = {**(config.get("configurable") or {}), PROTOCOL_MARKER: True}
-            config = {**config, "configurable": configurable}
+            # LangGraph's mark of a protocol run, in its configurable as the fork's keys
+            fork = {**fork, PROTOCOL_MARKER: True}
         run_id = str(uuid_utils.uuid7())
         strategy = body.multitask_strategy or "enqueue"
         try:
@@ -91,10 +98,10 @@ class RunService:
                 self._pending_event(
                     thread_id,
                     run_id,
-                    graph_id,
-                    assistant_id,
+                    assistant,
+                    thread_metadata,
                     body,
-                    config,
+                    fork,
                     temporary,
                     streamed or bool(body.stream_resumable),
                 ),
@@ -120,23 +127,40 @@ class RunService:
         }
         self.threads.create(thread_id, metadata, if_exists="do_nothing")
 
+    def _thread_metadata(self, thread_id: str, graph_id: str) -> dict[str, Any]:
+        """An existing thread's metadata as the run makes it (graph and assistant named);
+        {} when the thread does not exist yet."""
+        metadata, _, exists = self.threads.read_metadata(thread_id)
+        return {**metadata, "graph_id": graph_id} if exists else {}
+
     def _pending_event(
         self,
         thread_id: str,
         run_id: str,
-        graph_id: str,
-        assistant_id: str,
+        assistant: StoredAssistant,
+        thread_metadata: dict[str, Any],
         body: RunCreate,
-        config: dict[str, Any],
+        fork: dict[str, Any],
         temporary: bool,
         streamed: bool,
     ) -> RunEvent:
+        """The run's record: the assistant's config, context and metadata merged under the
+        run's own (run values win), with the assistant's id and version; ``fork`` (the
+        checkpoint it starts from) goes into its configurable last."""
+        graph_id, assistant_id = assistant.graph_id, assistant.assistant["assistant_id"]
+        settings = run_settings(
+            assistant, body.config, body.context, body.metadata, thread_metadata
+        )
+        config = {**settings.config, "configurable": {**settings.config["configurable"], **fork}}
         options = RunOptions(
             graph_id=graph_id,
+            assistant_version=assistant.version,
             input=body.input,
             command=body.command.model_dump() if body.command else None,
-            config=config,
-            context=body.context or {},
+            # The graph runs with the run's metadata in its config, as LangGraph's: its
+            # checkpoints carry it.
+            config={**config, "metadata": settings.metadata},
+            context=settings.context,
             stream_mode=body.stream_mode or ["values"],
             streamed=streamed,
             subgraphs=bool(body.stream_subgraphs),
@@ -145,18 +169,18 @@ class RunService:
             webhook=body.webhook,
             temporary=temporary,
             on_completion=body.on_completion or ("delete" if temporary else "keep"),
-            durability=body.durability,
+            durability=body.durability or "async",  # LangGraph's default
         )
         return RunEvent(
             thread_id=thread_id,
             run_id=run_id,
             type=EventType.PENDING,
             metadata={"graph_id": graph_id, "assistant_id": assistant_id},
-            run_metadata={**(body.metadata or {}), "assistant_id": assistant_id},
+            run_metadata=settings.metadata,
             assistant_id=assistant_id,
             kwargs=options.to_json(),
             multitask_strategy=body.multitask_strategy or "enqueue",
-            config={**config, "configurable": config.get("configurable") or {}},
+            config=config,
         )
 
     def _enqueue(self, thread_id: str, run_id: str, after_seconds: float) -> dict[str, Any]:

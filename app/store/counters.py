@@ -9,6 +9,7 @@ Lua scripts and by Python (``count``, ``observe``); its fields are ``|``-separat
     reclaimed|<action>              runs the sweeper took from lost workers: failed / requeued,
                                     or whose cut-short hand-off it resumed (resumed)
     expired|<strategy>              threads whose TTL ran out: delete / keep_latest
+    crons|<outcome>                 cron firings: fired (a run created) / failed (refused)
     webhooks|<kind>|<outcome>       webhook attempts; kind run / alert, outcome in OUTCOMES
     alerts|<rule>|<outcome>         alert webhook attempts of one rule
     alerts_fired|<rule>|<type>      alerts queued: firing / renotify / resolved
@@ -52,6 +53,7 @@ RUN_STATES = ("pending", "running")
 EVENT_RESULTS = ("applied", "duplicate", "stale")
 RECLAIM_ACTIONS = ("failed", "requeued", "resumed")
 TTL_STRATEGIES = ("delete", "keep_latest")
+CRON_OUTCOMES = ("fired", "failed")
 WEBHOOK_KINDS = ("run", "alert")
 OUTCOMES = ("delivered", "retrying", "failed", "refused")
 ALERT_TYPES = ("firing", "renotify", "resolved")

@@ -14,6 +14,8 @@ index must agree with them:
   lease only while in flight;
 * a thread's ``inflight`` counter is the number of its runs pending or running, and its
   status is ``busy`` exactly when that number is not 0;
+* every cron is in the cron indexes its hash puts it in, and no cron index member names a
+  cron that is gone (app/store/cron_integrity.py);
 * no leaf id is registered without members, and no key of an earlier layout is left (the
   status-less leaf sets ``mi:*`` and the ``leaf-counts`` hash). ``--fix`` indexes a store
   written before the per-status leaf sets and then marks it complete (``#sets``).
@@ -43,6 +45,7 @@ from redis import Redis
 
 from threadwatch.domain import ThreadStatus
 from threadwatch.store.codec import MEMBER_LENGTH, thread_id_of, thread_member
+from threadwatch.store.cron_integrity import CRON_PROBLEMS, CronIntegrity
 from threadwatch.store.keys import SORT_FIELDS, Keys
 from threadwatch.store.leaf_sets import leaf_names
 from threadwatch.store.metadata_index import metadata_leaves
@@ -83,6 +86,7 @@ PROBLEMS: dict[str, str] = {
     "legacy_index": "key of an earlier index layout (mi:* leaf sets, leaf-counts); repair "
     "deletes it",
     "index_incomplete": "store not marked (#sets) as having every thread in the leaf sets",
+    **CRON_PROBLEMS,
 }
 
 
@@ -197,6 +201,7 @@ class Doctor:
         self._leaf_id_pass(report, repair)
         self._legacy_pass(report, repair)
         self._mark_indexed(report, state, repair)
+        CronIntegrity(self.redis, self.keys, self._scan_keys).run(report.add, repair)
         return report
 
     def _thread_pass(self, report: DoctorReport, state: _Counts, repair: bool) -> None:

@@ -42,6 +42,18 @@ metadata leaf indexes are the ids' 16 bytes (``codec.thread_member``); keys hold
     {p}alert:{rule}             hash   thread ids a stuck-thread rule fired for -> alert state
     {p}alert:{rule}:outbox      hash   the rule's alerts claimed, not yet queued (lua/alerts.lua)
     {p}sweeper                  hash   the last sweep: when it ran, what it did
+    {p}assistant:{id}           hash   one assistant as its latest version says (see
+                                       app/store/assistants.py for its fields)
+    {p}assistant:{id}:versions  hash   <n> -> JSON of version n, <n>:at -> when it was made
+    {p}assistants:{graph_id}    zset   ids of the graph's assistants, scored by created_at
+                                       (µs): search and count read these, never SCAN
+    {p}cron:{cron_id}           hash   one cron (fields: see app/store/crons.py)
+    {p}crons                    zset   every cron id, scored by created_at (µs)
+    {p}crons:due                zset   enabled crons, scored by their next firing (µs):
+                                       what the scheduler reads (lua/claim_cron.lua)
+    {p}crons:assistant:{id}     set    cron ids of an assistant
+    {p}crons:thread:{id}        set    cron ids of a thread (per-thread crons)
+    {p}crons:checks             hash   the cron scheduler's last check: when, what it fired
 
 LangGraph checkpoints (checkpoints/; T = thread id and C = checkpoint id with ``%`` and
 ``:`` percent-escaped, N = checkpoint namespace and R = run id as they are, always last, so
@@ -59,6 +71,21 @@ that every key names one (T, N, C) only):
     {p}ckpt:T:run:R             set    JSON [N, id] of the checkpoints made by run R
     {p}ckpt-run:R               set    thread ids with checkpoints made by run R
     {p}ckpt-threads             set    thread ids that have checkpoints
+
+The long-term memory store (items.py; N = the namespace's labels joined by ``.``, which no
+label holds, always last; K = an item's key):
+
+    {p}store:namespaces         zset   every namespace holding an item, score 0: rank order
+                                       is N order, so a prefix is a ZRANGEBYLEX range
+    {p}store:items:N            hash   K -> "<created_at µs>:<value JSON>"
+    {p}store:updated:N          zset   K scored by updated_at (µs): listing order
+    {p}store:expiry:N           zset   K of the items with a TTL, scored by their expiry (µs)
+    {p}store:ttl:N              hash   K -> the item's TTL in minutes (refreshed on reads)
+    {p}store:vectors:N          hash   K -> the item's embeddings, float32 little-endian,
+                                       ``dims`` each (semantic search; store_config.py)
+    {p}store:expiring           zset   N of the namespaces holding items with a TTL, scored
+                                       by a lower bound of their first expiry (µs): the
+                                       sweeper re-scores those not yet due
 """
 
 from __future__ import annotations
@@ -175,6 +202,27 @@ class Keys:
         """String, expiring: the API process that sweeps this time slot for lack of workers."""
         return f"{self.prefix}watchdog:{slot}"
 
+    def cron(self, cron_id: str) -> str:
+        return f"{self.prefix}cron:{cron_id}"
+
+    def crons(self) -> str:
+        """Every cron id, scored by created_at (µs)."""
+        return f"{self.prefix}crons"
+
+    def crons_due(self) -> str:
+        """Enabled crons, scored by their next firing (µs)."""
+        return f"{self.prefix}crons:due"
+
+    def crons_of_assistant(self, assistant_id: str) -> str:
+        return f"{self.prefix}crons:assistant:{assistant_id}"
+
+    def crons_of_thread(self, thread_id: str) -> str:
+        return f"{self.prefix}crons:thread:{thread_id}"
+
+    def cron_checks(self) -> str:
+        """Hash: the cron scheduler's last check (when it ran, what it fired)."""
+        return f"{self.prefix}crons:checks"
+
     def run_stream(self, run_id: str) -> str:
         """Stream: the chunks of a streamed run, for /runs/stream and join_stream."""
         return f"{self.prefix}run:{run_id}:stream"
@@ -187,6 +235,16 @@ class Keys:
     def run_cancel(self, run_id: str) -> str:
         """String: the cancel action ("interrupt" or "rollback") asked of a running run."""
         return f"{self.prefix}run:{run_id}:cancel"
+
+    def assistant(self, assistant_id: str) -> str:
+        return f"{self.prefix}assistant:{assistant_id}"
+
+    def assistant_versions(self, assistant_id: str) -> str:
+        return f"{self.prefix}assistant:{assistant_id}:versions"
+
+    def graph_assistants(self, graph_id: str) -> str:
+        """Zset: the ids of a graph's assistants by created_at (the search index)."""
+        return f"{self.prefix}assistants:{graph_id}"
 
     @staticmethod
     def _ckpt_part(value: str) -> str:
@@ -223,3 +281,38 @@ class Keys:
 
     def checkpoint_threads(self) -> str:
         return f"{self.prefix}ckpt-threads"
+
+    # -- the long-term memory store (items.py) ----------------------------------------------
+
+    def store_namespaces(self) -> str:
+        return f"{self.prefix}store:namespaces"
+
+    def store_expiring(self) -> str:
+        return f"{self.prefix}store:expiring"
+
+    def store_items(self, namespace: str) -> str:
+        """``namespace``: the labels joined by ``.`` (items.namespace_text)."""
+        return f"{self.prefix}store:items:{namespace}"
+
+    def store_updated(self, namespace: str) -> str:
+        return f"{self.prefix}store:updated:{namespace}"
+
+    def store_expiry(self, namespace: str) -> str:
+        return f"{self.prefix}store:expiry:{namespace}"
+
+    def store_ttl(self, namespace: str) -> str:
+        return f"{self.prefix}store:ttl:{namespace}"
+
+    def store_vectors(self, namespace: str) -> str:
+        return f"{self.prefix}store:vectors:{namespace}"
+
+    def store_namespace(self, namespace: str) -> tuple[str, str, str, str, str]:
+        """The five keys of one namespace, in the order the store scripts take them: items,
+        updated, expiry, ttl, vectors."""
+        return (
+            self.store_items(namespace),
+            self.store_updated(namespace),
+            self.store_expiry(namespace),
+            self.store_ttl(namespace),
+            self.store_vectors(namespace),
+        )

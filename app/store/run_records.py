@@ -56,6 +56,13 @@ class RunRecords:
             pipe.hmget(self.keys.run(run_id), _SUMMARY_FIELDS)
         return [_summary(raw) for raw in pipe.execute()]
 
+    def assistants(self, run_ids: Sequence[str]) -> list[str | None]:
+        """The assistant of each run, in order (None: no such run); one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for run_id in run_ids:
+            pipe.hget(self.keys.run(run_id), "assistant_id")
+        return [text(raw) if raw else None for raw in pipe.execute()]
+
     def read_after(self, run_id: str, commands: Iterable[QueuedCommand]) -> dict[bytes, bytes]:
         """The run's hash, read in the same round trip as ``commands`` (a job queued, say)."""
         with self.redis.pipeline() as pipe:

@@ -24,7 +24,13 @@ from redis.client import Pipeline
 from redis.commands.core import Script
 
 from threadwatch.domain import ThreadStatus
-from threadwatch.errors import RunNotFound, ThreadBusy, ThreadNotFound
+from threadwatch.errors import (
+    AssistantVersionNotFound,
+    NoSuchAssistant,
+    RunNotFound,
+    ThreadBusy,
+    ThreadNotFound,
+)
 
 SCRIPT_NAMES = (
     "create_thread",
@@ -39,6 +45,13 @@ SCRIPT_NAMES = (
     "run_turn",
     "alerts",
     "watch_thread",
+    "put_assistant",
+    "update_assistant",
+    "delete_assistant",
+    "store_put",
+    "store_delete",
+    "store_touch",
+    "claim_cron",
 )
 # The repairs of `threadwatch doctor` (app/store/integrity.py), in lua/repair/.
 REPAIR_SCRIPT_NAMES = (
@@ -118,6 +131,16 @@ class TransitionCode(IntEnum):
     # Admission "reclaim": the run's lease is live, or it holds none; admission "start": the
     # run does not exist (requeue_run.lua answers it too). Nothing written.
     NOT_RECLAIMED = -4
+
+
+class CronClaim(IntEnum):
+    """claim_cron.lua's answer (lua/claim_cron.lua has the contract)."""
+
+    CLAIMED = 1
+    # Claimed by another caller, rescheduled, disabled or deleted: nothing to fire here.
+    NOT_OURS = 0
+    # The cron's end_time has passed: it fires no more.
+    ENDED = -1
 
 
 class Transition(NamedTuple):
@@ -200,6 +223,13 @@ class Scripts:
         self.lua_run_turn = _register(redis, "run_turn")
         self.lua_alerts = _register(redis, "alerts")
         self.lua_watch_thread = _register(redis, "watch_thread")
+        self.lua_put_assistant = _register(redis, "put_assistant")
+        self.lua_update_assistant = _register(redis, "update_assistant")
+        self.lua_delete_assistant = _register(redis, "delete_assistant")
+        self.lua_store_put = _register(redis, "store_put")
+        self.lua_store_delete = _register(redis, "store_delete")
+        self.lua_store_touch = _register(redis, "store_touch")
+        self.lua_claim_cron = _register(redis, "claim_cron")
 
     def create_thread(
         self, keys: Operands, args: Operands, client: Pipeline | None = None
@@ -277,6 +307,50 @@ class Scripts:
         if last is None:
             raise ThreadNotFound(thread_id)
         return _text(last)
+
+    def put_assistant(self, keys: Operands, args: Operands) -> tuple[bool, list[Any]]:
+        """Whether the assistant was created (False: it existed), and its hash (flat)."""
+        created, raw = self.lua_put_assistant(keys=keys, args=args)
+        return created == 1, raw
+
+    def update_assistant(
+        self, assistant_id: str, version: int, keys: Operands, args: Operands
+    ) -> list[Any]:
+        """The assistant's hash (flat) with ``version`` as its latest; NoSuchAssistant,
+        AssistantVersionNotFound, or ChangedSinceRead."""
+        code, *rest = self.lua_update_assistant(keys=keys, args=args)
+        if code == 0:
+            raise NoSuchAssistant(assistant_id)
+        if code == -1:
+            raise ChangedSinceRead()
+        if code == -2:
+            raise AssistantVersionNotFound(assistant_id, version)
+        return rest[0]
+
+    def delete_assistant(self, assistant_id: str, keys: Operands, args: Operands) -> None:
+        """NoSuchAssistant, or ChangedSinceRead (its graph)."""
+        code = self.lua_delete_assistant(keys=keys, args=args)
+        if code == 0:
+            raise NoSuchAssistant(assistant_id)
+        if code == -1:
+            raise ChangedSinceRead()
+
+    def store_put(self, keys: Operands, args: Operands) -> tuple[int, int]:
+        """The item's created_at and updated_at (µs) after the put."""
+        created, updated = self.lua_store_put(keys=keys, args=args)
+        return int(created), int(updated)
+
+    def store_delete(self, keys: Operands, args: Operands) -> int:
+        """How many items were deleted."""
+        return int(self.lua_store_delete(keys=keys, args=args))
+
+    def store_touch(self, keys: Operands, args: Operands) -> int:
+        """How many items had their TTL refreshed."""
+        return int(self.lua_store_touch(keys=keys, args=args))
+
+    def claim_cron(self, keys: Operands, args: Operands) -> CronClaim:
+        """Whether this caller fires the cron's due firing (lua/claim_cron.lua)."""
+        return CronClaim(int(self.lua_claim_cron(keys=keys, args=args)))
 
 
 class RepairScripts:

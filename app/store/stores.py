@@ -4,12 +4,16 @@ the CLI, the sweeper, the emitter) from the same Settings."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, cast
 
 from redis import Redis
 
 from threadwatch.settings import Settings
+from threadwatch.store.assistants import AssistantStore
 from threadwatch.store.codec import redis_now_us
+from threadwatch.store.crons import CronStore
+from threadwatch.store.items import ItemStore
 from threadwatch.store.keys import Keys
 from threadwatch.store.runs import RunStore
 from threadwatch.store.scripts import Scripts
@@ -30,10 +34,17 @@ class Stores:
     threads: ThreadStore
     search: ThreadSearch
     runs: RunStore
+    assistants: AssistantStore
+    crons: CronStore
 
     @property
     def keys(self) -> Keys:
         return self.threads.keys
+
+    @cached_property
+    def items(self) -> ItemStore:
+        """The long-term memory store's items (the /store API's and the runs' store)."""
+        return ItemStore(self.redis, self.keys, self.threads.scripts)
 
     @property
     def saver(self) -> RedisSaver | None:
@@ -63,7 +74,8 @@ class Stores:
         threads = ThreadStore(redis, keys, scripts, saver, history_limit=history)
         search = ThreadSearch(redis, keys, threads, settings.search_walk_budget)
         runs = RunStore(redis, keys, scripts, settings.lease_seconds, history)
-        return cls(redis, threads, search, runs)
+        assistants = AssistantStore(redis, keys, scripts)
+        return cls(redis, threads, search, runs, assistants, CronStore(redis, keys, scripts))
 
     def now_us(self) -> int:
         """Redis's clock, in µs: the one every status_since and lease is written with."""

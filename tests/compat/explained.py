@@ -37,6 +37,14 @@ DEPLOYMENT_KEYS = (
 EXPLAINED: list[Explained] = [
     Explained(
         "*",
+        r".*/create/interrupts",
+        "POST /threads: threadwatch's new thread carries `interrupts: {}` as its every read "
+        "does, and as LangGraph's production (Postgres) server returns every column of the "
+        "row it inserts; the dev server's in-memory thread leaves the key out until a run",
+        threadwatch={},
+    ),
+    Explained(
+        "*",
         r"(/[^/]+)?/info/(version|host)|.*/info/graphs",
         "GET /info: each server gives its own version and host; threadwatch adds `graphs`, "
         "the graphs it loaded and the errors of those it could not",
@@ -66,6 +74,14 @@ EXPLAINED: list[Explained] = [
         "*",
         r"/(create|thread\d*|search(_after)?/\d+)/(status_since|error)",
         "threadwatch's thread-status fields on threads (`status_since`, `error`: docs/api.md)",
+    ),
+    Explained(
+        "crons/*",
+        r"/(create|create_for_thread|update|search(_thread)?/\d+)/user_id",
+        "a cron's `user_id` is the identity of the user who made it: langgraph dev's built-in "
+        'auth has a user of identity ""; threadwatch has API keys, no users, so `null`, as '
+        "a LangGraph deployment without custom auth (docs/guides/crons.md)",
+        threadwatch=None,
     ),
 ]
 

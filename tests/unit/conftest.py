@@ -12,6 +12,7 @@ from fakeredis.commands_mixins.set_mixin import SetCommandsMixin
 
 from tests.unit.helpers import make_stores
 from tests.unit.store.search_dataset import all_ids, populate
+from tests.unit.store.store_clock import Clock, settable_clock
 from threadwatch.store.codec import materialize
 from threadwatch.store.stores import Stores
 
@@ -63,3 +64,10 @@ def search_db() -> Iterator[Stores]:
 def search_threads(search_db: Stores) -> list[dict[str, Any]]:
     """Every thread of the search dataset, as the API returns them."""
     return materialize(search_db.threads.get_many(all_ids(search_db)))
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    """fakeredis's clock, moved by the test (store TTL tests)."""
+    with settable_clock() as clock:
+        yield clock

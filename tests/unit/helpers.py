@@ -16,10 +16,14 @@ from redis import Redis
 
 from threadwatch.api.app import create_app
 from threadwatch.domain import ThreadStatus
-from threadwatch.graphs import GraphRegistry
+from threadwatch.graphs import EMPTY_REGISTRY, GraphRegistry
+from threadwatch.graphs.assistants import Assistants
 from threadwatch.models import RunEvent
+from threadwatch.runs.service import RunService
 from threadwatch.settings import Settings
+from threadwatch.store.assistants import AssistantStore
 from threadwatch.store.codec import thread_id_of, thread_member
+from threadwatch.store.crons import CronStore
 from threadwatch.store.keys import SORT_FIELDS, Keys
 from threadwatch.store.metadata_index import metadata_leaves
 from threadwatch.store.runs import RunStore
@@ -38,7 +42,9 @@ def make_stores(redis: Redis, walk_budget: int = 20_000) -> Stores:
     scripts = Scripts(redis)
     threads = ThreadStore(redis, KEYS, scripts)
     search = ThreadSearch(redis, KEYS, threads, walk_budget)
-    return Stores(redis, threads, search, RunStore(redis, KEYS, scripts))
+    runs = RunStore(redis, KEYS, scripts)
+    assistants = AssistantStore(redis, KEYS, scripts)
+    return Stores(redis, threads, search, runs, assistants, CronStore(redis, KEYS, scripts))
 
 
 def make_client(
@@ -48,9 +54,12 @@ def make_client(
     the stores, and `graphs` if given, go where the lifespan would put them. 5xx come back
     as responses."""
     app = create_app(Settings(redis_url="redis://unused", max_body_bytes=max_body_bytes))
-    app.state.stores = make_stores(redis)
+    app.state.stores = stores = make_stores(redis)
+    registry = graphs if graphs is not None else EMPTY_REGISTRY
     if graphs is not None:
         app.state.graphs = graphs
+        Assistants(stores.assistants, graphs).register_system()
+    app.state.run_service = RunService(stores, registry, 60.0)
     return TestClient(app, raise_server_exceptions=False)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import Request as HTTPRequest
 from pydantic import Field
 
 from threadwatch.api.deps import GraphsDep, StoresDep
@@ -20,8 +21,9 @@ ThreadIdPath = Annotated[ThreadId, Path(description="The thread's UUID.")]
 Checkpoint = dict[str, Any]  # CheckpointConfig: thread_id, checkpoint_ns, checkpoint_id, ...
 
 
-def get_states(stores: StoresDep, graphs: GraphsDep) -> ThreadStates:
-    return ThreadStates(stores.threads, stores.saver, graphs)
+def get_states(stores: StoresDep, graphs: GraphsDep, request: HTTPRequest) -> ThreadStates:
+    store = getattr(request.app.state, "graph_store", None)
+    return ThreadStates(stores.threads, stores.saver, graphs, store)
 
 
 StatesDep = Annotated[ThreadStates, Depends(get_states)]

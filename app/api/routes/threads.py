@@ -95,8 +95,11 @@ def count_threads(
 
 @router.post("/prune")
 def prune_threads(stores: StoresDep, body: ThreadPrune) -> Response:
-    """Delete the given threads (unknown ids are skipped)."""
-    return json_response({"pruned_count": stores.threads.prune(body.thread_ids, body.strategy)})
+    """Delete the given threads (unknown ids are skipped); deleted, their crons go too."""
+    pruned = stores.threads.prune(body.thread_ids, body.strategy)
+    if body.strategy == "delete":
+        stores.crons.delete_for_threads(body.thread_ids)
+    return json_response({"pruned_count": pruned})
 
 
 @router.get("/{thread_id}")
@@ -127,8 +130,9 @@ def patch_thread(
 
 @router.delete("/{thread_id}", status_code=204)
 def delete_thread(stores: StoresDep, thread_id: ThreadIdPath) -> Response:
-    """Delete the thread with its runs and every index entry."""
+    """Delete the thread with its runs, its crons and every index entry."""
     stores.threads.delete(thread_id)
+    stores.crons.delete_for_threads([thread_id])
     return Response(status_code=204)
 
 

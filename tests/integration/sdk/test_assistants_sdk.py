@@ -50,15 +50,17 @@ def test_startup_logs_the_graph_that_failed_to_import(graphs_server: tuple[str, 
 
 
 def test_search_and_count(client: SyncLangGraphClient) -> None:
-    assert graph_ids(client.assistants.search()) == LOADED
+    assert graph_ids(client.assistants.search()) == LOADED[::-1]  # newest first
     assert graph_ids(client.assistants.search(graph_id="echo")) == ["echo"]
     assert graph_ids(client.assistants.search(name="echo", sort_by="name")) == [
         "echo_async",
         "echo",
     ]
     page = client.assistants.search(limit=2, offset=1, response_format="object")
-    assert graph_ids(page["assistants"]) == ["named", "factory"] and page["next"] == "3"
-    selected = client.assistants.search(select=["assistant_id", "name"], limit=1)
+    assert graph_ids(page["assistants"]) == ["echo_async", "echo"] and page["next"] == "3"
+    selected = client.assistants.search(
+        select=["assistant_id", "name"], limit=1, sort_by="created_at", sort_order="asc"
+    )
     assert selected == [{"assistant_id": AGENT_ID, "name": "agent"}]
     assert client.assistants.count() == 7
     assert client.assistants.count(metadata={"created_by": "system"}, name="ECHO") == 2
@@ -87,7 +89,7 @@ def test_sdk_errors(client: SyncLangGraphClient) -> None:
     unknown = "00000000-0000-4000-8000-000000000000"
     with pytest.raises(NotFoundError) as missing:
         client.assistants.get(unknown)
-    assert missing.value.message == f"Assistant with ID {unknown} not found"
+    assert missing.value.message == "Not Found"  # LangGraph's text
     with pytest.raises(UnprocessableEntityError) as invalid:
         client.assistants.get_schemas("nope")
     assert invalid.value.message.startswith("Invalid assistant: 'nope'. Must be either:")

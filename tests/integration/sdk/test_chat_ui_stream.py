@@ -4,8 +4,7 @@ API and workers running the chat graph (tests/fixtures/graphs/chat_project): wha
 shows after each step (messages, the HITL card) and the thread's status in threadwatch.
 
 tests/js/chat_ui.mjs drives the hook; it prints the requests the hook sent and a snapshot
-per step. The parts that need features still being built are strict xfails, so that they
-fail loudly, asking to drop the marker, once those land.
+per step.
 """
 
 from __future__ import annotations
@@ -94,7 +93,6 @@ def test_first_turn_shows_the_hitl_card(run_node: RunNode, run_stack: RunStack) 
     assert ask["status"] == "interrupted" == status(run_stack, ask["threadId"])
 
 
-@pytest.mark.xfail(strict=True, reason="the chat graph's store (issue 16, item 2) is not in")
 def test_approving_runs_the_tool_and_remembers(run_node: RunNode, run_stack: RunStack) -> None:
     out = chat(run_node, run_stack, "ask", "approve")
     ask, approve = out["steps"]

@@ -4,7 +4,6 @@ for its threads (redis-py's default pool of 100 connections is not enough)."""
 from __future__ import annotations
 
 import sys
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,7 +24,6 @@ def test_fifty_runs_at_once_on_one_worker(sdk: SyncLangGraphClient, run_stack: R
     run_stack.workers.append(worker)
     wait_for(lambda: len(run_stack.registered(worker.pid)) >= RUNS, timeout=30)
     threads = [sdk.threads.create()["thread_id"] for _ in range(RUNS)]
-    started = time.monotonic()
     with ThreadPoolExecutor(10) as pool:
         runs = list(
             pool.map(
@@ -34,12 +32,17 @@ def test_fifty_runs_at_once_on_one_worker(sdk: SyncLangGraphClient, run_stack: R
             )
         )
 
-    def statuses() -> Counter[str]:
-        return Counter(sdk.runs.get(r["thread_id"], r["run_id"])["status"] for r in runs)
+    peak = 0  # the most runs seen running at once
 
-    wait_for(lambda: statuses() == Counter(success=RUNS), timeout=30)
-    # All at once: far less than the 150 s of one at a time (slack for a loaded machine).
-    assert time.monotonic() - started < SLEEP * 4
+    def all_succeeded() -> bool:
+        nonlocal peak
+        now = Counter(sdk.runs.get(r["thread_id"], r["run_id"])["status"] for r in runs)
+        peak = max(peak, now["running"])
+        return now == Counter(success=RUNS)
+
+    wait_for(all_succeeded, timeout=60, interval=0.1)
+    # Many at once, where one at a time would show one (how fast: bench_runs.py).
+    assert peak > 10, peak
     log = run_stack.log(worker)
     assert "Too many connections" not in log
     # One line a run, with its outcome, from the runner; none of RQ's per-job lines.

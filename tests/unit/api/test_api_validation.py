@@ -399,3 +399,78 @@ def test_nan_is_refused_or_stored_as_valid_json(client: TestClient) -> None:
     thread_id = resp.json()["thread_id"]
     orjson.loads(client.get(f"/threads/{thread_id}").content)  # strict JSON
     assert client.patch(f"/threads/{thread_id}", json={"metadata": {"c": 1}}).status_code == 200
+
+
+WIDE = {f"k{i}": i for i in range(10_000)}
+DEEP_LIST: Any = [[[{"k": [i, {"j": i}]} for i in range(300)]]]
+
+
+@pytest.mark.parametrize("metadata", [WIDE, {"tags": DEEP_LIST}], ids=["wide", "nested"])
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("post", "/threads", lambda m: {"metadata": m}),
+        ("patch", "/threads/{id}", lambda m: {"metadata": m}),
+        ("post", "/threads/search", lambda m: {"metadata": m}),
+        ("post", "/threads/count", lambda m: {"metadata": m}),
+        ("post", "/runs/events", lambda m: {"events": [_started(m)]}),
+    ],
+)
+def test_metadata_over_its_bound_is_one_422_and_changes_nothing(
+    fake_redis: FakeRedis, metadata: Any, method: str, path: str, body: Any
+) -> None:
+    client = make_client(fake_redis, max_body_bytes=1 << 20)
+    thread_id = new_thread(client, metadata={"team": "a"})["thread_id"]
+    before = {key: fake_redis.dump(key) for key in keyspace(fake_redis)}
+    resp = client.request(method, path.format(id=thread_id), json=body(metadata))
+    assert detail(resp, 422).endswith("more than 1000 keys and list items in all")
+    assert {key: fake_redis.dump(key) for key in keyspace(fake_redis)} == before
+
+
+def test_metadata_at_its_bound_is_taken(client: TestClient) -> None:
+    metadata = {f"k{i}": i for i in range(1000)}
+    thread = new_thread(client, metadata=metadata)
+    found = client.post("/threads/search", json={"metadata": {"k999": 999}}).json()
+    assert [t["thread_id"] for t in found] == [thread["thread_id"]]
+
+
+def _started(metadata: Any) -> dict[str, Any]:
+    return {
+        "thread_id": str(uuid.uuid4()),
+        "run_id": str(uuid.uuid4()),
+        "type": "run.started",
+        "metadata": metadata,
+    }
+
+
+def test_a_body_that_trickles_gets_408_and_reaches_no_route() -> None:
+    """The body-time limit, on the middleware itself: the client sends a first chunk of its
+    body, then nothing more."""
+    import asyncio
+
+    from threadwatch.api.middleware import JSONBodyMiddleware
+
+    reached: list[bool] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(True)
+
+    chunks = [{"type": "http.request", "body": b'{"a"', "more_body": True}]
+
+    async def receive() -> dict[str, Any]:
+        if chunks:
+            return chunks.pop()
+        await asyncio.Event().wait()  # never comes
+        raise AssertionError
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    middleware = JSONBodyMiddleware(app, max_bytes=1024, max_seconds=0.05)
+    scope = {"type": "http", "method": "POST", "headers": [], "path": "/threads"}
+    asyncio.run(middleware(scope, receive, send))
+    assert not reached
+    assert sent[0]["status"] == 408
+    assert orjson.loads(sent[1]["body"]) == {"detail": "Request body not received within 0.05 s"}

@@ -21,6 +21,8 @@ from threadwatch.settings import Settings
 
 PROJECT = FIXTURES / "graphs" / "project"
 LOADED = ["agent", "named", "factory", "async_factory", "echo", "echo_async", "shout"]
+# System assistants are created in langgraph.json order; searches list the newest first.
+NEWEST_FIRST = LOADED[::-1]
 ASSISTANT_KEYS = [
     "assistant_id",
     "graph_id",
@@ -88,7 +90,7 @@ def test_get_names_and_descriptions(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("assistant_id", "status", "detail"),
     [
-        (UNKNOWN_ID, 404, f"Assistant with ID {UNKNOWN_ID} not found"),
+        (UNKNOWN_ID, 404, "Not Found"),  # LangGraph's text for an unknown UUID
         (
             "nope",
             422,
@@ -120,33 +122,33 @@ def test_the_broken_graph_is_reported_by_its_assistant_id_too(client: TestClient
 # -- search and count --------------------------------------------------------------------
 
 
-def test_search_lists_every_loaded_graph_in_config_order(client: TestClient) -> None:
+def test_search_lists_every_loaded_graph_newest_first(client: TestClient) -> None:
     response = client.post("/assistants/search", json={})
     assert response.status_code == 200
-    assert names(response.json()) == LOADED
+    assert names(response.json()) == NEWEST_FIRST
     assert response.headers["X-Pagination-Total"] == "7"
     assert "X-Pagination-Next" not in response.headers
-    assert names(client.post("/assistants/search").json()) == LOADED  # no body at all
+    assert names(client.post("/assistants/search").json()) == NEWEST_FIRST  # no body at all
 
 
 def test_search_pages(client: TestClient) -> None:
     response = client.post("/assistants/search", json={"limit": 3, "offset": 2})
-    assert names(response.json()) == LOADED[2:5]
+    assert names(response.json()) == NEWEST_FIRST[2:5]
     assert response.headers["X-Pagination-Next"] == "5"
     assert response.headers["X-Pagination-Total"] == "6"
     last = client.post("/assistants/search", json={"limit": 3, "offset": 6})
-    assert names(last.json()) == ["shout"] and last.headers["X-Pagination-Total"] == "7"
+    assert names(last.json()) == ["agent"] and last.headers["X-Pagination-Total"] == "7"
 
 
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
         ({"graph_id": "echo"}, ["echo"]),
-        ({"name": "ECHO"}, ["echo", "echo_async"]),
+        ({"name": "ECHO"}, ["echo_async", "echo"]),
         ({"name": "bot"}, ["named"]),
-        ({"metadata": {"created_by": "system"}}, LOADED),
+        ({"metadata": {"created_by": "system"}}, NEWEST_FIRST),
         ({"metadata": {"created_by": "user"}}, []),
-        ({"metadata": {}}, LOADED),
+        ({"metadata": {}}, NEWEST_FIRST),
         ({"graph_id": "echo", "name": "async"}, []),
         (
             {"sort_by": "name", "sort_order": "asc"},
@@ -155,7 +157,8 @@ def test_search_pages(client: TestClient) -> None:
         ({"sort_by": "graph_id", "sort_order": "desc"}, sorted(LOADED, reverse=True)),
         ({"sort_by": "assistant_id", "sort_order": "asc"}, None),
         ({"sort_by": "created_at", "sort_order": "asc"}, LOADED),
-        ({"unknown": 1}, LOADED),
+        ({"unknown": 1}, NEWEST_FIRST),
+        ({"sort_order": "asc"}, NEWEST_FIRST),  # without sort_by, LangGraph ignores it
     ],
 )
 def test_search_filters_and_sorts(
@@ -174,7 +177,8 @@ def test_search_filters_and_sorts(
 
 
 def test_select_projects_fields(client: TestClient) -> None:
-    found = client.post("/assistants/search", json={"select": ["name", "assistant_id"]}).json()
+    body = {"select": ["name", "assistant_id"], "sort_by": "created_at", "sort_order": "asc"}
+    found = client.post("/assistants/search", json=body).json()
     assert found[0] == {"assistant_id": AGENT_ID, "name": "agent"}
 
 
@@ -336,7 +340,7 @@ def test_the_lifespan_loads_the_configured_graphs(
     monkeypatch.setattr("threadwatch.api.app.Stores.check_server", lambda stores: None)
     app = create_app(Settings(redis_url="redis://unused", graphs_config=str(PROJECT)))
     with TestClient(app) as client:
-        assert names(client.post("/assistants/search", json={}).json()) == LOADED
+        assert names(client.post("/assistants/search", json={}).json()) == NEWEST_FIRST
         assert list(app.state.graphs.errors) == ["broken"]
 
 
@@ -347,3 +351,178 @@ def forget_fixture_modules() -> Iterator[None]:
     for name in set(sys.modules) - before:
         if name.startswith(("_threadwatch_graph_", "tw_fixture_pkg")):
             del sys.modules[name]
+
+
+# -- create, patch, versions, latest, delete ------------------------------------------------
+
+MINE = "11111111-1111-1111-1111-111111111111"
+
+
+def test_create_get_patch_versions_latest_delete(client: TestClient) -> None:
+    body = {
+        "graph_id": "agent",
+        "assistant_id": MINE,
+        "config": {"configurable": {"a": 1}, "tags": ["t"]},
+        "metadata": {"team": "x"},
+        "name": "one",
+        "description": "d",
+    }
+    created = client.post("/assistants", json=body)
+    assert created.status_code == 200
+    assert list(created.json()) == ASSISTANT_KEYS
+    assert created.json()["config"] == {"configurable": {"a": 1}, "tags": ["t"]}
+    assert list(created.json()["config"]) == ["configurable", "tags"]  # as given
+    assert created.json()["context"] == {"a": 1}
+    assert client.get(f"/assistants/{MINE}").json() == created.json()
+    patched = client.patch(f"/assistants/{MINE}", json={"metadata": {"k": 2}, "name": "two"})
+    assert patched.json()["version"] == 2
+    assert patched.json()["metadata"] == {"team": "x", "k": 2}
+    versions = client.post(f"/assistants/{MINE}/versions", json={}).json()
+    assert [v["version"] for v in versions] == [2, 1]
+    assert list(versions[0]) == [
+        "assistant_id",
+        "version",
+        "graph_id",
+        "config",
+        "context",
+        "metadata",
+        "created_at",
+        "name",
+        "description",
+    ]
+    latest = client.post(f"/assistants/{MINE}/latest", json={"version": 1})
+    assert (latest.json()["version"], latest.json()["name"]) == (1, "one")
+    assert client.post("/assistants/count", json={"metadata": {"team": "x"}}).json() == 1
+    assert client.delete(f"/assistants/{MINE}").status_code == 204
+    assert client.get(f"/assistants/{MINE}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "detail"),
+    [
+        (
+            "post",
+            "/assistants",
+            {"graph_id": "agent", "assistant_id": MINE},
+            409,
+            f"Assistant {MINE} already exists",
+        ),
+        (
+            "post",
+            "/assistants",
+            {"graph_id": "nope"},
+            404,
+            f"Graph 'nope' not found. Expected one of: {sorted(LOADED)}",
+        ),
+        (
+            "post",
+            "/assistants",
+            {"graph_id": "agent", "assistant_id": "bad"},
+            422,
+            "Invalid assistant ID: must be a UUID",
+        ),
+        ("post", "/assistants", {}, 422, "graph_id: Field required"),
+        ("post", "/assistants", {"graph_id": "agent", "if_exists": "x"}, 422, "if_exists: "),
+        (
+            "post",
+            "/assistants",
+            {"graph_id": "agent", "config": {"tags": "x"}},
+            422,
+            "config: tags: Input should be a valid list",
+        ),
+        (
+            "post",
+            "/assistants",
+            {"graph_id": "agent", "config": {"configurable": {"a": 1}}, "context": {"b": 2}},
+            400,
+            "Cannot specify both configurable and context.",
+        ),
+        ("patch", f"/assistants/{UNKNOWN_ID}", {}, 404, f"Assistant {UNKNOWN_ID} not found"),
+        ("patch", "/assistants/bad", {}, 422, "Invalid assistant ID: must be a UUID"),
+        ("patch", f"/assistants/{MINE}", {"graph_id": "nope"}, 404, "Graph 'nope' not found."),
+        (
+            "post",
+            f"/assistants/{UNKNOWN_ID}/versions",
+            {},
+            404,
+            f"Assistant {UNKNOWN_ID} not found",
+        ),
+        (
+            "post",
+            f"/assistants/{MINE}/latest",
+            {"version": 9},
+            404,
+            f"Version 9 not found for assistant {MINE}",
+        ),
+        (
+            "post",
+            f"/assistants/{MINE}/latest",
+            {},
+            404,
+            f"Version None not found for assistant {MINE}",
+        ),
+        (
+            "post",
+            f"/assistants/{UNKNOWN_ID}/latest",
+            {"version": 1},
+            404,
+            f"Assistant {UNKNOWN_ID} not found",
+        ),
+        (
+            "delete",
+            f"/assistants/{UNKNOWN_ID}",
+            None,
+            404,
+            f"Assistant with ID {UNKNOWN_ID} not found",
+        ),
+        ("delete", "/assistants/bad", None, 422, "Invalid assistant ID: must be a UUID"),
+    ],
+)
+def test_write_errors_carry_the_langgraph_texts(
+    client: TestClient,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    status: int,
+    detail: str,
+) -> None:
+    client.post("/assistants", json={"graph_id": "agent", "assistant_id": MINE})
+    before = client.get(f"/assistants/{MINE}").json()
+    response = client.request(method, path, json=body)
+    assert response.status_code == status, response.text
+    assert response.json()["detail"].startswith(detail)
+    assert client.get(f"/assistants/{MINE}").json() == before  # nothing changed
+
+
+def test_a_created_assistant_serves_graph_and_schemas(client: TestClient) -> None:
+    client.post("/assistants", json={"graph_id": "factory", "assistant_id": MINE})
+    assert client.get(f"/assistants/{MINE}/graph").json()["nodes"][1]["id"] == "decorate"
+    assert client.get(f"/assistants/{MINE}/schemas").json()["graph_id"] == "factory"
+    assert client.get(f"/assistants/{MINE}/subgraphs").json() == {}
+
+
+def test_delete_cancels_its_pending_runs_and_deletes_its_threads_if_asked(
+    client: TestClient,
+) -> None:
+    client.post("/assistants", json={"graph_id": "agent", "assistant_id": MINE})
+
+    def pending_run(assistant_id: str) -> tuple[str, str]:
+        thread_id = client.post("/threads", json={}).json()["thread_id"]
+        run = client.post(f"/threads/{thread_id}/runs", json={"assistant_id": assistant_id})
+        assert run.json()["status"] == "pending"
+        return thread_id, run.json()["run_id"]
+
+    kept, kept_run = pending_run(MINE)
+    other, other_run = pending_run("agent")
+    assert client.delete(f"/assistants/{MINE}").status_code == 204
+    assert client.get(f"/threads/{kept}/runs/{kept_run}").json()["status"] == "interrupted"
+    assert client.get(f"/threads/{other}/runs/{other_run}").json()["status"] == "pending"
+
+    client.post("/assistants", json={"graph_id": "agent", "assistant_id": MINE})
+    doomed, _ = pending_run(MINE)
+    response = client.delete(f"/assistants/{MINE}", params={"delete_threads": "true"})
+    assert response.status_code == 204
+    assert client.get(f"/threads/{doomed}").status_code == 404
+    # Every thread whose metadata names the assistant goes, the first one's too.
+    assert client.get(f"/threads/{kept}").status_code == 404
+    assert client.get(f"/threads/{other}").status_code == 200

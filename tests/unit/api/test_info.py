@@ -28,8 +28,9 @@ def test_info_has_langgraphs_keys_and_says_what_is_missing(fake_redis: FakeRedis
     assert list(info)[:4] == LANGGRAPH_KEYS
     assert isinstance(info["version"], str) and isinstance(info["langgraph_py_version"], str)
     assert list(info["flags"])[:5] == LANGGRAPH_FLAGS
-    on = {flag for flag, value in info["flags"].items() if value}
-    assert on == {"event_streaming"}  # the only one of them mounted today
+    assert not any(info["flags"][f] for f in LANGGRAPH_FLAGS if f.startswith("langsmith"))
+    assert info["flags"]["store"] and info["flags"]["crons"] and info["flags"]["assistants"]
+    assert info["flags"]["event_streaming"]
     assert list(info["host"]) == HOST_KEYS and info["host"]["kind"] == "self-hosted"
     assert info["graphs"] == {"loaded": [], "errors": {}}
 
@@ -43,7 +44,7 @@ def test_a_mounted_route_turns_its_flag_on(fake_redis: FakeRedis) -> None:
     client.app.include_router(router)  # type: ignore[attr-defined]
     flags = client.get("/info").json()["flags"]
     assert flags["assistants"] and flags["crons"]
-    assert not flags["store"] and not flags["langsmith"]
+    assert not flags["langsmith"]
 
 
 def test_only_the_method_that_makes_the_feature_counts() -> None:

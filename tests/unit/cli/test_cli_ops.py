@@ -219,6 +219,7 @@ def test_sweep(runner: CliRunner, populated: Stores) -> None:
         "requeued",
         "resumed",
         "expired",
+        "expired_items",
         "alerts",
         "duration_ms",
     }

@@ -406,7 +406,7 @@ class Runner:
         ``stream`` told whether a client watches the thread. A run of the thread-centric
         protocol keeps its thread watched itself, so that its end reaches the thread's
         stream whoever listens then (its clients read it back from the start)."""
-        watched_at = time.monotonic()
+        watched_at = time.monotonic() - PROTOCOL_WATCH_RENEW  # renewed at once
         while True:
             if protocol and time.monotonic() - watched_at >= PROTOCOL_WATCH_RENEW:
                 watched_at = time.monotonic()

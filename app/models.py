@@ -43,7 +43,8 @@ MAX_METADATA_ENTRIES = 1000
 
 def bounded_metadata(value: dict[str, Any]) -> dict[str, Any]:
     """``value`` if it holds at most MAX_METADATA_ENTRIES keys and items, at any depth."""
-    entries, pending = 0, [value]
+    entries = 0
+    pending: list[Any] = [value]
     while pending:
         node = pending.pop()
         children = node.values() if isinstance(node, dict) else node

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from threadwatch.api.protocol.reader import ThreadTapeReader
 from threadwatch.api.protocol.tape import Node
 from threadwatch.api.protocol.wire import (
@@ -158,7 +160,12 @@ class ProtocolCommands:
         return {}
 
     async def _create(self, body: dict[str, Any]) -> dict[str, Any]:
-        run_body = RunCreate.model_validate(body)
+        try:
+            run_body = RunCreate.model_validate(body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise Refused("invalid_argument", f"{where}: {first['msg']}") from None
         return await asyncio.to_thread(self.service.create, self.thread_id, run_body, False, True)
 
     async def _thread(self) -> dict[str, Any] | None:

@@ -230,6 +230,10 @@ def test_state_get_and_refusals_with_langgraphs_codes(url: str) -> None:
         assert list(state["result"]["values"]) == ["messages"]
         assert state["result"]["checkpoint"]["id"]
         assert post_command(client, thread_id, "run.start")["error"] == "invalid_argument"
+        huge = {f"k{i}": i for i in range(1001)}
+        refused = post_command(client, thread_id, "run.start", assistant_id="agent", metadata=huge)
+        assert refused["error"] == "invalid_argument"
+        assert refused["message"].startswith("metadata: ")
         unknown = post_command(client, thread_id, "input.inject")
         assert unknown == {
             "type": "error",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -43,7 +43,8 @@ MAX_METADATA_ENTRIES = 1000
 
 def bounded_metadata(value: dict[str, Any]) -> dict[str, Any]:
     """``value`` if it holds at most MAX_METADATA_ENTRIES keys and items, at any depth."""
-    entries, pending = 0, [cast(dict[str, Any] | list[Any], value)]
+    entries = 0
+    pending: list[Any] = [value]
     while pending:
         node = pending.pop()
         children = node.values() if isinstance(node, dict) else node

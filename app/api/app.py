@@ -19,6 +19,7 @@ from threadwatch.api.routes import (
     events,
     health,
     metrics,
+    protocol,
     runs,
     state,
     store,
@@ -94,7 +95,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_security(app, settings)  # outside the body check: keys, then CORS
     install_error_handlers(app)
-    routers = (health, threads, state, runs, crons, events, assistants, store, metrics, alerts)
+    routers = (
+        health,
+        threads,
+        state,
+        runs,
+        crons,
+        events,
+        assistants,
+        store,
+        metrics,
+        alerts,
+        protocol,
+    )
     for module in routers:
         app.include_router(module.router)
     install_ui(app)

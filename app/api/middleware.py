@@ -1,9 +1,11 @@
 """Request bodies, checked once before any route sees them: a size limit (413), a time
-limit (408), strict JSON (422), and JSON whatever the content type."""
+limit (408), strict JSON (422; 400 on the thread-centric protocol's routes, as LangGraph's),
+and JSON whatever the content type."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -12,6 +14,7 @@ from threadwatch.api.responses import json_response
 
 BODY_METHODS = ("POST", "PATCH", "PUT")
 MAX_JSON_DEPTH = 1024  # orjson's: a body nested deeper is refused before any route
+PROTOCOL_PATH = re.compile(r"/threads/[^/]+/(commands|stream/events)$")
 
 
 class JSONBodyMiddleware:
@@ -54,10 +57,10 @@ class JSONBodyMiddleware:
             try:
                 orjson.loads(body)
             except orjson.JSONDecodeError as exc:
-                detail = "Invalid JSON in request body"
+                status, detail = _invalid_json_answer(scope["path"])
                 if str(exc).startswith("depth limit exceeded"):
                     detail += f": nested deeper than {MAX_JSON_DEPTH} levels"
-                await self._reject(scope, receive, send, 422, detail)
+                await self._reject(scope, receive, send, status, detail)
                 return
         headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
         headers.append((b"content-type", b"application/json"))
@@ -85,6 +88,14 @@ class JSONBodyMiddleware:
     @staticmethod
     async def _reject(scope: Scope, receive: Receive, send: Send, code: int, detail: str) -> None:
         await json_response({"detail": detail}, status_code=code)(scope, receive, send)
+
+
+def _invalid_json_answer(path: str) -> tuple[int, str]:
+    """What a body that is not JSON gets: LangGraph's 422, or on the thread-centric
+    protocol's routes the 400 of LangGraph's protocol routes."""
+    if PROTOCOL_PATH.search(path):
+        return 400, "Invalid JSON body"
+    return 422, "Invalid JSON in request body"
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -72,7 +72,7 @@ class APIKeyMiddleware:
         if given and self.accepts(given):
             await self.app(scope, receive, send)
             return
-        if scope["type"] == "websocket":  # no websocket routes today; refuse all the same
+        if scope["type"] == "websocket":  # closed before it is accepted: a 403 to the client
             await send({"type": "websocket.close", "code": 1008})
             return
         status, detail = (403, WRONG_KEY) if given else (401, MISSING_KEY)

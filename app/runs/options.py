@@ -13,6 +13,12 @@ from pydantic import BaseModel, ConfigDict
 
 from threadwatch.errors import InvalidInputError
 
+# A run of the thread-centric protocol keeps its thread watched this long (renewed while it
+# runs), so that its start, chunks and end are written to the thread's stream.
+PROTOCOL_WATCH_SECONDS = 30.0
+# The configurable key that marks a run of the protocol (LangGraph's name).
+PROTOCOL_MARKER = "__event_streaming_v2"
+
 
 class RunOptions(BaseModel):
     """A run's input and how to run it. Unknown keys (from a later version) are ignored."""
@@ -47,6 +53,13 @@ class RunOptions(BaseModel):
     def to_json(self) -> dict[str, Any]:
         """As stored in the run's `kwargs` (every key, as LangGraph lists them)."""
         return self.model_dump()
+
+    @property
+    def protocol(self) -> bool:
+        """A run of the thread-centric protocol (run.start, input.respond): it streams its
+        protocol events (astream_events v3) to its thread's stream. LangGraph marks such
+        runs in their config, and so does threadwatch."""
+        return bool((self.config.get("configurable") or {}).get(PROTOCOL_MARKER))
 
     @property
     def deletes_its_thread(self) -> bool:

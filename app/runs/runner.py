@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,7 @@ import orjson
 from rq import Queue
 
 from threadwatch.domain import EventType
+from threadwatch.errors import ThreadNotFound
 from threadwatch.graphs import GraphRegistry, LoadedGraph, open_graph
 from threadwatch.graphs.serde import jsonable
 from threadwatch.graphs.state import interrupt_json
@@ -32,7 +33,7 @@ from threadwatch.graphs.store_config import graph_store, memory_store
 from threadwatch.models import RunError, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
-from threadwatch.runs.options import RunOptions, latest_config
+from threadwatch.runs.options import PROTOCOL_WATCH_SECONDS, RunOptions, latest_config
 from threadwatch.store.availability import wait_out
 from threadwatch.store.checkpoints.write_batch import WriteBatch
 from threadwatch.store.codec import materialize
@@ -61,6 +62,8 @@ CANCEL_GRACE = 5.0
 GROUP_COMMIT = 0.01
 # Seconds (at least) a run's end waits out a Redis outage.
 REPORT_PATIENCE = 60.0
+# A protocol run renews its thread's watch this often (PROTOCOL_WATCH_SECONDS).
+PROTOCOL_WATCH_RENEW = 10.0
 
 
 @dataclass
@@ -142,7 +145,7 @@ class Runner:
             run_id,
             stream_modes(options.stream_mode),
             streamed=options.streamed,
-            watched=taken.watched,
+            watched=taken.watched or options.protocol,
             encode=jsonable,
         )
         with self._executing_lock:
@@ -282,7 +285,9 @@ class Runner:
         config = _run_config(options, thread_id, run_id, assistant, attempt)
         graph = self.graphs.get(options.graph_id)
         work = asyncio.ensure_future(self._run_graph(graph, options, config, stream))
-        watcher = asyncio.ensure_future(self._watch_cancel(thread_id, run_id, stream))
+        watcher = asyncio.ensure_future(
+            self._watch_cancel(thread_id, run_id, stream, options.protocol)
+        )
         try:
             done, _ = await asyncio.wait(
                 {work, watcher}, timeout=self.run_timeout, return_when=asyncio.FIRST_COMPLETED
@@ -333,6 +338,8 @@ class Runner:
                 if stream:
                     stream.publish("values", values)
                 return Outcome(EventType.SUCCEEDED, values=values)
+            if run.protocol and stream is not None:
+                return await _protocol_outcome(runnable, run, config, stream)
             values, stopped = None, False
             # Every run reads values and updates; a run streamed, or whose thread is watched
             # as it starts, adds the modes it asked for, and its subgraphs' chunks if asked.
@@ -392,14 +399,24 @@ class Runner:
         )
         return outcome
 
-    async def _watch_cancel(self, thread_id: str, run_id: str, stream: RunStreamWriter) -> str:
+    async def _watch_cancel(
+        self, thread_id: str, run_id: str, stream: RunStreamWriter, protocol: bool = False
+    ) -> str:
         """Return the cancel action once one is asked of this run; meanwhile keep
-        ``stream`` told whether a client watches the thread."""
+        ``stream`` told whether a client watches the thread. A run of the thread-centric
+        protocol keeps its thread watched itself, so that its end reaches the thread's
+        stream whoever listens then (its clients read it back from the start)."""
+        watched_at = time.monotonic() - PROTOCOL_WATCH_RENEW  # renewed at once
         while True:
+            if protocol and time.monotonic() - watched_at >= PROTOCOL_WATCH_RENEW:
+                watched_at = time.monotonic()
+                with suppress(ThreadNotFound):
+                    self.threads.watch(thread_id, PROTOCOL_WATCH_SECONDS)
             # The run was pending a moment ago, so the first look waits a poll. The reads
             # block this loop for a round trip: cheaper than a hop to another thread.
             await asyncio.sleep(CANCEL_POLL)
-            action, stream.watched = self.runs.records.cancel_and_watch(thread_id, run_id)
+            action, watched = self.runs.records.cancel_and_watch(thread_id, run_id)
+            stream.watched = protocol or watched
             if action:
                 return action
 
@@ -483,6 +500,27 @@ def output_of(outcome: Outcome) -> Any:
     if interrupts:
         return {**(values if isinstance(values, dict) else {}), "__interrupt__": interrupts}
     return values
+
+
+async def _protocol_outcome(
+    runnable: Any, run: RunOptions, config: dict[str, Any], stream: RunStreamWriter
+) -> Outcome:
+    """A run of the thread-centric protocol, driven as LangGraph's server drives one: by
+    ``astream_events`` (v3), whose protocol events go to the thread's stream as they come;
+    its outcome is its last checkpoint's."""
+    events = await runnable.astream_events(
+        _graph_input(run),
+        config,
+        version="v3",
+        interrupt_before=run.interrupt_before,
+        interrupt_after=run.interrupt_after,
+        durability=run.durability,
+    )
+    async with events:
+        async for event in events:
+            stream.publish_protocol(event)
+    # the state the run left, not the checkpoint it forked from
+    return _from_state(await runnable.aget_state(latest_config(config)))
 
 
 async def _with_events(

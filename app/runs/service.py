@@ -25,7 +25,13 @@ from threadwatch.graphs.run_settings import run_settings
 from threadwatch.models import RunCreate, RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.jobs import RunJobs
-from threadwatch.runs.options import RunOptions, forked_config, latest_config
+from threadwatch.runs.options import (
+    PROTOCOL_MARKER,
+    PROTOCOL_WATCH_SECONDS,
+    RunOptions,
+    forked_config,
+    latest_config,
+)
 from threadwatch.store.assistants import StoredAssistant
 from threadwatch.store.codec import decode_hash, run_from_hash
 from threadwatch.store.stores import Stores
@@ -58,11 +64,16 @@ class RunService:
     # -- create --------------------------------------------------------------------------
 
     def create(
-        self, thread_id: str | None, body: RunCreate, streamed: bool = False
+        self,
+        thread_id: str | None,
+        body: RunCreate,
+        streamed: bool = False,
+        protocol: bool = False,
     ) -> dict[str, Any]:
         """Record the run pending and enqueue it; stateless when ``thread_id`` is None.
         A ``streamed`` run (or one created with ``stream_resumable``) sends its chunks to
-        its stream (app/store/run_streams.py)."""
+        its stream (app/store/run_streams.py); a ``protocol`` run (the thread-centric
+        protocol's run.start) its protocol events to its thread's."""
         assistant, graph = self.assistants.for_run(body.assistant_id)
         graph_id, assistant_id = graph.graph_id, assistant.assistant["assistant_id"]
         if body.webhook:  # refused before anything is recorded (LangGraph's 422 texts)
@@ -77,6 +88,10 @@ class RunService:
         thread_metadata = {} if temporary else self._thread_metadata(thread_id, graph_id)
         if create_thread:
             self._create_thread(thread_id, graph_id, assistant_id, body)
+        if protocol:  # before the run can start: its start must reach the thread's stream
+            self.threads.watch(thread_id, PROTOCOL_WATCH_SECONDS)
+            # LangGraph's mark of a protocol run, in its configurable as the fork's keys
+            fork = {**fork, PROTOCOL_MARKER: True}
         run_id = str(uuid_utils.uuid7())
         strategy = body.multitask_strategy or "enqueue"
         try:

@@ -11,8 +11,8 @@ each run's start and end, from transition.lua (lua/lib/thread_stream.lua)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from operator import methodcaller
 from typing import Any, cast
 
@@ -27,7 +27,7 @@ STREAM_TTL_SECONDS = 3600
 # Entries kept per run (approximately): the oldest go first on a very chatty run.
 STREAM_MAXLEN = 10_000
 # A thread's stream: entries kept (approximately) and seconds kept after its last one.
-THREAD_STREAM_MAXLEN = 1000
+THREAD_STREAM_MAXLEN = 10_000
 THREAD_STREAM_TTL_SECONDS = 3600
 # The entry that closes a run's stream; not sent to clients.
 END = "__end__"
@@ -146,6 +146,17 @@ class RunStreamWriter:
             return
         self._append_event(EVENT_OF_GRAPH_MODE[graph_mode], self.encode(chunk), namespace)
 
+    def publish_protocol(self, event: dict[str, Any]) -> None:
+        """Append one event of the thread-centric protocol (``astream_events`` v3: method,
+        namespace, data) to the thread's stream, named ``<method>|<namespace>...``; the
+        API numbers and filters them (app/api/protocol/)."""
+        params = event.get("params") or {}
+        name = "|".join([str(event.get("method", "")), *(params.get("namespace") or ())])
+        pipe = self.redis.pipeline(transaction=False)
+        xadd(self.thread_key, THREAD_STREAM_MAXLEN, name, self.encode(event))(pipe)
+        pipe.expire(self.thread_key, THREAD_STREAM_TTL_SECONDS)
+        pipe.execute()
+
     def _append_event(self, event: str, data: Any, namespace: Sequence[str]) -> None:
         """Append one event (JSON-ready ``data``) where it is read."""
         event = "|".join([event, *namespace])
@@ -178,11 +189,13 @@ class RunStreamWriter:
 
 @dataclass(frozen=True)
 class StreamEntry:
-    """One entry of a run's or a thread's stream, as written by ``entry``."""
+    """One entry of a run's or a thread's stream, as written by ``entry``; ``extra`` holds
+    the other fields of a run's start or end (lua/lib/thread_stream.lua)."""
 
     id: bytes
     event: bytes
     data: bytes
+    extra: Mapping[bytes, bytes] = field(default_factory=dict)
 
     @property
     def ends_the_run(self) -> bool:
@@ -202,9 +215,12 @@ async def read_entries(
     reply = cast(_Reply | None, await redis.xread({key: after}, count=count, block=block_ms))
     if not reply:
         return []
-    return [
-        StreamEntry(entry_id, fields[b"event"], fields[b"data"]) for entry_id, fields in reply[0][1]
-    ]
+    return [_stream_entry(entry_id, fields) for entry_id, fields in reply[0][1]]
+
+
+def _stream_entry(entry_id: bytes, fields: dict[bytes, bytes]) -> StreamEntry:
+    event, data = fields.pop(b"event"), fields.pop(b"data")
+    return StreamEntry(entry_id, event, data, fields)
 
 
 class StreamReader:
@@ -243,3 +259,8 @@ class StreamReader:
     async def run_output(self, run_id: str) -> bytes | None:
         """The ended run's output as stored (JSON; ``{"__error__": ...}`` if it failed)."""
         return cast(bytes | None, await self.redis.get(self.keys.run_output(run_id)))
+
+    async def run_kwargs(self, run_id: str) -> bytes | None:
+        """A run's options as stored (its `kwargs` JSON), for a stream reader that names the
+        run's graph; None once the run is gone."""
+        return cast(bytes | None, await self.redis.hget(self.keys.run(run_id), "kwargs"))

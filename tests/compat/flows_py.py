@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import httpx
+import orjson
 from langgraph.pregel.remote import RemoteGraph
 from langgraph.types import Command
 from langgraph_sdk import get_client, get_sync_client
@@ -235,22 +236,26 @@ async def thread_centric(url: str) -> dict[str, Any]:
     with get_sync_client(url=url, timeout=TIMEOUT) as client:
         for n, transport in enumerate(("sse", "websocket"), start=1):
             tid = rec.name(f"{transport}_thread", f"6a2d8c1e-0000-4000-8000-00000000001{n}")
-            await thread_session(rec, client, tid or "", transport)
+            await thread_session(rec, client, url, tid or "", transport)
         graph = RemoteGraph(ASSISTANT, sync_client=client)
         other = rec.name("v3_thread", "6a2d8c1e-0000-4000-8000-000000000004") or ""
         config = {"configurable": {"thread_id": other}}
 
         def events_v3() -> dict[str, Any]:
-            # run.output waits for the run's end, which an interrupted run never reaches.
+            # run.output waits for the run's end, which an interrupted run never reaches;
+            # its projections stop at the interrupt. What they held by then depends on the
+            # SDK's pause race, so the events are read back from the thread instead.
             with graph.stream_events(human("Lyon"), config, version="v3") as run:
-                events = until_paused(iter(run))
+                for _ in run.values:
+                    pass
+                events = replayed_until_paused(url, other)
                 return {"events": events, "paused": run.interrupted, "interrupts": run.interrupts}
 
         await rec.step("stream_events_v3", lambda: resolve(events_v3()))
     return rec.result()
 
 
-async def thread_session(rec: Recorder, client: Any, tid: str, transport: str) -> None:
+async def thread_session(rec: Recorder, client: Any, url: str, tid: str, transport: str) -> None:
     """One thread's session: start, wait for the interrupt, answer it, read the output."""
     session = client.threads.stream(
         tid, assistant_id=ASSISTANT, run_start_timeout=20, transport=transport
@@ -266,7 +271,8 @@ async def thread_session(rec: Recorder, client: Any, tid: str, transport: str) -
         start = lambda: thread.run.start(input=human("Paris"))  # noqa: E731
         started = await rec.step(f"{transport}_run_start", lambda: resolve(start()))
         rec.name(f"{transport}_run", (started or {}).get("run_id"))
-        await rec.step(f"{transport}_interrupted", lambda: resolve(wait_interrupted(thread)))
+        interrupted = lambda: resolve(wait_interrupted(thread, url, tid))  # noqa: E731
+        await rec.step(f"{transport}_interrupted", interrupted)
         await rec.step(f"{transport}_respond", lambda: resolve(thread.run.respond("yes")))
         await rec.step(f"{transport}_output", lambda: resolve(thread.output))
     finally:
@@ -288,14 +294,28 @@ def until_paused(events: Any, limit: int = 200) -> list[Any]:
     return seen
 
 
-def wait_interrupted(thread: Any) -> dict[str, Any]:
-    """The lifecycle and input events up to the run's pause; then the interrupts the SDK
-    holds, once its lifecycle watcher has seen them (it fills `thread.interrupts`)."""
-    seen = until_paused(thread.subscribe(["lifecycle", "input"]))
-    deadline = time.monotonic() + 10
+def wait_interrupted(thread: Any, url: str, tid: str) -> dict[str, Any]:
+    """The interrupts the SDK holds once its lifecycle watcher has seen the pause (it fills
+    `thread.interrupts`), and the thread's lifecycle and input events up to the pause, read
+    back from the thread: a subscription open meanwhile ends when the SDK pauses it, after
+    as many events as the race between its two streams lets through."""
+    deadline = time.monotonic() + 20
     while not thread.interrupts and time.monotonic() < deadline:
         time.sleep(0.05)
-    return {"events": seen, "interrupts": jsonable(thread.interrupts)}
+    events = replayed_until_paused(url, tid)
+    return {"events": events, "interrupts": jsonable(thread.interrupts)}
+
+
+def replayed_until_paused(url: str, tid: str) -> list[Any]:
+    """The thread's lifecycle and input events from its first, up to the run's pause, read
+    with the protocol's own stream (POST /threads/{id}/stream/events)."""
+    body = {"channels": ["lifecycle", "input"]}
+    with (
+        httpx.Client(base_url=url, timeout=TIMEOUT) as http,
+        http.stream("POST", f"/threads/{tid}/stream/events", json=body) as response,
+    ):
+        lines = (line[6:] for line in response.iter_lines() if line.startswith("data: "))
+        return until_paused(orjson.loads(line) for line in lines)
 
 
 # -- CORS and Private Network Access ------------------------------------------------------------

@@ -48,7 +48,8 @@
 --      the default)
 --   22 member: the thread's index member (its id's 16 bytes: codec.thread_member)
 -- A watched thread's stream gets a run's start (`metadata` {run_id, attempt}) and end
--- (the `error` of a failed or timed-out run, then `metadata` {status: run_done, run_id})
+-- (the `error` of a failed or timed-out run, then `metadata` {status: run_done, run_id}),
+-- each entry with the fields `run_status`, `event_type` and (an end's) `interrupts` too
 -- as they are applied, whoever reports them (our workers, the emitter, the HTTP batch,
 -- the sweeper); the chunks between come from the worker (app/runs/runner.py).
 -- Returns, per event, four values: code, old thread status, new thread status, and the
@@ -339,16 +340,20 @@ local function write_thread()
   return new_status
 end
 
--- The start (rank 2) or the end of a run, on its watched thread's stream.
+-- The start (rank 2) or the end of a run, on its watched thread's stream; the entry also
+-- carries the run's new status (and an end its interrupts) for the thread-centric protocol.
 local function publish()
   if rank == 2 then
-    publish_thread_event(stream, 'metadata', '{"run_id":"' .. run_id .. '","attempt":1}')
+    publish_thread_event(stream, 'metadata', '{"run_id":"' .. run_id .. '","attempt":1}',
+      'run_status', 'running', 'event_type', event_type)
     return
   end
   if event_type == 'run.failed' or event_type == 'run.timeout' then
     publish_thread_event(stream, 'error', error_json)
   end
-  publish_thread_event(stream, 'metadata', '{"status":"run_done","run_id":"' .. run_id .. '"}')
+  publish_thread_event(stream, 'metadata', '{"status":"run_done","run_id":"' .. run_id .. '"}',
+    'run_status', RUN_STATUS[event_type], 'event_type', event_type,
+    'interrupts', interrupts ~= '' and interrupts or '{}')
 end
 
 -- Applies the event whose keys start at KEYS[k] and values at ARGV[a]; returns its reply.

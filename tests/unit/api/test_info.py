@@ -30,6 +30,7 @@ def test_info_has_langgraphs_keys_and_says_what_is_missing(fake_redis: FakeRedis
     assert list(info["flags"])[:5] == LANGGRAPH_FLAGS
     assert not any(info["flags"][f] for f in LANGGRAPH_FLAGS if f.startswith("langsmith"))
     assert info["flags"]["store"] and info["flags"]["crons"] and info["flags"]["assistants"]
+    assert info["flags"]["event_streaming"]
     assert list(info["host"]) == HOST_KEYS and info["host"]["kind"] == "self-hosted"
     assert info["graphs"] == {"loaded": [], "errors": {}}
 

@@ -35,6 +35,12 @@ def test_options_are_checked() -> None:
         RunOptions(on_completion="forever")  # type: ignore[arg-type]
 
 
+def test_a_protocol_run_is_marked_in_its_config_as_langgraph_marks_it() -> None:
+    assert RunOptions(config={"configurable": {"__event_streaming_v2": True}}).protocol
+    assert not RunOptions(config={"configurable": {"thread_id": "t"}}).protocol
+    assert not RunOptions().protocol
+
+
 FORK_ID = "1f0c0000-0000-6000-8000-000000000001"
 
 

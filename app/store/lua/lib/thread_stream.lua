@@ -4,7 +4,11 @@
 -- watching client, so that an unwatched thread costs one field read, and no stream.
 --
 -- An entry is (event, data): the SSE event name and its JSON, as app/store/run_streams.py
--- writes them. The stream is capped (approximately) and expires after its last entry.
+-- writes them. A run's start and end (from transition.lua) also carry the transition itself
+-- in fields that GET /threads/{id}/stream does not send: `run_status` (the run's status
+-- after it), `event_type` and `interrupts` (JSON, of an end). The thread-centric protocol
+-- (app/api/protocol/) derives its `lifecycle` and `input` events from them. The stream is
+-- capped (approximately) and expires after its last entry.
 
 local thread_stream = {maxlen = false, ttl = false}
 
@@ -18,8 +22,9 @@ local function thread_watched(watch, now)
   return watch and tonumber(watch) > tonumber(now)
 end
 
-local function publish_thread_event(stream, event, data)
+-- Appends (event, data), then the extra field/value pairs given, if any.
+local function publish_thread_event(stream, event, data, ...)
   redis.call('XADD', stream, 'MAXLEN', '~', thread_stream.maxlen, '*',
-    'event', event, 'data', data)
+    'event', event, 'data', data, ...)
   redis.call('EXPIRE', stream, thread_stream.ttl)
 end

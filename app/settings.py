@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     cron_interval_seconds: float = Field(default=5, ge=1, le=60)
     # Status changes kept per thread (GET /threads/{id}/transitions).
     status_history_limit: int = Field(default=100, ge=1, le=10_000)
+    # Run records kept per thread, the newest; the sweep deletes older ended ones. 0 keeps
+    # every run for as long as its thread (LangGraph's own server keeps them all).
+    runs_kept_per_thread: int = Field(default=100, ge=0, le=100_000)
 
     # -- stuck-thread alerts (app/ops/alerts) ----------------------------------------------
     # A YAML file with a top-level `rules:` list (docs/guides/alerts.md), and/or rules as a JSON

@@ -42,6 +42,7 @@ class SweepReport:
     resumed: int = 0
     expired: int = 0
     expired_items: int = 0
+    trimmed_runs: int = 0
     alerts: int = 0
     duration_ms: float = 0.0
 
@@ -61,6 +62,7 @@ def run_sweep(redis: Redis, settings: Settings, by: str = "worker") -> SweepRepo
     reclaimed = lost.reclaim(min_pending_age=settings.lease_seconds)
     expired = expire_threads(threads)
     expired_items = stores.items.expire_due()
+    trimmed = trim_runs(stores, settings.runs_kept_per_thread)
     alerts = _evaluate_alerts(redis, keys, settings)
     report = SweepReport(
         reclaimed=reclaimed.failed,
@@ -68,6 +70,7 @@ def run_sweep(redis: Redis, settings: Settings, by: str = "worker") -> SweepRepo
         resumed=reclaimed.resumed,
         expired=expired,
         expired_items=expired_items,
+        trimmed_runs=trimmed,
         alerts=alerts,
         duration_ms=round((time.perf_counter() - began) * 1000, 3),
     )
@@ -82,14 +85,27 @@ def run_sweep(redis: Redis, settings: Settings, by: str = "worker") -> SweepRepo
             "resumed": report.resumed,
             "expired": report.expired,
             "expired_items": report.expired_items,
+            "trimmed_runs": report.trimmed_runs,
             "alerts": report.alerts,
         },
     )
-    if any((report.reclaimed, report.requeued, report.resumed, report.expired)) or any(
-        (report.expired_items, report.alerts)
-    ):
+    counts = (report.reclaimed, report.requeued, report.resumed, report.expired)
+    if any(counts) or any((report.expired_items, report.trimmed_runs, report.alerts)):
         log.info("sweep: %s", report)
     return report
+
+
+# Threads trimmed per sweep at most; the rest wait for the next sweep.
+TRIM_THREADS = 1000
+
+
+def trim_runs(stores: Stores, keep: int) -> int:
+    """Delete the ended runs of threads beyond the ``keep`` newest each (0 keeps all);
+    how many runs went."""
+    if keep <= 0:
+        return 0
+    records = stores.runs.records
+    return sum(records.trim(t, keep) for t in records.threads_to_trim(TRIM_THREADS))
 
 
 def _evaluate_alerts(redis: Redis, keys: Keys, settings: Settings) -> int:

@@ -34,6 +34,8 @@ metadata leaf indexes are the ids' 16 bytes (``codec.thread_member``); keys hold
                                        {at, from, to, run_id} (capped, see transition.lua)
     {p}runs:pending             zset   run ids pending, scored by when they became so (µs)
     {p}runs:running             zset   run ids running, scored by when they started (µs)
+    {p}runs:trim                set    threads holding more runs than they keep: the sweep
+                                       deletes their older ended runs (trim_runs.lua)
     {p}leases                   zset   run ids holding a lease, scored by its expiry (µs)
     {p}ttl                      zset   thread ids with a TTL, scored by a lower bound of their
                                        expiry (µs): the sweeper re-scores those not yet due
@@ -170,6 +172,11 @@ class Keys:
 
     def thread_transitions(self, thread_id: str) -> str:
         return f"{self.prefix}thread:{thread_id}:transitions"
+
+    def runs_to_trim(self) -> str:
+        """Set: threads holding more runs than they keep (transition.lua adds, the sweep
+        trims them)."""
+        return f"{self.prefix}runs:trim"
 
     def runs_in(self, status: str) -> str:
         """In-flight runs in one status: ``pending`` or ``running``."""

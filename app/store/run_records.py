@@ -19,6 +19,8 @@ from threadwatch.store.scripts import Scripts, TransitionCode
 
 # How long an ended run's output is kept for /join and /wait.
 OUTPUT_TTL_SECONDS = 3600
+# Runs deleted per trim_runs.lua call.
+TRIM_BATCH = 500
 # A command that queues itself on a pipeline.
 QueuedCommand = Callable[[Any], Any]
 _SUMMARY_FIELDS = ("thread_id", "status", "attempts", "updated_at")
@@ -111,6 +113,36 @@ class RunRecords:
     def now_us(self) -> int:
         """Redis's clock: the one leases are compared with."""
         return redis_now_us(self.redis)
+
+    # -- retention ----------------------------------------------------------------------
+
+    def threads_to_trim(self, limit: int) -> list[str]:
+        """Take up to ``limit`` threads holding more runs than they keep."""
+        taken = self.redis.spop(self.keys.runs_to_trim(), limit) or []
+        return [text(thread_id) for thread_id in cast(list[bytes], taken)]
+
+    def trim(self, thread_id: str, keep: int) -> int:
+        """Delete the thread's ended runs beyond its ``keep`` newest (lua/trim_runs.lua);
+        how many. Runs in flight stay."""
+        runs = self.keys.thread_runs(thread_id)
+        deleted = 0
+        while True:
+            beyond = self.redis.zcard(runs) - keep
+            if beyond <= 0:
+                return deleted
+            oldest = [text(m) for m in self.redis.zrange(runs, 0, min(beyond, TRIM_BATCH) - 1)]
+            keys = [runs]
+            for run_id in oldest:
+                keys += [
+                    self.keys.run(run_id),
+                    self.keys.run_output(run_id),
+                    self.keys.run_stream(run_id),
+                    self.keys.run_cancel(run_id),
+                ]
+            removed = self.scripts.trim_runs(keys=keys, args=oldest)
+            deleted += removed
+            if removed < len(oldest):  # the rest are in flight: the next admission adds it
+                return deleted
 
     # -- cancel flag, output -------------------------------------------------------------
 

@@ -68,6 +68,8 @@ _RESULTS = {
     TransitionCode.STALE: EventResult.STALE,
 }
 CAS_ATTEMPTS = 20
+# Runs kept per thread unless configured (settings.runs_kept_per_thread; 0 keeps all).
+DEFAULT_RUNS_KEPT = 100
 DEFAULT_LEASE_SECONDS = 30.0
 # Events per transition.lua call: amortizes the call's cost, keeps each call short.
 EVENTS_PER_CALL = 100
@@ -125,12 +127,14 @@ class RunStore:
         scripts: Scripts | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         history_limit: int = DEFAULT_HISTORY_LIMIT,
+        runs_kept: int = DEFAULT_RUNS_KEPT,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.scripts = scripts or Scripts(redis)
         self.lease_us = seconds_to_us(lease_seconds)
         self.history_limit = history_limit
+        self.runs_kept = runs_kept
         self.records = RunRecords(redis, keys, self.scripts)
 
     # -- events --------------------------------------------------------------------------
@@ -397,12 +401,14 @@ class RunStore:
             self.keys.runs_in("running"),
             self.keys.metrics(),
             *self.keys.leaf_index,
+            self.keys.runs_to_trim(),
         ]
         args: list[Any] = [
             self.lease_us,
             self.history_limit,
             THREAD_STREAM_MAXLEN,
             THREAD_STREAM_TTL_SECONDS,
+            self.runs_kept,
         ]
         for event in events:
             self._event_operands(event, metadata, keys, args, admission)

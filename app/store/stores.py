@@ -73,7 +73,9 @@ class Stores:
         saver = default_checkpoints(redis, keys, inline=inline_checkpoints)
         threads = ThreadStore(redis, keys, scripts, saver, history_limit=history)
         search = ThreadSearch(redis, keys, threads, settings.search_walk_budget)
-        runs = RunStore(redis, keys, scripts, settings.lease_seconds, history)
+        runs = RunStore(
+            redis, keys, scripts, settings.lease_seconds, history, settings.runs_kept_per_thread
+        )
         assistants = AssistantStore(redis, keys, scripts)
         return cls(redis, threads, search, runs, assistants, CronStore(redis, keys, scripts))
 

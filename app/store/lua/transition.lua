@@ -17,12 +17,14 @@
 -- KEYS[5..8]   order zsets: created_at, updated_at, state_updated_at, thread_id
 -- KEYS[9..12]  leases zset, runs:pending zset, runs:running zset, metrics hash
 -- KEYS[13..14] leaf ids hash, prefix of the per-status leaf sets (lib/leaf_sets.lua)
+-- KEYS[15]     runs:trim set: threads holding more runs than ARGV[5] (the sweep trims them)
 -- then, per event in order:
 --   thread hash, run hash, thread runs zset, thread transitions list, thread stream,
 --   the leaves to leave (n_leave), then those to join (n_join) (Keys.metadata_leaf names)
 -- ARGV[1]      default lease, µs
 -- ARGV[2]      status changes kept per thread
 -- ARGV[3..4]   thread stream cap and expiry, seconds (lib/thread_stream.lua)
+-- ARGV[5]      runs kept per thread (0: all)
 -- then, per event in order, 22 values (apply() names them so):
 --   1 thread_id            2 run_id               3 event_type (run.pending, ...)
 --   4 event_outcome: the thread's outcome of a terminal event (idle, interrupted, error),
@@ -76,6 +78,7 @@ local LEASES, PENDING, RUNNING, METRICS = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 use_thread_status(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2])
 use_leaf_index(KEYS[13], KEYS[14])
 use_thread_stream(ARGV[3], ARGV[4])
+local TRIM, RUNS_KEPT = KEYS[15], tonumber(ARGV[5])
 local DEFAULT_LEASE = ARGV[1]
 local COUNTED = {'events|applied', 'events|duplicate', 'events|stale'}
 local THREAD_FIELDS = {'status', 'mver', 'inflight', 'outcome', 'outcome_version',
@@ -254,6 +257,9 @@ local function run_fields()
       put(list, 'metadata', '{}')
       put(list, 'kwargs', '{}')
       redis.call('ZADD', runs, at, run_id)
+      if RUNS_KEPT > 0 and redis.call('ZCARD', runs) > RUNS_KEPT then
+        redis.call('SADD', TRIM, thread_id)
+      end
     end
     put(list, 'status', RUN_STATUS[event_type])
     put(list, 'event', event_type)
@@ -385,8 +391,8 @@ local function apply(k, a)
 end
 
 local results = {}
-local k = 15
-for a = 5, #ARGV, ARGS_PER_EVENT do
+local k = 16
+for a = 6, #ARGV, ARGS_PER_EVENT do
   local reply_code, from, to, previous = apply(k, a)
   results[#results + 1] = reply_code
   results[#results + 1] = from

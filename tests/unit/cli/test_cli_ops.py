@@ -220,6 +220,7 @@ def test_sweep(runner: CliRunner, populated: Stores) -> None:
         "resumed",
         "expired",
         "expired_items",
+        "trimmed_runs",
         "alerts",
         "duration_ms",
     }

@@ -64,7 +64,7 @@ def test_subgraph_chunks_are_named_after_their_namespace(sdk: SyncLangGraphClien
     run_id = metadata[1]["run_id"]
     assert sdk.runs.get(thread_id, run_id)["kwargs"]["subgraphs"] is True
     joined = list(sdk.runs.join_stream(thread_id, run_id, stream_mode="updates"))
-    assert [p.event for p in joined[1:]] == [inner[0], "updates", "updates"]
+    assert [p.event for p in joined] == [inner[0], "updates", "updates"]  # modes named: no metadata
     assert sdk.threads.get(thread_id)["values"] == {"n": 2}
 
     plain = list(sdk.runs.stream(thread_id, "nested", input={"n": 0}, stream_mode="updates"))

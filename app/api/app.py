@@ -26,7 +26,7 @@ from threadwatch.api.routes import (
     threads,
 )
 from threadwatch.api.security import install_security
-from threadwatch.graphs import load_registry
+from threadwatch.graphs import GraphRegistry, load_registry
 from threadwatch.graphs.assistants import Assistants
 from threadwatch.graphs.store_config import graph_store, memory_store
 from threadwatch.ops.alerts.rules import load_rules
@@ -56,20 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "this store's metadata index is from an earlier version: searches and counts "
                 "by metadata miss its threads until `threadwatch doctor --fix` indexes them"
             )
-        app.state.stores = stores
-        Assistants(stores.assistants, app.state.graphs).register_system()
-        app.state.memory = memory_store(stores.items, app.state.graphs.config_path)
-        # The same store as a LangGraph BaseStore, for the graphs the API opens (state).
-        app.state.graph_store = graph_store(app.state.memory)
-        app.state.run_service = RunService(
-            stores,
-            app.state.graphs,
-            settings.run_timeout_seconds,
-            settings.webhook_allow_private,
-        )
-        app.state.cron_service = CronService(
-            stores, app.state.graphs, settings.webhook_allow_private
-        )
+        serve_from(app, stores, app.state.graphs, settings)
         app.state.stream_reader = StreamReader.connect(settings.redis_url or "", stores.keys)
         watchdog = None
         if settings.api_watchdog:
@@ -112,3 +99,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     install_ui(app)
     return app
+
+
+def serve_from(app: FastAPI, stores: Stores, graphs: GraphRegistry, settings: Settings) -> None:
+    """Put what the routes use where they look for it (``app.state``): the stores, the
+    graphs and their system assistants, the memory store, the run and cron services."""
+    app.state.stores = stores
+    app.state.graphs = graphs
+    Assistants(stores.assistants, graphs).register_system()
+    app.state.memory = memory_store(stores.items, graphs.config_path)
+    # The same store as a LangGraph BaseStore, for the graphs the API opens (state).
+    app.state.graph_store = graph_store(app.state.memory)
+    app.state.run_service = RunService(
+        stores, graphs, settings.run_timeout_seconds, settings.webhook_allow_private
+    )
+    app.state.cron_service = CronService(stores, graphs, settings.webhook_allow_private)

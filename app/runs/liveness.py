@@ -19,6 +19,7 @@ and the job of the run holding it is queued.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import cast
 
@@ -46,6 +47,9 @@ DEAD_JOB = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 # worker died in between.
 WAITING_JOB = (JobStatus.QUEUED, JobStatus.SCHEDULED)
 IN_FLIGHT = ("pending", "running")
+# Seconds one pass may spend: after a fleet-wide outage it takes every lost run back in
+# pages of ``batch``, up to this, and the next sweep goes on from there.
+RECLAIM_BUDGET = 10.0
 # The run timeout a reclaimed run's next job gets when none is given (Settings' default).
 DEFAULT_RUN_TIMEOUT = 86_400.0
 
@@ -70,23 +74,41 @@ class LostRuns:
         retries: int = 0,
         batch: int = 1000,
         run_timeout: float = DEFAULT_RUN_TIMEOUT,
+        budget: float = RECLAIM_BUDGET,
     ) -> None:
         self.runs, self.records = runs, runs.records
         self.queue = queue
         self.jobs = RunJobs(queue, run_timeout)
         self.retries = retries
         self.batch = batch
+        self.budget = budget
 
     def reclaim(self, min_pending_age: float) -> Reclaimed:
         """End the runs whose lease ran out, and our pending runs older than
         ``min_pending_age`` seconds whose RQ job can no longer run them."""
         done = Reclaimed()
         now = self.records.now_us()
-        for run_id in self.records.expired_leases(now, self.batch):
-            self._reclaim_expired(run_id, done)
+        deadline = time.monotonic() + self.budget
+        seen: list[str] = []
+        while time.monotonic() < deadline:
+            # Each one reclaimed leaves the lease index: the next page holds the next ones.
+            expired = self.records.expired_leases(now, self.batch)
+            if expired == seen:  # none of these could be reclaimed now: the next sweep
+                break
+            for run_id in expired:
+                self._reclaim_expired(run_id, done)
+            if len(expired) < self.batch:
+                break
+            seen = expired
         oldest = now - seconds_to_us(min_pending_age)
-        for run_id in self.records.pending_since(oldest, self.batch):
-            self._reclaim_orphan(run_id, oldest / 1e6, done)
+        start = 0
+        while time.monotonic() < deadline:  # pending runs mostly stay: page through them
+            pending = self.records.pending_since(oldest, self.batch, start)
+            for run_id in pending:
+                self._reclaim_orphan(run_id, oldest / 1e6, done)
+            if len(pending) < self.batch:
+                break
+            start += self.batch
         counts = {"failed": done.failed, "requeued": done.requeued, "resumed": done.resumed}
         add_counts(
             self.runs.redis,

@@ -80,10 +80,10 @@ class RunRecords:
         """Ids of every run in an in-flight status (pending or running)."""
         return [text(member) for member in self.redis.zrange(self.keys.runs_in(status), 0, -1)]
 
-    def pending_since(self, before_us: int, limit: int) -> list[str]:
-        """Pending runs recorded before ``before_us``, oldest first."""
+    def pending_since(self, before_us: int, limit: int, start: int = 0) -> list[str]:
+        """Pending runs recorded before ``before_us``, oldest first, from the ``start``-th."""
         key = self.keys.runs_in("pending")
-        return [text(m) for m in self.redis.zrangebyscore(key, "-inf", before_us, 0, limit)]
+        return [text(m) for m in self.redis.zrangebyscore(key, "-inf", before_us, start, limit)]
 
     def drop_pending(self, run_id: str) -> None:
         """Unindex a pending run whose record is gone."""

@@ -14,12 +14,10 @@ import orjson
 from fastapi.testclient import TestClient
 from redis import Redis
 
-from threadwatch.api.app import create_app
+from threadwatch.api.app import create_app, serve_from
 from threadwatch.domain import ThreadStatus
 from threadwatch.graphs import EMPTY_REGISTRY, GraphRegistry
-from threadwatch.graphs.assistants import Assistants
 from threadwatch.models import RunEvent
-from threadwatch.runs.service import RunService
 from threadwatch.settings import Settings
 from threadwatch.store.assistants import AssistantStore
 from threadwatch.store.codec import thread_id_of, thread_member
@@ -53,13 +51,12 @@ def make_client(
     """A client of the API on `redis`, without the lifespan (which would connect to Redis):
     the stores, and `graphs` if given, go where the lifespan would put them. 5xx come back
     as responses."""
-    app = create_app(Settings(redis_url="redis://unused", max_body_bytes=max_body_bytes))
-    app.state.stores = stores = make_stores(redis)
+    settings = Settings(
+        redis_url="redis://unused", max_body_bytes=max_body_bytes, run_timeout_seconds=60
+    )
+    app = create_app(settings)
     registry = graphs if graphs is not None else EMPTY_REGISTRY
-    if graphs is not None:
-        app.state.graphs = graphs
-        Assistants(stores.assistants, graphs).register_system()
-    app.state.run_service = RunService(stores, registry, 60.0)
+    serve_from(app, make_stores(redis), registry, settings)
     return TestClient(app, raise_server_exceptions=False)
 
 

@@ -9,11 +9,12 @@ from fakeredis import FakeRedis
 from rq import Queue
 
 from tests.unit.helpers import KEYS, at, event, thread_hash, us
-from threadwatch.domain import RunStatus
+from threadwatch.domain import RunStatus, ThreadStatus
 from threadwatch.models import RunEvent
 from threadwatch.queues import RUNS_QUEUE
 from threadwatch.runs.liveness import LostRuns
 from threadwatch.store.codec import materialize
+from threadwatch.store.search import ThreadQuery
 from threadwatch.store.stores import Stores
 
 
@@ -364,3 +365,29 @@ def test_a_turn_taken_recently_is_left_to_its_taker(stores: Stores, fake_redis: 
     fake_redis.hset(KEYS.thread(thread_id), "turn_at", 1)  # its turn came long ago
     assert lost_runs(stores).reclaim(min_pending_age=60).resumed == 1
     assert queued_jobs(fake_redis) == [run_id]
+
+
+def test_one_pass_takes_back_every_lost_run_of_a_fleet_wide_outage(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    """More lost runs than a page (batch): one pass pages through them all, not a page."""
+    runs = [(f"00000000-0000-4000-8000-{i:012x}", new_id()) for i in range(25)]
+    stores.runs.apply([event(t, r, "run.started", at=at(1)) for t, r in runs])
+    fake_redis.zadd(KEYS.leases(), {r: 1 for _, r in runs})  # every lease ran out
+    lost = LostRuns(stores.runs, Queue(RUNS_QUEUE, connection=stores.redis), batch=10)
+    assert lost.reclaim(min_pending_age=30).failed == 25
+    assert stores.search.count(ThreadQuery(status=ThreadStatus.BUSY)) == 0
+
+
+def test_a_page_of_runs_that_cannot_be_taken_back_ends_the_pass(
+    stores: Stores, fake_redis: FakeRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Expired leases that stay (their reclaim refused each time) do not loop the pass."""
+    runs = [(new_id(), new_id()) for _ in range(10)]
+    stores.runs.apply([event(t, r, "run.started", at=at(1)) for t, r in runs])
+    fake_redis.zadd(KEYS.leases(), {r: 1 for _, r in runs})
+    tries: list[str] = []
+    monkeypatch.setattr(stores.runs, "reclaim", lambda event: tries.append(event.run_id))
+    lost = LostRuns(stores.runs, Queue(RUNS_QUEUE, connection=stores.redis), batch=10)
+    assert lost.reclaim(min_pending_age=30).failed == 0
+    assert sorted(tries) == sorted(r for _, r in runs)  # each tried once in this pass

@@ -104,8 +104,10 @@ class LostRuns:
         start = 0
         while time.monotonic() < deadline:  # pending runs mostly stay: page through them
             pending = self.records.pending_since(oldest, self.batch, start)
-            for run_id in pending:
-                self._reclaim_orphan(run_id, oldest / 1e6, done)
+            leased = self.records.have_leases(pending)  # one round trip a page
+            for run_id, reported in zip(pending, leased, strict=True):
+                if not reported:  # one reported from elsewhere: its lease decides
+                    self._reclaim_orphan(run_id, oldest / 1e6, done)
             if len(pending) < self.batch:
                 break
             start += self.batch
@@ -137,8 +139,6 @@ class LostRuns:
         """A pending run without a lease is ours: lost if its job failed, resumed if RQ
         holds no job that will run it and its turn came before ``taken_before`` (seconds
         since the epoch: a turn taken since may not have its job queued yet)."""
-        if self.records.has_lease(run_id):
-            return  # reported from elsewhere: its lease decides
         run = self.records.summary(run_id)
         if run.thread_id is None:
             self.records.drop_pending(run_id)

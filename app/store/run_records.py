@@ -96,8 +96,12 @@ class RunRecords:
         key = self.keys.leases()
         return [text(m) for m in self.redis.zrangebyscore(key, "-inf", now_us, 0, limit)]
 
-    def has_lease(self, run_id: str) -> bool:
-        return self.redis.zscore(self.keys.leases(), run_id) is not None
+    def have_leases(self, run_ids: Sequence[str]) -> list[bool]:
+        """Whether each run holds a lease (a run reported from elsewhere), in one call."""
+        if not run_ids:
+            return []
+        scores = self.redis.zmscore(self.keys.leases(), list(run_ids))
+        return [score is not None for score in scores]
 
     def drop_lease(self, run_id: str) -> None:
         self.redis.zrem(self.keys.leases(), run_id)

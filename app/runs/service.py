@@ -85,7 +85,8 @@ class RunService:
         thread_id = thread_id or str(uuid_utils.uuid4())
         create_thread = temporary or body.if_not_exists == "create"
         # The run's metadata merges an existing thread's, as LangGraph's does.
-        thread_metadata = {} if temporary else self._thread_metadata(thread_id, graph_id)
+        read = None if temporary else self.threads.read_metadata(thread_id)
+        thread_metadata = {**read[0], "graph_id": graph_id} if read and read[2] else {}
         if create_thread:
             self._create_thread(thread_id, graph_id, assistant_id, body)
         if protocol:  # before the run can start: its start must reach the thread's stream
@@ -108,6 +109,8 @@ class RunService:
                 ),
                 reject_if_busy=strategy == "reject",
                 thread_must_exist=not create_thread,
+                # Read before a thread this request creates: only trusted when it made none.
+                metadata_read=None if create_thread else read,
             )
         except ThreadNotFound:
             raise NotFoundError("Thread or assistant not found.") from None
@@ -127,12 +130,6 @@ class RunService:
             **(body.metadata or {}),
         }
         self.threads.create(thread_id, metadata, if_exists="do_nothing")
-
-    def _thread_metadata(self, thread_id: str, graph_id: str) -> dict[str, Any]:
-        """An existing thread's metadata as the run makes it (graph and assistant named);
-        {} when the thread does not exist yet."""
-        metadata, _, exists = self.threads.read_metadata(thread_id)
-        return {**metadata, "graph_id": graph_id} if exists else {}
 
     def _pending_event(
         self,

@@ -227,7 +227,11 @@ class RunStore:
         return _applied(event, reply)
 
     def admit(
-        self, event: RunEvent, reject_if_busy: bool, thread_must_exist: bool = False
+        self,
+        event: RunEvent,
+        reject_if_busy: bool,
+        thread_must_exist: bool = False,
+        metadata_read: tuple[dict[str, Any], str, bool] | None = None,
     ) -> Applied:
         """Record a run created here (its run.pending event) as the thread's last run.
 
@@ -235,9 +239,16 @@ class RunStore:
         the thread is in flight; the check and the write are one script, so two racing
         creations can never both pass. With ``thread_must_exist``, an unknown thread is
         ThreadNotFound (nothing written). ``previous_run`` is the run this one comes after.
+        ``metadata_read`` is the thread's (metadata, version, exists) as the caller just read
+        it (ThreadStore.read_metadata), saving the first attempt that read; the script
+        checks the version, so a thread changed since costs one more attempt, never a lost
+        write.
         """
         admission = "reject" if reject_if_busy else "queue"
-        reply = self._apply_one(event, admission, thread_must_exist)
+        first = None
+        if metadata_read is not None and metadata_read[2] and event.metadata:
+            first = {event.thread_id: _MetadataState(*metadata_read)}  # an existing thread
+        reply = self._apply_one(event, admission, thread_must_exist, first)
         if reply.code is TransitionCode.REJECTED:
             raise RunRejected()
         if reply.code is TransitionCode.OTHER_THREAD:
@@ -245,10 +256,17 @@ class RunStore:
         return _applied(event, reply)
 
     def _apply_one(
-        self, event: RunEvent, admission: str = "", thread_must_exist: bool = False
+        self,
+        event: RunEvent,
+        admission: str = "",
+        thread_must_exist: bool = False,
+        first_read: dict[str, _MetadataState] | None = None,
     ) -> Transition:
-        for _ in range(CAS_ATTEMPTS):
-            metadata = self._read_metadata([event])
+        for attempt in range(CAS_ATTEMPTS):
+            if attempt == 0 and first_read is not None:
+                metadata = first_read
+            else:
+                metadata = self._read_metadata([event])
             if thread_must_exist and not self._thread_exists(event.thread_id, metadata):
                 raise ThreadNotFound(event.thread_id)
             keys, args = self._operands([event], metadata, admission)

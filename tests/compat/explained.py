@@ -37,6 +37,14 @@ DEPLOYMENT_KEYS = (
 EXPLAINED: list[Explained] = [
     Explained(
         "*",
+        r".*/metadata/langgraph_auth_user_id",
+        "checkpoint metadata: LangGraph's production checkpointer adapter leaves this "
+        "request-scoped key out (langgraph_api/_checkpointer/_adapter.py, "
+        "_TRANSIENT_CONFIGURABLE_KEYS), as threadwatch does; the dev server's in-memory "
+        "saver keeps it",
+    ),
+    Explained(
+        "*",
         r"(/[^/]+)?/info/flags/langsmith_tracing_(replicas|session_on_runs)",
         "GET /info: langgraph dev says true for LangSmith tracing features without any "
         "LangSmith; threadwatch has none, and says so (docs/api.md#server-info)",

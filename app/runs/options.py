@@ -95,10 +95,17 @@ def forked_config(
     return config
 
 
-def latest_config(config: Mapping[str, Any], drop: Sequence[str] = ()) -> dict[str, Any]:
+def latest_config(
+    config: Mapping[str, Any], drop: Sequence[str] = (), drop_private: bool = False
+) -> dict[str, Any]:
     """``config`` naming the thread's latest checkpoint rather than the one a run forked
-    from (what reads the state a run left), without the configurable keys ``drop``."""
+    from (what reads the state a run left), without the configurable keys ``drop`` and,
+    with ``drop_private``, those starting with ``__`` (the server's own)."""
     configurable = config.get("configurable") or {}
     gone = {*CHECKPOINT_KEYS, *drop}
-    kept = {k: v for k, v in configurable.items() if k not in gone}
+    kept = {
+        k: v
+        for k, v in configurable.items()
+        if k not in gone and not (drop_private and k.startswith("__"))
+    }
     return {**config, "configurable": kept}

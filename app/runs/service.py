@@ -178,8 +178,9 @@ class RunService:
             assistant_id=assistant_id,
             kwargs=options.to_json(),
             multitask_strategy=body.multitask_strategy or "enqueue",
-            # The thread keeps the run's config, without where this run started from.
-            config=latest_config(config, drop=("thread_id",)),
+            # The thread keeps the run's config, without where this run started from and
+            # without the server's private keys (a protocol run's marker, say).
+            config=latest_config(config, drop=("thread_id",), drop_private=True),
         )
 
     def _enqueue(self, thread_id: str, run_id: str, after_seconds: float) -> dict[str, Any]:

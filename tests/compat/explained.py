@@ -36,6 +36,15 @@ DEPLOYMENT_KEYS = (
 
 EXPLAINED: list[Explained] = [
     Explained(
+        "join/*",
+        r"/wait/(messages|__interrupt__/\*/response_schema)",
+        "runs.join of an interrupted run after its end: LangGraph's server no longer has its "
+        "stream, falls back to the thread's record and answers the interrupts alone "
+        "(langgraph_api/api/runs.py _thread_values_fallback); threadwatch keeps each run's "
+        "output for an hour and answers it: the values with __interrupt__, which is what "
+        "LangGraph answers to a join made while the run is running",
+    ),
+    Explained(
         "*",
         r".*/metadata/langgraph_auth_user_id",
         "checkpoint metadata: LangGraph's production checkpointer adapter leaves this "

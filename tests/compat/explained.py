@@ -37,7 +37,7 @@ DEPLOYMENT_KEYS = (
 EXPLAINED: list[Explained] = [
     Explained(
         "join/*",
-        r"/wait/(messages|__interrupt__/\*/response_schema)",
+        r"/wait/(messages|__interrupt__/[^/]+/response_schema)",
         "runs.join of an interrupted run after its end: LangGraph's server no longer has its "
         "stream, falls back to the thread's record and answers the interrupts alone "
         "(langgraph_api/api/runs.py _thread_values_fallback); threadwatch keeps each run's "

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -104,10 +105,7 @@ def count_quietly(redis: Redis, keys: Keys, *names: str) -> bool:
     """Add 1 to each counter field, in one round trip, for code paths that must not fail
     because of a metric: a Redis error is logged and gives False."""
     try:
-        with redis.pipeline(transaction=False) as pipe:
-            for name in names:
-                count(pipe, keys, name)
-            pipe.execute()
+        add_counts(redis, keys, Counter(names))
     except RedisError as exc:
         log.warning("metrics %s not counted: %s", ", ".join(names), exc)
         return False

@@ -198,15 +198,25 @@ class Assistants:
     def for_run(self, assistant_id: str) -> tuple[StoredAssistant, LoadedGraph]:
         """The assistant a run names (UUID or graph name) and its graph, with the errors of
         LangGraph's run creation."""
+        canonical = self.run_assistant_id(assistant_id)
+        return self.run_assistant(canonical, self.store.get(canonical))
+
+    def run_assistant_id(self, assistant_id: str) -> str:
+        """The id of the assistant a run names (UUID or graph name); 422 for neither."""
         assistant_id = str(assistant_id)
         if assistant_id in self.registry.graphs or assistant_id in self.registry.errors:
-            assistant_id = self.registry.require(assistant_id).assistant_id
-        else:
-            try:
-                assistant_id = str(uuid.UUID(assistant_id))
-            except ValueError:
-                raise InvalidAssistant(assistant_id, self.registry.graphs) from None
-        stored = self._get(assistant_id)
+            return self.registry.require(assistant_id).assistant_id
+        try:
+            return str(uuid.UUID(assistant_id))
+        except ValueError:
+            raise InvalidAssistant(assistant_id, self.registry.graphs) from None
+
+    def run_assistant(
+        self, assistant_id: str, read: StoredAssistant | None
+    ) -> tuple[StoredAssistant, LoadedGraph]:
+        """``for_run`` from the assistant as the caller read it (``run_assistant_id``'s id,
+        read with other reads)."""
+        stored = read or self._system_again(assistant_id)
         if stored is None:
             raise NotFoundError("Thread or assistant not found.")
         return stored, self.registry.require(stored.graph_id)

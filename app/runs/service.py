@@ -34,6 +34,7 @@ from threadwatch.runs.options import (
 )
 from threadwatch.store.assistants import StoredAssistant
 from threadwatch.store.codec import decode_hash, run_from_hash
+from threadwatch.store.runs import Turn
 from threadwatch.store.stores import Stores
 from threadwatch.webhooks.policy import check_webhook_url
 
@@ -54,7 +55,7 @@ class RunService:
         run_timeout: float,
         webhook_allow_private: bool = False,
     ) -> None:
-        self.threads, self.runs = stores.threads, stores.runs
+        self.stores, self.threads, self.runs = stores, stores.threads, stores.runs
         self.graphs = graphs
         self.assistants = Assistants(stores.assistants, graphs)
         self.run_timeout = run_timeout
@@ -74,18 +75,26 @@ class RunService:
         A ``streamed`` run (or one created with ``stream_resumable``) sends its chunks to
         its stream (app/store/run_streams.py); a ``protocol`` run (the thread-centric
         protocol's run.start) its protocol events to its thread's."""
-        assistant, graph = self.assistants.for_run(body.assistant_id)
+        named = self.assistants.run_assistant_id(body.assistant_id)
+        temporary = thread_id is None
+        # The run's metadata merges an existing thread's, as LangGraph's does: read with
+        # the assistant, in one round trip.
+        if thread_id is None:
+            stored, read = self.stores.assistants.get(named), None
+        else:
+            assistant_read = self.stores.assistants.read(named)
+            stored, read = self.stores.read_both(
+                assistant_read, self.threads.metadata_read(thread_id)
+            )
+        assistant, graph = self.assistants.run_assistant(named, stored)
         graph_id, assistant_id = graph.graph_id, assistant.assistant["assistant_id"]
         if body.webhook:  # refused before anything is recorded (LangGraph's 422 texts)
             body.webhook = check_webhook_url(body.webhook, self.webhook_allow_private)
         checkpoint = body.checkpoint.model_dump(exclude_none=True) if body.checkpoint else None
         # Where the run starts from (its configurable's checkpoint keys); 422 first.
         fork = forked_config(None, body.checkpoint_id, checkpoint).get("configurable", {})
-        temporary = thread_id is None
         thread_id = thread_id or str(uuid_utils.uuid4())
         create_thread = temporary or body.if_not_exists == "create"
-        # The run's metadata merges an existing thread's, as LangGraph's does.
-        read = None if temporary else self.threads.read_metadata(thread_id)
         thread_metadata = {**read[0], "graph_id": graph_id} if read and read[2] else {}
         if create_thread:
             self._create_thread(thread_id, graph_id, assistant_id, body)
@@ -95,29 +104,34 @@ class RunService:
             fork = {**fork, PROTOCOL_MARKER: True}
         run_id = str(uuid_utils.uuid7())
         strategy = body.multitask_strategy or "enqueue"
+        event = self._pending_event(
+            thread_id,
+            run_id,
+            assistant,
+            thread_metadata,
+            body,
+            fork,
+            temporary,
+            streamed or bool(body.stream_resumable),
+        )
+        reject, delay = strategy == "reject", body.after_seconds or 0.0
+        # Read before a thread this request creates: only trusted when it made none.
+        metadata_read = None if create_thread else read
         try:
-            self.runs.admit(
-                self._pending_event(
-                    thread_id,
-                    run_id,
-                    assistant,
-                    thread_metadata,
-                    body,
-                    fork,
-                    temporary,
-                    streamed or bool(body.stream_resumable),
-                ),
-                reject_if_busy=strategy == "reject",
-                thread_must_exist=not create_thread,
-                # Read before a thread this request creates: only trusted when it made none.
-                metadata_read=None if create_thread else read,
-            )
+            if strategy in ("interrupt", "rollback"):
+                self.runs.admit(event, reject, not create_thread, metadata_read)
+            else:  # the common case: admitted and its turn taken in one round trip
+                turn = self.runs.admit_and_take_turn(
+                    event, reject, not create_thread, metadata_read, delay
+                )
         except ThreadNotFound:
             raise NotFoundError("Thread or assistant not found.") from None
         if strategy in ("interrupt", "rollback"):
+            # The runs in flight end first, so that this one takes the turn they held.
             for other in self._in_flight(thread_id, exclude=run_id):
                 self.cancel(thread_id, other, strategy)
-        return self._enqueue(thread_id, run_id, body.after_seconds or 0.0)
+            turn = self.runs.take_turn(thread_id, run_id, delay)
+        return self._queue(thread_id, run_id, turn)
 
     def _create_thread(
         self, thread_id: str, graph_id: str, assistant_id: str, body: RunCreate
@@ -183,10 +197,9 @@ class RunService:
             config=latest_config(config, drop=("thread_id",), drop_private=True),
         )
 
-    def _enqueue(self, thread_id: str, run_id: str, after_seconds: float) -> dict[str, Any]:
-        """Take the thread's turn, or wait for it; the run as recorded. A run that takes it
-        has its job queued, and is read, in one round trip."""
-        turn = self.runs.take_turn(thread_id, run_id, after_seconds)
+    def _queue(self, thread_id: str, run_id: str, turn: Turn | None) -> dict[str, Any]:
+        """The run as recorded, its job queued if it holds the thread's ``turn``: a run to
+        start at once has both done in one round trip."""
         if turn is None or turn.delay > 0:
             if turn is not None:
                 self.jobs.enqueue(turn)

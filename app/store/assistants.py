@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import methodcaller
 from typing import Any
 
 import orjson
@@ -20,6 +21,7 @@ from redis import Redis
 
 from threadwatch.store.codec import decode_hash, text, us_to_iso
 from threadwatch.store.keys import Keys
+from threadwatch.store.pipelined import Read
 from threadwatch.store.scripts import Scripts
 
 _JSON_FIELDS = ("config", "context", "metadata", "description")
@@ -129,8 +131,11 @@ class AssistantStore:
         return created, assistant_from_hash(decode_hash(raw))
 
     def get(self, assistant_id: str) -> StoredAssistant | None:
-        raw = self.redis.hgetall(self.keys.assistant(assistant_id))
-        return assistant_from_hash(decode_hash(raw)) if raw else None
+        return _stored(self.redis.hgetall(self.keys.assistant(assistant_id)))
+
+    def read(self, assistant_id: str) -> Read[StoredAssistant | None]:
+        """``get``, to send with other reads."""
+        return Read(methodcaller("hgetall", self.keys.assistant(assistant_id)), _stored)
 
     def exist(self, assistant_ids: Sequence[str]) -> list[bool]:
         """Whether each exists (one round trip)."""
@@ -213,3 +218,7 @@ class AssistantStore:
         for graph_id in graph_ids:
             pipe.zcard(self.keys.graph_assistants(graph_id))
         return sum(int(n) for n in pipe.execute())
+
+
+def _stored(raw: dict[bytes, bytes]) -> StoredAssistant | None:
+    return assistant_from_hash(decode_hash(raw)) if raw else None

@@ -5,7 +5,7 @@ lease and pending indexes the sweeper walks. Events and the records' lifecycle a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import methodcaller
 from typing import Any, cast
@@ -14,6 +14,7 @@ from redis import Redis
 
 from threadwatch.store.codec import redis_now_us, text
 from threadwatch.store.keys import Keys
+from threadwatch.store.pipelined import QueuedCommand
 from threadwatch.store.run_streams import watch_live
 from threadwatch.store.scripts import Scripts, TransitionCode
 
@@ -21,8 +22,6 @@ from threadwatch.store.scripts import Scripts, TransitionCode
 OUTPUT_TTL_SECONDS = 3600
 # Runs deleted per trim_runs.lua call.
 TRIM_BATCH = 500
-# A command that queues itself on a pipeline.
-QueuedCommand = Callable[[Any], Any]
 _SUMMARY_FIELDS = ("thread_id", "status", "attempts", "updated_at")
 
 

@@ -21,6 +21,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from threadwatch.store.keys import Keys
+from threadwatch.store.pipelined import QueuedCommand
 
 # Kept this long after its last entry, for late joins and reconnects.
 STREAM_TTL_SECONDS = 3600
@@ -47,8 +48,6 @@ GRAPH_MODE_OF = {
     "events": "events",
 }
 EVENT_OF_GRAPH_MODE = {graph: api for api, graph in GRAPH_MODE_OF.items()}
-
-QueuedCommand = Callable[[Any], Any]
 
 
 def stream_modes(value: str | Sequence[str] | None) -> list[str]:

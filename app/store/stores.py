@@ -15,6 +15,7 @@ from threadwatch.store.codec import redis_now_us
 from threadwatch.store.crons import CronStore
 from threadwatch.store.items import ItemStore
 from threadwatch.store.keys import Keys
+from threadwatch.store.pipelined import A, B, Read, read_both
 from threadwatch.store.runs import RunStore
 from threadwatch.store.scripts import Scripts
 from threadwatch.store.search import ThreadSearch
@@ -40,6 +41,10 @@ class Stores:
     @property
     def keys(self) -> Keys:
         return self.threads.keys
+
+    def read_both(self, first: Read[A], second: Read[B]) -> tuple[A, B]:
+        """Two stores' reads in one round trip."""
+        return read_both(self.redis, first, second)
 
     @cached_property
     def items(self) -> ItemStore:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from operator import methodcaller
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -28,12 +29,15 @@ from threadwatch.store.codec import (
 )
 from threadwatch.store.keys import Keys
 from threadwatch.store.metadata_index import metadata_leaves
+from threadwatch.store.pipelined import Read
 from threadwatch.store.run_streams import THREAD_STREAM_MAXLEN, THREAD_STREAM_TTL_SECONDS
 from threadwatch.store.scripts import ChangedSinceRead, Scripts
 
 CAS_ATTEMPTS = 20
 # Metadata version tokens: random, so that no other writer can produce the one expected.
 EMPTY_VERSION = "0"
+# A thread's (metadata, metadata version token, exists), as read for an optimistic update.
+MetadataRead = tuple[dict[str, Any], str, bool]
 T = TypeVar("T")
 
 
@@ -126,12 +130,14 @@ class ThreadStore:
     def exists(self, thread_id: str) -> bool:
         return bool(self.redis.exists(self.keys.thread(thread_id)))
 
-    def read_metadata(self, thread_id: str) -> tuple[dict[str, Any], str, bool]:
+    def read_metadata(self, thread_id: str) -> MetadataRead:
         """(metadata, metadata version token, exists) for an optimistic metadata update."""
-        metadata, mver = self.redis.hmget(self.keys.thread(thread_id), "metadata", "mver")
-        if metadata is None:
-            return {}, EMPTY_VERSION, False
-        return orjson.loads(metadata), (mver or b"0").decode(), True
+        return _metadata_read(self.redis.hmget(self.keys.thread(thread_id), "metadata", "mver"))
+
+    def metadata_read(self, thread_id: str) -> Read[MetadataRead]:
+        """``read_metadata``, to send with other reads."""
+        command = methodcaller("hmget", self.keys.thread(thread_id), "metadata", "mver")
+        return Read(command, _metadata_read)
 
     # -- writes --------------------------------------------------------------------------
 
@@ -350,3 +356,10 @@ def _ttl_args(ttl: dict[str, Any] | None) -> tuple[str, str]:
     if minutes is None:
         return "", ""
     return (repr(minutes) if minutes else "0"), str(ttl.get("strategy") or "delete")
+
+
+def _metadata_read(reply: list[bytes | None]) -> MetadataRead:
+    metadata, mver = reply
+    if metadata is None:
+        return {}, EMPTY_VERSION, False
+    return orjson.loads(metadata), (mver or b"0").decode(), True

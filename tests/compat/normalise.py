@@ -76,8 +76,11 @@ class Normaliser:
         if isinstance(value, dict):
             # The top level is a flow's steps: walked in the order they ran.
             order = list(value) if not path else sorted(value)
-            walked = {k: self(value[k], f"{path}/{k}") for k in order}
-            return {self.string(k, path): walked[k] for k in value}
+            # A key that is an id (an interrupt's task, say) is named before what it holds,
+            # so that the ids inside are named after its token, not after the raw id.
+            names = {k: self.string(k, path) for k in order}
+            walked = {k: self(value[k], f"{path}/{names[k]}") for k in order}
+            return {names[k]: walked[k] for k in value}
         if isinstance(value, list):
             return [self(v, f"{path}/{i}") for i, v in enumerate(value)]
         if isinstance(value, str):

@@ -61,3 +61,14 @@ def test_explained_entries_match_flow_path_and_threadwatch_answer() -> None:
     assert explain("chat_ui/js", Difference("/info/flags/crons", True, False)) is None
     assert explain("cors", Difference("/studio_pna/status", 400, 200)) is not None
     assert explain("cors", Difference("/studio_pna/status", 400, 405)) is None
+
+
+def test_ids_under_a_key_that_is_an_id_are_named_alike_on_both_sides() -> None:
+    """An interrupts map is keyed by task id, which differs between the servers: the ids it
+    holds are named after the key's token, so that they compare equal."""
+    lg = Normaliser()({"search": {"interrupts": {CHECKPOINT: [{"id": "a" * 32}]}}})
+    tw = Normaliser()({"search": {"interrupts": {OTHER: [{"id": "b" * 32}]}}})
+    assert lg == tw
+    assert lg["search"]["interrupts"] == {
+        "<id@/search/interrupts>": [{"id": "<id@/search/interrupts/<id@/search/interrupts>/0/id>"}]
+    }

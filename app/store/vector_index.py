@@ -13,8 +13,9 @@ product is the cosine similarity, and a zero vector scores 0 as in LangGraph's s
 
 A search asks the index for the k nearest vectors under the namespace prefix (a TAG of
 the namespace and each of its ancestors), keeps each item's best vector, loads the items
-and applies the filter; when fewer than offset + limit pass, it asks again with a larger
-k, up to ``MOST_NEIGHBOURS``, past which the caller falls back to exact scoring.
+and applies the filter; when fewer than offset + limit pass (counting none that ties with
+the k-th vector, whose peers may lie past k), it asks again with a larger k, up to
+``MOST_NEIGHBOURS``, past which the caller falls back to exact scoring.
 """
 
 from __future__ import annotations
@@ -153,7 +154,11 @@ class VectorIndex:
             if hits is None:
                 return None
             ranked = self._best(items, hits, match)
-            if len(ranked) >= wanted or len(hits) < k:
+            if len(hits) < k:  # every vector under the prefix seen
+                break
+            # Those at the last hit's score may have peers past k: only those above count.
+            ranked = [pair for pair in ranked if (pair[1] or 0.0) > hits[-1][2]]
+            if len(ranked) >= wanted:
                 break
             if k >= MOST_NEIGHBOURS:
                 return None

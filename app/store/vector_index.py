@@ -85,6 +85,7 @@ class VectorIndex:
         self.keys = keys
         self.dims = dims
         self.name = keys.store_vector_index()
+        self.failed = False  # a search failed: the next failures are logged at debug
 
     @classmethod
     def on(cls, items: ItemStore, dims: int) -> VectorIndex | None:
@@ -156,8 +157,9 @@ class VectorIndex:
             ranked = self._best(items, hits, match)
             if len(hits) < k:  # every vector under the prefix seen
                 break
-            # Those at the last hit's score may have peers past k: only those above count.
-            ranked = [pair for pair in ranked if (pair[1] or 0.0) > hits[-1][2]]
+            # Those at the k-th hit's score may have peers past k: only those above count.
+            floor = min(score for _, _, score in hits)
+            ranked = [pair for pair in ranked if (pair[1] or 0.0) > floor]
             if len(ranked) >= wanted:
                 break
             if k >= MOST_NEIGHBOURS:
@@ -170,20 +172,23 @@ class VectorIndex:
 
     def _knn(self, prefix: str, blob: bytes, k: int) -> list[tuple[str, str, float]] | None:
         """(namespace, key, score) of the ``k`` vectors nearest ``blob`` under ``prefix``,
-        best first; None when the index is gone or of other dims (the marker says)."""
+        in no particular order (no SORTBY: not every engine has it, and ``_best`` sorts);
+        None when the index fails, is gone or is of other dims (the marker says)."""
         scope = f"@under:{{{_tag(prefix)}}}" if prefix else "*"
         query = f"{scope}=>[KNN {k} @vec $query AS distance]"
         with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(self.keys.store_vector_marker())
             pipe.execute_command(
                 *("FT.SEARCH", self.name, query, "PARAMS", 2, "query", blob),
-                *("SORTBY", "distance", "RETURN", 3, "ns", "key", "distance"),
+                *("RETURN", 3, "ns", "key", "distance"),
                 *("LIMIT", 0, k, "DIALECT", 2),
             )
             try:
                 marker, reply = pipe.execute()
             except RedisError as exc:
-                log.warning("vector search failed (%s): scoring every item instead", exc)
+                level = logging.DEBUG if self.failed else logging.WARNING
+                log.log(level, "vector search failed (%s): scoring every item instead", exc)
+                self.failed = True
                 return None
         if marker is None or int(marker) != self.dims:
             return None
@@ -203,7 +208,7 @@ class VectorIndex:
         ``match``; equal scores in listing order (newest first), as the exact path."""
         best: dict[tuple[str, str], float] = {}
         for ns, key, score in hits:
-            best.setdefault((ns, key), score)
+            best[ns, key] = max(score, best.get((ns, key), score))
         refs = list(best)
         ranked: Ranked = []
         for ref, item in zip(refs, items.load(refs), strict=True):

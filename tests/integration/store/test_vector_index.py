@@ -18,6 +18,7 @@ from tests.unit.helpers import KEYS
 from threadwatch.cli.embedded_redis import start_embedded_redis
 from threadwatch.graphs.memory import MemoryStore, StoreIndex
 from threadwatch.graphs.store import RedisStore
+from threadwatch.store import vector_index
 from threadwatch.store.items import ItemStore
 from threadwatch.store.vector_index import has_search
 
@@ -92,7 +93,7 @@ def test_the_index_is_created_with_the_store_dims(client: redis.Redis) -> None:
 
 def test_search_answers_as_the_exact_path(client: redis.Redis) -> None:
     fast, exact = stores(client)
-    fill(fast)
+    fill(exact)  # a process that did not look for the index writes its documents too
     assert documents(client) > 40  # items of several vectors
     for query in QUERIES:
         for prefix in PREFIXES:
@@ -178,3 +179,19 @@ def test_a_server_without_the_module_keeps_the_exact_path(tmp_path: Path) -> Non
         [found] = store.search(("a",), query="redis")
         assert found.key == "k" and found.score == pytest.approx(0.7071, abs=1e-3)
         assert plain.keys(KEYS.store_vector_doc("a", "k", 0)) == []
+
+
+def test_a_search_deeper_than_the_cap_is_exact(
+    client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast, exact = stores(client)
+    fill(fast)
+    monkeypatch.setattr(vector_index, "MOST_NEIGHBOURS", 16)
+    scored_all: list[int] = []
+    candidates = ItemStore.candidates
+    monkeypatch.setattr(ItemStore, "candidates", lambda *a: scored_all.append(1) or candidates(*a))
+    kw = {"filter": {"i": {"$gte": 30}}, "limit": 10}
+    assert same(answer(fast, (), "lua", **kw), answer(exact, (), "lua", **kw))
+    assert len(scored_all) == 2  # the index gave up: both were exact
+    assert same(answer(fast, ("a", "b"), "lua", limit=2), answer(exact, ("a", "b"), "lua", limit=2))
+    assert len(scored_all) == 3  # a shallow one went through the index

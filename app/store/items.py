@@ -3,8 +3,10 @@
 Items live per namespace (keys.py: ``store:items:N`` and its companions), so a get is a few
 field reads, a search walks only the namespaces under its prefix (a ZRANGEBYLEX range of the
 namespace index) newest first, and listing namespaces reads that index: nothing here scans
-the keyspace. Writes are Lua scripts (store_put, store_delete, store_touch) that keep an
-item and every index entry of it together.
+the keyspace. Writes are Lua scripts (store_put, store_delete, store_touch, store_index)
+that keep an item and every index entry of it together, its documents in the server's
+vector index included (vector_index.py): a script is given those documents' keys, and one
+given too few writes nothing and says how many it needs, so the caller calls again.
 
 Expiry is exact: an item whose TTL ran out is never returned, whether or not the sweeper
 (``expire_due``) has deleted it yet. Times are the Redis server's clock (µs).

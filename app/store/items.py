@@ -3,8 +3,10 @@
 Items live per namespace (keys.py: ``store:items:N`` and its companions), so a get is a few
 field reads, a search walks only the namespaces under its prefix (a ZRANGEBYLEX range of the
 namespace index) newest first, and listing namespaces reads that index: nothing here scans
-the keyspace. Writes are Lua scripts (store_put, store_delete, store_touch) that keep an
-item and every index entry of it together.
+the keyspace. Writes are Lua scripts (store_put, store_delete, store_touch, store_index)
+that keep an item and every index entry of it together, its documents in the server's
+vector index included (vector_index.py): a script is given those documents' keys, and one
+given too few writes nothing and says how many it needs, so the caller calls again.
 
 Expiry is exact: an item whose TTL ran out is never returned, whether or not the sweeper
 (``expire_due``) has deleted it yet. Times are the Redis server's clock (µs).
@@ -25,6 +27,7 @@ from threadwatch.errors import ThreadwatchError
 from threadwatch.store.codec import dumps, redis_now_us
 from threadwatch.store.keys import Keys
 from threadwatch.store.scripts import Scripts
+from threadwatch.store.vector_index import VectorIndex, under_tags
 
 # Items read from one namespace's listing order per round trip while walking it.
 PAGE = 256
@@ -103,13 +106,26 @@ class ItemStore:
         self.redis = redis
         self.keys = keys
         self.scripts = scripts or Scripts(redis)
+        self._vector_indexes: dict[int, VectorIndex | None] = {}
+
+    def vector_index(self, dims: int) -> VectorIndex | None:
+        """The server's vector index of ``dims`` dimensions, created if absent; None when
+        the server has none (semantic search then scores every item). Asked once per
+        store: every run of a worker builds its memory store on the same one."""
+        if dims not in self._vector_indexes:
+            self._vector_indexes[dims] = VectorIndex.on(self, dims)
+        return self._vector_indexes[dims]
 
     def _script_keys(self, ns: str) -> list[str]:
         return [
             *self.keys.store_namespace(ns),
             self.keys.store_namespaces(),
             self.keys.store_expiring(),
+            self.keys.store_indexed(ns),
         ]
+
+    def _documents(self, ns: str, key: str, count: int) -> list[str]:
+        return [self.keys.store_vector_doc(ns, key, j) for j in range(count)]
 
     # -- writes ------------------------------------------------------------------------
 
@@ -120,19 +136,56 @@ class ItemStore:
         value: dict[str, Any],
         ttl_minutes: float | None = None,
         vectors: bytes | None = None,
+        vector_count: int = 0,
     ) -> tuple[int, int]:
-        """Store ``value`` under (namespace, key); its created_at and updated_at (µs)."""
+        """Store ``value`` under (namespace, key); its created_at and updated_at (µs).
+        ``vector_count``, the vectors in ``vectors``, saves a round trip where the server
+        has a vector index."""
         ns = namespace_text(namespace)
         ttl = "" if ttl_minutes is None else repr(float(ttl_minutes))
-        args = [ns, key, dumps(value), ttl, vectors or b""]
-        return self.scripts.store_put(self._script_keys(ns), args)
+        args = [ns, key, dumps(value), ttl, vectors or b"", under_tags(ns)]
+        keys = [*self._script_keys(ns), self.keys.store_vector_marker()]
+        documents = vector_count
+        while True:  # again with as many document keys as the script asks for
+            done = self.scripts.store_put([*keys, *self._documents(ns, key, documents)], args)
+            if isinstance(done, tuple):
+                return done
+            documents = done
 
     def delete(self, namespace: Namespace, keys: Sequence[str]) -> int:
         """Delete those items of the namespace; how many there were."""
+        return self._delete(namespace_text(namespace), "keys", list(keys))
+
+    def _delete(self, ns: str, mode: str, keys: list[str], counts: list[int] | None = None) -> int:
+        """store_delete of ``keys`` with their vector documents: first with ``counts`` of
+        them (none when not given), then with the counts read, until they hold."""
         if not keys:
             return 0
-        ns = namespace_text(namespace)
-        return self.scripts.store_delete(self._script_keys(ns), [ns, "keys", *keys])
+        counts = counts or [0] * len(keys)
+        while True:
+            documents: list[str] = []
+            args: list[str | int] = [ns, mode]
+            for key, count in zip(keys, counts, strict=True):
+                documents += self._documents(ns, key, count)
+                args += [key, count]
+            deleted = self.scripts.store_delete([*self._script_keys(ns), *documents], args)
+            if deleted is not None:
+                return deleted
+            held = self.redis.hmget(self.keys.store_indexed(ns), keys)
+            counts = [int(raw or 0) for raw in held]
+
+    def index_item(self, ns: str, key: str, vector_size: int) -> int:
+        """Give an item put before the vector index existed its documents (vectors of
+        ``vector_size`` bytes); how many."""
+        vectors = self.keys.store_vectors(ns)
+        indexed, marker = self.keys.store_indexed(ns), self.keys.store_vector_marker()
+        keys = [self.keys.store_items(ns), vectors, indexed, marker]
+        while True:  # again if the vectors grew in between
+            count = self.redis.hstrlen(vectors, key) // vector_size
+            args = [ns, key, under_tags(ns)]
+            written = self.scripts.store_index([*keys, *self._documents(ns, key, count)], args)
+            if written is not None:
+                return written
 
     def touch(self, items: Iterable[StoredItem]) -> int:
         """Refresh the TTL of the items that have one (a read with refresh_ttl)."""
@@ -153,8 +206,14 @@ class ItemStore:
         deleted = 0
         for raw in due:
             ns = raw.decode()
-            args = [ns, "due", SWEEP_ITEMS]
-            deleted += self.scripts.store_delete(self._script_keys(ns), args)
+            expiry, indexed = self.keys.store_expiry(ns), self.keys.store_indexed(ns)
+            keys = [
+                k.decode() for k in self.redis.zrangebyscore(expiry, "-inf", now, 0, SWEEP_ITEMS)
+            ]
+            counts = [int(c or 0) for c in self.redis.hmget(indexed, keys)] if keys else []
+            deleted += self._delete(ns, "due", keys, counts)
+            if not keys:  # none due after all (refreshed): the script rescores N
+                self.scripts.store_delete(self._script_keys(ns), [ns, "due"])
         return deleted
 
     # -- reads -------------------------------------------------------------------------
@@ -163,7 +222,7 @@ class ItemStore:
         self, refs: Sequence[tuple[Namespace, str]], refresh: bool = False
     ) -> list[StoredItem | None]:
         """The items at (namespace, key), None for those missing or expired."""
-        found = self._load([(namespace_text(ns), key) for ns, key in refs])
+        found = self.load([(namespace_text(ns), key) for ns, key in refs])
         if refresh:
             self.touch(item for item in found if item is not None)
         return found
@@ -183,7 +242,7 @@ class ItemStore:
         chunk = CHUNK if match is not None else max(1, min(wanted, CHUNK))
         walk = self._walk(self.namespaces_under(prefix), chunk)
         while len(found) < wanted and (refs := list(islice(walk, chunk))):
-            for item in self._load(refs):
+            for item in self.load(refs):
                 if item is not None and (match is None or match(item.value)):
                     found.append(item)
         page = found[offset:wanted]
@@ -197,10 +256,21 @@ class ItemStore:
         found: list[StoredItem] = []
         walk = self._walk(self.namespaces_under(prefix))
         while refs := list(islice(walk, CHUNK)):
-            for item in self._load(refs, vectors=True):
+            for item in self.load(refs, vectors=True):
                 if item is not None and (match is None or match(item.value)):
                     found.append(item)
         return found
+
+    def unscored(self, prefix: Namespace, match: Match | None, count: int) -> list[StoredItem]:
+        """The first ``count`` items under ``prefix`` without vectors that ``match``
+        accepts, most recently updated first (they follow the scored ones)."""
+        found: list[StoredItem] = []
+        walk = self._walk(self.namespaces_under(prefix))
+        while len(found) < count and (refs := list(islice(walk, CHUNK))):
+            for item in self.load(refs, vectors=True):
+                if item is not None and not item.vectors and (match is None or match(item.value)):
+                    found.append(item)
+        return found[:count]
 
     def namespaces_under(self, prefix: Namespace) -> list[str]:
         """The namespaces (as text) equal to ``prefix`` or below it, from the namespace
@@ -278,7 +348,7 @@ class ItemStore:
             updated = self.keys.store_updated(ns)
             page = self.redis.zrevrange(updated, start, start + size - 1, withscores=True)
 
-    def _load(
+    def load(
         self, refs: Sequence[tuple[str, str]], vectors: bool = False
     ) -> list[StoredItem | None]:
         """The items at (namespace text, key), in one round trip; None for those missing

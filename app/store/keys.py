@@ -85,6 +85,15 @@ label holds, always last; K = an item's key):
     {p}store:ttl:N              hash   K -> the item's TTL in minutes (refreshed on reads)
     {p}store:vectors:N          hash   K -> the item's embeddings, float32 little-endian,
                                        ``dims`` each (semantic search; store_config.py)
+    {p}store:indexed:N          hash   K -> how many vector documents of the item the
+                                       vector index holds (vector_index.py; absent: none)
+    {p}store:vdoc:J:L:K:N       hash   the item's J-th vector for the server's vector index
+                                       (L = K's length, so that K may hold ":"): ``ns`` N,
+                                       ``key`` K, ``under`` tags of N and its ancestors,
+                                       ``vec`` the unit vector (float32)
+    {p}store:vindex             string the dims of the server's vector index, set once it
+                                       exists: the store scripts write vector documents
+                                       only then
     {p}store:expiring           zset   N of the namespaces holding items with a TTL, scored
                                        by a lower bound of their first expiry (µs): the
                                        sweeper re-scores those not yet due
@@ -312,6 +321,24 @@ class Keys:
 
     def store_vectors(self, namespace: str) -> str:
         return f"{self.prefix}store:vectors:{namespace}"
+
+    def store_indexed(self, namespace: str) -> str:
+        return f"{self.prefix}store:indexed:{namespace}"
+
+    def store_vector_doc(self, namespace: str, key: str, number: int) -> str:
+        """The ``number``-th vector document of an item (vector_index.py)."""
+        return f"{self.store_vector_docs()}{number}:{len(key)}:{key}:{namespace}"
+
+    def store_vector_docs(self) -> str:
+        """The prefix of every vector document: what the vector index covers."""
+        return f"{self.prefix}store:vdoc:"
+
+    def store_vector_marker(self) -> str:
+        return f"{self.prefix}store:vindex"
+
+    def store_vector_index(self) -> str:
+        """The name of the server's vector index (FT.CREATE), not a key."""
+        return f"{self.prefix}store:vdocs"
 
     def store_namespace(self, namespace: str) -> tuple[str, str, str, str, str]:
         """The five keys of one namespace, in the order the store scripts take them: items,

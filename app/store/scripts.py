@@ -52,6 +52,7 @@ SCRIPT_NAMES = (
     "store_put",
     "store_delete",
     "store_touch",
+    "store_index",
     "claim_cron",
 )
 # The repairs of `threadwatch doctor` (app/store/integrity.py), in lua/repair/.
@@ -231,6 +232,7 @@ class Scripts:
         self.lua_store_put = _register(redis, "store_put")
         self.lua_store_delete = _register(redis, "store_delete")
         self.lua_store_touch = _register(redis, "store_touch")
+        self.lua_store_index = _register(redis, "store_index")
         self.lua_claim_cron = _register(redis, "claim_cron")
 
     def create_thread(
@@ -341,14 +343,24 @@ class Scripts:
         if code == -1:
             raise ChangedSinceRead()
 
-    def store_put(self, keys: Operands, args: Operands) -> tuple[int, int]:
-        """The item's created_at and updated_at (µs) after the put."""
-        created, updated = self.lua_store_put(keys=keys, args=args)
-        return int(created), int(updated)
+    def store_put(self, keys: Operands, args: Operands) -> tuple[int, int] | int:
+        """The item's created_at and updated_at (µs) after the put; or, when fewer vector
+        document keys were given than the item has, how many it has (nothing written)."""
+        done, *rest = self.lua_store_put(keys=keys, args=args)
+        if int(done) == 0:
+            return int(rest[0])
+        return int(rest[0]), int(rest[1])
 
-    def store_delete(self, keys: Operands, args: Operands) -> int:
-        """How many items were deleted."""
-        return int(self.lua_store_delete(keys=keys, args=args))
+    def store_delete(self, keys: Operands, args: Operands) -> int | None:
+        """How many items were deleted; None, nothing deleted, when an item has more vector
+        documents than keys were given for it."""
+        deleted = int(self.lua_store_delete(keys=keys, args=args))
+        return None if deleted < 0 else deleted
+
+    def store_index(self, keys: Operands, args: Operands) -> int | None:
+        """How many vector documents the item was given; None when it needs more keys."""
+        written = int(self.lua_store_index(keys=keys, args=args))
+        return None if written < 0 else written
 
     def store_touch(self, keys: Operands, args: Operands) -> int:
         """How many items had their TTL refreshed."""

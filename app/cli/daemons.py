@@ -42,7 +42,7 @@ from threadwatch.cli.embedded_redis import start_embedded_redis
 from threadwatch.cli.processes import child_popen_kwargs, stop_process
 from threadwatch.graphs.project import CONFIG_FILE
 
-APP_FACTORY = "threadwatch.api.app:create_app"
+APP_FACTORY = "threadwatch.api.app:serve_app"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # On SIGTERM the API stops accepting connections and lets in-flight requests (a runs.wait,
 # a join) end for this many seconds before it cancels them.

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -28,8 +29,10 @@ from threadwatch.api.routes import (
     threads,
 )
 from threadwatch.api.security import install_security
+from threadwatch.api.store_backends import CustomItems
 from threadwatch.graphs import GraphConfigError, GraphRegistry, load_registry
 from threadwatch.graphs.assistants import Assistants
+from threadwatch.graphs.custom_store import custom_store
 from threadwatch.graphs.loading import prepare_imports
 from threadwatch.graphs.project import HttpConfig, Project, load_project
 from threadwatch.graphs.store_config import graph_store, memory_store
@@ -49,6 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The API; with no settings, they come from the environment."""
     settings = settings or get_settings()
     project = load_project(settings.graphs_config)
+    if project.http.app or project.store.get("path"):
+        prepare_imports(project.data, project.folder)  # their code imports as the graphs do
+    custom = custom_store(project)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "by metadata miss its threads until `threadwatch doctor --fix` indexes them"
             )
         serve_from(app, stores, app.state.graphs, settings)
+        if custom is not None:
+            use_store(app, await custom.get())
         app.state.stream_reader = StreamReader.connect(settings.redis_url or "", stores.keys)
         watchdog = None
         if settings.api_watchdog:
@@ -73,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 watchdog.cancel()
             stores.redis.close()
             await app.state.stream_reader.close()
+            if custom is not None:
+                await custom.close()
 
     meta = project.http.serves("meta")
     app = FastAPI(
@@ -125,15 +135,14 @@ def mount_routes(app: FastAPI, http: HttpConfig) -> None:
 
 
 def _with_project(app: FastAPI, project: Project) -> None:
-    """langgraph.json's ``http.app`` merged in (its code imported as the graphs are, after
-    the project's env and import paths), then its ``http.mount_prefix`` around it all."""
+    """langgraph.json's ``http.app`` merged in, then its ``http.mount_prefix`` around it
+    all."""
     http = project.http
     if http.without_effect:
         log.warning(
             "langgraph.json: http.%s change nothing here", ", http.".join(http.without_effect)
         )
     if http.app:
-        prepare_imports(project.data, project.folder)
         merge_custom_app(app, load_custom_app(http.app, project.folder), http.serves("meta"))
     if http.mount_prefix:
         app.add_middleware(MountPrefixMiddleware, prefix=http.mount_prefix)
@@ -162,3 +171,10 @@ def serve_from(app: FastAPI, stores: Stores, graphs: GraphRegistry, settings: Se
         stores, graphs, settings.run_timeout_seconds, settings.webhook_allow_private
     )
     app.state.cron_service = CronService(stores, graphs, settings.webhook_allow_private)
+
+
+def use_store(app: FastAPI, store: Any) -> None:
+    """langgraph.json's ``store.path`` (a BaseStore) instead of the Redis store, for the
+    /store API and the graphs the API opens."""
+    app.state.graph_store = store
+    app.state.custom_items = CustomItems(store)

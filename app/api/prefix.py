@@ -1,6 +1,7 @@
 """``http.mount_prefix`` of langgraph.json: every route under a prefix, as LangGraph's Agent
-Server mounts its app there (langgraph-api 0.16.7, ``server.py``), and the health probes
-(``/``, ``/ok``, ``/metrics``) at the root too, so that a load balancer needs no change.
+Server mounts its app there (langgraph-api 0.16.7, ``server.py``), and the probes (``/ok``,
+``/metrics``) at the root too, so that a load balancer needs no change. (LangGraph also
+answers ``GET /`` there; threadwatch has no ``/`` route.)
 
 A request under the prefix reaches the routes as Starlette's ``Mount`` would pass it: the
 prefix joins the ``root_path``, so the routes, the key check and the docs page (which finds
@@ -13,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from threadwatch.api.responses import json_response
 
-ROOT_PATHS = frozenset({"/", "/ok", "/metrics"})
+ROOT_PATHS = frozenset({"/ok", "/metrics"})
 
 
 class MountPrefixMiddleware:

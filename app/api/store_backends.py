@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol
 
 from starlette.concurrency import run_in_threadpool
 
+from threadwatch.errors import InvalidInputError
 from threadwatch.graphs.memory import MemoryStore, Scored
 from threadwatch.store.codec import us_to_iso
 from threadwatch.store.items import Namespace, StoredItem
@@ -103,6 +104,10 @@ class CustomItems:
     async def put(
         self, namespace: Namespace, key: str, value: dict[str, Any], index: Index, ttl: float | None
     ) -> None:
+        if ttl is not None and not getattr(self.store, "supports_ttl", False):
+            # LangGraph's store raises NotImplementedError (a 500); it is the caller's input.
+            name = type(self.store).__name__
+            raise InvalidInputError(f"TTL is not supported by {name}; put the item without one")
         await self.store.aput(namespace, key, value, index=index, ttl=ttl)
 
     async def get(

@@ -40,4 +40,10 @@ def test_bad_input_is_refused_before_the_users_store(fake_redis: FakeRedis) -> N
     assert client.put("/store/items", json=bad).status_code == 422
     reserved = {"namespace": ["langgraph", "x"], "key": "a", "value": {}}
     assert client.put("/store/items", json=reserved).status_code in (400, 422)
+    with_ttl = {"namespace": ["notes"], "key": "a", "value": {}, "ttl": 5}
+    refused = client.put("/store/items", json=with_ttl)
+    assert refused.status_code == 422
+    assert refused.json() == {
+        "detail": "TTL is not supported by InMemoryStore; put the item without one"
+    }
     assert users.search(()) == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
@@ -12,6 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from threadwatch.settings import Settings
+
+if TYPE_CHECKING:
+    from threadwatch.graphs.project import Project
 
 cli = typer.Typer(
     name="threadwatch",
@@ -46,14 +49,14 @@ def load_settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def check_project(graphs_config: str | None) -> None:
-    """A langgraph.json the API would refuse (an unknown key, a wrong value) stops the
-    command before it starts anything, in one line naming the key."""
+def check_project(graphs_config: str | None) -> Project:
+    """The project; a langgraph.json the API would refuse (an unknown key, a wrong value)
+    stops the command before it starts anything, in one line naming the key."""
     from threadwatch.graphs import GraphConfigError
     from threadwatch.graphs.project import load_project
 
     try:
-        load_project(graphs_config)
+        return load_project(graphs_config)
     except GraphConfigError as exc:
         err_console.print(f"[red]Invalid langgraph.json:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None

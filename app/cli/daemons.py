@@ -255,7 +255,7 @@ def dev(
     """Run everything locally; starts an embedded Redis (Valkey) unless REDIS_URL is set."""
     use_graphs_config(config)
     settings = load_settings()
-    check_project(settings.graphs_config)
+    project = check_project(settings.graphs_config)
     host, port = host or settings.host, port or settings.port
     if not settings.redis_url:
         _check_no_dev_here(settings.data_dir)
@@ -294,7 +294,7 @@ def dev(
             Child("api", _uvicorn_argv(host, port, settings.log_level, reload)),
             Child("worker", [sys.executable, "-m", "threadwatch.cli", "worker"]),
         ]
-        base = _api_url(host, port)
+        base = _api_url(host, port) + (project.http.mount_prefix or "")
         code = _supervise(children, env, _announcer(base, _graphs_source(settings.graphs_config)))
     raise typer.Exit(code)
 

@@ -214,3 +214,18 @@ def test_the_served_app_ends_on_a_bad_config_without_a_traceback(
         serve_app()
     assert ended.value.code == 1
     assert 'unknown key in "http": disable_thread' in caplog.text
+
+
+def test_the_prefix_wraps_the_user_app_too(tmp_path: Path, fake_redis: FakeRedis) -> None:
+    client = client_of(user_project(tmp_path, mount_prefix="/my-api"), fake_redis)
+    assert client.get("/my-api/custom/teapot").status_code == 418
+    assert client.get("/custom/teapot").status_code == 404
+    assert client.post("/my-api/threads/count", json={}).json() == {"shadowed": True}
+
+
+def test_api_keys_cover_the_user_app(tmp_path: Path, fake_redis: FakeRedis) -> None:
+    settings = user_project(tmp_path).model_copy(update={"api_keys": ["k1"]})
+    client = client_of(settings, fake_redis)
+    assert client.get("/custom/teapot").status_code == 401
+    assert client.get("/custom/teapot", headers={"x-api-key": "k1"}).status_code == 418
+    assert client.get("/ok").status_code == 200

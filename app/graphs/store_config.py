@@ -100,11 +100,12 @@ def _not_number(value: Any) -> bool:
 
 def memory_store(items: ItemStore, config_path: Path | None) -> MemoryStore:
     """The memory store of this process on ``items``, configured by langgraph.json's
-    ``store`` (its index and TTLs; a custom store, ``store.path``, is app/graphs/
-    custom_store.py's)."""
+    ``store`` (its index and TTLs). With ``store.path`` (app/graphs/custom_store.py) the
+    index is the custom store's business, as on LangGraph: its embeddings are not loaded."""
     project = project_at(config_path)
     section = project.store
-    return MemoryStore(items, load_index(section, project.folder), load_ttl(section))
+    index = None if section.get("path") else load_index(section, project.folder)
+    return MemoryStore(items, index, load_ttl(section))
 
 
 def graph_store(memory: MemoryStore, inline: bool = False) -> Any:

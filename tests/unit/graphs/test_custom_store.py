@@ -5,6 +5,7 @@ entered once per thread; a path that names nothing usable is an error naming the
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,11 @@ from typing import Any
 import pytest
 from langgraph.store.memory import InMemoryStore
 
+from tests.unit.helpers import KEYS
 from threadwatch.graphs import GraphConfigError
 from threadwatch.graphs.custom_store import CustomStore, load_store_value, open_store
+from threadwatch.graphs.store_config import memory_store
+from threadwatch.store.items import ItemStore
 
 STORES = """
 from contextlib import asynccontextmanager, contextmanager
@@ -118,3 +122,20 @@ def test_a_context_is_entered_once_per_thread_and_left_on_close(stores_file: Pat
 
     asyncio.run(life())
     assert entered == ["async", "async", "left", "left"]
+
+
+def test_with_a_store_path_the_index_is_not_loaded(tmp_path: Path, fake_redis: Any) -> None:
+    config = {
+        "graphs": {},
+        "store": {
+            "path": "./stores.py:instance",
+            "index": {"embed": "./missing.py:embed", "dims": 4},
+        },
+    }
+    (tmp_path / "langgraph.json").write_text(json.dumps(config))
+    memory = memory_store(ItemStore(fake_redis, KEYS), tmp_path / "langgraph.json")
+    assert memory.index is None  # the Redis store's embeddings would fail to load
+    del config["store"]["path"]  # type: ignore[attr-defined]
+    (tmp_path / "langgraph.json").write_text(json.dumps(config))
+    with pytest.raises(GraphConfigError, match="missing.py"):
+        memory_store(ItemStore(fake_redis, KEYS), tmp_path / "langgraph.json")

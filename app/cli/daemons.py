@@ -40,7 +40,7 @@ from threadwatch.cli.base import (
 from threadwatch.cli.dev_record import DevRecord, find_dev, remove_record, write_record
 from threadwatch.cli.embedded_redis import start_embedded_redis
 from threadwatch.cli.processes import child_popen_kwargs, stop_process
-from threadwatch.graphs.project import CONFIG_FILE
+from threadwatch.graphs.project import Project
 
 APP_FACTORY = "threadwatch.api.app:serve_app"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -85,19 +85,14 @@ def _api_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def _graphs_source(graphs_config: str | None) -> str | None:
+def _graphs_source(project: Project) -> str | None:
     """The langgraph.json the API loads (as load_registry picks it), for the banner."""
-    if graphs_config:
-        path = Path(graphs_config)
-    elif Path(CONFIG_FILE).is_file():
-        path = Path(CONFIG_FILE)
-    else:
+    if project.path is None:
         return None
-    path = path / CONFIG_FILE if path.is_dir() else path
     try:
-        return f"./{path.resolve().relative_to(Path.cwd())}"
+        return f"./{project.path.relative_to(Path.cwd().resolve())}"
     except ValueError:
-        return str(path)
+        return str(project.path)
 
 
 def _api_info(base: str) -> dict | None:
@@ -295,7 +290,7 @@ def dev(
             Child("worker", [sys.executable, "-m", "threadwatch.cli", "worker"]),
         ]
         base = _api_url(host, port) + (project.http.mount_prefix or "")
-        code = _supervise(children, env, _announcer(base, _graphs_source(settings.graphs_config)))
+        code = _supervise(children, env, _announcer(base, _graphs_source(project)))
     raise typer.Exit(code)
 
 

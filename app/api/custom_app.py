@@ -7,7 +7,9 @@ LangGraph's Agent Server merges it (langgraph-api 0.16.7, ``server.py``):
 * lifespan: the API's starts first and stops last; the user's runs inside it;
 * exception handlers: the user's replace the API's for the same exception;
 * state: one ``app.state`` for both, so ``request.app.state`` and the user's module-level
-  ``app.state`` are the same object.
+  ``app.state`` are the same object;
+* the store: ``langgraph.config.get_store()`` works in the user's routes (LangGraph's
+  ``EnsureStoreAccessible``, innermost, around every route as there).
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi import exception_handlers as fastapi_handlers
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Match
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from threadwatch.graphs.registry import GraphConfigError
 
@@ -99,7 +102,11 @@ def merge_custom_app(app: FastAPI, user: Starlette, meta_served: bool = True) ->
     first = [route for route in ours if _serves_any(route, fixed)]
     rest = [route for route in ours if not _serves_any(route, fixed)]
     app.router.routes = [*first, *user.routes, *rest]
-    app.user_middleware = [*user.user_middleware, *app.user_middleware]
+    app.user_middleware = [
+        *user.user_middleware,
+        *app.user_middleware,
+        Middleware(StoreAccessMiddleware),
+    ]
     for exc_class, handler in user.exception_handlers.items():
         if handler not in _FASTAPI_DEFAULT_HANDLERS:
             app.exception_handlers[exc_class] = handler
@@ -107,6 +114,31 @@ def merge_custom_app(app: FastAPI, user: Starlette, meta_served: bool = True) ->
     app.router.lifespan_context = combined_lifespan(
         [(app.router.lifespan_context, app), (user.router.lifespan_context, user)]
     )
+
+
+class StoreAccessMiddleware:
+    """Pure ASGI middleware: within the request, ``langgraph.config.get_store()`` gives the
+    server's store (``app.state.graph_store``: the Redis one, or ``store.path``'s)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = scope.get("app")
+        store = getattr(getattr(app, "state", None), "graph_store", None)
+        if store is None:
+            await self.app(scope, receive, send)
+            return
+        from langchain_core.runnables.config import var_child_runnable_config
+        from langgraph._internal._constants import CONFIG_KEY_RUNTIME
+        from langgraph.runtime import Runtime
+
+        config = {"configurable": {CONFIG_KEY_RUNTIME: Runtime(store=store)}}
+        token = var_child_runnable_config.set(config)  # type: ignore[arg-type]
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            var_child_runnable_config.reset(token)
 
 
 def combined_lifespan(lifespans: Iterable[tuple[Lifespan, Any]]) -> Lifespan:

@@ -42,6 +42,8 @@ def test_dev_serves_the_projects_app_flags_and_store(tmp_path: Path) -> None:
             assert done.json()["notes"] == ["from the api", "from the graph"]
             got = client.get("/store/items", params={"namespace": "notes", "key": "b"})
             assert got.json()["value"] == {"text": "from the graph"}
+            # get_store() in the project's own routes gives its store too.
+            assert client.get("/custom/notes").json() == ["a", "b"]
         # Both items are in the project's store (its file), not in Redis.
         kept = pickle.loads((folder / "items.pickle").read_bytes())
         assert sorted(kept[("notes",)]) == ["a", "b"]

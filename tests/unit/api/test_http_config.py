@@ -151,6 +151,10 @@ def test_the_user_app_is_merged_as_on_langgraph(tmp_path: Path, fake_redis: Fake
     refused = client.post("/threads/search", json={"limit": "many"})
     assert refused.status_code == 422 and isinstance(refused.json()["detail"], str)
     assert "/custom/hello" in client.get("/openapi.json").json()["paths"]
+    # get_store() in its routes gives the server's store (here the Redis one).
+    note = {"namespace": ["notes"], "key": "a", "value": {"text": "hi"}}
+    assert client.put("/store/items", json=note).status_code == 204
+    assert client.get("/custom/notes").json() == ["a"]
 
 
 def test_the_lifespans_run_the_apis_first_and_share_the_state() -> None:

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from threadwatch.api.store_backends import RedisItems, StoreBackend
 from threadwatch.graphs import EMPTY_REGISTRY, GraphRegistry
-from threadwatch.graphs.memory import MemoryStore
 from threadwatch.store.stores import Stores
 
 
@@ -27,9 +27,11 @@ def get_graphs(request: Request) -> GraphRegistry:
 GraphsDep = Annotated[GraphRegistry, Depends(get_graphs)]
 
 
-def get_memory(request: Request) -> MemoryStore:
-    """The long-term memory store (/store), configured by langgraph.json's ``store``."""
-    return request.app.state.memory
+def get_store_backend(request: Request) -> StoreBackend:
+    """The long-term memory store (/store): langgraph.json's ``store.path`` when it names
+    one, else the Redis store configured by its ``store``."""
+    custom: StoreBackend | None = getattr(request.app.state, "custom_items", None)
+    return custom if custom is not None else RedisItems(request.app.state.memory)
 
 
-MemoryDep = Annotated[MemoryStore, Depends(get_memory)]
+StoreBackendDep = Annotated[StoreBackend, Depends(get_store_backend)]

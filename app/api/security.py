@@ -12,8 +12,10 @@
   headers a page needs to read them. As on the LangGraph server: any method and any request
   header (the SDKs send ``x-api-key``, ``content-type``, ``last-event-id`` and whatever a
   caller adds), the pagination and location headers readable, and credentials allowed
-  only for a list of origins, never with ``*``. With ``THREADWATCH_CORS_ALLOW_PRIVATE_NETWORK``
-  (on under ``threadwatch dev``) the Private Network Access preflight is answered too.
+  only for a list of origins, never with ``*``. With
+  ``THREADWATCH_CORS_ALLOW_PRIVATE_NETWORK`` (on under ``threadwatch dev``) the Private
+  Network Access preflight is answered too. langgraph.json's ``http.cors`` replaces the
+  rest of this when it is given.
 
 The key check runs before the body is read (JSONBodyMiddleware sits inside it), so a caller
 without a key learns nothing about bodies, routes or ids.
@@ -24,7 +26,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -111,8 +114,11 @@ def _route_path(scope: Scope) -> str:
     return path
 
 
-def install_security(app: FastAPI, settings: Settings) -> None:
-    """Add the key check (with api_keys) and CORS (with cors_origins) around `app`.
+def install_security(
+    app: FastAPI, settings: Settings, cors: Mapping[str, Any] | None = None
+) -> None:
+    """Add the key check (with api_keys) and CORS (with cors_origins, or langgraph.json's
+    ``http.cors``) around `app`.
 
     Call it after the other middleware is added: the last added runs first, and CORS must
     answer preflights before the key check sees them.
@@ -122,16 +128,31 @@ def install_security(app: FastAPI, settings: Settings) -> None:
         if settings.metrics_public:
             open_paths.add(METRICS_PATH)
         app.add_middleware(APIKeyMiddleware, keys=settings.api_keys, open_paths=open_paths)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            # LangGraph's rule: cookies may go to listed origins only (with "*" a browser
-            # would refuse the answers anyway).
-            allow_credentials="*" not in settings.cors_origins,
-            allow_methods=["*"],
-            allow_headers=["*"],
-            allow_private_network=settings.cors_allow_private_network,
-            expose_headers=CORS_EXPOSE_HEADERS,
-            max_age=CORS_MAX_AGE,
-        )
+    options = cors_options(settings, cors)
+    if options is not None:
+        app.add_middleware(CORSMiddleware, **options)
+
+
+def cors_options(settings: Settings, cors: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """CORSMiddleware's arguments; None for no CORS. ``http.cors`` replaces the defaults
+    (Starlette's for the keys it leaves out, as on LangGraph), taking its origins from
+    THREADWATCH_CORS_ORIGINS when it names none and those are not "*" (LangGraph's rule
+    for CORS_ALLOW_ORIGINS)."""
+    if cors is not None:
+        options = dict(cors)
+        if "allow_origins" not in options and settings.cors_origins != ["*"]:
+            options["allow_origins"] = settings.cors_origins
+        return {"allow_private_network": settings.cors_allow_private_network, **options}
+    if not settings.cors_origins:
+        return None
+    return {
+        "allow_origins": settings.cors_origins,
+        # LangGraph's rule: cookies may go to listed origins only (with "*" a browser
+        # would refuse the answers anyway).
+        "allow_credentials": "*" not in settings.cors_origins,
+        "allow_methods": ["*"],
+        "allow_headers": ["*"],
+        "allow_private_network": settings.cors_allow_private_network,
+        "expose_headers": CORS_EXPOSE_HEADERS,
+        "max_age": CORS_MAX_AGE,
+    }

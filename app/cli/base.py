@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
@@ -12,6 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from threadwatch.settings import Settings
+
+if TYPE_CHECKING:
+    from threadwatch.graphs.project import Project
 
 cli = typer.Typer(
     name="threadwatch",
@@ -46,6 +49,19 @@ def load_settings() -> Settings:
         raise typer.Exit(2) from None
 
 
+def check_project(graphs_config: str | None) -> Project:
+    """The project; a langgraph.json the API would refuse (an unknown key, a wrong value)
+    stops the command before it starts anything, in one line naming the key."""
+    from threadwatch.graphs import GraphConfigError
+    from threadwatch.graphs.project import load_project
+
+    try:
+        return load_project(graphs_config)
+    except GraphConfigError as exc:
+        err_console.print(f"[red]Invalid langgraph.json:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+
+
 def redact(url: str) -> str:
     """The URL with its password, if any, replaced by ***."""
     parts = urlsplit(url)
@@ -56,9 +72,11 @@ def redact(url: str) -> str:
 
 
 def server_settings(command: str, config: str | None) -> Settings:
-    """Settings of a command that needs REDIS_URL (exit code 2 without it)."""
+    """Settings of a command that needs REDIS_URL (exit code 2 without it, or with a
+    langgraph.json it cannot run)."""
     use_graphs_config(config)
     settings = load_settings()
+    check_project(settings.graphs_config)
     if not settings.redis_url:
         err_console.print(
             f"[red]REDIS_URL is not set; `threadwatch {command}` needs a Redis server "

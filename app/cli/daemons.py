@@ -28,6 +28,7 @@ from threadwatch.cli.base import (
     ConfigOption,
     HostOption,
     PortOption,
+    check_project,
     cli,
     console,
     err_console,
@@ -39,9 +40,9 @@ from threadwatch.cli.base import (
 from threadwatch.cli.dev_record import DevRecord, find_dev, remove_record, write_record
 from threadwatch.cli.embedded_redis import start_embedded_redis
 from threadwatch.cli.processes import child_popen_kwargs, stop_process
-from threadwatch.graphs.loading import CONFIG_FILE
+from threadwatch.graphs.project import Project
 
-APP_FACTORY = "threadwatch.api.app:create_app"
+APP_FACTORY = "threadwatch.api.app:serve_app"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # On SIGTERM the API stops accepting connections and lets in-flight requests (a runs.wait,
 # a join) end for this many seconds before it cancels them.
@@ -84,19 +85,14 @@ def _api_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def _graphs_source(graphs_config: str | None) -> str | None:
+def _graphs_source(project: Project) -> str | None:
     """The langgraph.json the API loads (as load_registry picks it), for the banner."""
-    if graphs_config:
-        path = Path(graphs_config)
-    elif Path(CONFIG_FILE).is_file():
-        path = Path(CONFIG_FILE)
-    else:
+    if project.path is None:
         return None
-    path = path / CONFIG_FILE if path.is_dir() else path
     try:
-        return f"./{path.resolve().relative_to(Path.cwd())}"
+        return f"./{project.path.relative_to(Path.cwd().resolve())}"
     except ValueError:
-        return str(path)
+        return str(project.path)
 
 
 def _api_info(base: str) -> dict | None:
@@ -254,6 +250,7 @@ def dev(
     """Run everything locally; starts an embedded Redis (Valkey) unless REDIS_URL is set."""
     use_graphs_config(config)
     settings = load_settings()
+    project = check_project(settings.graphs_config)
     host, port = host or settings.host, port or settings.port
     if not settings.redis_url:
         _check_no_dev_here(settings.data_dir)
@@ -292,8 +289,8 @@ def dev(
             Child("api", _uvicorn_argv(host, port, settings.log_level, reload)),
             Child("worker", [sys.executable, "-m", "threadwatch.cli", "worker"]),
         ]
-        base = _api_url(host, port)
-        code = _supervise(children, env, _announcer(base, _graphs_source(settings.graphs_config)))
+        base = _api_url(host, port) + (project.http.mount_prefix or "")
+        code = _supervise(children, env, _announcer(base, _graphs_source(project)))
     raise typer.Exit(code)
 
 

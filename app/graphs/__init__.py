@@ -13,12 +13,12 @@ langgraph is optional: plain callables need nothing else.
 
 from threadwatch.graphs.factories import AccessContext, factory_call, langgraph_types, open_graph
 from threadwatch.graphs.loading import (
-    CONFIG_FILE,
     apply_env,
     load_graphs,
     load_registry,
     parse_spec,
 )
+from threadwatch.graphs.project import CONFIG_FILE
 from threadwatch.graphs.registry import (
     EMPTY_REGISTRY,
     AssistantNotFound,

@@ -10,16 +10,17 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
-import json
 import logging
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from threadwatch.graphs.factories import factory_call, langgraph_types
+from threadwatch.graphs.project import JS_SUFFIXES, find_config, read_config
 from threadwatch.graphs.registry import (
     GraphConfigError,
     GraphKind,
@@ -31,27 +32,23 @@ from threadwatch.graphs.registry import (
 
 log = logging.getLogger(__name__)
 
-CONFIG_FILE = "langgraph.json"
-_JS_SUFFIXES = (".ts", ".mts", ".cts", ".tsx", ".js", ".mjs", ".cjs", ".jsx")
 _NOT_WORD = re.compile(r"\W")
 Modules = dict[Path, ModuleType | BaseException]  # files executed in one load, or their error
 
 
 def load_registry(graphs_config: str | None, cwd: Path | None = None) -> GraphRegistry:
     """Graphs of the configured langgraph.json, else of ./langgraph.json, else none."""
-    if graphs_config:
-        return load_graphs(graphs_config)
-    default = (cwd or Path.cwd()) / CONFIG_FILE
-    return load_graphs(default) if default.is_file() else GraphRegistry()
+    path = find_config(graphs_config, cwd)
+    return GraphRegistry() if path is None else load_graphs(path)
 
 
 def load_graphs(config: str | os.PathLike[str]) -> GraphRegistry:
     """Apply the config's env, then import every graph; failures are kept, not raised."""
-    path = _config_file(Path(config))
+    path = find_config(config)
+    assert path is not None  # a given config exists, or find_config raised
     data = read_config(path)
     base = path.parent
-    apply_env(data.get("env"), base)
-    _extend_sys_path(base, data.get("dependencies"))
+    prepare_imports(data, base)
     graphs: dict[str, LoadedGraph] = {}
     errors: dict[str, GraphLoadError] = {}
     modules: Modules = {}
@@ -81,22 +78,11 @@ def _failed(graph_id: str, source: str, location: str, exc: BaseException) -> Gr
     return error
 
 
-def _config_file(path: Path) -> Path:
-    path = path / CONFIG_FILE if path.is_dir() else path
-    if not path.is_file():
-        raise GraphConfigError(f"graphs config {path} does not exist")
-    return path.resolve()
-
-
-def read_config(path: Path) -> dict[str, Any]:
-    """The parsed langgraph.json; its ``graphs`` must be an object."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise GraphConfigError(f"cannot read graphs config {path}: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("graphs"), dict):
-        raise GraphConfigError(f'graphs config {path} needs a "graphs" object')
-    return data
+def prepare_imports(data: Mapping[str, Any], base: Path) -> None:
+    """What the project's code needs before it is imported (its graphs, its http.app): the
+    config's env, and its folder and local dependencies on sys.path."""
+    apply_env(data.get("env"), base)
+    _extend_sys_path(base, data.get("dependencies"))
 
 
 def apply_env(env: Any, base: Path) -> None:
@@ -147,7 +133,7 @@ def parse_spec(graph_id: str, entry: Any, base: Path) -> GraphSpec:
         raise ValueError(
             f"'{source}' needs the form './file.py:variable' or 'package.module:variable'"
         )
-    if target.endswith(_JS_SUFFIXES):
+    if target.endswith(JS_SUFFIXES):
         raise ValueError(f"'{source}' is a JavaScript graph; threadwatch runs Python graphs")
     text = description if isinstance(description, str) else None
     if "/" in target or "\\" in target or target.endswith(".py"):

@@ -12,34 +12,22 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
-import json
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from threadwatch.graphs.factories import langgraph_types
 from threadwatch.graphs.memory import MemoryStore, StoreIndex, StoreTTL
+from threadwatch.graphs.project import project_at
 from threadwatch.graphs.registry import GraphConfigError
 from threadwatch.store.items import ItemStore
 
 log = logging.getLogger(__name__)
 
 
-def store_section(config_path: Path | None) -> dict[str, Any]:
-    """The ``store`` object of the langgraph.json at ``config_path`` ({} when none)."""
-    if config_path is None or not config_path.is_file():
-        return {}
-    try:
-        section = json.loads(config_path.read_text(encoding="utf-8")).get("store") or {}
-    except (OSError, ValueError, AttributeError) as exc:
-        raise GraphConfigError(f"cannot read the store config of {config_path}: {exc}") from exc
-    if not isinstance(section, dict):
-        raise GraphConfigError('"store" in langgraph.json must be an object')
-    return section
-
-
-def load_ttl(section: dict[str, Any]) -> StoreTTL:
+def load_ttl(section: Mapping[str, Any]) -> StoreTTL:
     ttl = section.get("ttl") or {}
     if not isinstance(ttl, dict):
         raise GraphConfigError('"store.ttl" must be an object')
@@ -54,7 +42,7 @@ def load_ttl(section: dict[str, Any]) -> StoreTTL:
     return StoreTTL(refresh, default, interval)
 
 
-def load_index(section: dict[str, Any], base: Path) -> StoreIndex | None:
+def load_index(section: Mapping[str, Any], base: Path) -> StoreIndex | None:
     index = section.get("index")
     if not index:
         return None
@@ -112,15 +100,12 @@ def _not_number(value: Any) -> bool:
 
 def memory_store(items: ItemStore, config_path: Path | None) -> MemoryStore:
     """The memory store of this process on ``items``, configured by langgraph.json's
-    ``store``."""
-    section = store_section(config_path)
-    if section.get("path"):
-        log.warning(
-            "store.path (a custom store) is not supported: threadwatch keeps the store in "
-            "Redis; the setting is ignored"
-        )
-    base = config_path.parent if config_path else Path.cwd()
-    return MemoryStore(items, load_index(section, base), load_ttl(section))
+    ``store`` (its index and TTLs). With ``store.path`` (app/graphs/custom_store.py) the
+    index is the custom store's business, as on LangGraph: its embeddings are not loaded."""
+    project = project_at(config_path)
+    section = project.store
+    index = None if section.get("path") else load_index(section, project.folder)
+    return MemoryStore(items, index, load_ttl(section))
 
 
 def graph_store(memory: MemoryStore, inline: bool = False) -> Any:

@@ -27,6 +27,8 @@ from rq import Queue
 from threadwatch.domain import EventType
 from threadwatch.errors import ThreadNotFound
 from threadwatch.graphs import GraphRegistry, LoadedGraph, open_graph
+from threadwatch.graphs.custom_store import CustomStore, custom_store
+from threadwatch.graphs.project import project_at
 from threadwatch.graphs.serde import jsonable
 from threadwatch.graphs.state import interrupt_json
 from threadwatch.graphs.store_config import graph_store, memory_store
@@ -107,9 +109,26 @@ class Runner:
         # LangGraph's store for every run (node argument and get_store()), on the memory
         # store the /store API serves; None without langgraph.
         self.store: Any = _graph_store(self.stores, self.graphs)
+        project = project_at(self.graphs.config_path)
+        # langgraph.json's http.disable_webhooks: runs end without calling their webhook.
+        self.webhooks_disabled = project.http.disable_webhooks
+        # Its store.path: the user's store instead, entered on each worker thread's loop.
+        self.custom_store: CustomStore | None = None
+        try:
+            self.custom_store = custom_store(project)
+        except Exception:
+            log.exception("the store.path of langgraph.json failed to load: runs get no store")
+            self.store = None
         # Runs executing in this process (run id -> thread id), whose leases it renews.
         self.executing: dict[str, str] = {}
         self._executing_lock = threading.Lock()
+
+    async def graph_store(self) -> Any:
+        """The store a run's graph gets: the user's (store.path), entered on this thread's
+        loop on its first run, else the Redis one."""
+        if self.custom_store is None:
+            return self.store
+        return await self.custom_store.get()
 
     @property
     def report_patience(self) -> float:
@@ -251,6 +270,9 @@ class Runner:
         """Queue the run's webhook (an RQ job with retries); never fails the run."""
         if not url:
             return
+        if self.webhooks_disabled:
+            log.info("run %s: webhooks are disabled (http.disable_webhooks); not sent", run_id)
+            return
         try:
             run = self.runs.get(thread_id, run_id)
             payload = run_webhook_payload(
@@ -331,7 +353,7 @@ class Runner:
             access_context="threads.create_run",
             context=run.context,
             checkpointer=self.saver,
-            store=self.store,
+            store=await self.graph_store(),
         ) as runnable:
             if graph.kind == "callable":
                 values = jsonable(await _call(runnable, run.input, config))
@@ -386,7 +408,8 @@ class Runner:
         if graph is None or graph.kind == "callable":
             return outcome
         try:
-            opened = open_graph(graph, config, checkpointer=self.saver, store=self.store)
+            store = await self.graph_store()
+            opened = open_graph(graph, config, checkpointer=self.saver, store=store)
             async with opened as runnable:
                 state = _from_state(await runnable.aget_state(latest_config(config)))
         except Exception:

@@ -12,6 +12,8 @@ from threadwatch.api.capabilities import Capabilities
 from threadwatch.api.deps import GraphsDep
 
 router = APIRouter(tags=["health"])
+# /info is server metadata: `http.disable_meta` takes it away, never /ok.
+info_router = APIRouter(tags=["health"])
 
 
 @router.get("/ok")
@@ -20,7 +22,7 @@ def ok() -> dict[str, bool]:
     return {"ok": True}
 
 
-@router.get("/info")
+@info_router.get("/info")
 def info(request: Request, graphs: GraphsDep) -> dict[str, object]:
     """LangGraph's server info (version, flags, host), and the graphs loaded here with the
     ones that failed to load. The flags say what this server has (app/api/capabilities.py)."""

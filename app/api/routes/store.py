@@ -1,8 +1,9 @@
 """/store: LangGraph's long-term memory API (put, get, delete and search items; list
-namespaces), with its shapes, defaults, codes and texts, on the memory store the runs' graphs
-use (app/graphs/memory.py).
+namespaces), with its shapes, defaults, codes and texts, on the store the runs' graphs use:
+the Redis one (app/graphs/memory.py) or langgraph.json's ``store.path``
+(app/api/store_backends.py).
 
-Routes are async: embeddings may be async functions. Redis calls run in the thread pool.
+Routes are async: embeddings and a user's store may be async.
 """
 
 from __future__ import annotations
@@ -12,14 +13,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import Field, StrictBool, StrictInt, StrictStr
-from starlette.concurrency import run_in_threadpool
 
-from threadwatch.api.deps import MemoryDep
+from threadwatch.api.deps import StoreBackendDep
 from threadwatch.api.responses import json_response
-from threadwatch.graphs.memory import Scored
 from threadwatch.models import Request as RequestModel
-from threadwatch.store.codec import us_to_iso
-from threadwatch.store.items import StoredItem, check_labels, check_put_namespace
+from threadwatch.store.items import check_labels, check_put_namespace
 
 router = APIRouter(prefix="/store", tags=["store"])
 
@@ -70,36 +68,20 @@ def _rejected(namespace: Sequence[str]) -> Response | None:
     return None
 
 
-def item_json(item: StoredItem) -> dict[str, Any]:
-    return {
-        "namespace": list(item.namespace),
-        "key": item.key,
-        "value": item.value,
-        "created_at": us_to_iso(item.created_us),
-        "updated_at": us_to_iso(item.updated_us),
-    }
-
-
-def search_item_json(scored: Scored) -> dict[str, Any]:
-    return {**item_json(scored.item), "score": scored.score}
-
-
 @router.put("/items", status_code=204)
-async def put_item(memory: MemoryDep, body: StorePut) -> Response:
+async def put_item(backend: StoreBackendDep, body: StorePut) -> Response:
     """Store or update an item."""
     namespace = tuple(body.namespace)
     if rejected := _rejected(namespace):
         return rejected
     check_put_namespace(namespace)
-    vectors = await memory.aembed(memory.texts(body.value, body.index))
-    ttl = memory.ttl_of(body.ttl)
-    await run_in_threadpool(memory.put, namespace, body.key, body.value, ttl, vectors)
+    await backend.put(namespace, body.key, body.value, body.index, body.ttl)
     return Response(status_code=204)
 
 
 @router.get("/items")
 async def get_item(
-    memory: MemoryDep,
+    backend: StoreBackendDep,
     namespace: Annotated[str, Query(description="The labels joined by '.'")] = "",
     key: str | None = None,
     refresh_ttl: Annotated[str | None, Query(description="true to restart the TTL")] = None,
@@ -111,42 +93,39 @@ async def get_item(
     if not key:
         return json_response({"error": "Key is required"}, status_code=400)
     asked = None if refresh_ttl is None else refresh_ttl.lower() == "true"
-    found = await run_in_threadpool(memory.get, labels, key, memory.refresh(asked))
-    return json_response(None if found is None else item_json(found))
+    return json_response(await backend.get(labels, key, asked))
 
 
 @router.delete("/items", status_code=204)
-async def delete_item(memory: MemoryDep, body: StoreDelete) -> Response:
+async def delete_item(backend: StoreBackendDep, body: StoreDelete) -> Response:
     """Delete an item (204 whether or not it existed)."""
     namespace = tuple(body.namespace or ())
     if rejected := _rejected(namespace):
         return rejected
-    await run_in_threadpool(memory.delete, namespace, body.key)
+    await backend.delete(namespace, body.key)
     return Response(status_code=204)
 
 
 @router.post("/items/search")
-async def search_items(memory: MemoryDep, body: StoreSearch) -> Response:
+async def search_items(backend: StoreBackendDep, body: StoreSearch) -> Response:
     """Items under a namespace prefix: by similarity to ``query`` when the store has an
     index, else most recently updated first."""
     prefix = tuple(body.namespace_prefix or ())
     if rejected := _rejected(prefix):
         return rejected
-    query_vector = await memory.aembed_query(body.query)
-    found = await run_in_threadpool(
-        memory.search,
+    found = await backend.search(
         prefix,
         body.filter,
         body.limit or 10,  # LangGraph reads 0 as the default too
         body.offset or 0,
-        memory.refresh(body.refresh_ttl),
-        query_vector,
+        body.query,
+        body.refresh_ttl,
     )
-    return json_response({"items": [search_item_json(scored) for scored in found]})
+    return json_response({"items": found})
 
 
 @router.post("/namespaces")
-async def list_namespaces(memory: MemoryDep, body: StoreNamespaces) -> Response:
+async def list_namespaces(backend: StoreBackendDep, body: StoreNamespaces) -> Response:
     """Namespaces holding items, matching a prefix and a suffix (``*`` matches any label)."""
     conditions: list[tuple[str, tuple[str, ...]]] = []
     for side, path in (("prefix", body.prefix), ("suffix", body.suffix)):
@@ -154,7 +133,5 @@ async def list_namespaces(memory: MemoryDep, body: StoreNamespaces) -> Response:
             if rejected := _rejected(path):
                 return rejected
             conditions.append((side, tuple(path)))
-    found = await run_in_threadpool(
-        memory.list_namespaces, conditions, body.max_depth, body.limit, body.offset
-    )
-    return json_response({"namespaces": [list(ns) for ns in found]})
+    found = await backend.list_namespaces(conditions, body.max_depth, body.limit, body.offset)
+    return json_response({"namespaces": found})

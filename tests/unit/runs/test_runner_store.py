@@ -47,3 +47,54 @@ def test_a_bad_store_config_leaves_runs_without_a_store(
     assert "the store of langgraph.json failed to load" in caplog.text
     stores.runs.apply([event(T1, R1, "run.pending", kwargs={"graph_id": "memory", "input": INPUT})])
     assert runner.execute(R1, T1) == "run.failed"  # the run ends; it does not hang
+
+
+NOTES_GRAPH = FIXTURES / "graphs" / "http_project" / "graph.py"
+USER_STORE = """from langgraph.store.memory import InMemoryStore
+
+store = InMemoryStore()
+"""
+
+
+def notes_project(folder: Path, **http: object) -> Path:
+    (folder / "users_store.py").write_text(USER_STORE)
+    config = {
+        "graphs": {"notes": f"{NOTES_GRAPH}:graph"},
+        "store": {"path": "./users_store.py:store"},
+        "http": http,
+    }
+    (folder / "langgraph.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_a_store_path_gives_runs_the_users_store(
+    fake_redis: FakeRedis, stores: Stores, tmp_path: Path
+) -> None:
+    runner = Runner(stores, load_project_graphs(notes_project(tmp_path)), run_timeout=30)
+    assert runner.custom_store is not None
+    users = runner.custom_store.value
+    users.put(("notes",), "a", {"text": "from before"})
+    kwargs = {"graph_id": "notes", "input": {"key": "b", "text": "from the run"}}
+    stores.runs.apply([event(T1, R1, "run.pending", kwargs=kwargs)])
+    assert runner.execute(R1, T1) == "run.succeeded"
+    values = materialize(stores.threads.get(T1)["values"])
+    assert values["notes"] == ["from before", "from the run"]
+    assert users.get(("notes",), "b").value == {"text": "from the run"}
+    assert ItemStore(fake_redis, KEYS).get([(("notes",), "b")]) == [None]
+
+
+def test_disable_webhooks_sends_none(
+    fake_redis: FakeRedis, stores: Stores, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    project = notes_project(tmp_path, disable_webhooks=True)
+    runner = Runner(stores, load_project_graphs(project), run_timeout=30)
+    kwargs = {
+        "graph_id": "notes",
+        "input": {"key": "b", "text": "t"},
+        "webhook": "https://hooks.example.com/done",
+    }
+    stores.runs.apply([event(T1, R1, "run.pending", kwargs=kwargs)])
+    caplog.set_level("INFO")
+    assert runner.execute(R1, T1) == "run.succeeded"
+    assert "webhooks are disabled (http.disable_webhooks); not sent" in caplog.text
+    assert not [key for key in fake_redis.keys("*") if b"webhook" in key]

@@ -138,6 +138,11 @@ def _with_project(app: FastAPI, project: Project) -> None:
     """langgraph.json's ``http.app`` merged in, then its ``http.mount_prefix`` around it
     all."""
     http = project.http
+    if project.ignored:
+        log.warning(
+            "langgraph.json: %s ignored: LangGraph knows no such key (a typo?)",
+            ", ".join(project.ignored),
+        )
     if http.without_effect:
         log.warning(
             "langgraph.json: http.%s change nothing here", ", http.".join(http.without_effect)

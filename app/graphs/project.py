@@ -1,8 +1,9 @@
 """``langgraph.json`` found, read and checked in one place: its ``graphs`` object and the
 ``http`` and ``store`` sections, with the keys and types of LangGraph's Agent Server
-(langgraph-api 0.16.7, ``config/schemas.py``). A key LangGraph does not know, or a value of
-the wrong type, is a ``GraphConfigError`` naming the key, so that the server does not start
-on a typo that would silently change what it serves.
+(langgraph-api 0.16.7, ``config/schemas.py``). A value of the wrong type is a
+``GraphConfigError`` naming the key, so that the server does not start on a mistake that
+would silently change what it serves. A key LangGraph does not know is ignored, as
+LangGraph ignores it (a file that runs there runs here), and named in a warning at start.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class Project:
     data: Mapping[str, Any] = field(default_factory=dict)
     http: HttpConfig = HttpConfig()
     store: Mapping[str, Any] = field(default_factory=dict)
+    ignored: tuple[str, ...] = ()  # keys of http and store that LangGraph does not know
 
     @property
     def folder(self) -> Path:
@@ -105,7 +107,9 @@ def project_at(path: Path | None) -> Project:
         return Project()
     data = read_config(path)
     try:
-        return Project(path, data, parse_http(data.get("http")), check_store(data.get("store")))
+        http, store = data.get("http"), data.get("store")
+        ignored = _unknown("http", http, _HTTP_KEYS) + _unknown("store", store, _STORE_KEYS)
+        return Project(path, data, parse_http(http), check_store(store), ignored)
     except GraphConfigError as exc:
         raise GraphConfigError(f"{path}: {exc}") from None
 
@@ -125,7 +129,7 @@ def parse_http(section: Any) -> HttpConfig:
     """``http``: null or an object of LangGraph's HttpConfig keys."""
     if section is None:
         return HttpConfig()
-    _check_keys("http", section, _HTTP_KEYS)
+    _check("http", section, dict, "an object")
     for key in ("disable_webhooks", "enable_custom_route_auth", *_disable_keys()):
         _check(f"http.{key}", section.get(key), bool, "true or false")
     for key in ("configurable_headers", "logging_headers"):
@@ -167,7 +171,7 @@ def check_store(section: Any) -> dict[str, Any]:
     checked where they are loaded, app/graphs/store_config.py)."""
     if section is None:
         return {}
-    _check_keys("store", section, _STORE_KEYS)
+    _check("store", section, dict, "an object")
     path = section.get("path")
     if path is not None and not (isinstance(path, str) and path.strip()):
         raise _invalid("store.path", path, 'a "./file.py:variable" or "package.module:variable"')
@@ -197,7 +201,16 @@ def _mount_prefix(value: Any) -> str | None:
     return value.rstrip("/") or None
 
 
+def _unknown(name: str, section: Any, known: frozenset[str]) -> tuple[str, ...]:
+    """The keys of ``section`` (when an object) that LangGraph does not know, named in full."""
+    if not isinstance(section, dict):
+        return ()
+    return tuple(f"{name}.{key}" for key in sorted(set(section) - known))
+
+
 def _check_keys(name: str, section: Any, known: frozenset[str]) -> None:
+    """Every key known: for ``http.cors``, whose keys LangGraph passes to CORSMiddleware,
+    which refuses any other."""
     if not isinstance(section, dict):
         raise _invalid(name, section, "an object")
     unknown = sorted(set(section) - known)

@@ -211,13 +211,14 @@ def test_a_bad_user_app_names_the_key(tmp_path: Path, app: str, named: str) -> N
 def test_the_served_app_ends_on_a_bad_config_without_a_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    project(tmp_path, disable_thread=True)
+    project(tmp_path, disable_threads="yes")
     monkeypatch.setenv("THREADWATCH_GRAPHS_CONFIG", str(tmp_path))
     monkeypatch.setenv("REDIS_URL", "redis://unused")
     with pytest.raises(SystemExit) as ended:
         serve_app()
     assert ended.value.code == 1
-    assert 'unknown key in "http": disable_thread' in caplog.text
+    assert '"http.disable_threads" must be true or false, got "yes"' in caplog.text
+    assert "Traceback" not in caplog.text
 
 
 def test_the_prefix_wraps_the_user_app_too(tmp_path: Path, fake_redis: FakeRedis) -> None:
@@ -233,3 +234,11 @@ def test_api_keys_cover_the_user_app(tmp_path: Path, fake_redis: FakeRedis) -> N
     assert client.get("/custom/teapot").status_code == 401
     assert client.get("/custom/teapot", headers={"x-api-key": "k1"}).status_code == 418
     assert client.get("/ok").status_code == 200
+
+
+def test_a_key_langgraph_does_not_know_is_served_past_with_a_warning(
+    tmp_path: Path, fake_redis: FakeRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = client_of(project(tmp_path, disable_thread=True), fake_redis)
+    assert client.post("/threads", json={}).status_code == 200
+    assert "http.disable_thread ignored" in caplog.text

@@ -1,5 +1,6 @@
 """langgraph.json's ``http`` and ``store`` sections, read with LangGraph's keys and types:
-what each key gives, and an error naming the key for an unknown key or a wrong value."""
+what each key gives, an error naming the key for a wrong value, and unknown keys ignored
+as LangGraph ignores them."""
 
 from __future__ import annotations
 
@@ -75,7 +76,6 @@ def test_langgraph_keys_without_effect_here_are_accepted_and_named() -> None:
 @pytest.mark.parametrize(
     ("section", "named"),
     [
-        ({"disable_thread": True}, "disable_thread"),
         ({"disable_runs": "yes"}, '"http.disable_runs" must be true or false, got "yes"'),
         ({"app": "web.py"}, '"http.app" must be'),
         ({"app": "./web.ts:app"}, '"http.app" must be a Python app'),
@@ -105,11 +105,21 @@ def test_project_at_reads_both_sections_and_names_the_file(tmp_path: Path) -> No
     project = project_at(path)
     assert project.path == path and project.folder == tmp_path
     assert not project.http.serves("store") and project.store == {"path": "./s.py:store"}
-    write_config(tmp_path, store={"paht": "./s.py:store"})
+    write_config(tmp_path, store={"path": 3})
     with pytest.raises(GraphConfigError) as caught:
         project_at(path)
     assert str(caught.value).startswith(f"{path}: ")
-    assert 'unknown key in "store": paht' in str(caught.value)
+    assert '"store.path" must be' in str(caught.value)
+
+
+def test_keys_langgraph_does_not_know_are_ignored_and_named(tmp_path: Path) -> None:
+    """A file that runs on LangGraph runs here: LangGraph ignores keys it does not know."""
+    path = write_config(
+        tmp_path, http={"disable_thread": True, "future_flag": 1}, store={"paht": "./s.py:x"}
+    )
+    project = project_at(path)
+    assert project.ignored == ("http.disable_thread", "http.future_flag", "store.paht")
+    assert project.http.serves("threads") and "path" not in project.store
 
 
 def test_a_bad_store_path_names_its_key(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import orjson
 import uuid_utils
 from rq import Queue
 
+from threadwatch import faults
 from threadwatch.domain import EventType, RunStatus
 from threadwatch.errors import NotFoundError, ThreadNotFound
 from threadwatch.graphs import GraphRegistry
@@ -117,6 +118,7 @@ class RunService:
         if strategy in ("interrupt", "rollback"):
             for other in self._in_flight(thread_id, exclude=run_id):
                 self.cancel(thread_id, other, strategy)
+        faults.pause(faults.Point.RUN_RECORDED)
         return self._enqueue(thread_id, run_id, body.after_seconds or 0.0)
 
     def _create_thread(
@@ -187,6 +189,7 @@ class RunService:
         """Take the thread's turn, or wait for it; the run as recorded. A run that takes it
         has its job queued, and is read, in one round trip."""
         turn = self.runs.take_turn(thread_id, run_id, after_seconds)
+        faults.pause(faults.Point.TURN_TAKEN)
         if turn is None or turn.delay > 0:
             if turn is not None:
                 self.jobs.enqueue(turn)

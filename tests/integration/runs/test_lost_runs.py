@@ -157,6 +157,27 @@ def test_a_run_whose_worker_died_taking_its_job_runs_on_another(
     next_run_goes_on(sdk, thread_id)
 
 
+def test_with_no_worker_left_the_watchdog_puts_back_the_job_a_dying_worker_took(
+    stack: RunStack, sdk: SyncLangGraphClient, tmp_path: Path
+) -> None:
+    """The same with no worker left: the API's watchdog puts the job back in RQ's queue,
+    where the run waits (pending) for the next worker to come."""
+    marker = tmp_path / "paused"
+    doomed = stack.start_worker(pause_env(Point.JOB_DEQUEUED, marker))
+    thread_id = sdk.threads.create()["thread_id"]
+    run_id = sdk.runs.create(thread_id, "echo", input=ECHO)["run_id"]
+    kill_when_paused(stack, doomed, marker)
+    assert stack.queue.get_job_ids() == []
+
+    wait_for(lambda: stack.queue.get_job_ids() == [run_id], timeout=DEADLINE)
+    assert stack.redis.hget(KEYS.sweeper(), "by") == b"watchdog"
+    assert status(sdk, thread_id, run_id) == "pending"
+    stack.start_worker()
+    assert sdk.runs.join(thread_id, run_id)["echo"] == ECHO
+    assert wait_for(lambda: not_busy(sdk, thread_id), timeout=DEADLINE) == "idle"
+    next_run_goes_on(sdk, thread_id)
+
+
 # -- a worker killed between a run's end and what follows it ---------------------------------
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from redis import Redis
 from rq import get_current_job
 
+from threadwatch import faults
 from threadwatch.graphs import load_registry
 from threadwatch.ops.sweeper import run_sweep, schedule_sweep
 from threadwatch.runs.cron_firing import check_crons, schedule_cron_check
@@ -60,7 +61,10 @@ def runner(concurrency: int | None = None) -> Runner:
 def execute_run(run_id: str, thread_id: str | None = None) -> str | None:
     """Execute the run (a no-op if it already ended or was cancelled before starting).
     Jobs name the run and its thread (jobs of earlier versions the run only)."""
-    return runner().execute(run_id, thread_id)
+    faults.pause(faults.Point.JOB_STARTED)
+    ended = runner().execute(run_id, thread_id)
+    faults.pause(faults.Point.JOB_RETURNED)
+    return ended
 
 
 def _job_redis(settings: Settings) -> Redis:

@@ -42,6 +42,7 @@ from rq.timeouts import TimerDeathPenalty
 from rq.utils import now
 from rq.worker import WorkerStatus
 
+from threadwatch import faults
 from threadwatch.ops.alerts.rules import load_rules
 from threadwatch.ops.sweeper import next_slot, run_sweep, schedule_sweep
 from threadwatch.queues import MAINTENANCE_QUEUE, RUNS_QUEUE
@@ -208,6 +209,8 @@ class ThreadWorker(SimpleWorker):
         while not self._stop_requested:
             result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time=IDLE_POLL)
             if result is not None:
+                if result[1].name == RUNS_QUEUE:
+                    faults.pause(faults.Point.JOB_DEQUEUED)
                 return result
         return None
 

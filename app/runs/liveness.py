@@ -11,9 +11,13 @@ Our own pending runs hold no lease: their jobs wait in RQ, or they wait for thei
 turn. Once older than a minimum age (the API records a run before it queues its job), one
 whose job failed is ended; one that RQ holds no runnable job for is recovered: its hand-off
 was cut short (a process killed between a run's end and the next run's job, or between
-recording a run and queueing it), or RQ's own dependency handling (of earlier versions)
-left it deferred. It takes its thread's turn, or the turn passes from a holder that ended,
-and the job of the run holding it is queued.
+recording a run and queueing it), its worker died as it took the job (popped from the
+queue, or recorded started, before the run started), or RQ's own dependency handling (of
+earlier versions) left it deferred. It takes its thread's turn, or the turn passes from a
+holder that ended, and the job of the run holding it is queued.
+
+A worker that died between its run's end and RQ's record of the job leaves nothing lost,
+but RQ's record says `started` for a day: the job is failed once its run ended a lease ago.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import cast
 
+from redis.client import Pipeline
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -42,9 +47,10 @@ log = logging.getLogger(__name__)
 WORKER_LOST = "WorkerLost"
 # Jobs in these states will never execute their run.
 DEAD_JOB = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
-# Jobs RQ will execute by itself. A started job whose run is still pending is another
-# matter: a worker starts the run first thing, so its start failed (Redis away) or its
-# worker died in between.
+# Jobs RQ will execute by itself, if they are where RQ keeps them: it says `queued` of a
+# job a worker popped too, until it records it started. A started job whose run is still
+# pending is another matter: a worker starts the run first thing, so its start failed
+# (Redis away) or its worker died in between.
 WAITING_JOB = (JobStatus.QUEUED, JobStatus.SCHEDULED)
 IN_FLIGHT = ("pending", "running")
 # Seconds one pass may spend: after a fleet-wide outage it takes every lost run back in
@@ -82,11 +88,13 @@ class LostRuns:
         self.retries = retries
         self.batch = batch
         self.budget = budget
+        self._queued: set[str] | None = None  # the queue's job ids, read once a pass
 
     def reclaim(self, min_pending_age: float) -> Reclaimed:
         """End the runs whose lease ran out, and our pending runs older than
         ``min_pending_age`` seconds whose RQ job can no longer run them."""
         done = Reclaimed()
+        self._queued = None
         now = self.records.now_us()
         deadline = time.monotonic() + self.budget
         seen: list[str] = []
@@ -111,6 +119,8 @@ class LostRuns:
             if len(pending) < self.batch:
                 break
             start += self.batch
+        if time.monotonic() < deadline:
+            self._end_abandoned_jobs(oldest)
         counts = {"failed": done.failed, "requeued": done.requeued, "resumed": done.resumed}
         add_counts(
             self.runs.redis,
@@ -146,7 +156,7 @@ class LostRuns:
         thread_id = run.thread_id
         job = self._job(run_id)
         status = job.get_status() if job is not None else None
-        if status in WAITING_JOB:
+        if job is not None and self._will_run(job, status):
             return
         if status in DEAD_JOB:
             event = self._lost_event(run, run_id, "lost its queued job")
@@ -156,8 +166,23 @@ class LostRuns:
                 log.warning("run %s of thread %s: its job failed; ended", run_id, thread_id)
             self._queue(self.runs.pass_turn(thread_id, run_id))
             return
-        if self._queue(self._resume(thread_id, run_id, taken_before)):
+        turn = self._resume(thread_id, run_id, taken_before)
+        if job is not None and turn is not None and turn.run_id == run_id:
+            self._drop_executions(run_id)  # RQ's record of a worker that died taking it
+        if self._queue(turn):
             done.resumed += 1
+
+    def _will_run(self, job: Job, status: JobStatus | None) -> bool:
+        """Whether RQ will execute ``job`` by itself: queued, and in its queue; or scheduled,
+        and in its registry. A job popped by a worker that died before recording it started
+        is in neither."""
+        if status == JobStatus.SCHEDULED:
+            return job.id in self.queue.scheduled_job_registry
+        if status != JobStatus.QUEUED:
+            return False
+        if self._queued is None:  # one read a pass: a backlog's jobs are all `queued`
+            self._queued = set(self.queue.get_job_ids())
+        return job.id in self._queued
 
     def _resume(self, thread_id: str, run_id: str, taken_before: float) -> Turn | None:
         """The run that may go now on the thread of ``run_id``, a pending run that RQ holds
@@ -191,19 +216,41 @@ class LostRuns:
         log.warning("run %s: its worker was lost; queued again (attempt %d)", run_id, attempts + 1)
         return True
 
-    def _fail_job(self, job: Job) -> None:
-        """What RQ does with an abandoned job, without waiting for its own cleanup."""
+    def _end_abandoned_jobs(self, ended_before: int) -> None:
+        """RQ's record of the jobs whose worker died between their run's end and RQ's record
+        of it, whose run ended before ``ended_before`` (µs): failed, as RQ itself records
+        them only once their timeout (a day) ran out. Runs deleted since are left to it."""
         started = StartedJobRegistry(queue=self.queue)
+        entries = cast(list[bytes], self.queue.connection.zrange(started.key, 0, -1))
+        run_ids = sorted({entry.decode().split(":", 1)[0] for entry in entries})
+        for run_id, run in zip(run_ids, self.records.summaries(run_ids), strict=True):
+            if run.status in (None, *IN_FLIGHT) or (run.updated_at_us or 0) >= ended_before:
+                continue
+            job = self._job(run_id)
+            if job is not None and job.get_status() == JobStatus.STARTED:
+                self._fail_job(job, "its worker died after the run ended")
+            else:
+                self._drop_executions(run_id)
+            log.warning("run %s: its job's worker died after the run ended; job failed", run_id)
+
+    def _fail_job(self, job: Job, why: str = "the run's lease ran out") -> None:
+        """What RQ does with an abandoned job, without waiting for its own cleanup."""
+        with job.connection.pipeline() as pipe:
+            record_job_failure(job, f"{WORKER_LOST}: {why}", pipe)
+            self._drop_executions(job.id, pipe)
+            pipe.execute()
+
+    def _drop_executions(self, job_id: str, pipe: Pipeline | None = None) -> None:
+        """Take the job out of RQ's started registry, where a dead worker left it."""
+        started = StartedJobRegistry(queue=self.queue)
+        connection = self.queue.connection
         executions = [
             entry
-            for entry in cast(list[bytes], job.connection.zrange(started.key, 0, -1))
-            if entry.decode().startswith(f"{job.id}:")
+            for entry in cast(list[bytes], connection.zrange(started.key, 0, -1))
+            if entry.decode().startswith(f"{job_id}:")
         ]
-        with job.connection.pipeline() as pipe:
-            record_job_failure(job, f"{WORKER_LOST}: the run's lease ran out", pipe)
-            if executions:
-                pipe.zrem(started.key, *executions)
-            pipe.execute()
+        if executions:
+            (pipe if pipe is not None else connection).zrem(started.key, *executions)
 
     def _job(self, run_id: str) -> Job | None:
         """The run's RQ job (job id = run id), or None for a run reported from elsewhere."""

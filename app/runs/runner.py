@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 from rq import Queue
 
+from threadwatch import faults
 from threadwatch.domain import EventType
 from threadwatch.errors import ThreadNotFound
 from threadwatch.graphs import GraphRegistry, LoadedGraph, open_graph
@@ -231,6 +232,7 @@ class Runner:
                     self.report_patience,
                     f"run {run_id}: its end",
                 )
+                faults.pause(faults.Point.RUN_ENDED)
                 if turn is not None:  # the thread's next run: it starts now
                     wait_out(
                         lambda: self.jobs.enqueue(turn),

@@ -17,6 +17,7 @@ import orjson
 import uuid_utils
 from rq import Queue
 
+from threadwatch import faults
 from threadwatch.domain import EventType, RunStatus
 from threadwatch.errors import NotFoundError, ThreadNotFound
 from threadwatch.graphs import GraphRegistry
@@ -127,10 +128,12 @@ class RunService:
         except ThreadNotFound:
             raise NotFoundError("Thread or assistant not found.") from None
         if strategy in ("interrupt", "rollback"):
+            faults.pause(faults.Point.RUN_RECORDED)
             # The runs in flight end first, so that this one takes the turn they held.
             for other in self._in_flight(thread_id, exclude=run_id):
                 self.cancel(thread_id, other, strategy)
             turn = self.runs.take_turn(thread_id, run_id, delay)
+        faults.pause(faults.Point.TURN_TAKEN)
         return self._queue(thread_id, run_id, turn)
 
     def _create_thread(

@@ -110,13 +110,15 @@ class RunStack:
 
     # -- processes -----------------------------------------------------------------------
 
-    def _spawn(self, argv: list[str], log_name: str) -> subprocess.Popen:
+    def _spawn(
+        self, argv: list[str], log_name: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
         log = self.workdir / log_name
-        proc = spawn(argv, self.env, self.workdir, log)
+        proc = spawn(argv, {**self.env, **(env or {})}, self.workdir, log)
         self.logs[proc.pid] = log
         return proc
 
-    def _spawn_worker(self) -> subprocess.Popen:
+    def _spawn_worker(self, env: dict[str, str] | None = None) -> subprocess.Popen:
         argv = [
             sys.executable,
             "-m",
@@ -125,7 +127,7 @@ class RunStack:
             "--concurrency",
             str(CONCURRENCY),
         ]
-        proc = self._spawn(argv, f"worker-{len(self.logs)}.log")
+        proc = self._spawn(argv, f"worker-{len(self.logs)}.log", env)
         self.workers.append(proc)
         return proc
 
@@ -147,10 +149,20 @@ class RunStack:
     def log(self, proc: subprocess.Popen) -> str:
         return self.logs[proc.pid].read_text(errors="replace")
 
-    def start_worker(self) -> subprocess.Popen:
-        proc = self._spawn_worker()
+    def start_worker(self, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """A worker more, with ``env`` added to its environment; once it listens."""
+        proc = self._spawn_worker(env)
         self._wait_registered(proc)
         return proc
+
+    def start_api(self, env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen]:
+        """Another API process on the same Redis, with ``env`` added: its URL and process
+        (the caller's to stop)."""
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = self._spawn(api_argv(port), f"api-{len(self.logs)}.log", env)
+        wait_until_ok(url, proc, self.logs[proc.pid], STARTUP_TIMEOUT)
+        return url, proc
 
     def worker(self, pid: int) -> subprocess.Popen:
         (proc,) = (p for p in self.workers if p.pid == pid)
@@ -175,6 +187,12 @@ class RunStack:
         except ProcessLookupError:
             pass
         return proc.wait()
+
+    def drop(self, proc: subprocess.Popen) -> int:
+        """SIGKILL the worker (if it still runs) and forget it; its exit code."""
+        code = self.kill(proc)
+        self.workers.remove(proc)
+        return code
 
     def replace(self, proc: subprocess.Popen) -> subprocess.Popen:
         """Kill the worker (if it still runs) and start a fresh one in its place."""

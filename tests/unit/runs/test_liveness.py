@@ -12,6 +12,7 @@ from tests.unit.helpers import KEYS, at, event, thread_hash, us
 from threadwatch.domain import RunStatus, ThreadStatus
 from threadwatch.models import RunEvent
 from threadwatch.queues import RUNS_QUEUE
+from threadwatch.runs.jobs import RunJobs
 from threadwatch.runs.liveness import LostRuns
 from threadwatch.store.codec import materialize
 from threadwatch.store.search import ThreadQuery
@@ -353,6 +354,77 @@ def test_a_run_whose_job_started_but_never_started_it_is_resumed(
     job.set_status("started")
     assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 1
     assert queued_jobs(fake_redis) == [run_id]
+
+
+def test_a_run_whose_job_a_dead_worker_took_from_the_queue_is_resumed(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    """RQ says `queued` of a job a worker popped until it records it started: a worker
+    killed in between leaves it in no queue, and the sweep queues it again."""
+    thread_id = new_id()
+    run_id = admit(stores, thread_id)
+    queue = Queue(RUNS_QUEUE, connection=fake_redis)
+    job = queue.enqueue("threadwatch_workers.jobs.execute_run", run_id, job_id=run_id)
+    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 0  # waits in the queue
+    assert fake_redis.lpop(queue.key) == run_id.encode()  # the worker's pop; then it died
+    assert job.get_status() == "queued"
+    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 1
+    assert queued_jobs(fake_redis) == [run_id]
+
+
+def test_a_run_whose_job_is_scheduled_is_left_alone(stores: Stores, fake_redis: FakeRedis) -> None:
+    thread_id = new_id()
+    run_id = new_id()
+    stores.runs.admit(event(thread_id, run_id, "run.pending"), reject_if_busy=False)
+    turn = stores.runs.take_turn(thread_id, run_id, delay=60)
+    assert turn is not None
+    queue = Queue(RUNS_QUEUE, connection=fake_redis)
+    RunJobs(queue, 60).enqueue(turn)
+    assert queue.fetch_job(run_id).get_status() == "scheduled"
+    fake_redis.hset(KEYS.thread(thread_id), "turn_at", 1)  # even were its turn long taken
+    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 0
+    fake_redis.zrem(queue.scheduled_job_registry.key, run_id)  # RQ lost it
+    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 1
+    assert queued_jobs(fake_redis) == [run_id]
+
+
+def test_a_resumed_run_leaves_no_started_record_of_the_dead_worker(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    thread_id = new_id()
+    run_id = admit(stores, thread_id)
+    queue = Queue(RUNS_QUEUE, connection=fake_redis)
+    job = queue.enqueue("threadwatch_workers.jobs.execute_run", run_id, job_id=run_id)
+    queue.remove(run_id)
+    job.set_status("started")
+    started = queue.started_job_registry.key
+    fake_redis.zadd(started, {f"{run_id}:dead-worker": 2e9, "other:live-worker": 2e9})
+    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 1
+    assert fake_redis.zrange(started, 0, -1) == [b"other:live-worker"]
+
+
+def test_the_job_of_a_run_whose_worker_died_after_its_end_is_failed(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    """A worker killed between its run's end and RQ's record of its job: the job, left
+    `started`, is failed once the run ended a lease ago."""
+    thread_id = new_id()
+    run_id = admit(stores, thread_id)
+    queue = Queue(RUNS_QUEUE, connection=fake_redis)
+    job = queue.enqueue("threadwatch_workers.jobs.execute_run", run_id, job_id=run_id)
+    queue.remove(run_id)
+    job.set_status("started")
+    started = queue.started_job_registry.key
+    fake_redis.zadd(started, {f"{run_id}:dead-worker": 2e9})
+    stores.runs.start(thread_id, run_id)
+    stores.runs.apply([event(thread_id, run_id, "run.succeeded")])
+    lost_runs(stores).reclaim(min_pending_age=60)
+    assert job.get_status() == "started"  # it ended a moment ago: its worker may be live
+    fake_redis.hset(KEYS.run(run_id), "updated_at", 1)  # it ended long ago
+    assert lost_runs(stores).reclaim(min_pending_age=60).failed == 0  # the run is not lost
+    assert job.get_status() == "failed"
+    assert fake_redis.zrange(started, 0, -1) == []
+    assert stores.runs.get(thread_id, run_id)["status"] == RunStatus.SUCCESS
 
 
 def test_a_turn_taken_recently_is_left_to_its_taker(stores: Stores, fake_redis: FakeRedis) -> None:

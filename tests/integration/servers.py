@@ -21,6 +21,7 @@ import pytest
 import redis
 
 from tests.support import free_port, server_env
+from threadwatch.cli.daemons import HTTP_PROTOCOL
 from threadwatch.cli.embedded_redis import EmbeddedRedis, start_embedded_redis
 from threadwatch.cli.processes import child_popen_kwargs, stop_process
 
@@ -29,9 +30,9 @@ SERVER_LOG = "server.log"  # the log of `running_api`, in its workdir
 
 
 def api_argv(port: int) -> list[str]:
-    """The command line of the API on 127.0.0.1:port."""
+    """The command line of the API on 127.0.0.1:port, with the HTTP protocol of `serve`."""
     argv = [sys.executable, "-m", "uvicorn", "threadwatch.api.app:create_app", "--factory"]
-    return argv + ["--host", "127.0.0.1", "--port", str(port)]
+    return argv + ["--host", "127.0.0.1", "--port", str(port), "--http", HTTP_PROTOCOL]
 
 
 def spawn(argv: list[str], env: Mapping[str, str], workdir: Path, log: Path) -> subprocess.Popen:

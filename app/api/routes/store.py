@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from threadwatch.api.deps import MemoryDep
 from threadwatch.api.responses import json_response
 from threadwatch.graphs.memory import Scored
+from threadwatch.models import Metadata
 from threadwatch.models import Request as RequestModel
 from threadwatch.store.codec import us_to_iso
 from threadwatch.store.items import StoredItem, check_labels, check_put_namespace
@@ -44,7 +45,7 @@ class StoreDelete(RequestModel):
 
 class StoreSearch(RequestModel):
     namespace_prefix: Labels | None = None
-    filter: dict[str, Any] | None = None
+    filter: Metadata | None = None  # bounded as a metadata filter is
     limit: NonNegative | None = 10
     offset: NonNegative | None = 0
     query: StrictStr | None = None

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from threadwatch import __version__
 from threadwatch.api.error_handlers import install_error_handlers
 from threadwatch.api.middleware import JSONBodyMiddleware
+from threadwatch.api.openapi import install_openapi
 from threadwatch.api.routes import (
     alerts,
     assistants,
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
     install_ui(app)
+    install_openapi(app)
     return app
 
 

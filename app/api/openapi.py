@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from threadwatch.api.response_schemas import ANSWERS, COMPONENTS, OTHER_SUCCESS, STREAMS
+from threadwatch.api.response_schemas import ANSWERS, COMPONENTS, OTHER_SUCCESS, STREAMS, ref
 
 ERROR = "Error"
 # `error` instead of `detail` where LangGraph answers so (a memory-store read without a key).
@@ -67,7 +67,7 @@ def _declare_answers(method: str, path: str, responses: dict[str, Any]) -> None:
     """The success answer's schema, or its event-stream type, and any other success code."""
     success = next(code for code in responses if code.startswith("2"))
     if (method, path) in STREAMS:
-        responses[success]["content"] = {STREAM_TYPE: {"schema": {"type": "string"}}}
+        responses[success]["content"] = {STREAM_TYPE: {"schema": ref("StreamEvent")}}
     elif (method, path) in ANSWERS:
         responses[success]["content"] = {"application/json": {"schema": ANSWERS[method, path]}}
     if (method, path) in OTHER_SUCCESS:

@@ -120,6 +120,13 @@ COMPONENTS: dict[str, Schema] = {
         "EventResults",
     ),
 }
+# One server-sent event of a stream: its name (metadata, values, updates, end, ...), its JSON
+# data as text, and its id where the stream can be resumed from it.
+COMPONENTS["StreamEvent"] = record(
+    {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"}},
+    ["event", "data"],
+    "StreamEvent",
+)
 COUNT: Schema = {"type": "integer", "minimum": 0}
 
 # (method, path) -> the schema of its 2xx JSON answer.

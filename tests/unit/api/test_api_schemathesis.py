@@ -6,8 +6,8 @@ Generated cases mostly reach the error answers (random ids are unknown); a fixed
 real calls (create, read, list, update and delete of each resource) checks the success
 answers against the same document. The operations that wait for a run to end
 (streams, joins, waits) are left out: no worker runs here, so they would wait for their
-timeout; the document declares the streams' type (text/event-stream), checked below and
-against the real server in tests/integration/api/test_thread_stream.py.
+timeout; tests/integration/runs/test_waiting_operations_conformance.py holds their answers
+to the same document on the real stack (a stream's events to its StreamEvent schema).
 """
 
 from __future__ import annotations

@@ -286,10 +286,11 @@ class Doctor:
         self, run_id: str, row: list[bytes | None], entries: tuple[float | None, ...]
     ) -> tuple[str, str] | None:
         """What a reading of a run (its thread and rank, its scores in runs:pending,
-        runs:running and leases) shows wrong; None for a run deleted meanwhile."""
-        thread_id, rank = row
+        runs:running and leases) shows wrong (a run without a rank may be one deleted since
+        the scan: _confirm_run tells)."""
+        _, rank = row
         if rank is None:
-            return None if thread_id is None else ("malformed_run", f"{run_id}: no rank")
+            return "malformed_run", f"{run_id}: no rank"
         in_flight = IN_FLIGHT_RANKS.get(rank)
         flags = tuple(score is not None for score in entries)
         want = (in_flight == "pending", in_flight == "running", in_flight is not None and flags[2])
@@ -303,12 +304,13 @@ class Doctor:
         """Read the run and its entries again at one instant (MULTI), and report what that
         reading shows."""
         with self.redis.pipeline(transaction=True) as pipe:
+            pipe.exists(self.keys.run(run_id))
             pipe.hmget(self.keys.run(run_id), "thread_id", "rank")
             for key in (self.keys.runs_in("pending"), self.keys.runs_in("running")):
                 pipe.zscore(key, run_id)
             pipe.zscore(self.keys.leases(), run_id)
-            row, *entries = pipe.execute()
-        problem = self._run_problem(run_id, row, tuple(entries))
+            exists, row, *entries = pipe.execute()
+        problem = self._run_problem(run_id, row, tuple(entries)) if exists else None
         if problem is not None:
             name, example = problem
             fixed = name == "run_index" and repair and self._run_index(run_id)
@@ -393,17 +395,14 @@ class Doctor:
                     report.add(problem, f"{key} holds {record_id}", fixed)
             self.progress.advance(len(members))
 
-    def _dangles(self, key: str, member: bytes | str, record: str, in_set: bool = False) -> bool:
-        """Whether the index ``key`` (a zset, or a set) holds ``member`` while its ``record``
-        is gone, both read at one instant (MULTI): deletes remove both at once."""
+    def _dangles(self, key: str, member: bytes | str, record: str) -> bool:
+        """Whether the zset ``key`` holds ``member`` while its ``record`` is gone, both read
+        at one instant (MULTI): a delete removes both at once."""
         with self.redis.pipeline(transaction=True) as pipe:
-            if in_set:
-                pipe.sismember(key, member)
-            else:
-                pipe.zscore(key, member)
+            pipe.zscore(key, member)
             pipe.exists(record)
-            held, exists = pipe.execute()
-        return held not in (None, 0, False) and not exists
+            score, exists = pipe.execute()
+        return score is not None and not exists
 
     def _leaf_set_pass(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
         """Leaf sets holding more threads than the hashes put there: find the members that

@@ -92,12 +92,27 @@ def test_an_entry_removed_after_its_record_is_no_problem(
     doctor = Doctor(fake_redis, KEYS)
     dangles = doctor._dangles
 
-    def deleted_meanwhile(key: str, member: bytes | str, record: str, in_set: bool = False) -> bool:
+    def deleted_meanwhile(key: str, member: bytes | str, record: str) -> bool:
         if key == KEYS.order("created_at"):
             fake_redis.zrem(key, member)
-        return dangles(key, member, record, in_set)
+        return dangles(key, member, record)
 
     monkeypatch.setattr(doctor, "_dangles", deleted_meanwhile)
     assert found(doctor.check()) == {}
     fake_redis.zadd(KEYS.order("updated_at"), {thread_member(GHOST): 1})
     assert found(doctor.check()) == {"order_dangling": 1}
+
+
+def test_a_run_deleted_after_the_scan_is_no_problem_a_rankless_one_is(
+    busy_store: Stores, fake_redis: FakeRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scan = Doctor._scan_keys
+
+    def with_ghost(self: Doctor, prefix: str, type_: str):  # type: ignore[no-untyped-def]
+        for names in scan(self, prefix, type_):
+            yield [*names, GHOST] if prefix == KEYS.run("") else names
+
+    monkeypatch.setattr(Doctor, "_scan_keys", with_ghost)
+    assert found(Doctor(fake_redis, KEYS).check()) == {}
+    fake_redis.hdel(KEYS.run(R1), "rank")
+    assert found(Doctor(fake_redis, KEYS).check())["malformed_run"] == 1

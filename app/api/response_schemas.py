@@ -120,6 +120,27 @@ COMPONENTS: dict[str, Schema] = {
         "EventResults",
     ),
 }
+STATE_FIELDS: dict[str, Schema] = {
+    "values": ANY,
+    "next": array({"type": "string"}),
+    "tasks": array(OBJECT),
+    "metadata": nullable(OBJECT),
+    "created_at": nullable(TIME),
+    "checkpoint": nullable(OBJECT),
+    "parent_checkpoint": nullable(OBJECT),
+    "interrupts": array(OBJECT),
+}
+COMPONENTS["ThreadState"] = record(STATE_FIELDS, ["values", "next", "tasks"], "ThreadState")
+COMPONENTS["Transition"] = record(
+    {
+        "at": TIME,
+        "from": nullable({"type": "string"}),
+        "to": {"type": "string", "enum": [s.value for s in ThreadStatus]},
+        "run_id": nullable(UUID),
+    },
+    ["at", "to"],
+    "Transition",
+)
 # One server-sent event of a stream: its name (metadata, values, updates, end, ...), its JSON
 # data as text, and its id where the stream can be resumed from it.
 COMPONENTS["StreamEvent"] = record(
@@ -156,6 +177,20 @@ ANSWERS: dict[tuple[str, str], Schema] = {
     ("post", "/assistants/{assistant_id}/versions"): array(ref("AssistantFields")),
     ("get", "/assistants/{assistant_id}"): ref("Assistant"),
     ("patch", "/assistants/{assistant_id}"): ref("Assistant"),
+    ("get", "/threads/{thread_id}/transitions"): array(ref("Transition")),
+    ("get", "/threads/{thread_id}/state"): ref("ThreadState"),
+    ("get", "/threads/{thread_id}/state/{checkpoint_id}"): ref("ThreadState"),
+    ("post", "/threads/{thread_id}/state/checkpoint"): ref("ThreadState"),
+    ("get", "/threads/{thread_id}/history"): array(ref("ThreadState")),
+    ("post", "/threads/{thread_id}/history"): array(ref("ThreadState")),
+    ("get", "/assistants/{assistant_id}/graph"): record(
+        {"nodes": array(OBJECT), "edges": array(OBJECT)}, ["nodes", "edges"], "Graph"
+    ),
+    ("get", "/assistants/{assistant_id}/schemas"): record(
+        {"graph_id": {"type": "string"}}, ["graph_id"], "GraphSchemas"
+    ),
+    ("get", "/assistants/{assistant_id}/subgraphs"): OBJECT,
+    ("get", "/assistants/{assistant_id}/subgraphs/{namespace}"): OBJECT,
     ("get", "/store/items"): nullable(ref("Item")),  # null: no such item
     ("post", "/store/items/search"): record({"items": array(ref("Item"))}, ["items"], "ItemSearch"),
     ("post", "/store/namespaces"): record(

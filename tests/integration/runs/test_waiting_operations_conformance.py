@@ -66,3 +66,28 @@ def test_a_waiting_operation_answers_as_documented(
         case = operation.Case(path_parameters=params, body=body, media_type="application/json")
     case.validate_response(response, checks=CHECKS)
     run_stack.settle()
+
+
+def test_the_state_a_run_wrote_answers_as_documented(run_stack: RunStack) -> None:
+    """State and history read from real checkpoints (the unit tests have none)."""
+    with httpx.Client(base_url=run_stack.url, timeout=30.0) as http:
+        schema = schemathesis.openapi.from_dict(http.get("/openapi.json").json())
+        thread_id = http.post("/threads", json={}).json()["thread_id"]
+        body = {"assistant_id": "agent", "input": {"ask": True}}  # ends interrupted
+        assert http.post(f"/threads/{thread_id}/runs/wait", json=body).status_code == 200
+        params = {"thread_id": thread_id}
+        for method, path in (("GET", THREAD + "/state"), ("POST", THREAD + "/history")):
+            response = http.request(
+                method, path.format(**params), json={} if method == "POST" else None
+            )
+            assert response.status_code == 200, response.text
+            operation = schema[path][method]
+            if method == "POST":
+                case = operation.Case(
+                    path_parameters=params, body={}, media_type="application/json"
+                )
+            else:
+                case = operation.Case(path_parameters=params)
+            case.validate_response(response, checks=CHECKS)
+        assert http.get(f"/threads/{thread_id}/state").json()["next"] == ["ask"]
+    run_stack.settle()

@@ -211,12 +211,13 @@ class Doctor:
         total = self.redis.zcard(self.keys.order("created_at"))
         self.progress.start("threads", total)
         for ids in self._scan_keys(self.keys.thread(""), "hash"):
-            for view in self.reader.batch(ids):
-                found = findings(self.keys, view) if view is not None else None
-                if view is not None and found:
-                    view = self.reader.at_once(view.thread_id)
-                    found = findings(self.keys, view) if view is not None else None
-                if view is not None and found is not None:
+            for read in self.reader.batch(ids):
+                view: ThreadView | None = read
+                found = findings(self.keys, read)
+                if found:  # read again at one instant; None: deleted since the scan
+                    view = self.reader.at_once(read.thread_id)
+                    found = findings(self.keys, view) if view is not None else Findings()
+                if view is not None:
                     self._count_thread(state, view)
                     self._report_thread(report, state, view, found, repair)
             report.threads += len(ids)

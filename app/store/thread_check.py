@@ -115,9 +115,10 @@ class ThreadReader:
     def __init__(self, redis: Redis, keys: Keys, repairs: RepairScripts) -> None:
         self.redis, self.keys, self.repairs = redis, keys, repairs
 
-    def batch(self, thread_ids: list[str]) -> list[ThreadView | None]:
-        """The threads (None: gone) in two round trips: hashes and status and order
-        entries, then leaf ids and leaf set entries."""
+    def batch(self, thread_ids: list[str]) -> list[ThreadView]:
+        """The threads in two round trips: hashes and status and order entries, then leaf
+        ids and leaf set entries. A thread deleted since the scan reads as one without a
+        status: at_once() tells it from a malformed one."""
         members = [thread_member(thread_id) for thread_id in thread_ids]
         pipe = self.redis.pipeline(transaction=False)
         for thread_id in thread_ids:
@@ -126,16 +127,13 @@ class ThreadReader:
             pipe.zmscore(key, members)
         replies = pipe.execute()
         rows, scores = replies[: len(thread_ids)], replies[len(thread_ids) :]
-        views: list[ThreadView | None] = []
+        views: list[ThreadView] = []
         for i, (thread_id, row) in enumerate(zip(thread_ids, rows, strict=True)):
-            if all(value is None for value in row):
-                views.append(None)
-                continue
             fields = dict(zip(ROW_FIELDS, row, strict=True))
             statuses = [of_key[i] for of_key in scores[: len(STATUSES)]]
             orders = [of_key[i] for of_key in scores[len(STATUSES) :]]
             views.append(ThreadView(thread_id, fields, statuses, orders, self.leaf_names(fields)))
-        self._read_leaves([v for v in views if v is not None and v.names and v.well_formed])
+        self._read_leaves([view for view in views if view.names and view.well_formed])
         return views
 
     def _read_leaves(self, views: list[ThreadView]) -> None:
@@ -143,15 +141,13 @@ class ThreadReader:
         found = self.redis.hmget(self.keys.leaf_ids(), wanted) if wanted else []
         registered = {name: text(i) for name, i in zip(wanted, found, strict=True) if i}
         pipe = self.redis.pipeline(transaction=False)
-        checked = []
         for view in views:
             view.ids = [registered.get(name) for name in view.names or ()]
             for leaf_id in view.ids:
                 if leaf_id is not None:
                     key = self.keys.leaf_set(view.status, leaf_id)
                     pipe.sismember(key, thread_member(view.thread_id))
-                    checked.append(view)
-        held = iter(pipe.execute() if checked else [])
+        held = iter(pipe.execute() if len(pipe) else [])
         for view in views:
             view.held = [leaf_id is not None and bool(next(held)) for leaf_id in view.ids]
 

@@ -40,12 +40,11 @@ def torn(monkeypatch: pytest.MonkeyPatch) -> None:
     every status set and leaf set (its hash read before, its entries after a move)."""
     batch = ThreadReader.batch
 
-    def torn_batch(self: ThreadReader, thread_ids: list[str]) -> list[ThreadView | None]:
+    def torn_batch(self: ThreadReader, thread_ids: list[str]) -> list[ThreadView]:
         views = batch(self, thread_ids)
         for view in views:
-            if view is not None:
-                view.statuses = [None] * len(view.statuses)
-                view.held = [False] * len(view.held)
+            view.statuses = [None] * len(view.statuses)
+            view.held = [False] * len(view.held)
         return views
 
     monkeypatch.setattr(ThreadReader, "batch", torn_batch)
@@ -116,3 +115,10 @@ def test_a_run_deleted_after_the_scan_is_no_problem_a_rankless_one_is(
     assert found(Doctor(fake_redis, KEYS).check()) == {}
     fake_redis.hdel(KEYS.run(R1), "rank")
     assert found(Doctor(fake_redis, KEYS).check())["malformed_run"] == 1
+
+
+def test_a_thread_hash_without_its_fields_is_malformed_not_gone(
+    busy_store: Stores, fake_redis: FakeRedis
+) -> None:
+    fake_redis.hset(KEYS.thread(GHOST), "something", "else")
+    assert found(Doctor(fake_redis, KEYS).check()) == {"malformed_thread": 1}

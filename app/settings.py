@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Seconds a client has to send a request's whole body (a slow sender gets 408).
     max_body_seconds: float = Field(default=30, gt=0, le=3600)
+    # Bytes a request's line and headers may take (more gets 431: app/api/http_protocol.py).
+    max_header_bytes: int = Field(default=64 * 1024, ge=4096)
     # Where `threadwatch dev` keeps the embedded Redis's data between restarts.
     data_dir: str = ".threadwatch"
     log_level: str = "info"

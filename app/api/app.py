@@ -14,6 +14,7 @@ from threadwatch import __version__
 from threadwatch.api.custom_app import load_custom_app, merge_custom_app
 from threadwatch.api.error_handlers import install_error_handlers
 from threadwatch.api.middleware import JSONBodyMiddleware
+from threadwatch.api.openapi import install_openapi
 from threadwatch.api.prefix import MountPrefixMiddleware
 from threadwatch.api.routes import (
     alerts,
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     mount_routes(app, project.http)
     _with_project(app, project)
+    install_openapi(app)
     return app
 
 

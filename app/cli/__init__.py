@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from threadwatch.cli import daemons, operator  # noqa: F401  (they register their commands)
+from threadwatch.cli import daemons, doctor, operator  # noqa: F401  (they register commands)
 from threadwatch.cli.base import cli
 from threadwatch.cli.daemons import GRACEFUL_SHUTDOWN_SECONDS
 from threadwatch.cli.operator import human_duration, parse_metadata_filters

@@ -43,6 +43,8 @@ from threadwatch.cli.processes import child_popen_kwargs, stop_process
 from threadwatch.graphs.project import Project
 
 APP_FACTORY = "threadwatch.api.app:serve_app"
+# httptools with a limit on request heads (app/api/http_protocol.py), as uvicorn's --http.
+HTTP_PROTOCOL = "threadwatch.api.http_protocol:BoundedHttpToolsProtocol"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # On SIGTERM the API stops accepting connections and lets in-flight requests (a runs.wait,
 # a join) end for this many seconds before it cancels them.
@@ -62,6 +64,7 @@ def _uvicorn_argv(host: str, port: int, log_level: str, reload: bool) -> list[st
     argv = [sys.executable, "-m", "uvicorn", APP_FACTORY, "--factory"]
     argv += ["--host", host, "--port", str(port), "--log-level", log_level]
     argv += ["--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_SECONDS)]
+    argv += ["--http", HTTP_PROTOCOL]
     if reload:
         argv += ["--reload", "--reload-dir", str(Path(app_package.__file__).parent)]
     return argv
@@ -313,6 +316,7 @@ def serve(
         workers=workers,
         log_level=settings.log_level,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        http=HTTP_PROTOCOL,
     )
 
 

@@ -18,8 +18,6 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    SpinnerColumn,
-    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -414,87 +412,3 @@ def stats(json_output: JsonOption = False) -> None:
         console.print(f"Last sweep: {ago} ago ({last.get('last_duration_ms', '?')} ms)")
     else:
         console.print("Last sweep: never")
-
-
-class _ProgressBars:
-    """Doctor progress (store.integrity.ProgressSink) as rich progress bars, one per pass."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task: TaskID | None = None
-
-    def start(self, description: str, total: int | None) -> None:
-        self._finish()
-        self.task = self.progress.add_task(escape(description), total=total)
-
-    def advance(self, amount: int) -> None:
-        if self.task is not None:
-            self.progress.advance(self.task, amount)
-
-    def _finish(self) -> None:
-        if self.task is not None:
-            done = next(t.completed for t in self.progress.tasks if t.id == self.task)
-            self.progress.update(self.task, total=max(done, 1), completed=max(done, 1))
-
-
-@cli.command()
-def doctor(
-    fix: Annotated[
-        bool, typer.Option("--fix", help="Repair the indexes from the thread and run hashes.")
-    ] = False,
-    batch: Annotated[
-        int, typer.Option(min=10, max=100_000, help="Keys read per round trip.")
-    ] = 1000,
-) -> None:
-    """Check the index invariants over every thread (and repair them with --fix).
-
-    Exit code 0 when the store is (left) consistent, 1 when problems remain.
-    """
-    from threadwatch.store.integrity import Doctor
-
-    settings, stores = _operator_stores("doctor")
-    columns = (
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with _redis_errors(settings), Progress(*columns, console=err_console, transient=True) as bar:
-        checker = Doctor(stores.redis, stores.threads.keys, batch, _ProgressBars(bar))
-        report = checker.fix() if fix else checker.check()
-    console.print(
-        f"Checked {report.threads} threads, {report.runs} runs, "
-        f"{report.leaf_sets} metadata leaf sets."
-    )
-    problems = report.found_problems()
-    if not problems:
-        console.print("[green]No problems found.[/green]")
-        raise typer.Exit(0)
-    table = Table(
-        title="Problems" + (" (repaired with --fix)" if fix else ""), title_justify="left"
-    )
-    table.add_column("problem", overflow="fold")
-    table.add_column("found", justify="right")
-    if fix:
-        table.add_column("fixed", justify="right")
-    table.add_column("examples", overflow="fold")
-    for problem in problems:
-        name = f"[bold]{problem.name}[/bold]\n[dim]{escape(problem.description)}[/dim]"
-        examples = "\n".join(escape(e) for e in problem.examples[:3])
-        counts = [str(problem.found), str(problem.fixed)] if fix else [str(problem.found)]
-        table.add_row(name, *counts, examples)
-    _print_table(table)
-    if report.remaining is not None:
-        left = report.remaining.found_problems()
-        console.print(f"Fixed {report.fixed} of {report.found} problems.")
-        if left:
-            listing = ", ".join(f"{p.name} ({p.found})" for p in left)
-            console.print(f"[red]Still found after the repair: {escape(listing)}[/red]")
-        else:
-            console.print("[green]The verifying check found no problems.[/green]")
-    else:
-        console.print(
-            f"[red]{report.found} problems; `threadwatch doctor --fix` repairs them.[/red]"
-        )
-    raise typer.Exit(0 if report.clean else 1)

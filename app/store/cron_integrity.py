@@ -19,6 +19,8 @@ CRON_PROBLEMS: dict[str, str] = {
     "cron_dangling": "crons, crons:due, assistant or thread set member without a cron hash "
     "of that assistant or thread (repair drops it)",
 }
+# What the indexes of a cron follow (CronIntegrity._expected reads them in this order).
+CRON_FIELDS = ("assistant_id", "thread_id", "enabled", "next_run_date", "created_at")
 Report = Callable[[str, str, bool], None]
 ScanKeys = Callable[[str, str], Iterator[list[str]]]
 
@@ -34,10 +36,14 @@ class CronIntegrity:
         seen = 0
         for cron_ids in self.scan_keys(self.keys.cron(""), "hash"):
             seen += len(cron_ids)
-            for cron_id, wrong in self._misindexed(cron_ids):
+            suspects = {cron_id for cron_id, _ in self._misindexed(cron_ids)}
+            # Read again at one instant (MULTI): a claim or an update may have been under way.
+            for cron_id, wrong in self._misindexed(sorted(suspects), at_once=True):
                 report("cron_index", f"{cron_id}: {wrong}", repair and self._reindex(cron_id))
         for key, member, owner_field in self._members():
-            if not self._owned(member, owner_field, key):
+            if not self._owned(member, owner_field, key) and self._unowned_at_once(
+                key, member, owner_field
+            ):
                 report("cron_dangling", f"{key} holds {member}", repair and self._drop(key, member))
         return seen
 
@@ -56,43 +62,54 @@ class CronIntegrity:
         expected[keys.crons_due()] = float(next_run or 0) if due else None
         return expected
 
-    def _misindexed(self, cron_ids: list[str]) -> Iterable[tuple[str, str]]:
+    def _misindexed(self, cron_ids: list[str], at_once: bool = False) -> Iterable[tuple[str, str]]:
+        """Each cron's index entries that differ from what its hash says; ``at_once``: the
+        hash and its entries read in one MULTI, whose entries are those the hash named a
+        moment before (a cron's assistant and thread never change)."""
         with self.redis.pipeline(transaction=False) as pipe:
             for cron_id in cron_ids:
-                pipe.hmget(
-                    self.keys.cron(cron_id),
-                    "assistant_id", "thread_id", "enabled", "next_run_date", "created_at",
-                )  # fmt: skip
+                pipe.hmget(self.keys.cron(cron_id), *CRON_FIELDS)
             rows = pipe.execute()
         for cron_id, fields in zip(cron_ids, rows, strict=True):
+            if fields[0] is None:
+                continue  # deleted meanwhile
+            keys = list(self._expected(cron_id, fields))
+            if at_once:
+                fields, actual = self._read(cron_id, keys, fields=True)
+                if fields[0] is None:
+                    continue
+            else:
+                _, actual = self._read(cron_id, keys)
             expected = self._expected(cron_id, fields)
-            actual = self._actual(cron_id, list(expected))
             for key, score in expected.items():
-                if actual[key] != score:
+                if key in actual and actual[key] != score:
                     yield cron_id, f"{key}: {actual[key]} instead of {score}"
 
-    def _actual(self, cron_id: str, keys: list[str]) -> dict[str, float | None]:
-        with self.redis.pipeline(transaction=False) as pipe:
+    def _read(
+        self, cron_id: str, keys: list[str], fields: bool = False
+    ) -> tuple[list[bytes | None], dict[str, float | None]]:
+        """The cron's entries in ``keys`` (and with ``fields`` its hash, in one MULTI)."""
+        with self.redis.pipeline(transaction=fields) as pipe:
+            if fields:
+                pipe.hmget(self.keys.cron(cron_id), *CRON_FIELDS)
             for key in keys:
                 if self._is_set(key):
                     pipe.sismember(key, cron_id)
                 else:
                     pipe.zscore(key, cron_id)
             replies = pipe.execute()
+        row = replies.pop(0) if fields else []
         found: dict[str, float | None] = {}
         for key, reply in zip(keys, replies, strict=True):
             if self._is_set(key):
                 found[key] = 1 if reply else None
             else:
                 found[key] = None if reply is None else float(reply)
-        return found
+        return row, found
 
     def _reindex(self, cron_id: str) -> bool:
         """Write the cron's index entries from its hash, at once (MULTI)."""
-        fields = self.redis.hmget(
-            self.keys.cron(cron_id),
-            "assistant_id", "thread_id", "enabled", "next_run_date", "created_at",
-        )  # fmt: skip
+        fields = self.redis.hmget(self.keys.cron(cron_id), *CRON_FIELDS)
         if fields[0] is None:
             return False
         with self.redis.pipeline() as pipe:
@@ -128,6 +145,20 @@ class CronIntegrity:
             return bool(self.redis.exists(self.keys.cron(cron_id)))
         owner = self.redis.hget(self.keys.cron(cron_id), owner_field)
         return owner is not None and key.endswith(":" + text(owner))
+
+    def _unowned_at_once(self, key: str, cron_id: str, owner_field: str | None) -> bool:
+        """Whether ``key`` still holds the cron while it is gone or another's, read at one
+        instant (MULTI)."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            if self._is_set(key):
+                pipe.sismember(key, cron_id)
+            else:
+                pipe.zscore(key, cron_id)
+            pipe.hget(self.keys.cron(cron_id), owner_field or "assistant_id")
+            held, owner = pipe.execute()
+        if held in (None, 0, False):
+            return False
+        return owner is None or (owner_field is not None and not key.endswith(":" + text(owner)))
 
     def _drop(self, key: str, cron_id: str) -> bool:
         if self._is_set(key):

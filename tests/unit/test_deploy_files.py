@@ -195,3 +195,23 @@ def test_the_api_gives_in_flight_requests_a_bounded_grace_on_sigterm(
     argv = daemons._uvicorn_argv("127.0.0.1", 8123, "info", reload=False)
     index = argv.index("--timeout-graceful-shutdown")
     assert argv[index + 1] == str(cli.GRACEFUL_SHUTDOWN_SECONDS)
+
+
+def test_serve_and_dev_run_the_bounded_http_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both run uvicorn with the httptools protocol that limits request heads
+    (tests/integration/api/test_http_limits.py sends it the heads)."""
+    import uvicorn
+    from typer.testing import CliRunner
+    from uvicorn.importer import import_from_string
+
+    from threadwatch import cli
+    from threadwatch.api.http_protocol import BoundedHttpToolsProtocol
+    from threadwatch.cli import daemons
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    assert CliRunner().invoke(cli.cli, ["serve"]).exit_code == 0
+    assert import_from_string(calls[0]["http"]) is BoundedHttpToolsProtocol
+    argv = daemons._uvicorn_argv("127.0.0.1", 8123, "info", reload=False)
+    assert argv[argv.index("--http") + 1] == calls[0]["http"]

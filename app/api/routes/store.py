@@ -16,6 +16,7 @@ from pydantic import Field, StrictBool, StrictInt, StrictStr
 
 from threadwatch.api.deps import StoreBackendDep
 from threadwatch.api.responses import json_response
+from threadwatch.models import Metadata
 from threadwatch.models import Request as RequestModel
 from threadwatch.store.items import check_labels, check_put_namespace
 
@@ -42,7 +43,7 @@ class StoreDelete(RequestModel):
 
 class StoreSearch(RequestModel):
     namespace_prefix: Labels | None = None
-    filter: dict[str, Any] | None = None
+    filter: Metadata | None = None  # bounded as a metadata filter is
     limit: NonNegative | None = 10
     offset: NonNegative | None = 0
     query: StrictStr | None = None

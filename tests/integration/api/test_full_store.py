@@ -65,8 +65,14 @@ def test_reads_go_on(full: tuple[httpx.Client, redis.Redis]) -> None:
 
 
 def test_a_refused_write_keeps_the_connection(full: tuple[httpx.Client, redis.Redis]) -> None:
+    """A 4xx, the 503 and a 422, then a good request: one keep-alive connection (the same
+    local port) serves them all, and none is answered with `connection: close`."""
     http, _ = full
-    assert_refused(http.post("/threads", json={}))
-    response = http.post("/threads/count", json={})
-    assert response.status_code == 200
-    assert response.headers.get("connection", "keep-alive") != "close"
+    answers = [http.get(f"/threads/{new_id()}"), http.post("/threads", json={})]
+    assert_refused(answers[-1])
+    answers.append(http.post("/threads/search", json={"limit": "many"}))
+    answers.append(http.post("/threads/count", json={}))
+    assert [a.status_code for a in answers] == [404, 503, 422, 200]
+    assert all(a.headers.get("connection", "keep-alive") != "close" for a in answers)
+    ports = {a.extensions["network_stream"].get_extra_info("client_addr")[1] for a in answers}
+    assert len(ports) == 1, ports

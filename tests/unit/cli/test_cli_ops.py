@@ -267,6 +267,30 @@ def test_doctor_exit_1_when_problems_remain(runner: CliRunner, fake_redis: FakeR
     assert "malformed_thread" in out and "Still found after the repair" in out
 
 
+def test_doctor_output_copies_cleanly(
+    runner: CliRunner, populated: Stores, fake_redis: FakeRedis
+) -> None:
+    """Each example prints whole on a line of its own, without borders or folding, even on
+    a terminal narrower than it; --json prints the report."""
+    fake_redis.zrem(KEYS.status("idle"), thread_member(T3))
+    result = runner.invoke(cli, ["doctor"], env={"COLUMNS": "30"})
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert f"  {T3}: idle, in none" in lines
+    assert not set("│┃─━") & set(result.output)
+
+    code, out = invoke(runner, "doctor", "--json")
+    assert code == 1, out
+    report = json.loads(out)
+    assert report["threads"] == 3 and report["clean"] is False
+    assert report["problems"]["status_missing"]["examples"] == [f"{T3}: idle, in none"]
+    code, out = invoke(runner, "doctor", "--fix", "--json")
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["problems"]["status_missing"]["fixed"] == 1
+    assert report["remaining"]["problems"] == {} and report["clean"] is True
+
+
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [(0, "0s"), (3.7, "3s"), (75, "1m 15s"), (3600, "1h"), (4000, "1h 6m"), (90061, "1d 1h")],

@@ -36,6 +36,15 @@ def sintercard_of_missing_keys() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True)
+def graphs_config_as_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CLI command invoked in-process exports THREADWATCH_GRAPHS_CONFIG for the processes
+    it starts (cli/base.py); restored after each test, so that it never reaches the servers
+    later tests start."""
+    monkeypatch.setenv("THREADWATCH_GRAPHS_CONFIG", "")  # recorded as found, even unset
+    monkeypatch.delenv("THREADWATCH_GRAPHS_CONFIG")
+
+
 @pytest.fixture
 def fake_redis() -> Iterator[fakeredis.FakeRedis]:
     """A fresh in-memory Redis (bytes replies) per test; register_script() works on it."""

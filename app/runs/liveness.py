@@ -11,8 +11,9 @@ Our own pending runs hold no lease: their jobs wait in RQ, or they wait for thei
 turn. Once older than a minimum age (the API records a run before it queues its job), one
 whose job failed is ended; one that RQ holds no runnable job for is recovered: its hand-off
 was cut short (a process killed between a run's end and the next run's job, or between
-recording a run and queueing it), or RQ's own dependency handling (of earlier versions)
-left it deferred. It takes its thread's turn, or the turn passes from a holder that ended,
+recording a run and queueing it), a worker killed just after it took the job off the queue
+left it `queued` in no queue, or RQ's own dependency handling (of earlier versions) left it
+deferred. It takes its thread's turn, or the turn passes from a holder that ended,
 and the job of the run holding it is queued.
 """
 
@@ -82,11 +83,14 @@ class LostRuns:
         self.retries = retries
         self.batch = batch
         self.budget = budget
+        # The job ids RQ holds in the runs queue, read once a pass, when first needed.
+        self._held: set[str] | None = None
 
     def reclaim(self, min_pending_age: float) -> Reclaimed:
         """End the runs whose lease ran out, and our pending runs older than
         ``min_pending_age`` seconds whose RQ job can no longer run them."""
         done = Reclaimed()
+        self._held = None
         now = self.records.now_us()
         deadline = time.monotonic() + self.budget
         seen: list[str] = []
@@ -146,7 +150,7 @@ class LostRuns:
         thread_id = run.thread_id
         job = self._job(run_id)
         status = job.get_status() if job is not None else None
-        if status in WAITING_JOB:
+        if status in WAITING_JOB and not (status == JobStatus.QUEUED and self._taken(run_id)):
             return
         if status in DEAD_JOB:
             event = self._lost_event(run, run_id, "lost its queued job")
@@ -158,6 +162,18 @@ class LostRuns:
             return
         if self._queue(self._resume(thread_id, run_id, taken_before)):
             done.resumed += 1
+
+    def _taken(self, job_id: str) -> bool:
+        """Whether a `queued` job is in no list of its queue: a worker took it off and died
+        before it started it. A run thread serves two queues, so RQ takes jobs with BLPOP,
+        which keeps no copy (a worker of one queue moves its job to the queue's
+        intermediate list, from which RQ's maintenance recovers it). RQ would never run
+        it. A live worker that just took it starts it within moments: queued again, it
+        starts once (app/runs/jobs.py)."""
+        if self._held is None:
+            queue = self.queue
+            self._held = {*queue.get_job_ids(), *queue.intermediate_queue.get_job_ids()}
+        return job_id not in self._held
 
     def _resume(self, thread_id: str, run_id: str, taken_before: float) -> Turn | None:
         """The run that may go now on the thread of ``run_id``, a pending run that RQ holds

@@ -355,6 +355,37 @@ def test_a_run_whose_job_started_but_never_started_it_is_resumed(
     assert queued_jobs(fake_redis) == [run_id]
 
 
+def test_a_run_whose_queued_job_a_dead_worker_took_is_resumed(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    """A worker killed just after it took the job off the queue: a run thread serves two
+    queues, so RQ pops with BLPOP, and the job, still `queued`, is in no queue any more.
+    Found by tests/integration/runs/test_crash_load.py."""
+    thread_id = new_id()
+    run_id = admit(stores, thread_id)
+    queue = Queue(RUNS_QUEUE, connection=fake_redis)
+    queue.enqueue("threadwatch_workers.jobs.execute_run", run_id, job_id=run_id)
+    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 0  # in the queue
+    assert fake_redis.lpop(queue.key) == run_id.encode()  # taken; its taker died
+    assert queue.fetch_job(run_id).get_status() == "queued"
+    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 1
+    assert queued_jobs(fake_redis) == [run_id]
+    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 0  # queued again
+
+
+def test_a_run_whose_job_waits_in_a_workers_intermediate_list_is_left_alone(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    """A worker of one queue moves the job it takes to the queue's intermediate list
+    (LMOVE): RQ's maintenance recovers it from there."""
+    thread_id = new_id()
+    run_id = admit(stores, thread_id)
+    queue = Queue(RUNS_QUEUE, connection=fake_redis)
+    queue.enqueue("threadwatch_workers.jobs.execute_run", run_id, job_id=run_id)
+    fake_redis.lmove(queue.key, queue.intermediate_queue_key)
+    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 0
+
+
 def test_a_turn_taken_recently_is_left_to_its_taker(stores: Stores, fake_redis: FakeRedis) -> None:
     """A run that waited long, whose turn just came: its job is being queued."""
     thread_id = new_id()

@@ -74,6 +74,8 @@ class RunStack:
     env: dict[str, str]
     workdir: Path
     api: subprocess.Popen | None = None
+    # API processes beside the first (`url`'s): base URL -> process, for the load tests.
+    more_apis: dict[str, subprocess.Popen] = field(default_factory=dict)
     workers: list[subprocess.Popen] = field(default_factory=list)
     logs: dict[int, Path] = field(default_factory=dict)
 
@@ -147,6 +149,33 @@ class RunStack:
     def log(self, proc: subprocess.Popen) -> str:
         return self.logs[proc.pid].read_text(errors="replace")
 
+    def apis(self) -> dict[str, subprocess.Popen]:
+        """Every API process by its base URL, the first (`url`'s) first."""
+        assert self.api is not None
+        return {self.url: self.api, **self.more_apis}
+
+    def _start_api(self, port: int) -> subprocess.Popen:
+        proc = self._spawn(api_argv(port), f"api-{len(self.logs)}.log")
+        wait_until_ok(f"http://127.0.0.1:{port}", proc, self.logs[proc.pid], STARTUP_TIMEOUT)
+        return proc
+
+    def add_api(self) -> str:
+        """Start one more API process on the same Redis, ready; its base URL."""
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        self.more_apis[url] = self._start_api(port)
+        return url
+
+    def restart_api(self, url: str) -> subprocess.Popen:
+        """SIGKILL the API process at ``url`` and start a fresh one on its port, ready."""
+        self.kill(self.apis()[url])
+        proc = self._start_api(int(url.rsplit(":", 1)[1]))
+        if url == self.url:
+            self.api = proc
+        else:
+            self.more_apis[url] = proc
+        return proc
+
     def start_worker(self) -> subprocess.Popen:
         proc = self._spawn_worker()
         self._wait_registered(proc)
@@ -184,7 +213,7 @@ class RunStack:
 
     def close(self, grace: float = 5.0) -> list[int | None]:
         """SIGTERM everything, SIGKILL what is left after ``grace`` s; the exit codes."""
-        procs = [p for p in (*self.workers, self.api) if p is not None]
+        procs = [*self.workers, *self.apis().values()]
         for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

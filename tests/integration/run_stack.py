@@ -103,7 +103,7 @@ class RunStack:
         started = [stack._spawn_worker() for _ in range(workers)]
         wait_until_ok(stack.url, stack.api, stack.logs[stack.api.pid], STARTUP_TIMEOUT)
         for proc in started:
-            stack._wait_registered(proc)
+            stack.wait_registered(proc)
         return stack
 
     @property
@@ -131,7 +131,7 @@ class RunStack:
         self.workers.append(proc)
         return proc
 
-    def _wait_registered(self, proc: subprocess.Popen, timeout: float = STARTUP_TIMEOUT) -> None:
+    def wait_registered(self, proc: subprocess.Popen, timeout: float = STARTUP_TIMEOUT) -> None:
         """Until all the worker's threads are registered with RQ (listening on the queue)."""
         deadline = time.monotonic() + timeout
         while len(self.registered(proc.pid)) < CONCURRENCY:
@@ -154,31 +154,37 @@ class RunStack:
         assert self.api is not None
         return {self.url: self.api, **self.more_apis}
 
-    def _start_api(self, port: int) -> subprocess.Popen:
-        proc = self._spawn(api_argv(port), f"api-{len(self.logs)}.log")
-        wait_until_ok(f"http://127.0.0.1:{port}", proc, self.logs[proc.pid], STARTUP_TIMEOUT)
-        return proc
-
     def add_api(self) -> str:
         """Start one more API process on the same Redis, ready; its base URL."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        self.more_apis[url] = self._start_api(port)
+        self.more_apis[url] = self._spawn(api_argv(port), f"api-{len(self.logs)}.log")
+        self.wait_api(url)
         return url
 
-    def restart_api(self, url: str) -> subprocess.Popen:
-        """SIGKILL the API process at ``url`` and start a fresh one on its port, ready."""
+    def restart_api(self, url: str, wait: bool = True) -> subprocess.Popen:
+        """SIGKILL the API process at ``url`` and start a fresh one on its port, ready unless
+        not ``wait`` (then `wait_api`). Children die with the thread that started them
+        (cli/processes.py): call this from a thread that outlives them, not a helper one."""
         self.kill(self.apis()[url])
-        proc = self._start_api(int(url.rsplit(":", 1)[1]))
+        port = int(url.rsplit(":", 1)[1])
+        proc = self._spawn(api_argv(port), f"api-{len(self.logs)}.log")
         if url == self.url:
             self.api = proc
         else:
             self.more_apis[url] = proc
+        if wait:
+            self.wait_api(url)
         return proc
+
+    def wait_api(self, url: str) -> None:
+        """Until the API process at ``url`` answers GET /ok."""
+        proc = self.apis()[url]
+        wait_until_ok(url, proc, self.logs[proc.pid], STARTUP_TIMEOUT)
 
     def start_worker(self) -> subprocess.Popen:
         proc = self._spawn_worker()
-        self._wait_registered(proc)
+        self.wait_registered(proc)
         return proc
 
     def worker(self, pid: int) -> subprocess.Popen:
@@ -205,11 +211,16 @@ class RunStack:
             pass
         return proc.wait()
 
-    def replace(self, proc: subprocess.Popen) -> subprocess.Popen:
-        """Kill the worker (if it still runs) and start a fresh one in its place."""
+    def replace(self, proc: subprocess.Popen, wait: bool = True) -> subprocess.Popen:
+        """Kill the worker (if it still runs) and start a fresh one in its place, registered
+        unless not ``wait`` (then `wait_registered`); from a thread that outlives it, as
+        `restart_api`."""
         self.kill(proc)
         self.workers.remove(proc)
-        return self.start_worker()
+        fresh = self._spawn_worker()
+        if wait:
+            self.wait_registered(fresh)
+        return fresh
 
     def close(self, grace: float = 5.0) -> list[int | None]:
         """SIGTERM everything, SIGKILL what is left after ``grace`` s; the exit codes."""

@@ -49,6 +49,12 @@ def wait_quiet(stack: RunStack, timeout: float) -> list[str]:
     return [f"after {timeout:g} s, still {', '.join(left)}"] if left else []
 
 
+def processes(stack: RunStack) -> list[str]:
+    """Every process of the deployment still runs: the replacements of the killed ones too."""
+    procs = [*stack.workers, *stack.apis().values()]
+    return [f"process {p.pid} exited with {p.returncode}" for p in procs if p.poll() is not None]
+
+
 def busy_threads(stack: RunStack) -> list[str]:
     """Once no run is in flight, no thread may be busy."""
     members = stack.redis.zrange(KEYS.status("busy"), 0, -1)

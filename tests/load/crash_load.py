@@ -91,14 +91,16 @@ class Summary:
 
 
 class Chaos:
-    """SIGKILLs a worker or an API process, then starts its replacement in the background
-    while the load goes on (one replacement at a time)."""
+    """SIGKILLs a worker or an API process and starts its replacement at once, then waits
+    in the background until it is ready, while the load goes on (one replacement at a
+    time). Replacements are started here, from the load's own thread: a child dies with
+    the thread that started it (cli/processes.py)."""
 
     def __init__(self, stack: RunStack, rng: random.Random, summary: Summary) -> None:
         self.stack = stack
         self.rng = rng
         self.summary = summary
-        self.restarting: threading.Thread | None = None
+        self.readying: threading.Thread | None = None
         self.began = time.monotonic()
 
     def kill(self, victim: str) -> None:
@@ -106,26 +108,27 @@ class Chaos:
         stack = self.stack
         if victim == "worker":
             proc = self.rng.choice(sorted(stack.live_workers(), key=lambda p: p.pid))
-            restart: Job = partial(stack.replace, proc)
+            fresh = stack.replace(proc, wait=False)
+            ready: Job = partial(stack.wait_registered, fresh)
         else:
             url = self.rng.choice(sorted(stack.apis()))
             proc = stack.apis()[url]
-            restart = partial(stack.restart_api, url)
-        stack.kill(proc)
+            stack.restart_api(url, wait=False)
+            ready = partial(stack.wait_api, url)
         self.summary.kills.append(f"{victim} {proc.pid} at {time.monotonic() - self.began:.1f} s")
-        self.restarting = threading.Thread(target=self._guard, args=(restart,), daemon=True)
-        self.restarting.start()
+        self.readying = threading.Thread(target=self._guard, args=(ready,), daemon=True)
+        self.readying.start()
 
-    def _guard(self, restart: Job) -> None:
+    def _guard(self, ready: Job) -> None:
         try:
-            restart()
+            ready()
         except BaseException as exc:  # pytest.fail raises a BaseException
             self.summary.violations.append(f"a replacement did not start: {exc!r}")
 
     def join(self) -> None:
-        if self.restarting is not None:
-            self.restarting.join()
-            self.restarting = None
+        if self.readying is not None:
+            self.readying.join()
+            self.readying = None
 
 
 def victims(rng: random.Random, kills: int) -> list[str]:
@@ -200,6 +203,7 @@ def check(
     began = time.monotonic()
     v += checks.wait_quiet(stack, plan.patience)
     summary.seconds["quiet"] = time.monotonic() - began
+    v += checks.processes(stack)
     v += checks.busy_threads(stack)
     v += checks.doctor(stack)
     summary.threads_replayed, mismatches = checks.replayed(stack, threads, acknowledged)

@@ -150,7 +150,8 @@ class LostRuns:
         thread_id = run.thread_id
         job = self._job(run_id)
         status = job.get_status() if job is not None else None
-        if status in WAITING_JOB and not (status == JobStatus.QUEUED and self._taken(run_id)):
+        lost = status == JobStatus.QUEUED and self._taken(run_id, taken_before)
+        if status in WAITING_JOB and not lost:
             return
         if status in DEAD_JOB:
             event = self._lost_event(run, run_id, "lost its queued job")
@@ -163,17 +164,26 @@ class LostRuns:
         if self._queue(self._resume(thread_id, run_id, taken_before)):
             done.resumed += 1
 
-    def _taken(self, job_id: str) -> bool:
-        """Whether a `queued` job is in no list of its queue: a worker took it off and died
+    def _taken(self, job_id: str, seen_before: float) -> bool:
+        """Whether a `queued` job is in no list of its queue, and was already so for a pass
+        before ``seen_before`` (seconds since the epoch): a worker took it off and died
         before it started it. A run thread serves two queues, so RQ takes jobs with BLPOP,
         which keeps no copy (a worker of one queue moves its job to the queue's
-        intermediate list, from which RQ's maintenance recovers it). RQ would never run
-        it. A live worker that just took it starts it within moments: queued again, it
-        starts once (app/runs/jobs.py)."""
+        intermediate list, from which RQ's maintenance recovers it), and would never run
+        it. A live worker starts the job it took within moments: the first sighting is
+        marked (with RQ's own first-seen marker of jobs taken and not started), and only a
+        later pass resumes the run. Queued twice all the same, a run starts once
+        (app/runs/jobs.py)."""
         if self._held is None:
             queue = self.queue
             self._held = {*queue.get_job_ids(), *queue.intermediate_queue.get_job_ids()}
-        return job_id not in self._held
+        if job_id in self._held:
+            return False
+        taken = self.queue.intermediate_queue
+        if taken.set_first_seen(job_id):
+            return False
+        first_seen = taken.get_first_seen(job_id)
+        return first_seen is not None and first_seen.timestamp() <= seen_before
 
     def _resume(self, thread_id: str, run_id: str, taken_before: float) -> Turn | None:
         """The run that may go now on the thread of ``run_id``, a pending run that RQ holds

@@ -363,14 +363,20 @@ def test_a_run_whose_queued_job_a_dead_worker_took_is_resumed(
     Found by tests/integration/runs/test_crash_load.py."""
     thread_id = new_id()
     run_id = admit(stores, thread_id)
+    fake_redis.zadd(KEYS.runs_in("pending"), {run_id: 1})  # pending for ages
+    fake_redis.hset(KEYS.thread(thread_id), "turn_at", 1)  # its turn came long ago
     queue = Queue(RUNS_QUEUE, connection=fake_redis)
     queue.enqueue("threadwatch_workers.jobs.execute_run", run_id, job_id=run_id)
-    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 0  # in the queue
+    assert lost_runs(stores).reclaim(min_pending_age=60).resumed == 0  # in the queue
     assert fake_redis.lpop(queue.key) == run_id.encode()  # taken; its taker died
     assert queue.fetch_job(run_id).get_status() == "queued"
-    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 1
+    assert lost_runs(stores).reclaim(min_pending_age=60).resumed == 0  # a worker may start it
+    assert lost_runs(stores).reclaim(min_pending_age=60).resumed == 0  # missing for < 60 s
+    first_seen = queue.intermediate_queue.get_first_seen_key(run_id)
+    fake_redis.set(first_seen, 1)  # missing since long ago
+    assert lost_runs(stores).reclaim(min_pending_age=60).resumed == 1
     assert queued_jobs(fake_redis) == [run_id]
-    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 0  # queued again
+    assert lost_runs(stores).reclaim(min_pending_age=60).resumed == 0  # queued again
 
 
 def test_a_run_whose_job_waits_in_a_workers_intermediate_list_is_left_alone(

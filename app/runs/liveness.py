@@ -33,7 +33,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from threadwatch.domain import EventType
 from threadwatch.models import RunError, RunEvent
 from threadwatch.runs.jobs import RunJobs
-from threadwatch.store.codec import seconds_to_us, us_to_iso
+from threadwatch.store.codec import seconds_to_us, text, us_to_iso
 from threadwatch.store.counters import add_counts, field
 from threadwatch.store.run_records import RunSummary
 from threadwatch.store.runs import RunStore, Turn
@@ -153,6 +153,9 @@ class LostRuns:
         lost = status == JobStatus.QUEUED and self._taken(run_id, taken_before)
         if status in WAITING_JOB and not lost:
             return
+        started_at = job.started_at if status == JobStatus.STARTED and job else None
+        if started_at is not None and started_at.timestamp() > taken_before:
+            return  # a worker took it a moment ago: it starts the run within moments
         if status in DEAD_JOB:
             event = self._lost_event(run, run_id, "lost its queued job")
             applied = self.runs.apply([event])
@@ -174,12 +177,13 @@ class LostRuns:
         marked (with RQ's own first-seen marker of jobs taken and not started), and only a
         later pass resumes the run. Queued twice all the same, a run starts once
         (app/runs/jobs.py)."""
-        if self._held is None:
-            queue = self.queue
-            self._held = {*queue.get_job_ids(), *queue.intermediate_queue.get_job_ids()}
-        if job_id in self._held:
+        queue = self.queue
+        lists = (queue.key, queue.intermediate_queue_key)
+        if self._held is None:  # one read a pass; a job queued since is looked for alone
+            self._held = {text(i) for key in lists for i in queue.connection.lrange(key, 0, -1)}
+        if job_id in self._held or any(queue.connection.lpos(k, job_id) is not None for k in lists):
             return False
-        taken = self.queue.intermediate_queue
+        taken = queue.intermediate_queue
         if taken.set_first_seen(job_id):
             return False
         first_seen = taken.get_first_seen(job_id)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fakeredis import FakeRedis
 from rq import Queue
+from rq.utils import utcformat
 
 from tests.unit.helpers import KEYS, at, event, thread_hash, us
 from threadwatch.domain import RunStatus, ThreadStatus
@@ -390,6 +392,26 @@ def test_a_run_whose_job_waits_in_a_workers_intermediate_list_is_left_alone(
     queue.enqueue("threadwatch_workers.jobs.execute_run", run_id, job_id=run_id)
     fake_redis.lmove(queue.key, queue.intermediate_queue_key)
     assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 0
+
+
+def test_a_run_whose_job_a_worker_just_started_is_left_to_it(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    """The worker emits run.started a moment after RQ marks the job started: a sweep in
+    that moment leaves it be (found by the crash-under-load test without kills)."""
+    thread_id = new_id()
+    run_id = admit(stores, thread_id)
+    fake_redis.zadd(KEYS.runs_in("pending"), {run_id: 1})  # pending for ages
+    fake_redis.hset(KEYS.thread(thread_id), "turn_at", 1)  # its turn came long ago
+    queue = Queue(RUNS_QUEUE, connection=fake_redis)
+    job = queue.enqueue("threadwatch_workers.jobs.execute_run", run_id, job_id=run_id)
+    queue.remove(run_id)
+    job.set_status("started")
+    fake_redis.hset(job.key, "started_at", utcformat(datetime.now(UTC)))
+    assert lost_runs(stores).reclaim(min_pending_age=60).resumed == 0
+    fake_redis.hset(job.key, "started_at", utcformat(datetime.now(UTC) - timedelta(minutes=2)))
+    assert lost_runs(stores).reclaim(min_pending_age=60).resumed == 1
+    assert queued_jobs(fake_redis) == [run_id]
 
 
 def test_a_turn_taken_recently_is_left_to_its_taker(stores: Stores, fake_redis: FakeRedis) -> None:

@@ -17,6 +17,7 @@ from rq import Queue
 from rq.job import Job
 
 from threadwatch.queues import EXECUTE_RUN
+from threadwatch.store.codec import text
 from threadwatch.store.runs import RunStore, Turn
 
 # Seconds RQ keeps a finished or failed run job (the run record is the source of truth).
@@ -44,6 +45,23 @@ class RunJobs:
             delay = timedelta(seconds=math.ceil(turn.delay))
             return self.queue.enqueue_in(delay, *args, **options)
         return self.queue.enqueue(*args, pipeline=pipeline, **options)
+
+    def held_ids(self) -> set[str]:
+        """The ids of the jobs RQ holds in the runs queue, or in its intermediate list (a
+        worker's job taken and not started yet), in one read."""
+        redis, keys = self.queue.connection, self._lists()
+        pipe = redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.lrange(key, 0, -1)
+        return {text(job_id) for ids in pipe.execute() for job_id in ids}
+
+    def holds(self, job_id: str) -> bool:
+        """Whether RQ holds the job in the runs queue or its intermediate list now."""
+        redis = self.queue.connection
+        return any(redis.lpos(key, job_id) is not None for key in self._lists())
+
+    def _lists(self) -> tuple[str, str]:
+        return self.queue.key, self.queue.intermediate_queue_key
 
     def pass_turn(self, runs: RunStore, thread_id: str, run_id: str) -> Turn | None:
         """``run_id`` ended or is gone: the thread's next run takes the turn, if ``run_id``

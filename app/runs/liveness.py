@@ -11,10 +11,11 @@ Our own pending runs hold no lease: their jobs wait in RQ, or they wait for thei
 turn. Once older than a minimum age (the API records a run before it queues its job), one
 whose job failed is ended; one that RQ holds no runnable job for is recovered: its hand-off
 was cut short (a process killed between a run's end and the next run's job, or between
-recording a run and queueing it), its worker died as it took the job (popped from the
-queue, or recorded started, before the run started), or RQ's own dependency handling (of
-earlier versions) left it deferred. It takes its thread's turn, or the turn passes from a
-holder that ended, and the job of the run holding it is queued.
+recording a run and queueing it), its worker died as it took the job (taken off the queue,
+where a run thread's BLPOP keeps no copy, or recorded started, before the run started), or
+RQ's own dependency handling (of earlier versions) left it deferred. It takes its thread's
+turn, or the turn passes from a holder that ended, and the job of the run holding it is
+queued.
 
 A worker that died between its run's end and RQ's record of the job leaves nothing lost,
 but RQ's record says `started` for a day: the job is failed once its run ended a lease ago.
@@ -88,13 +89,14 @@ class LostRuns:
         self.retries = retries
         self.batch = batch
         self.budget = budget
-        self._queued: set[str] | None = None  # the queue's job ids, read once a pass
+        # The job ids RQ holds in the runs queue, read once a pass, when first needed.
+        self._held: set[str] | None = None
 
     def reclaim(self, min_pending_age: float) -> Reclaimed:
         """End the runs whose lease ran out, and our pending runs older than
         ``min_pending_age`` seconds whose RQ job can no longer run them."""
         done = Reclaimed()
-        self._queued = None
+        self._held = None
         now = self.records.now_us()
         deadline = time.monotonic() + self.budget
         seen: list[str] = []
@@ -156,8 +158,11 @@ class LostRuns:
         thread_id = run.thread_id
         job = self._job(run_id)
         status = job.get_status() if job is not None else None
-        if job is not None and self._will_run(job, status):
+        if job is not None and self._will_run(job, status, taken_before):
             return
+        started_at = job.started_at if status == JobStatus.STARTED and job else None
+        if started_at is not None and started_at.timestamp() > taken_before:
+            return  # a worker took it a moment ago: it starts the run within moments
         if status in DEAD_JOB:
             event = self._lost_event(run, run_id, "lost its queued job")
             applied = self.runs.apply([event])
@@ -172,17 +177,32 @@ class LostRuns:
         if self._queue(turn):
             done.resumed += 1
 
-    def _will_run(self, job: Job, status: JobStatus | None) -> bool:
-        """Whether RQ will execute ``job`` by itself: queued, and in its queue; or scheduled,
-        and in its registry. A job popped by a worker that died before recording it started
-        is in neither."""
+    def _will_run(self, job: Job, status: JobStatus | None, taken_before: float) -> bool:
+        """Whether RQ will execute ``job`` by itself: scheduled, and in its registry; or
+        queued, and not taken off its queue by a worker that died (``_taken``)."""
         if status == JobStatus.SCHEDULED:
             return job.id in self.queue.scheduled_job_registry
-        if status != JobStatus.QUEUED:
+        return status == JobStatus.QUEUED and not self._taken(job.id, taken_before)
+
+    def _taken(self, job_id: str, seen_before: float) -> bool:
+        """Whether a `queued` job is in no list of its queue, and was already so for a pass
+        before ``seen_before`` (seconds since the epoch): a worker took it off and died
+        before it started it. A run thread serves two queues, so RQ takes jobs with BLPOP,
+        which keeps no copy (a worker of one queue moves its job to the queue's
+        intermediate list, from which RQ's maintenance recovers it), and would never run
+        it. A live worker starts the job it took within moments: the first sighting is
+        marked (with RQ's own first-seen marker of jobs taken and not started), and only a
+        later pass resumes the run. Queued twice all the same, a run starts once
+        (app/runs/jobs.py)."""
+        if self._held is None:  # one read a pass; a job queued since is looked for alone
+            self._held = self.jobs.held_ids()
+        if job_id in self._held or self.jobs.holds(job_id):
             return False
-        if self._queued is None:  # one read a pass: a backlog's jobs are all `queued`
-            self._queued = set(self.queue.get_job_ids())
-        return job.id in self._queued
+        taken = self.queue.intermediate_queue
+        if taken.set_first_seen(job_id):
+            return False
+        first_seen = taken.get_first_seen(job_id)
+        return first_seen is not None and first_seen.timestamp() <= seen_before
 
     def _resume(self, thread_id: str, run_id: str, taken_before: float) -> Turn | None:
         """The run that may go now on the thread of ``run_id``, a pending run that RQ holds

@@ -74,6 +74,8 @@ class RunStack:
     env: dict[str, str]
     workdir: Path
     api: subprocess.Popen | None = None
+    # API processes beside the first (`url`'s): base URL -> process, for the load tests.
+    more_apis: dict[str, subprocess.Popen] = field(default_factory=dict)
     workers: list[subprocess.Popen] = field(default_factory=list)
     logs: dict[int, Path] = field(default_factory=dict)
 
@@ -101,7 +103,7 @@ class RunStack:
         started = [stack._spawn_worker() for _ in range(workers)]
         wait_until_ok(stack.url, stack.api, stack.logs[stack.api.pid], STARTUP_TIMEOUT)
         for proc in started:
-            stack._wait_registered(proc)
+            stack.wait_registered(proc)
         return stack
 
     @property
@@ -131,7 +133,7 @@ class RunStack:
         self.workers.append(proc)
         return proc
 
-    def _wait_registered(self, proc: subprocess.Popen, timeout: float = STARTUP_TIMEOUT) -> None:
+    def wait_registered(self, proc: subprocess.Popen, timeout: float = STARTUP_TIMEOUT) -> None:
         """Until all the worker's threads are registered with RQ (listening on the queue)."""
         deadline = time.monotonic() + timeout
         while len(self.registered(proc.pid)) < CONCURRENCY:
@@ -149,10 +151,43 @@ class RunStack:
     def log(self, proc: subprocess.Popen) -> str:
         return self.logs[proc.pid].read_text(errors="replace")
 
+    def apis(self) -> dict[str, subprocess.Popen]:
+        """Every API process by its base URL, the first (`url`'s) first."""
+        assert self.api is not None
+        return {self.url: self.api, **self.more_apis}
+
+    def add_api(self) -> str:
+        """Start one more API process on the same Redis, ready; its base URL."""
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        self.more_apis[url] = self._spawn(api_argv(port), f"api-{len(self.logs)}.log")
+        self.wait_api(url)
+        return url
+
+    def restart_api(self, url: str, wait: bool = True) -> subprocess.Popen:
+        """SIGKILL the API process at ``url`` and start a fresh one on its port, ready unless
+        not ``wait`` (then `wait_api`). Children die with the thread that started them
+        (cli/processes.py): call this from a thread that outlives them, not a helper one."""
+        self.kill(self.apis()[url])
+        port = int(url.rsplit(":", 1)[1])
+        proc = self._spawn(api_argv(port), f"api-{len(self.logs)}.log")
+        if url == self.url:
+            self.api = proc
+        else:
+            self.more_apis[url] = proc
+        if wait:
+            self.wait_api(url)
+        return proc
+
+    def wait_api(self, url: str) -> None:
+        """Until the API process at ``url`` answers GET /ok."""
+        proc = self.apis()[url]
+        wait_until_ok(url, proc, self.logs[proc.pid], STARTUP_TIMEOUT)
+
     def start_worker(self, env: dict[str, str] | None = None) -> subprocess.Popen:
         """A worker more, with ``env`` added to its environment; once it listens."""
         proc = self._spawn_worker(env)
-        self._wait_registered(proc)
+        self.wait_registered(proc)
         return proc
 
     def start_api(self, env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen]:
@@ -194,15 +229,20 @@ class RunStack:
         self.workers.remove(proc)
         return code
 
-    def replace(self, proc: subprocess.Popen) -> subprocess.Popen:
-        """Kill the worker (if it still runs) and start a fresh one in its place."""
+    def replace(self, proc: subprocess.Popen, wait: bool = True) -> subprocess.Popen:
+        """Kill the worker (if it still runs) and start a fresh one in its place, registered
+        unless not ``wait`` (then `wait_registered`); from a thread that outlives it, as
+        `restart_api`."""
         self.kill(proc)
         self.workers.remove(proc)
-        return self.start_worker()
+        fresh = self._spawn_worker()
+        if wait:
+            self.wait_registered(fresh)
+        return fresh
 
     def close(self, grace: float = 5.0) -> list[int | None]:
         """SIGTERM everything, SIGKILL what is left after ``grace`` s; the exit codes."""
-        procs = [p for p in (*self.workers, self.api) if p is not None]
+        procs = [*self.workers, *self.apis().values()]
         for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

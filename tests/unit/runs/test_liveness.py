@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fakeredis import FakeRedis
 from rq import Queue
+from rq.utils import utcformat
 
 from tests.unit.helpers import KEYS, at, event, thread_hash, us
 from threadwatch.domain import RunStatus, ThreadStatus
@@ -356,19 +358,60 @@ def test_a_run_whose_job_started_but_never_started_it_is_resumed(
     assert queued_jobs(fake_redis) == [run_id]
 
 
-def test_a_run_whose_job_a_dead_worker_took_from_the_queue_is_resumed(
+def test_a_run_whose_queued_job_a_dead_worker_took_is_resumed(
     stores: Stores, fake_redis: FakeRedis
 ) -> None:
-    """RQ says `queued` of a job a worker popped until it records it started: a worker
-    killed in between leaves it in no queue, and the sweep queues it again."""
+    """A worker killed just after it took the job off the queue: a run thread serves two
+    queues, so RQ pops with BLPOP, and the job, still `queued`, is in no queue any more.
+    Found by tests/integration/runs/test_crash_load.py."""
+    thread_id = new_id()
+    run_id = admit(stores, thread_id)
+    fake_redis.zadd(KEYS.runs_in("pending"), {run_id: 1})  # pending for ages
+    fake_redis.hset(KEYS.thread(thread_id), "turn_at", 1)  # its turn came long ago
+    queue = Queue(RUNS_QUEUE, connection=fake_redis)
+    queue.enqueue("threadwatch_workers.jobs.execute_run", run_id, job_id=run_id)
+    assert lost_runs(stores).reclaim(min_pending_age=60).resumed == 0  # in the queue
+    assert fake_redis.lpop(queue.key) == run_id.encode()  # taken; its taker died
+    assert queue.fetch_job(run_id).get_status() == "queued"
+    assert lost_runs(stores).reclaim(min_pending_age=60).resumed == 0  # a worker may start it
+    assert lost_runs(stores).reclaim(min_pending_age=60).resumed == 0  # missing for < 60 s
+    first_seen = queue.intermediate_queue.get_first_seen_key(run_id)
+    fake_redis.set(first_seen, 1)  # missing since long ago
+    assert lost_runs(stores).reclaim(min_pending_age=60).resumed == 1
+    assert queued_jobs(fake_redis) == [run_id]
+    assert lost_runs(stores).reclaim(min_pending_age=60).resumed == 0  # queued again
+
+
+def test_a_run_whose_job_waits_in_a_workers_intermediate_list_is_left_alone(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    """A worker of one queue moves the job it takes to the queue's intermediate list
+    (LMOVE): RQ's maintenance recovers it from there."""
     thread_id = new_id()
     run_id = admit(stores, thread_id)
     queue = Queue(RUNS_QUEUE, connection=fake_redis)
+    queue.enqueue("threadwatch_workers.jobs.execute_run", run_id, job_id=run_id)
+    fake_redis.lmove(queue.key, queue.intermediate_queue_key)
+    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 0
+
+
+def test_a_run_whose_job_a_worker_just_started_is_left_to_it(
+    stores: Stores, fake_redis: FakeRedis
+) -> None:
+    """The worker emits run.started a moment after RQ marks the job started: a sweep in
+    that moment leaves it be (found by the crash-under-load test without kills)."""
+    thread_id = new_id()
+    run_id = admit(stores, thread_id)
+    fake_redis.zadd(KEYS.runs_in("pending"), {run_id: 1})  # pending for ages
+    fake_redis.hset(KEYS.thread(thread_id), "turn_at", 1)  # its turn came long ago
+    queue = Queue(RUNS_QUEUE, connection=fake_redis)
     job = queue.enqueue("threadwatch_workers.jobs.execute_run", run_id, job_id=run_id)
-    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 0  # waits in the queue
-    assert fake_redis.lpop(queue.key) == run_id.encode()  # the worker's pop; then it died
-    assert job.get_status() == "queued"
-    assert lost_runs(stores).reclaim(min_pending_age=0).resumed == 1
+    queue.remove(run_id)
+    job.set_status("started")
+    fake_redis.hset(job.key, "started_at", utcformat(datetime.now(UTC)))
+    assert lost_runs(stores).reclaim(min_pending_age=60).resumed == 0
+    fake_redis.hset(job.key, "started_at", utcformat(datetime.now(UTC) - timedelta(minutes=2)))
+    assert lost_runs(stores).reclaim(min_pending_age=60).resumed == 1
     assert queued_jobs(fake_redis) == [run_id]
 
 

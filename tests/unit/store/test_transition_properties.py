@@ -1,7 +1,7 @@
 """Properties of run-event transitions, over random runs and random delivery orders.
 
 (a) Every delivery order of the same events, duplicates included and in any batching,
-    leaves the same threads and run records as delivery in time order.
+    leaves the same threads and run records as delivery in time order (tests/replay.py).
 (b) After every single event the indexes agree with the hashes (see helpers.index_violations)
     and a thread is busy exactly when one of its runs is pending or running.
 """
@@ -15,9 +15,9 @@ from fakeredis import FakeRedis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.replay import replay, thread_state
 from tests.unit.helpers import at, event, index_violations, thread_ids
 from threadwatch.models import RunEvent
-from threadwatch.store.codec import materialize
 from threadwatch.store.stores import Stores
 
 THREADS = ("00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000a2")
@@ -95,15 +95,10 @@ def deliver(stores: Stores, events: tuple[RunEvent, ...], batches: tuple[int, ..
 
 
 def final_state(stores: Stores) -> dict[str, Any]:
-    """What delivery order must not change: thread state and run records."""
+    """What delivery order must not change: every thread's state and run records."""
     state: dict[str, Any] = {}
     for thread_id in thread_ids(stores.redis):
-        t = materialize(stores.threads.get(thread_id))
-        fields = ("status", "values", "interrupts", "error", "status_since")
-        state[thread_id] = {f: t[f] for f in fields}
-        for r in materialize(stores.runs.list(thread_id, limit=10)):
-            fields = ("thread_id", "status", "created_at", "kwargs", "multitask_strategy")
-            state[r["run_id"]] = {f: r[f] for f in fields}
+        state |= thread_state(stores, thread_id)
     return state
 
 
@@ -111,7 +106,7 @@ def final_state(stores: Stores) -> dict[str, Any]:
 @given(scenarios())
 def test_every_delivery_order_gives_the_same_final_state(stores: Stores, s: Scenario) -> None:
     stores.redis.flushall()
-    deliver(stores, s.events, (len(s.events),))
+    replay(stores, s.events)
     in_order = final_state(stores)
     stores.redis.flushall()
     deliver(stores, s.delivery, s.batches)

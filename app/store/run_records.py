@@ -11,6 +11,7 @@ from operator import methodcaller
 from typing import Any, cast
 
 from redis import Redis
+from redis.client import Pipeline
 
 from threadwatch.store.codec import redis_now_us, text
 from threadwatch.store.keys import Keys
@@ -125,28 +126,33 @@ class RunRecords:
         taken = self.redis.spop(self.keys.runs_to_trim(), limit) or []
         return [text(thread_id) for thread_id in cast(list[bytes], taken)]
 
-    def trim(self, thread_id: str, keep: int) -> int:
-        """Delete the thread's ended runs beyond its ``keep`` newest (lua/trim_runs.lua);
-        how many. Runs in flight stay."""
-        runs = self.keys.thread_runs(thread_id)
-        deleted = 0
-        while True:
-            beyond = self.redis.zcard(runs) - keep
-            if beyond <= 0:
-                return deleted
-            oldest = [text(m) for m in self.redis.zrange(runs, 0, min(beyond, TRIM_BATCH) - 1)]
-            keys = [runs]
-            for run_id in oldest:
-                keys += [
-                    self.keys.run(run_id),
-                    self.keys.run_output(run_id),
-                    self.keys.run_stream(run_id),
-                    self.keys.run_cancel(run_id),
-                ]
-            removed = self.scripts.trim_runs(keys=keys, args=oldest)
-            deleted += removed
-            if removed < len(oldest):  # the rest are in flight: the next admission adds it
-                return deleted
+    def trim(self, thread_ids: Sequence[str], keep: int) -> int:
+        """Delete each thread's ended runs beyond its ``keep`` newest (lua/trim_runs.lua),
+        in two round trips for all of them; how many went. Runs in flight stay (the thread's
+        next run marks it again)."""
+        if keep <= 0 or not thread_ids:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for thread_id in thread_ids:
+            pipe.zrange(self.keys.thread_runs(thread_id), 0, -keep - 1)
+        beyond = pipe.execute()
+        pipe = self.redis.pipeline(transaction=False)
+        for thread_id, members in zip(thread_ids, beyond, strict=True):
+            oldest = [text(m) for m in members]
+            for start in range(0, len(oldest), TRIM_BATCH):
+                self._queue_trim(pipe, thread_id, oldest[start : start + TRIM_BATCH])
+        return sum(int(deleted) for deleted in pipe.execute())
+
+    def _queue_trim(self, pipe: Pipeline, thread_id: str, run_ids: list[str]) -> None:
+        keys = [self.keys.thread_runs(thread_id)]
+        for run_id in run_ids:
+            keys += [
+                self.keys.run(run_id),
+                self.keys.run_output(run_id),
+                self.keys.run_stream(run_id),
+                self.keys.run_cancel(run_id),
+            ]
+        self.scripts.lua_trim_runs(keys=keys, args=run_ids, client=pipe)
 
     # -- cancel flag, output -------------------------------------------------------------
 

@@ -154,6 +154,41 @@ class RunRecords:
             ]
         self.scripts.lua_trim_runs(keys=keys, args=run_ids, client=pipe)
 
+    def expire_ended(self, limit: int) -> int:
+        """Delete up to ``limit`` ended runs whose TTL ran out (lua/expire_runs.lua),
+        TRIM_BATCH a call; how many went. Index entries of runs gone already are dropped."""
+        expiring, deleted = self.keys.runs_expiring(), 0
+        while limit > 0:
+            batch = min(limit, TRIM_BATCH)
+            due = self.redis.zrangebyscore(expiring, "-inf", self.now_us(), 0, batch)
+            run_ids = [text(member) for member in cast(list[bytes], due)]
+            if not run_ids:
+                return deleted
+            owners = self.redis.pipeline(transaction=False)
+            for run_id in run_ids:
+                owners.hget(self.keys.run(run_id), "thread_id")
+            keys, present, gone = [expiring], [], []
+            for run_id, thread_id in zip(run_ids, owners.execute(), strict=True):
+                if thread_id is None:
+                    gone.append(run_id)
+                    continue
+                present.append(run_id)
+                keys += [
+                    self.keys.run(run_id),
+                    self.keys.thread_runs(text(thread_id)),
+                    self.keys.run_output(run_id),
+                    self.keys.run_stream(run_id),
+                    self.keys.run_cancel(run_id),
+                ]
+            if gone:
+                self.redis.zrem(expiring, *gone)
+            if present:
+                deleted += self.scripts.expire_runs(keys=keys, args=present)
+            if len(run_ids) < batch:
+                return deleted
+            limit -= len(run_ids)
+        return deleted
+
     # -- cancel flag, output -------------------------------------------------------------
 
     def request_cancel(self, run_id: str, action: str, ttl_seconds: int) -> None:

@@ -44,6 +44,7 @@ SCRIPT_NAMES = (
     "requeue_run",
     "run_turn",
     "trim_runs",
+    "expire_runs",
     "alerts",
     "watch_thread",
     "put_assistant",
@@ -223,6 +224,7 @@ class Scripts:
         self.lua_requeue_run = _register(redis, "requeue_run")
         self.lua_run_turn = _register(redis, "run_turn")
         self.lua_trim_runs = _register(redis, "trim_runs")
+        self.lua_expire_runs = _register(redis, "expire_runs")
         self.lua_alerts = _register(redis, "alerts")
         self.lua_watch_thread = _register(redis, "watch_thread")
         self.lua_put_assistant = _register(redis, "put_assistant")
@@ -298,6 +300,10 @@ class Scripts:
     def trim_runs(self, keys: Operands, args: Operands) -> int:
         """How many of the runs given were ended, and deleted."""
         return int(self.lua_trim_runs(keys=keys, args=args))
+
+    def expire_runs(self, keys: Operands, args: Operands) -> int:
+        """How many of the runs given were due and ended, and deleted."""
+        return int(self.lua_expire_runs(keys=keys, args=args))
 
     def run_turn(self, keys: Operands, args: Operands) -> tuple[str, int] | None:
         """The run that holds the thread's turn now and µs before it may start (held_turn)."""

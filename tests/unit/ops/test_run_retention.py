@@ -8,9 +8,11 @@ import pytest
 from fakeredis import FakeRedis
 
 from tests.unit.helpers import KEYS, at, event
+from tests.unit.store.store_clock import settable_clock
 from threadwatch.ops import sweeper
 from threadwatch.ops.sweeper import run_sweep, trim_runs
 from threadwatch.settings import Settings
+from threadwatch.store import run_records
 from threadwatch.store.stores import Stores
 
 T1 = "00000000-0000-4000-8000-0000000000f2"
@@ -97,3 +99,44 @@ def test_a_sweep_trims_at_most_its_share_of_threads(
     assert trim_runs(stores, 1) == 4
     assert fake_redis.scard(KEYS.runs_to_trim()) == 1  # the next sweep's
     assert trim_runs(stores, 1) == 1
+
+
+def test_ended_runs_go_once_their_ttl_runs_out(fake_redis: FakeRedis) -> None:
+    # A lease longer than the test: the sweep does not end the run in flight as lost.
+    settings = Settings(runs_kept_per_thread=0, ended_run_ttl_seconds=600, lease_seconds=3600)
+    with settable_clock() as clock:
+        stores = Stores.on(fake_redis, settings)
+        ended_runs(stores, 2)
+        stores.runs.apply([event(T1, run_id(9), "run.started", at=at(10))])
+        status = stores.threads.get(T1)["status"]
+        clock.advance_minutes(9)
+        assert run_sweep(fake_redis, settings).expired_runs == 0
+        clock.advance_minutes(2)
+        assert run_sweep(fake_redis, settings).expired_runs == 2
+        assert kept(fake_redis) == [run_id(9)]  # in flight: it has no TTL yet
+        assert not fake_redis.exists(KEYS.run(run_id(0)), KEYS.run(run_id(1)))
+        assert not fake_redis.exists(KEYS.runs_expiring())
+        assert stores.threads.get(T1)["status"] == status
+
+
+def test_expired_runs_go_in_batches_and_gone_ones_are_unindexed(
+    fake_redis: FakeRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_records, "TRIM_BATCH", 2)
+    settings = Settings(runs_kept_per_thread=0, ended_run_ttl_seconds=60)
+    with settable_clock() as clock:
+        stores = Stores.on(fake_redis, settings)
+        ended_runs(stores, 5)
+        fake_redis.delete(KEYS.run(run_id(3)))  # gone meanwhile (its thread deleted, say)
+        clock.advance_minutes(2)
+        assert stores.runs.records.expire_ended(limit=3) == 3
+        assert stores.runs.records.expire_ended(limit=10) == 1
+        assert kept(fake_redis) == [run_id(3)]  # its hash was gone: only the index knew it
+        assert not fake_redis.exists(KEYS.runs_expiring())
+
+
+def test_no_ttl_indexes_nothing(fake_redis: FakeRedis) -> None:
+    stores = Stores.on(fake_redis, Settings())
+    ended_runs(stores, 2)
+    assert not fake_redis.exists(KEYS.runs_expiring())
+    assert run_sweep(fake_redis, Settings()).expired_runs == 0

@@ -46,6 +46,9 @@ SOAK_SHAPES = [s for s in SEARCH_SHAPES if s.targeted]
 # Run-id rounds of the soak's cycles start here (bench/workload.py uses 0-2).
 ROUND_SOAK = 100
 P99_LIMIT_MS = 20.0
+# A search client this late on its schedule skips the missed searches instead of sending
+# them back to back (the searches/s column shows the shortfall).
+MAX_LAG_SECONDS = 0.5
 # Memory is flat when, over the last third of the run, its least-squares slope extrapolated
 # to 10 minutes is under this share of its level (or FLAT_FLOOR_MB, whichever is larger).
 FLAT_SHARE = 0.05
@@ -60,6 +63,10 @@ class Config:
     search_rate: float
     batch: int
     runs_kept: int
+    history_kept: int
+    worker: bool
+    api_workers: int
+    search_clients: int
     sample_seconds: float
     seed: int
     quick: bool
@@ -120,30 +127,34 @@ def event_client(
 
 
 def search_client(
-    api_url: str, cfg: Config, start_at: float, seconds: float
+    api_url: str, cfg: Config, start_at: float, seconds: float, client_no: int = 0
 ) -> list[tuple[float, float]]:
-    """POST /threads/search at ``cfg.search_rate``, the soak shapes in turn with random
-    values (bench_core's); per search: (wall time sent, seconds to the answer)."""
-    rngs = [wl_rng(shape.name, cfg.seed) for shape in SOAK_SHAPES]
-    interval = 1 / cfg.search_rate
+    """POST /threads/search at this client's share of ``cfg.search_rate``, the soak shapes
+    in turn with random values (bench_core's); per search: (wall time sent, seconds to the
+    answer)."""
+    rngs = [wl_rng(f"{shape.name}/{client_no}", cfg.seed) for shape in SOAK_SHAPES]
+    interval = cfg.search_clients / cfg.search_rate
+    start_at += client_no * interval / cfg.search_clients  # the clients' searches interleave
     done: list[tuple[float, float]] = []
     headers = {"content-type": "application/json"}
     with httpx.Client(base_url=api_url, timeout=60.0, headers=headers) as client:
         client.get("/ok").raise_for_status()
         wl._wait_until(start_at)
-        end, sent = start_at + seconds, 0
+        end, sent, slot = start_at + seconds, 0, 0
         while True:
-            due = start_at + sent * interval
+            due = start_at + slot * interval
             if due >= end:
                 return done
             if (delay := due - time.time()) > 0:
                 time.sleep(delay)
+            elif -delay > MAX_LAG_SECONDS:  # starved of CPU: skip the missed slots, no burst
+                slot += int(-delay / interval)
             k = sent % len(SOAK_SHAPES)
             body = orjson.dumps(SOAK_SHAPES[k].body(rngs[k]))
             began, clock = time.time(), time.perf_counter()
             client.post("/threads/search", content=body).raise_for_status()
             done.append((began, time.perf_counter() - clock))
-            sent += 1
+            sent, slot = sent + 1, slot + 1
 
 
 def wl_rng(name: str, seed: int) -> random.Random:
@@ -187,10 +198,12 @@ def sample(redis: Redis, api_pid: int) -> Sample:
 
 
 UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+NUMBER = re.compile(rb"[0-9]{6,}")  # time slots in job ids
 
 
 def key_census(redis: Redis) -> dict[str, tuple[int, int]]:
-    """Keys by kind (their names with ids as ``{id}``): (count, bytes by MEMORY USAGE)."""
+    """Keys by kind (their names with ids as ``{id}``, numbers as ``{n}``): (count, bytes
+    by MEMORY USAGE)."""
     census: dict[str, list[int]] = {}
     names = list(redis.scan_iter(count=10_000))
     for start in range(0, len(names), 1000):
@@ -199,7 +212,7 @@ def key_census(redis: Redis) -> dict[str, tuple[int, int]]:
         for name in chunk:
             pipe.memory_usage(name, samples=0)
         for name, used in zip(chunk, pipe.execute(), strict=True):
-            kind = UUID.sub(b"{id}", name).decode(errors="replace")
+            kind = NUMBER.sub(b"{n}", UUID.sub(b"{id}", name)).decode(errors="replace")
             entry = census.setdefault(kind, [0, 0])
             entry[0] += 1
             entry[1] += used or 0
@@ -244,6 +257,7 @@ class Soak:
         self.prefix = "tw:"
         self.redis = Redis.from_url(server.url)
         self.api: servers.Server | None = None
+        self.worker: servers.Server | None = None
         self.samples: list[Sample] = []
 
     def load(self) -> None:
@@ -253,26 +267,50 @@ class Soak:
         wl.emit_load_events(self.server.url, self.prefix, cfg.threads, cfg.seed, 0, cfg.threads)
         note(f"loaded {cfg.threads:,} threads in {time.perf_counter() - began:.1f} s")
 
+    def settings_env(self) -> dict[str, str]:
+        return {
+            "THREADWATCH_RUNS_KEPT_PER_THREAD": str(self.cfg.runs_kept),
+            "THREADWATCH_STATUS_HISTORY_LIMIT": str(self.cfg.history_kept),
+        }
+
     def start_api(self) -> servers.Server:
-        env = {"THREADWATCH_RUNS_KEPT_PER_THREAD": str(self.cfg.runs_kept)}
-        self.api = servers.start_api(self.server.url, self.prefix, env=env)
+        env, workers = self.settings_env(), self.cfg.api_workers
+        self.api = servers.start_api(self.server.url, self.prefix, workers, env=env)
         return self.api
+
+    def start_worker(self) -> None:
+        """A `threadwatch worker`: with one alive, it sweeps and the API's watchdog does not
+        (no graphs: it runs no runs)."""
+        argv = [sys.executable, "-m", "threadwatch.cli", "worker"]
+        env = servers.app_env(self.server.url, self.prefix, self.settings_env())
+        self.worker = servers.start_process(argv, env, "worker")
+        deadline = time.monotonic() + 30
+        while not self.redis.hexists("tw:sweeper", "last_finished_at"):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the worker did not sweep:\n{self.worker.log_tail()}")
+            time.sleep(0.2)
 
     def run(self) -> tuple[list[tuple[float, int, int]], list[tuple[float, float]], float]:
         """Drive the load; sample memory meanwhile. Returns the clients' records and the
         start time."""
         cfg, api = self.cfg, self.start_api()
+        if cfg.worker:
+            self.start_worker()
         assert api.process is not None
         seconds = cfg.minutes * 60
         spawn = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(2, mp_context=spawn) as pool:
-            list(pool.map(warm, [0.5, 0.5]))
+        clients = 1 + cfg.search_clients
+        with ProcessPoolExecutor(clients, mp_context=spawn) as pool:
+            list(pool.map(warm, [0.5] * clients))
             start_at = time.time() + 2.0
             events = pool.submit(event_client, api.url, cfg, start_at, seconds)
-            searches = pool.submit(search_client, api.url, cfg, start_at, seconds)
+            searchers = [
+                pool.submit(search_client, api.url, cfg, start_at, seconds, k)
+                for k in range(cfg.search_clients)
+            ]
             wl._wait_until(start_at)
             next_note = start_at + WINDOW_SECONDS
-            while not (events.done() and searches.done()):
+            while not all(f.done() for f in (events, *searchers)):
                 self.samples.append(sample(self.redis, api.process.pid))
                 if time.time() >= next_note:
                     last = self.samples[-1]
@@ -282,12 +320,14 @@ class Soak:
                     )
                     next_note += WINDOW_SECONDS
                 time.sleep(cfg.sample_seconds)
-            return events.result(), searches.result(), start_at
+            searches = [record for f in searchers for record in f.result()]
+            return events.result(), searches, start_at
 
     def close(self) -> None:
         self.redis.close()
-        if self.api is not None:
-            self.api.stop()
+        for child in (self.worker, self.api):
+            if child is not None:
+                child.stop()
 
 
 def report(
@@ -383,6 +423,20 @@ def parse_args(argv: list[str] | None = None) -> Config:
         help="THREADWATCH_RUNS_KEPT_PER_THREAD of the API (default 10: the working set is "
         "reached within the first minutes)",
     )
+    parser.add_argument(
+        "--history-kept",
+        type=int,
+        default=20,
+        help="THREADWATCH_STATUS_HISTORY_LIMIT of the API (default 20: two status changes a "
+        "run, so the histories are full after 10 cycles)",
+    )
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        help="start a `threadwatch worker`, which sweeps (else the API's watchdog does)",
+    )
+    parser.add_argument("--api-workers", type=int, default=1, help="uvicorn workers (1)")
+    parser.add_argument("--search-clients", type=int, default=2, help="search client processes (2)")
     parser.add_argument("--sample", type=float, default=2.0, help="seconds between samples")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
@@ -393,6 +447,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
         search_rate=args.search_rate,
         batch=max(2, args.batch),
         runs_kept=args.runs_kept,
+        history_kept=args.history_kept,
+        worker=args.worker,
+        api_workers=max(1, args.api_workers),
+        search_clients=max(1, args.search_clients),
         sample_seconds=args.sample,
         seed=args.seed,
         quick=args.quick,
@@ -406,6 +464,13 @@ def main(argv: list[str] | None = None) -> int:
     note(f"server: {server.kind}, version {server.version}, {server.url}")
     note(f"machine: {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
     load_note("machine load at start")
+    note(
+        f"load: {cfg.threads:,} threads, {cfg.rate:,.0f} events/s in requests of {cfg.batch}, "
+        f"{cfg.search_rate:,.0f} searches/s from {cfg.search_clients} clients, {cfg.minutes:g} "
+        f"min; the API ({cfg.api_workers} uvicorn worker(s)) keeps "
+        f"{cfg.runs_kept} runs and {cfg.history_kept} status changes per thread; "
+        + ("a worker sweeps (it runs no runs)" if cfg.worker else "its watchdog sweeps")
+    )
     watch = CpuWatch()
     soak = Soak(cfg, server)
     try:

@@ -3,12 +3,13 @@
     .venv/bin/python bench/bench_soak.py --quick   # 2 minutes, 5,000 threads
     .venv/bin/python bench/bench_soak.py           # 10 minutes, 20,000 threads
 
-It starts its own Redis (embedded Valkey) and API (uvicorn, 1 worker; its watchdog sweeps,
-as no `threadwatch worker` runs), creates a fixed working set of threads (bench/workload.py's
-data set), then for `--minutes` posts run lifecycles to `POST /runs/events` at `--rate`
-events/s and searches `POST /threads/search` at `--search-rate`/s from two client
-processes, both paced (open loop). Every `--sample` seconds it reads Redis's used_memory
-and the API's RSS. It prints one row per 30 s window and a verdict per criterion; see
+It starts its own Redis (embedded Valkey), the API (uvicorn, 1 worker) and a `threadwatch
+worker`, which runs no runs but sweeps (`--no-worker`: the API's watchdog sweeps), creates a
+fixed working set of threads (bench/workload.py's data set), then for `--minutes` posts run
+lifecycles to `POST /runs/events` at `--rate` events/s and searches `POST /threads/search`
+at `--search-rate`/s from client processes, all paced (open loop). Every `--sample` seconds
+it reads Redis's used_memory and the API's RSS. It prints one row per 30 s window, a verdict
+per criterion, the sweeps seen and what grew in Redis; see
 bench/README.md for what each figure means.
 """
 
@@ -188,13 +189,41 @@ class Sample:
     redis_used: int
     redis_keys: int
     api_rss: int
+    # The last sweep's report (tw:sweeper): when it finished (µs), ms, old runs deleted.
+    sweep: tuple[int, float, int] | None
 
 
 def sample(redis: Redis, api_pid: int) -> Sample:
     info = redis.info("memory")
-    return Sample(
-        time.time(), int(info["used_memory"]), int(redis.dbsize()), rss_bytes(process_tree(api_pid))
-    )
+    swept = redis.hmget("tw:sweeper", ["last_finished_at", "last_duration_ms", "trimmed_runs"])
+    sweep = None
+    if swept[0] is not None:
+        sweep = (int(swept[0]), float(swept[1] or 0), int(swept[2] or 0))
+    rss = rss_bytes(process_tree(api_pid))
+    return Sample(time.time(), int(info["used_memory"]), int(redis.dbsize()), rss, sweep)
+
+
+def print_sweeps(samples: list[Sample], searches: list[tuple[float, float]]) -> None:
+    """The sweeps seen (each sampled once at least when they are further apart than the
+    samples), and search latency while one ran against the rest."""
+    sweeps = sorted({s.sweep for s in samples if s.sweep is not None})
+    if not sweeps:
+        return
+    spans = [(end / 1e6 - ms / 1000, end / 1e6) for end, ms, _ in sweeps]
+    during = [lat for t, lat in searches if any(a <= t <= b for a, b in spans)]
+    outside = [lat for t, lat in searches if not any(a <= t <= b for a, b in spans)]
+    durations = Latency([ms / 1000 for _, ms, _ in sweeps])
+    trimmed = sum(n for *_, n in sweeps) / len(sweeps)
+    rows = [
+        ["sweeps seen", len(sweeps)],
+        ["sweep duration p50 / max, ms", f"{durations.p50:,.0f} / {durations.max:,.0f}"],
+        ["old runs deleted per sweep, mean", trimmed],
+    ]
+    for label, latencies in (("while a sweep ran", during), ("otherwise", outside)):
+        if latencies:
+            lat = Latency(latencies)
+            rows.append([f"search p50 / p99 {label}, ms", f"{lat.p50:.2f} / {lat.p99:.2f}"])
+    table(["sweeps", ""], rows, "Sweeps")
 
 
 UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -431,9 +460,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
         "run, so the histories are full after 10 cycles)",
     )
     parser.add_argument(
-        "--worker",
-        action="store_true",
-        help="start a `threadwatch worker`, which sweeps (else the API's watchdog does)",
+        "--no-worker",
+        dest="worker",
+        action="store_false",
+        help="no `threadwatch worker`: the API's watchdog sweeps (default: a worker sweeps, "
+        "as in production; it runs no runs)",
     )
     parser.add_argument("--api-workers", type=int, default=1, help="uvicorn workers (1)")
     parser.add_argument("--search-clients", type=int, default=2, help="search client processes (2)")
@@ -478,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
         census = key_census(soak.redis)
         events, searches, start_at = soak.run()
         ok = report(cfg, events, searches, soak.samples, start_at)
+        print_sweeps(soak.samples, searches)
         print_census(census, key_census(soak.redis))
         others = watch.others_percent()
         if others is not None:

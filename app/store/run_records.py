@@ -152,7 +152,7 @@ class RunRecords:
                 self.keys.run_stream(run_id),
                 self.keys.run_cancel(run_id),
             ]
-        self.scripts.lua_trim_runs(keys=keys, args=run_ids, client=pipe)
+        self.scripts.trim_runs(keys=keys, args=run_ids, client=pipe)
 
     def expire_ended(self, limit: int) -> int:
         """Delete up to ``limit`` ended runs whose TTL ran out (lua/expire_runs.lua),

@@ -297,8 +297,11 @@ class Scripts:
             return TransitionCode.NOT_RECLAIMED
         return attempts
 
-    def trim_runs(self, keys: Operands, args: Operands) -> int:
-        """How many of the runs given were ended, and deleted."""
+    def trim_runs(self, keys: Operands, args: Operands, client: Pipeline | None = None) -> int:
+        """How many of the runs given were ended, and deleted. With a pipeline (``client``)
+        the call is queued: ``execute()`` returns that count."""
+        if client is not None:
+            return self.lua_trim_runs(keys=keys, args=args, client=client)
         return int(self.lua_trim_runs(keys=keys, args=args))
 
     def expire_runs(self, keys: Operands, args: Operands) -> int:

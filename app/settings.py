@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # Run records kept per thread, the newest; the sweep deletes older ended ones. 0 keeps
     # every run for as long as its thread (LangGraph's own server keeps them all).
     runs_kept_per_thread: int = Field(default=100, ge=0, le=100_000)
+    # Seconds an ended run's record is kept after its end; the sweep deletes it then. 0 keeps
+    # it as long as its thread and runs_kept_per_thread let it (LangGraph's own server keeps
+    # runs until their thread goes). Applies to runs that end while it is set.
+    ended_run_ttl_seconds: float = Field(default=0, ge=0, le=10 * 365 * 86_400)
 
     # -- stuck-thread alerts (app/ops/alerts) ----------------------------------------------
     # A YAML file with a top-level `rules:` list (docs/guides/alerts.md), and/or rules as a JSON

@@ -151,6 +151,7 @@ def sweep(json_output: JsonOption = False) -> None:
     table.add_row("expired threads deleted", str(report.expired))
     table.add_row("expired store items deleted", str(report.expired_items))
     table.add_row("old ended runs deleted", str(report.trimmed_runs))
+    table.add_row("ended runs past their TTL deleted", str(report.expired_runs))
     table.add_row("alert notifications queued", str(report.alerts))
     _print_table(table)
 

@@ -36,6 +36,9 @@ metadata leaf indexes are the ids' 16 bytes (``codec.thread_member``); keys hold
     {p}runs:running             zset   run ids running, scored by when they started (µs)
     {p}runs:trim                set    threads holding more runs than they keep: the sweep
                                        deletes their older ended runs (trim_runs.lua)
+    {p}runs:expiring            zset   ended run ids scored by when they expire (µs), when
+                                       ended runs have a TTL (settings.ended_run_ttl_seconds):
+                                       the sweep deletes them (expire_runs.lua)
     {p}leases                   zset   run ids holding a lease, scored by its expiry (µs)
     {p}ttl                      zset   thread ids with a TTL, scored by a lower bound of their
                                        expiry (µs): the sweeper re-scores those not yet due
@@ -186,6 +189,11 @@ class Keys:
         """Set: threads holding more runs than they keep (transition.lua adds, the sweep
         trims them)."""
         return f"{self.prefix}runs:trim"
+
+    def runs_expiring(self) -> str:
+        """Zset: ended runs with a TTL, scored by their expiry (transition.lua adds, the sweep
+        deletes them)."""
+        return f"{self.prefix}runs:expiring"
 
     def runs_in(self, status: str) -> str:
         """In-flight runs in one status: ``pending`` or ``running``."""

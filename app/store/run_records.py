@@ -11,6 +11,7 @@ from operator import methodcaller
 from typing import Any, cast
 
 from redis import Redis
+from redis.client import Pipeline
 
 from threadwatch.store.codec import redis_now_us, text
 from threadwatch.store.keys import Keys
@@ -124,28 +125,68 @@ class RunRecords:
         taken = self.redis.spop(self.keys.runs_to_trim(), limit) or []
         return [text(thread_id) for thread_id in cast(list[bytes], taken)]
 
-    def trim(self, thread_id: str, keep: int) -> int:
-        """Delete the thread's ended runs beyond its ``keep`` newest (lua/trim_runs.lua);
-        how many. Runs in flight stay."""
-        runs = self.keys.thread_runs(thread_id)
-        deleted = 0
-        while True:
-            beyond = self.redis.zcard(runs) - keep
-            if beyond <= 0:
+    def trim(self, thread_ids: Sequence[str], keep: int) -> int:
+        """Delete each thread's ended runs beyond its ``keep`` newest (lua/trim_runs.lua),
+        in two round trips for all of them; how many went. Runs in flight stay (the thread's
+        next run marks it again)."""
+        if keep <= 0 or not thread_ids:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for thread_id in thread_ids:
+            pipe.zrange(self.keys.thread_runs(thread_id), 0, -keep - 1)
+        beyond = pipe.execute()
+        pipe = self.redis.pipeline(transaction=False)
+        for thread_id, members in zip(thread_ids, beyond, strict=True):
+            oldest = [text(m) for m in members]
+            for start in range(0, len(oldest), TRIM_BATCH):
+                self._queue_trim(pipe, thread_id, oldest[start : start + TRIM_BATCH])
+        return sum(int(deleted) for deleted in pipe.execute())
+
+    def _queue_trim(self, pipe: Pipeline, thread_id: str, run_ids: list[str]) -> None:
+        keys = [self.keys.thread_runs(thread_id)]
+        for run_id in run_ids:
+            keys += [
+                self.keys.run(run_id),
+                self.keys.run_output(run_id),
+                self.keys.run_stream(run_id),
+                self.keys.run_cancel(run_id),
+            ]
+        self.scripts.trim_runs(keys=keys, args=run_ids, client=pipe)
+
+    def expire_ended(self, limit: int) -> int:
+        """Delete up to ``limit`` ended runs whose TTL ran out (lua/expire_runs.lua),
+        TRIM_BATCH a call; how many went. Index entries of runs gone already are dropped."""
+        expiring, deleted = self.keys.runs_expiring(), 0
+        while limit > 0:
+            batch = min(limit, TRIM_BATCH)
+            due = self.redis.zrangebyscore(expiring, "-inf", self.now_us(), 0, batch)
+            run_ids = [text(member) for member in cast(list[bytes], due)]
+            if not run_ids:
                 return deleted
-            oldest = [text(m) for m in self.redis.zrange(runs, 0, min(beyond, TRIM_BATCH) - 1)]
-            keys = [runs]
-            for run_id in oldest:
+            owners = self.redis.pipeline(transaction=False)
+            for run_id in run_ids:
+                owners.hget(self.keys.run(run_id), "thread_id")
+            keys, present, gone = [expiring], [], []
+            for run_id, thread_id in zip(run_ids, owners.execute(), strict=True):
+                if thread_id is None:
+                    gone.append(run_id)
+                    continue
+                present.append(run_id)
                 keys += [
                     self.keys.run(run_id),
+                    self.keys.thread_runs(text(thread_id)),
                     self.keys.run_output(run_id),
                     self.keys.run_stream(run_id),
                     self.keys.run_cancel(run_id),
                 ]
-            removed = self.scripts.trim_runs(keys=keys, args=oldest)
-            deleted += removed
-            if removed < len(oldest):  # the rest are in flight: the next admission adds it
+            if gone:
+                self.redis.zrem(expiring, *gone)
+            if present:
+                deleted += self.scripts.expire_runs(keys=keys, args=present)
+            if len(run_ids) < batch:
                 return deleted
+            limit -= len(run_ids)
+        return deleted
 
     # -- cancel flag, output -------------------------------------------------------------
 

@@ -127,6 +127,7 @@ class RunStore:
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         history_limit: int = DEFAULT_HISTORY_LIMIT,
         runs_kept: int = DEFAULT_RUNS_KEPT,
+        ended_run_ttl: float = 0,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -134,6 +135,7 @@ class RunStore:
         self.lease_us = seconds_to_us(lease_seconds)
         self.history_limit = history_limit
         self.runs_kept = runs_kept
+        self.ended_run_ttl_us = seconds_to_us(ended_run_ttl)
         self.records = RunRecords(redis, keys, self.scripts)
 
     # -- events --------------------------------------------------------------------------
@@ -461,6 +463,7 @@ class RunStore:
             self.keys.metrics(),
             *self.keys.leaf_index,
             self.keys.runs_to_trim(),
+            self.keys.runs_expiring(),
         ]
         args: list[Any] = [
             self.lease_us,
@@ -468,6 +471,7 @@ class RunStore:
             THREAD_STREAM_MAXLEN,
             THREAD_STREAM_TTL_SECONDS,
             self.runs_kept,
+            self.ended_run_ttl_us,
         ]
         for event in events:
             self._event_operands(event, metadata, keys, args, admission)

@@ -44,6 +44,7 @@ SCRIPT_NAMES = (
     "requeue_run",
     "run_turn",
     "trim_runs",
+    "expire_runs",
     "alerts",
     "watch_thread",
     "put_assistant",
@@ -225,6 +226,7 @@ class Scripts:
         self.lua_requeue_run = _register(redis, "requeue_run")
         self.lua_run_turn = _register(redis, "run_turn")
         self.lua_trim_runs = _register(redis, "trim_runs")
+        self.lua_expire_runs = _register(redis, "expire_runs")
         self.lua_alerts = _register(redis, "alerts")
         self.lua_watch_thread = _register(redis, "watch_thread")
         self.lua_put_assistant = _register(redis, "put_assistant")
@@ -298,9 +300,16 @@ class Scripts:
             return TransitionCode.NOT_RECLAIMED
         return attempts
 
-    def trim_runs(self, keys: Operands, args: Operands) -> int:
-        """How many of the runs given were ended, and deleted."""
+    def trim_runs(self, keys: Operands, args: Operands, client: Pipeline | None = None) -> int:
+        """How many of the runs given were ended, and deleted. With a pipeline (``client``)
+        the call is queued: ``execute()`` returns that count."""
+        if client is not None:
+            return self.lua_trim_runs(keys=keys, args=args, client=client)
         return int(self.lua_trim_runs(keys=keys, args=args))
+
+    def expire_runs(self, keys: Operands, args: Operands) -> int:
+        """How many of the runs given were due and ended, and deleted."""
+        return int(self.lua_expire_runs(keys=keys, args=args))
 
     def run_turn(self, keys: Operands, args: Operands) -> tuple[str, int] | None:
         """The run that holds the thread's turn now and µs before it may start (held_turn)."""

@@ -79,7 +79,13 @@ class Stores:
         threads = ThreadStore(redis, keys, scripts, saver, history_limit=history)
         search = ThreadSearch(redis, keys, threads, settings.search_walk_budget)
         runs = RunStore(
-            redis, keys, scripts, settings.lease_seconds, history, settings.runs_kept_per_thread
+            redis,
+            keys,
+            scripts,
+            settings.lease_seconds,
+            history,
+            settings.runs_kept_per_thread,
+            settings.ended_run_ttl_seconds,
         )
         assistants = AssistantStore(redis, keys, scripts)
         return cls(redis, threads, search, runs, assistants, CronStore(redis, keys, scripts))

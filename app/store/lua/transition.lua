@@ -18,6 +18,7 @@
 -- KEYS[9..12]  leases zset, runs:pending zset, runs:running zset, metrics hash
 -- KEYS[13..14] leaf ids hash, prefix of the per-status leaf sets (lib/leaf_sets.lua)
 -- KEYS[15]     runs:trim set: threads holding more runs than ARGV[5] (the sweep trims them)
+-- KEYS[16]     runs:expiring zset: ended runs scored by their expiry (the sweep deletes them)
 -- then, per event in order:
 --   thread hash, run hash, thread runs zset, thread transitions list, thread stream,
 --   the leaves to leave (n_leave), then those to join (n_join) (Keys.metadata_leaf names)
@@ -25,6 +26,7 @@
 -- ARGV[2]      status changes kept per thread
 -- ARGV[3..4]   thread stream cap and expiry, seconds (lib/thread_stream.lua)
 -- ARGV[5]      runs kept per thread (0: all)
+-- ARGV[6]      µs an ended run is kept after its end (0: no TTL, it is not indexed)
 -- then, per event in order, 22 values (apply() names them so):
 --   1 thread_id            2 run_id               3 event_type (run.pending, ...)
 --   4 event_outcome: the thread's outcome of a terminal event (idle, interrupted, error),
@@ -79,6 +81,7 @@ use_thread_status(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2])
 use_leaf_index(KEYS[13], KEYS[14])
 use_thread_stream(ARGV[3], ARGV[4])
 local TRIM, RUNS_KEPT = KEYS[15], tonumber(ARGV[5])
+local EXPIRING, ENDED_RUN_TTL = KEYS[16], tonumber(ARGV[6])
 local DEFAULT_LEASE = ARGV[1]
 local COUNTED = {'events|applied', 'events|duplicate', 'events|stale'}
 local THREAD_FIELDS = {'status', 'mver', 'inflight', 'outcome', 'outcome_version',
@@ -234,6 +237,7 @@ local function index_run()
     if run_rank == 1 then redis.call('ZREM', PENDING, run_id) end
     if run_rank == 2 then redis.call('ZREM', RUNNING, run_id) end
     if run_rank > 0 then redis.call('ZREM', LEASES, run_id) end
+    if ENDED_RUN_TTL > 0 then redis.call('ZADD', EXPIRING, after_us(ENDED_RUN_TTL), run_id) end
     -- A started run keeps when it started (r[6]), for the run duration histogram.
     if r[6] then
       observe('run_duration', RUN_DURATION_BUCKETS,
@@ -391,8 +395,8 @@ local function apply(k, a)
 end
 
 local results = {}
-local k = 16
-for a = 6, #ARGV, ARGS_PER_EVENT do
+local k = 17
+for a = 7, #ARGV, ARGS_PER_EVENT do
   local reply_code, from, to, previous = apply(k, a)
   results[#results + 1] = reply_code
   results[#results + 1] = from

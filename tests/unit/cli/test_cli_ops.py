@@ -221,6 +221,7 @@ def test_sweep(runner: CliRunner, populated: Stores) -> None:
         "expired",
         "expired_items",
         "trimmed_runs",
+        "expired_runs",
         "alerts",
         "duration_ms",
     }

@@ -136,7 +136,7 @@ def test_each_events_leaf_keys_follow_its_own(stores: Stores, fake_redis: FakeRe
         event(T1, R3, "run.pending", at=at(1)),
     ]
     keys, args = stores.runs._operands(events, stores.runs._read_metadata(events))
-    assert len(keys) == 15 + 5 + 3 + 5 + 2 + 5  # 15 global keys, then per event
+    assert len(keys) == 16 + 5 + 3 + 5 + 2 + 5  # 16 global keys, then per event
     assert [r.code for r in stores.runs.scripts.transition(keys, args)] == [1, 1, 1]
     assert leaf_holders(fake_redis, '["team","c"]', "busy") == {T1}
     assert leaf_holders(fake_redis, '["x",1]', "busy") == {T1}

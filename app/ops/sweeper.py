@@ -103,8 +103,12 @@ def run_sweep(redis: Redis, settings: Settings, by: str = "worker") -> SweepRepo
 # Threads trimmed per round trip pair, and per sweep at most (the rest wait for the next
 # sweep): at 2,500 runs ended a second on 20,000 threads, every thread needs a trim each
 # 15 s sweep (bench/bench_soak.py).
-TRIM_THREADS = 1000
+TRIM_THREADS = 200
 TRIM_THREADS_PER_SWEEP = 100_000
+# Of the time a sweep spends trimming, the part it works: between rounds it pauses, so that
+# the deletes of a busy sweep (tens of thousands of runs) spread out instead of holding
+# Redis in one burst that searches wait behind.
+TRIM_DUTY = 0.5
 # Ended runs whose TTL ran out deleted per sweep at most (settings.ended_run_ttl_seconds).
 EXPIRED_RUNS_PER_SWEEP = 100_000
 
@@ -116,10 +120,12 @@ def trim_runs(stores: Stores, keep: int) -> int:
         return 0
     records, trimmed = stores.runs.records, 0
     for _ in range(TRIM_THREADS_PER_SWEEP // TRIM_THREADS):
+        began = time.perf_counter()
         threads = records.threads_to_trim(TRIM_THREADS)
         trimmed += records.trim(threads, keep)
         if len(threads) < TRIM_THREADS:
             break
+        time.sleep((time.perf_counter() - began) * (1 - TRIM_DUTY) / TRIM_DUTY)
     return trimmed
 
 

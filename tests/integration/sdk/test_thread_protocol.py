@@ -1,8 +1,8 @@
 """The thread-centric protocol with LangGraph's own clients: the Python SDK's
 ``client.threads.stream(...)`` over SSE and WebSocket, ``RemoteGraph.stream_events``
-(v3), and raw commands and streams for what the clients do not show (resuming by
-``since`` after a dropped connection, the refusals). The graphs are
-tests/fixtures/graphs/protocol_project."""
+(v3), RemoteGraph's first protocol beside it, and raw commands and streams for what the
+clients do not show (resuming by ``since`` after a dropped connection, the refusals). The
+graphs are tests/fixtures/graphs/protocol_project."""
 
 from __future__ import annotations
 
@@ -126,6 +126,29 @@ def remote_graph_flow(remote: RemoteGraph) -> None:
         output = run.output
     assert output["approved"] is True
     assert output["messages"][-1]["content"][0]["text"] == REPLY
+
+
+def test_remote_graph_invoke_stream_and_state(url: str) -> None:
+    """RemoteGraph's first protocol (runs/stream and the thread's state routes), on a thread
+    it creates: invoke to the interrupt, resume by stream, read the state and its history,
+    update it, draw the graph."""
+    with get_sync_client(url=url) as sync_client:
+        remote = RemoteGraph("agent", sync_client=sync_client)
+        config = {"configurable": {"thread_id": str(uuid.uuid4())}}
+        values = remote.invoke({**HI, "review": True}, config)
+        assert values["messages"][-1]["content"] == REPLY
+        waiting = remote.get_state(config)
+        assert waiting.next == ("review",)
+        assert [i.value for i in waiting.interrupts] == [{"question": "Publish?"}]
+        updates = list(remote.stream(Command(resume=True), config, stream_mode="updates"))
+        assert updates == [{"review": {"approved": True}}]
+        done = remote.get_state(config)
+        assert done.next == () and done.values["approved"] is True
+        history = list(remote.get_state_history(config))
+        assert history[0].values == done.values and history[-1].next == ("__start__",)
+        remote.update_state(config, {"approved": False})
+        assert remote.get_state(config).values["approved"] is False
+        assert {"talk", "review"} <= set(remote.get_graph().nodes)
 
 
 def paused(event: dict[str, Any]) -> bool:

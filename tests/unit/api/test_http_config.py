@@ -24,7 +24,7 @@ from tests.unit.helpers import make_stores
 from threadwatch.api.app import create_app, serve_app, serve_from
 from threadwatch.api.custom_app import merge_custom_app
 from threadwatch.graphs import EMPTY_REGISTRY, GraphConfigError
-from threadwatch.settings import Settings
+from threadwatch.settings import Settings, get_settings
 
 HTTP_PROJECT = Path(__file__).parents[2] / "fixtures" / "graphs" / "http_project"
 THREAD = "00000000-0000-4000-8000-000000000000"
@@ -214,8 +214,12 @@ def test_the_served_app_ends_on_a_bad_config_without_a_traceback(
     project(tmp_path, disable_threads="yes")
     monkeypatch.setenv("THREADWATCH_GRAPHS_CONFIG", str(tmp_path))
     monkeypatch.setenv("REDIS_URL", "redis://unused")
-    with pytest.raises(SystemExit) as ended:
-        serve_app()
+    get_settings.cache_clear()  # serve_app reads the environment through get_settings()
+    try:
+        with pytest.raises(SystemExit) as ended:
+            serve_app()
+    finally:
+        get_settings.cache_clear()
     assert ended.value.code == 1
     assert '"http.disable_threads" must be true or false, got "yes"' in caplog.text
     assert "Traceback" not in caplog.text

@@ -14,11 +14,6 @@ LangGraph's Agent Server merges it (langgraph-api 0.16.7, ``server.py``):
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
-import re
-import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -32,6 +27,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from threadwatch.graphs.registry import GraphConfigError
+from threadwatch.graphs.user_code import MissingFile, import_target
 
 # Routes the user's app never shadows (with http.disable_meta there are none of these but
 # /ok, which the user may then shadow, as on LangGraph).
@@ -44,7 +40,6 @@ _FASTAPI_DEFAULT_HANDLERS = (
     fastapi_handlers.request_validation_exception_handler,
     fastapi_handlers.websocket_request_validation_exception_handler,
 )
-_NOT_WORD = re.compile(r"\W")
 Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 
 
@@ -72,26 +67,10 @@ def load_custom_app(spec: str, folder: Path) -> Starlette:
 
 
 def _import(target: str, folder: Path) -> Any:
-    if not (target.endswith(".py") or "/" in target or "\\" in target):
-        return importlib.import_module(target)
-    path = (folder / target).resolve()
-    if not path.is_file():
-        raise GraphConfigError(f'"http.app": no such file: {path}')
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
-    name = f"_threadwatch_http_app_{_NOT_WORD.sub('_', path.stem)}_{digest}"
-    if name in sys.modules:
-        return sys.modules[name]
-    module_spec = importlib.util.spec_from_file_location(name, path)
-    if module_spec is None or module_spec.loader is None:
-        raise GraphConfigError(f'"http.app": cannot import {path}')
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[name] = module
     try:
-        module_spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return module
+        return import_target(target, folder, "http_app")
+    except MissingFile as exc:
+        raise GraphConfigError(f'"http.app": no such file: {exc.path}') from None
 
 
 def merge_custom_app(app: FastAPI, user: Starlette, meta_served: bool = True) -> None:

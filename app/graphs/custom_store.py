@@ -13,11 +13,6 @@ leaves it at shutdown), each worker thread's loop on its first run. ``store.inde
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import importlib
-import importlib.util
-import re
-import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -26,8 +21,7 @@ from typing import Any
 
 from threadwatch.graphs.project import Project
 from threadwatch.graphs.registry import GraphConfigError
-
-_NOT_WORD = re.compile(r"\W")
+from threadwatch.graphs.user_code import MissingFile, import_target
 
 
 def load_store_value(path: str, folder: Path) -> Any:
@@ -57,26 +51,10 @@ def load_store_value(path: str, folder: Path) -> Any:
 
 
 def _import(target: str, folder: Path) -> Any:
-    if not (target.endswith(".py") or "/" in target or "\\" in target):
-        return importlib.import_module(target)
-    path = (folder / target).resolve()
-    if not path.is_file():
-        raise GraphConfigError(f'"store.path": no such file: {path}')
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
-    name = f"_threadwatch_store_{_NOT_WORD.sub('_', path.stem)}_{digest}"
-    if name in sys.modules:
-        return sys.modules[name]
-    module_spec = importlib.util.spec_from_file_location(name, path)
-    if module_spec is None or module_spec.loader is None:
-        raise GraphConfigError(f'"store.path": cannot import {path}')
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[name] = module
     try:
-        module_spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return module
+        return import_target(target, folder, "store")
+    except MissingFile as exc:
+        raise GraphConfigError(f'"store.path": no such file: {exc.path}') from None
 
 
 @asynccontextmanager

@@ -7,12 +7,10 @@ entry is logged with its traceback and kept as a ``GraphLoadError``; the others 
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import logging
 import os
-import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,10 +27,10 @@ from threadwatch.graphs.registry import (
     GraphSpec,
     LoadedGraph,
 )
+from threadwatch.graphs.user_code import MissingFile, import_file
 
 log = logging.getLogger(__name__)
 
-_NOT_WORD = re.compile(r"\W")
 Modules = dict[Path, ModuleType | BaseException]  # files executed in one load, or their error
 
 
@@ -165,21 +163,14 @@ def _import(spec: GraphSpec, modules: Modules) -> ModuleType:
 
 
 def _exec_file(path: Path) -> ModuleType | BaseException:
-    if not path.is_file():
-        return FileNotFoundError(f"no such file: {path.name}")
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
-    name = f"_threadwatch_graph_{_NOT_WORD.sub('_', path.stem)}_{digest}"
-    module_spec = importlib.util.spec_from_file_location(name, path)
-    if module_spec is None or module_spec.loader is None:
-        return ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[name] = module
+    """The graph file as a module (afresh: a registry loaded again reads it again), or why
+    it could not be loaded, raised for each graph it holds."""
     try:
-        module_spec.loader.exec_module(module)
+        return import_file(path, "graph", once=False)
+    except MissingFile:
+        return FileNotFoundError(f"no such file: {path.name}")
     except (Exception, SystemExit) as exc:
-        sys.modules.pop(name, None)
         return exc
-    return module
 
 
 def classify(spec: GraphSpec, value: Any) -> LoadedGraph:

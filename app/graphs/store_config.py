@@ -9,11 +9,7 @@ and the provider's package), both wrapped by LangGraph's ``ensure_embeddings``.
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
 import logging
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +18,7 @@ from threadwatch.graphs.factories import langgraph_types
 from threadwatch.graphs.memory import MemoryStore, StoreIndex, StoreTTL
 from threadwatch.graphs.project import project_at
 from threadwatch.graphs.registry import GraphConfigError
+from threadwatch.graphs.user_code import MissingFile, import_file
 from threadwatch.store.items import ItemStore
 
 log = logging.getLogger(__name__)
@@ -79,19 +76,10 @@ def resolve_embeddings(embed: Any, base: Path) -> Any:
 
 
 def _import_file(path: Path) -> Any:
-    if not path.is_file():
-        raise GraphConfigError(f"Could not find embeddings file: {path.name}")
-    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
-    name = f"_threadwatch_embed_{path.stem}_{digest}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise GraphConfigError(f"Could not import embeddings file: {path.name}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    try:
+        return import_file(path, "embed")
+    except MissingFile:
+        raise GraphConfigError(f"Could not find embeddings file: {path.name}") from None
 
 
 def _not_number(value: Any) -> bool:

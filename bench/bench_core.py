@@ -1041,12 +1041,9 @@ def main(argv: list[str] | None = None) -> int:
         bench.measure_run_data()
         bench.print_memory()
         bench.summary()
-        others = watch.others_percent()
+        others = watch.others_line()
         if others is not None:
-            note(
-                f"\nCPU used by other processes during the run: {others:.0f}% of one core "
-                f"on average (of {(os.cpu_count() or 1) * 100}%)"
-            )
+            note(f"\n{others}")
     finally:
         bench.close()
         if server.owned:

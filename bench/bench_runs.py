@@ -1042,9 +1042,9 @@ def main(argv: list[str] | None = None) -> int:
             bench.langgraph()
         bench.side_by_side()
         bench.summary()
-        others = watch.others_percent()
+        others = watch.others_line()
         if others is not None:
-            note(f"\nCPU used by other processes during the run: {others:.0f}% of one core")
+            note(f"\n{others}")
     finally:
         if bench is not None:
             bench.close()

@@ -511,12 +511,9 @@ def main(argv: list[str] | None = None) -> int:
         ok = report(cfg, events, searches, soak.samples, start_at)
         print_sweeps(soak.samples, searches)
         print_census(census, key_census(soak.redis))
-        others = watch.others_percent()
+        others = watch.others_line()
         if others is not None:
-            note(
-                f"\nCPU used by other processes during the run: {others:.0f}% of one core "
-                f"on average (of {(os.cpu_count() or 1) * 100}%)"
-            )
+            note(f"\n{others}")
     finally:
         soak.close()
         server.stop()

@@ -70,3 +70,14 @@ class CpuWatch:
         wall = os.times().elapsed - self._wall
         others = (busy - self._busy) - (tree_cpu(os.getpid()) - self._ours)
         return max(0.0, others) / max(wall, 1e-9) * 100
+
+    def others_line(self) -> str | None:
+        """The closing line every benchmark prints: what else used the CPU meanwhile (None
+        where /proc cannot tell)."""
+        others = self.others_percent()
+        if others is None:
+            return None
+        return (
+            f"CPU used by other processes during the run: {others:.0f}% of one core "
+            f"on average (of {(os.cpu_count() or 1) * 100}%)"
+        )
